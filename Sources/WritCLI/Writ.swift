@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import WritCore
+import WritStore
+
+/// `writ` — the command line for engineers, approvers and admins.
+///
+/// Exit codes: 0 success; 1 the operation failed (message on stderr); 64 bad usage.
+@main
+struct Writ: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "writ",
+        abstract: "Just-in-time sudo and login grants for this host.",
+        version: "0.1.0",
+        subcommands: [GrantCommand.self, StoreCommand.self]
+    )
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data(("writ: " + error.message + "\n").utf8))
+            Foundation.exit(error.exitCode)
+        } catch let error as StoreError {
+            FileHandle.standardError.write(Data(("writ: " + error.description + "\n").utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// An error the CLI reports as one line: what happened and what to do.
+struct CLIError: Error {
+    var message: String
+    var exitCode: Int32 = 1
+
+    init(_ message: String, exitCode: Int32 = 1) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+}
+
+/// Options every store-touching command takes.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "Path of the grant store.")
+    var store: String = StoreFile.defaultPath
+
+    func validatedPath() throws -> String {
+        guard store.hasPrefix("/") else { throw CLIError("--store \(store) is not an absolute path", exitCode: 64) }
+        return store
+    }
+}
+
+func requireRoot(_ what: String) throws {
+    guard getuid() == 0 else {
+        throw CLIError("\(what) needs root: the grant store belongs to root — run it with sudo as an admin")
+    }
+}
+
+func currentTime() -> Int64 { Int64(Date().timeIntervalSince1970) }

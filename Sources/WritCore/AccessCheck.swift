@@ -1,0 +1,158 @@
+/// What is being asked at login or sudo time.
+public struct AccessQuery: Sendable {
+    public var user: String
+    public var uid: UInt32
+    public var capability: Capability
+    public var host: HostIdentity
+    /// The target user for sudo, when the caller knows it (the sudo plugin does, PAM does not).
+    public var runas: String?
+    /// The resolved command and its arguments (without argv[0]), when the caller knows them.
+    public var command: (path: String, arguments: [String])?
+    /// Whether grants scoped to a run-as user or to commands may satisfy this query although it
+    /// carries neither. True only for the sudo PAM stage when the sudo plugin is configured to
+    /// enforce the scope right after it; never for the plugin's own check.
+    public var scopeEnforcedLater: Bool
+    /// Current wall-clock time, UTC seconds.
+    public var now: Int64
+
+    public init(
+        user: String, uid: UInt32, capability: Capability, host: HostIdentity, runas: String? = nil,
+        command: (path: String, arguments: [String])? = nil, scopeEnforcedLater: Bool = false, now: Int64
+    ) {
+        self.user = user
+        self.uid = uid
+        self.capability = capability
+        self.host = host
+        self.runas = runas
+        self.command = command
+        self.scopeEnforcedLater = scopeEnforcedLater
+        self.now = now
+    }
+}
+
+/// The outcome of a check.
+public enum AccessDecision: Sendable, Equatable {
+    case allow(grantID: String)
+    case deny(Denial)
+}
+
+/// Why access was refused, most specific first. Every case renders as one line that says what to
+/// do next.
+public enum Denial: Sendable, Equatable {
+    case noGrant
+    case notYetValid(startsIn: Int64)
+    case otherHost
+    case scopeNeedsPlugin
+    case runasNotAllowed(allowed: [String])
+    case commandNotAllowed
+
+    var rank: Int {
+        switch self {
+        case .noGrant: 0
+        case .notYetValid: 1
+        case .otherHost: 2
+        case .scopeNeedsPlugin: 3
+        case .runasNotAllowed: 4
+        case .commandNotAllowed: 5
+        }
+    }
+
+    /// A short, stable code for logs.
+    public var code: String {
+        switch self {
+        case .noGrant: "no_grant"
+        case .notYetValid: "not_yet_valid"
+        case .otherHost: "other_host"
+        case .scopeNeedsPlugin: "scope_needs_plugin"
+        case .runasNotAllowed: "runas_not_allowed"
+        case .commandNotAllowed: "command_not_allowed"
+        }
+    }
+
+    /// The one line shown to the user.
+    public func message(for query: AccessQuery) -> String {
+        let user = LogText.escape(query.user, limit: 64)
+        let host = LogText.escape(query.host.shortName, limit: 255)
+        let cap = query.capability.rawValue
+        let next = "run: writ request \(cap) --reason \"…\""
+        switch self {
+        case .noGrant:
+            return "writ: no active \(cap) grant for \(user) on \(host) — \(next)"
+        case .notYetValid(let startsIn):
+            return "writ: \(user)'s \(cap) grant on \(host) starts in \(DurationText.format(startsIn)) — wait, or \(next)"
+        case .otherHost:
+            return "writ: \(user)'s \(cap) grant does not cover \(host) — run: writ request \(cap) --host \(host) --reason \"…\""
+        case .scopeNeedsPlugin:
+            return "writ: \(user)'s sudo grant is limited to a run-as user or commands, which this host cannot enforce (sudo_writ plugin not enabled) — ask an admin, or run: writ request sudo --reason \"…\""
+        case .runasNotAllowed(let allowed):
+            let target = LogText.escape(query.runas ?? "?", limit: 64)
+            let list = allowed.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
+            return "writ: \(user)'s sudo grant allows running as \(list), not \(target) — run: writ request sudo --runas \(target) --reason \"…\""
+        case .commandNotAllowed:
+            let cmd = LogText.escape(query.command?.path ?? "?", limit: 255)
+            return "writ: \(user)'s sudo grant on \(host) does not allow \(cmd) — run: writ request sudo --command \"\(cmd) …\" --reason \"…\""
+        }
+    }
+}
+
+/// Decides a query against the candidate grants the store returned. Pure: the caller supplies the
+/// grants and a way to compare program paths on disk.
+public enum AccessCheck {
+    /// - Parameters:
+    ///   - candidates: grants for this user and capability that are neither revoked nor expired.
+    ///     Any others are ignored here too, so a loose query cannot widen access.
+    ///   - samePath: whether two absolute paths name the same program (for command scopes).
+    public static func decide(
+        _ query: AccessQuery, candidates: [Grant], samePath: (String, String) -> Bool = { $0 == $1 }
+    ) -> AccessDecision {
+        var best: Denial = .noGrant
+        func note(_ d: Denial) {
+            if d.rank > best.rank { best = d }
+        }
+        for grant in candidates {
+            // Belt and braces: the store query filters these too.
+            guard grant.user == query.user, grant.uid == query.uid, grant.capability == query.capability,
+                grant.revokedAt == nil, query.now < grant.expiresAt
+            else { continue }
+            if query.now < grant.notBefore {
+                note(.notYetValid(startsIn: grant.notBefore - query.now))
+                continue
+            }
+            guard query.host.matches(grant.host) else {
+                note(.otherHost)
+                continue
+            }
+            if query.capability == .login {
+                return .allow(grantID: grant.id)
+            }
+            // sudo: run-as and command scope.
+            if let runas = query.runas {
+                guard grant.runas == "*" || Glob.matches(grant.runas, runas, caseInsensitive: false) else {
+                    let allowed = candidates.filter { $0.capability == .sudo }.map(\.runas)
+                    note(.runasNotAllowed(allowed: Array(Set(allowed)).sorted()))
+                    continue
+                }
+            } else if !(grant.runas == "root" || grant.runas == "*") && !query.scopeEnforcedLater {
+                note(.scopeNeedsPlugin)
+                continue
+            }
+            if let commands = grant.commands {
+                if let command = query.command {
+                    guard
+                        commands.contains(where: {
+                            $0.matches(command: command.path, arguments: command.arguments[...], samePath: samePath)
+                        })
+                    else {
+                        note(.commandNotAllowed)
+                        continue
+                    }
+                } else if !query.scopeEnforcedLater {
+                    note(.scopeNeedsPlugin)
+                    continue
+                }
+            }
+            return .allow(grantID: grant.id)
+        }
+        return .deny(best)
+    }
+}

@@ -1,0 +1,130 @@
+/// One command a scoped sudo grant allows, with sudoers' conventions:
+///
+/// - `/usr/bin/systemctl` — that program with any arguments;
+/// - `/usr/bin/systemctl restart nginx` — exactly these arguments;
+/// - `/usr/bin/systemctl ""` — that program with no arguments.
+///
+/// The path is absolute. It is compared with the command sudo resolved (`command=` in sudo's
+/// command_info), by name or, as sudoers does, by device and inode, so `/bin/ls` and `/usr/bin/ls`
+/// on a merged-/usr system are the same command.
+public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    /// `nil`: any arguments. `[]`: no arguments. Otherwise exactly these.
+    public var arguments: [String]?
+
+    public init(path: String, arguments: [String]?) {
+        self.path = path
+        self.arguments = arguments
+    }
+
+    /// Parses `PATH [ARGS…]` as typed on a command line: whitespace separates words, single and
+    /// double quotes group, backslash escapes the next character.
+    public init(parsing line: String) throws(CommandPatternError) {
+        let words = try Self.split(line)
+        guard let path = words.first else { throw .empty }
+        guard path.hasPrefix("/") else { throw .notAbsolute(path) }
+        for word in words where word.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw .controlCharacter
+        }
+        self.path = path
+        let rest = Array(words.dropFirst())
+        if rest.isEmpty {
+            arguments = nil
+        } else if rest == [""] {
+            arguments = []
+        } else {
+            arguments = rest
+        }
+    }
+
+    /// Whether `argv` (argv[0] being the program as sudo resolved it) is allowed by this pattern.
+    /// - Parameter samePath: decides whether two absolute paths name the same program; the caller
+    ///   supplies it because it needs the file system.
+    public func matches(command: String, arguments argv: ArraySlice<String>, samePath: (String, String) -> Bool)
+        -> Bool
+    {
+        guard path == command || samePath(path, command) else { return false }
+        guard let expected = arguments else { return true }
+        return expected.elementsEqual(argv)
+    }
+
+    public var description: String {
+        var words = [Self.quote(path)]
+        if let arguments {
+            if arguments.isEmpty { words.append("\"\"") }
+            words.append(contentsOf: arguments.map(Self.quote))
+        }
+        return words.joined(separator: " ")
+    }
+
+    static func quote(_ word: String) -> String {
+        if !word.isEmpty, !word.utf8.contains(where: { $0 == 0x20 || $0 == 0x27 || $0 == 0x22 || $0 == 0x5C || $0 == 0x09 }) {
+            return word
+        }
+        return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
+    static func split(_ line: String) throws(CommandPatternError) -> [String] {
+        var words: [String] = []
+        var current: [UInt8] = []
+        var inWord = false
+        var quote: UInt8? = nil
+        var escaped = false
+        for c in line.utf8 {
+            if escaped {
+                current.append(c)
+                escaped = false
+                continue
+            }
+            if let q = quote {
+                if c == q {
+                    quote = nil
+                } else if c == UInt8(ascii: "\\") && q == UInt8(ascii: "\"") {
+                    escaped = true
+                } else {
+                    current.append(c)
+                }
+                continue
+            }
+            switch c {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"):
+                if inWord {
+                    words.append(String(decoding: current, as: UTF8.self))
+                    current.removeAll()
+                    inWord = false
+                }
+            case UInt8(ascii: "'"), UInt8(ascii: "\""):
+                quote = c
+                inWord = true
+            case UInt8(ascii: "\\"):
+                escaped = true
+                inWord = true
+            default:
+                current.append(c)
+                inWord = true
+            }
+        }
+        if quote != nil || escaped { throw .unbalancedQuote }
+        if inWord { words.append(String(decoding: current, as: UTF8.self)) }
+        return words
+    }
+}
+
+/// Why a command pattern was refused.
+public enum CommandPatternError: Error, Equatable, CustomStringConvertible {
+    case empty
+    case notAbsolute(String)
+    case unbalancedQuote
+    case controlCharacter
+    case malformedEncoding
+
+    public var description: String {
+        switch self {
+        case .empty: "empty command: give an absolute path, e.g. --command \"/usr/bin/systemctl restart nginx\""
+        case .notAbsolute(let p): "command path \"\(LogText.escape(p))\" is not absolute: give the full path, e.g. /usr/bin/\(LogText.escape(p))"
+        case .unbalancedQuote: "unbalanced quote or trailing backslash in command"
+        case .controlCharacter: "control characters are not allowed in a command"
+        case .malformedEncoding: "stored command list is malformed"
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import CWritHost
+import Glibc
+import WritCore
+import WritStore
+
+// pam_writ.so: the PAM entry points. `account` is the gate; the others return PAM_IGNORE until
+// writd tracks sessions. No Foundation, no threads, no global state: every call stands alone.
+
+@_cdecl("pam_sm_acct_mgmt")
+public func pam_sm_acct_mgmt(
+    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    PAMAccount(pamh: pamh, argc: argc, argv: argv).run()
+}
+
+@_cdecl("pam_sm_authenticate")
+public func pam_sm_authenticate(
+    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 { PAM_IGNORE }
+
+@_cdecl("pam_sm_setcred")
+public func pam_sm_setcred(
+    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 { PAM_IGNORE }
+
+@_cdecl("pam_sm_open_session")
+public func pam_sm_open_session(
+    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 { PAM_IGNORE }
+
+@_cdecl("pam_sm_close_session")
+public func pam_sm_close_session(
+    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 { PAM_IGNORE }
+
+/// One `pam_acct_mgmt` call.
+struct PAMAccount {
+    let pamh: OpaquePointer
+    let words: [String]
+
+    init(pamh: OpaquePointer, argc: Int32, argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?) {
+        self.pamh = pamh
+        var words: [String] = []
+        if let argv {
+            for i in 0..<Int(max(argc, 0)) {
+                if let p = argv[i] { words.append(String(cString: p)) }
+            }
+        }
+        self.words = words
+    }
+
+    func log(_ priority: Int32, _ message: String) {
+        writ_pam_syslog(pamh, priority, "writ: " + message)
+    }
+
+    func tell(_ message: String) {
+        // Shown even under PAM_SILENT, which sudo always passes: without this line a denied user
+        // sees only sudo's misleading "a password is required". One line, denials only.
+        _ = writ_pam_error(pamh, message)
+    }
+
+    func item(_ type: Int32) -> String? {
+        var raw: UnsafeRawPointer? = nil
+        guard pam_get_item(pamh, type, &raw) == PAM_SUCCESS, let raw else { return nil }
+        return String(cString: raw.assumingMemoryBound(to: CChar.self))
+    }
+
+    func run() -> Int32 {
+        var userPtr: UnsafePointer<CChar>? = nil
+        guard pam_get_user(pamh, &userPtr, nil) == PAM_SUCCESS, let userPtr else {
+            log(LOG_ERR, "cannot determine the user")
+            return PAM_USER_UNKNOWN
+        }
+        let userName = String(cString: userPtr)
+        guard let user = HostFacts.user(named: userName) else {
+            log(LOG_NOTICE, "unknown user \"\(LogText.escape(userName, limit: 64))\"")
+            return PAM_USER_UNKNOWN
+        }
+        // Root is never locked out, whatever the configuration or the store say.
+        if user.uid == 0 { return PAM_SUCCESS }
+
+        let (options, problem) = ModuleOptions.parse(words)
+        if let problem {
+            log(LOG_ERR, "bad module arguments: \(problem); denying \(LogText.escape(user.name)) (fail closed)")
+            tell("writ: access control is misconfigured on this host — ask an admin to check the pam_writ.so line")
+            return PAM_PERM_DENIED
+        }
+        let service = item(PAM_SERVICE) ?? ""
+        let capability = options.capability ?? ((service == "sudo" || service == "sudo-i") ? .sudo : .login)
+        let name = LogText.escape(user.name, limit: 64)
+
+        if let group = options.managedGroup {
+            guard let gid = HostFacts.groupID(named: group) else {
+                log(LOG_ERR, "managed_group \(LogText.escape(group)) does not exist; denying \(name) (fail closed)")
+                tell("writ: access control is misconfigured on this host — ask an admin (managed_group missing)")
+                return options.failMode == .open ? PAM_IGNORE : PAM_PERM_DENIED
+            }
+            if !HostFacts.isMember(user: user.name, gid: user.gid, of: gid) {
+                if options.debug { log(LOG_DEBUG, "\(name) is not in \(LogText.escape(group)): ignoring") }
+                return PAM_IGNORE
+            }
+        }
+
+        let now = HostFacts.now()
+        let candidates: [Grant]
+        do {
+            let reader = try GrantReader(path: options.storePath)
+            candidates = try reader.candidates(user: user.name, capability: capability, now: now)
+        } catch {
+            if options.failMode == .open && error.mayFailOpen {
+                log(LOG_ALERT, "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through")
+                return PAM_IGNORE
+            }
+            log(LOG_ERR, "store unusable (\(error.code)): \(error.description); denying \(capability.rawValue) for \(name) (fail closed)")
+            tell("writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin")
+            return PAM_PERM_DENIED
+        }
+
+        var scopeLater = false
+        if capability == .sudo && options.sudoPlugin {
+            scopeLater = HostFacts.sudoConfLoadsApprovalPlugin()
+            if !scopeLater {
+                log(LOG_WARNING, "sudo_plugin is set but /etc/sudo.conf does not load writ_approval: scoped grants will not satisfy the account check")
+            }
+        }
+        let query = AccessQuery(
+            user: user.name, uid: user.uid, capability: capability, host: HostFacts.host(),
+            scopeEnforcedLater: scopeLater, now: now)
+        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
+        case .allow(let grantID):
+            log(LOG_INFO, "allowed \(capability.rawValue) for \(name) (service \(LogText.escape(service))) by grant \(LogText.escape(grantID))")
+            return PAM_SUCCESS
+        case .deny(let denial):
+            log(LOG_NOTICE, "denied \(capability.rawValue) for \(name) (service \(LogText.escape(service))): \(denial.code)")
+            tell(denial.message(for: query))
+            return PAM_PERM_DENIED
+        }
+    }
+}

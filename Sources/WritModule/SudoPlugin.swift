@@ -1,0 +1,231 @@
+import CWritHost
+import Glibc
+import WritCore
+import WritStore
+
+// sudo_writ.so: the approval plugin (`writ_approval`) and the audit plugin (`writ_audit`). The
+// plugin structs live in CShims/CWritHost/host.c; their functions call the @_cdecl functions here.
+
+/// What sudo told the plugin at open(), kept for check(), accept() and close().
+struct SudoInvocation {
+    var user: String
+    var uid: UInt32
+    var options: ModuleOptions
+    var optionsProblem: String?
+
+    init(userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?) {
+        let info = CStrings.keyValues(userInfo)
+        // sudo fills user_info from getuid() and its own passwd lookup, not from the environment.
+        uid = info["uid"].flatMap { UInt32($0) } ?? UInt32.max
+        user = info["user"] ?? ""
+        (options, optionsProblem) = ModuleOptions.parse(CStrings.array(pluginOptions))
+        if options.capability != nil && options.capability != .sudo {
+            optionsProblem = "capability=\(options.capability!.rawValue) makes no sense for the sudo plugin"
+        }
+    }
+}
+
+/// The state sudo's plugin API forces on a plugin: open() and check()/accept()/close() are
+/// separate calls. Safe without locks because sudo is single-threaded and calls plugin functions
+/// one at a time; nothing here is touched from PAM (the PAM entry points keep no state).
+nonisolated(unsafe) var approvalInvocation: SudoInvocation? = nil
+nonisolated(unsafe) var auditInvocation: SudoInvocation? = nil
+/// The grant that allowed this sudo run, for the audit records.
+nonisolated(unsafe) var allowingGrant: String? = nil
+
+/// `errstr` must stay valid until close(): static strings only.
+func setErrstr(_ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ text: StaticString) {
+    errstr?.pointee = UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+func sudoLog(_ priority: Int32, _ message: String) {
+    writ_syslog(priority, "sudo_writ: " + message)
+}
+
+@_cdecl("writ_swift_approval_open")
+func approvalOpen(
+    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    approvalInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
+    allowingGrant = nil
+    return 1
+}
+
+@_cdecl("writ_swift_approval_close")
+func approvalClose() {
+    approvalInvocation = nil
+}
+
+@_cdecl("writ_swift_approval_check")
+func approvalCheck(
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    guard let invocation = approvalInvocation else {
+        sudoLog(LOG_ERR, "check() without open(); denying (fail closed)")
+        setErrstr(errstr, "writ: internal error")
+        return 0
+    }
+    let info = CStrings.keyValues(commandInfo)
+    let argv = CStrings.array(runArgv)
+    let decision = SudoApproval(invocation: invocation, commandInfo: info, argv: argv).decide()
+    switch decision {
+    case .allow(let grant):
+        allowingGrant = grant
+        return 1
+    case .deny(let userLine):
+        _ = writ_sudo_error(userLine)
+        setErrstr(errstr, "denied by writ: no matching grant")
+        return 0
+    case .failOpen:
+        return 1
+    }
+}
+
+/// One approval check: the invoking user, the run-as user and the exact command against the
+/// store's grants.
+struct SudoApproval {
+    enum Outcome {
+        case allow(grant: String?)
+        case deny(userLine: String)
+        case failOpen
+    }
+
+    let invocation: SudoInvocation
+    let commandInfo: [String: String]
+    let argv: [String]
+
+    func decide() -> Outcome {
+        let options = invocation.options
+        if invocation.uid == 0 { return .allow(grant: nil) }  // root is never denied
+        if let problem = invocation.optionsProblem {
+            sudoLog(LOG_ERR, "bad plugin options in sudo.conf: \(problem); denying (fail closed)")
+            return .deny(userLine: "writ: sudo is misconfigured on this host — ask an admin to check the writ_approval line in /etc/sudo.conf")
+        }
+        // Identify the user by uid as sudo determined it, and the target by the uid sudo will use.
+        guard let user = HostFacts.user(uid: invocation.uid) else {
+            sudoLog(LOG_ERR, "cannot look up uid \(invocation.uid); denying")
+            return .deny(userLine: "writ: cannot identify you (uid \(invocation.uid)) — contact an admin")
+        }
+        let name = LogText.escape(user.name, limit: 64)
+        let runasUID = (commandInfo["runas_euid"] ?? commandInfo["runas_uid"]).flatMap { UInt32($0) }
+        guard let runasUID, let runas = HostFacts.user(uid: runasUID)?.name ?? commandInfo["runas_user"] else {
+            sudoLog(LOG_ERR, "no run-as user in command_info for \(name); denying")
+            return .deny(userLine: "writ: cannot determine the run-as user — contact an admin")
+        }
+        guard let command = commandInfo["command"], command.hasPrefix("/") else {
+            sudoLog(LOG_ERR, "no command in command_info for \(name); denying")
+            return .deny(userLine: "writ: cannot determine the command — contact an admin")
+        }
+        let now = HostFacts.now()
+        let candidates: [Grant]
+        do {
+            let reader = try GrantReader(path: options.storePath)
+            candidates = try reader.candidates(user: user.name, capability: .sudo, now: now)
+        } catch {
+            if options.failMode == .open && error.mayFailOpen {
+                sudoLog(LOG_ALERT, "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through")
+                return .failOpen
+            }
+            sudoLog(LOG_ERR, "store unusable (\(error.code)): \(error.description); denying sudo for \(name) (fail closed)")
+            return .deny(userLine: "writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin")
+        }
+        let query = AccessQuery(
+            user: user.name, uid: user.uid, capability: .sudo, host: HostFacts.host(), runas: runas,
+            command: (command, Array(argv.dropFirst())), now: now)
+        let cmd = LogText.escape(([command] + argv.dropFirst()).joined(separator: " "), limit: 512)
+        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
+        case .allow(let grantID):
+            if options.debug { sudoLog(LOG_DEBUG, "allowed \(name) as \(LogText.escape(runas)): \(cmd) by grant \(grantID)") }
+            return .allow(grant: grantID)
+        case .deny(let denial):
+            sudoLog(LOG_NOTICE, "denied \(name) as \(LogText.escape(runas)): \(cmd): \(denial.code)")
+            return .deny(userLine: denial.message(for: query))
+        }
+    }
+}
+
+// MARK: audit plugin
+
+@_cdecl("writ_swift_audit_open")
+func auditOpen(
+    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    auditInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
+    return 1
+}
+
+func auditWho() -> String {
+    guard let inv = auditInvocation else { return "user=?" }
+    return "user=\(LogText.escape(inv.user, limit: 64)) uid=\(inv.uid)"
+}
+
+func describe(commandInfo: [String: String], argv: [String]) -> String {
+    let runas = commandInfo["runas_user"] ?? commandInfo["runas_uid"].map { "uid:" + $0 } ?? "?"
+    let command = ([commandInfo["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
+    return "runas=\(LogText.escape(runas, limit: 64)) command=\"\(LogText.escape(command, limit: 1024))\""
+}
+
+@_cdecl("writ_swift_audit_accept")
+func auditAccept(
+    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    let name = pluginName.map { String(cString: $0) } ?? "?"
+    let grant = allowingGrant ?? "-"
+    sudoLog(
+        LOG_INFO,
+        "audit accept by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(describe(commandInfo: CStrings.keyValues(commandInfo), argv: CStrings.array(runArgv))) grant=\(LogText.escape(grant))"
+    )
+    return 1
+}
+
+@_cdecl("writ_swift_audit_reject")
+func auditReject(
+    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ auditMsg: UnsafePointer<CChar>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    let name = pluginName.map { String(cString: $0) } ?? "?"
+    let msg = auditMsg.map { String(cString: $0) } ?? ""
+    sudoLog(
+        LOG_NOTICE,
+        "audit reject by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(describe(commandInfo: CStrings.keyValues(commandInfo), argv: [])) reason=\"\(LogText.escape(msg, limit: 256))\""
+    )
+    return 1
+}
+
+@_cdecl("writ_swift_audit_error")
+func auditError(
+    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ auditMsg: UnsafePointer<CChar>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> Int32 {
+    let name = pluginName.map { String(cString: $0) } ?? "?"
+    let msg = auditMsg.map { String(cString: $0) } ?? ""
+    sudoLog(
+        LOG_ERR,
+        "audit error by=\(LogText.escape(name, limit: 64)) \(auditWho()) reason=\"\(LogText.escape(msg, limit: 256))\"")
+    return 1
+}
+
+@_cdecl("writ_swift_audit_close")
+func auditClose(_ statusType: Int32, _ status: Int32) {
+    // sudo_plugin(5): SUDO_PLUGIN_NO_STATUS 0, WAIT_STATUS 1, EXEC_ERROR 2, SUDO_ERROR 3.
+    let outcome: String
+    switch statusType {
+    case 1:
+        if status & 0x7F == 0 {
+            outcome = "exit=\((status >> 8) & 0xFF)"
+        } else {
+            outcome = "signal=\(status & 0x7F)"
+        }
+    case 2: outcome = "exec_error=\(status)"
+    case 3: outcome = "sudo_error=\(status)"
+    default: outcome = "no_status"
+    }
+    if auditInvocation != nil {
+        sudoLog(LOG_INFO, "audit exit \(auditWho()) \(outcome) grant=\(LogText.escape(allowingGrant ?? "-"))")
+    }
+    auditInvocation = nil
+}

@@ -1,0 +1,160 @@
+import CSQLite
+import Glibc
+import WritCore
+
+/// The writable grant store. Only one writer should exist on a host (writd once it runs; the
+/// `writ` CLI as root when it does not). Opening it migrates the schema.
+public final class GrantStore {
+    let db: SQLiteDatabase
+    public let path: String
+
+    /// Opens an existing store for writing after the same ownership checks readers make.
+    public init(path: String) throws(StoreError) {
+        try StoreFile.verify(path: path)
+        self.path = path
+        db = try SQLiteDatabase(path: path, readOnly: false, busyTimeoutMs: 5000)
+        try Self.configure(db)
+    }
+
+    private init(path: String, db: SQLiteDatabase) {
+        self.path = path
+        self.db = db
+    }
+
+    /// Creates the store (directory 0700 root, file 0600 root) if it does not exist, then opens it.
+    /// An existing store is checked and migrated, never replaced.
+    public static func create(path: String) throws(StoreError) -> GrantStore {
+        guard path.hasPrefix("/") else { throw .invalid("store path \(path) is not absolute") }
+        let (dir, _) = StoreFile.split(path)
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw .unreadable(path: dir, errno: errno)
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            // A new file: make sure of owner and mode whatever the umask and setgid dirs say.
+            fchown(fd, 0, 0)
+            fchmod(fd, 0o600)
+            close(fd)
+        } else if errno != EEXIST {
+            throw .unreadable(path: path, errno: errno)
+        }
+        try StoreFile.verify(path: path)
+        let db = try SQLiteDatabase(path: path, readOnly: false, busyTimeoutMs: 5000)
+        try configure(db)
+        return GrantStore(path: path, db: db)
+    }
+
+    static func configure(_ db: SQLiteDatabase) throws(StoreError) {
+        // WAL: readers in sshd and sudo never wait for the writer. FULL sync: a revocation that
+        // was reported done survives a power cut.
+        try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
+        try StoreSchema.migrate(db)
+    }
+
+    /// Inserts a grant. The caller has validated it.
+    public func add(_ g: Grant) throws(StoreError) {
+        let stmt = try db.prepare(
+            """
+            INSERT INTO grants (id, user, uid, capability, host, runas, commands, not_before, expires_at,
+                                revoked_at, revoked_by, reason, approved_by, request_id, policy_version, created_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            """)
+        try stmt.bind(1, g.id)
+        try stmt.bind(2, g.user)
+        try stmt.bind(3, Int64(g.uid))
+        try stmt.bind(4, g.capability.rawValue)
+        try stmt.bind(5, g.host)
+        try stmt.bind(6, g.runas)
+        try stmt.bind(7, g.commands.map(CommandList.encode))
+        try stmt.bind(8, g.notBefore)
+        try stmt.bind(9, g.expiresAt)
+        try stmt.bind(10, g.revokedAt)
+        try stmt.bind(11, g.revokedBy)
+        try stmt.bind(12, g.reason)
+        try stmt.bind(13, g.approvedBy)
+        try stmt.bind(14, g.requestID)
+        try stmt.bind(15, g.policyVersion)
+        try stmt.bind(16, g.createdAt)
+        _ = try stmt.step()
+    }
+
+    /// Inserts many grants in one transaction (benchmarks, imports).
+    public func addAll(_ grants: [Grant]) throws(StoreError) {
+        try db.execute("BEGIN IMMEDIATE")
+        do throws(StoreError) {
+            for g in grants { try add(g) }
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Marks a grant revoked at `now`. Revoking an ended grant changes nothing and says so.
+    /// - Returns: the grant as it was before, and whether this call revoked it.
+    @discardableResult
+    public func revoke(id: String, by: String, now: Int64) throws(StoreError) -> (grant: Grant, revoked: Bool) {
+        guard let grant = try self.grant(id: id) else { throw .notFound(id: id) }
+        guard grant.state(at: now) == .active || grant.state(at: now) == .pending else { return (grant, false) }
+        let stmt = try db.prepare("UPDATE grants SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL")
+        try stmt.bind(1, id)
+        try stmt.bind(2, now)
+        try stmt.bind(3, by)
+        _ = try stmt.step()
+        return (grant, db.changes == 1)
+    }
+
+    /// One grant by id.
+    public func grant(id: String) throws(StoreError) -> Grant? {
+        let stmt = try db.prepare("SELECT \(Self.columns) FROM grants WHERE id = ?1")
+        try stmt.bind(1, id)
+        guard try stmt.step() else { return nil }
+        return try Self.row(stmt)
+    }
+
+    /// Grants that have not ended at `now` (active and not yet valid), or all of them.
+    public func list(includeEnded: Bool, now: Int64) throws(StoreError) -> [Grant] {
+        let sql =
+            includeEnded
+            ? "SELECT \(Self.columns) FROM grants ORDER BY created_at, id"
+            : "SELECT \(Self.columns) FROM grants WHERE revoked_at IS NULL AND expires_at > ?1 ORDER BY expires_at, id"
+        let stmt = try db.prepare(sql)
+        if !includeEnded { try stmt.bind(1, now) }
+        var out: [Grant] = []
+        while try stmt.step() { out.append(try Self.row(stmt)) }
+        return out
+    }
+
+    static let columns = """
+        id, user, uid, capability, host, runas, commands, not_before, expires_at, revoked_at, revoked_by, \
+        reason, approved_by, request_id, policy_version, created_at
+        """
+
+    static func row(_ s: SQLiteStatement) throws(StoreError) -> Grant {
+        guard let capability = Capability(rawValue: s.string(3)) else {
+            throw .corrupt(path: s.database.path, detail: "unknown capability \(s.string(3))")
+        }
+        var commands: [CommandPattern]? = nil
+        if let text = s.optionalString(6) {
+            do { commands = try CommandList.decode(text) } catch {
+                throw .corrupt(path: s.database.path, detail: "grant \(s.string(0)) has a malformed command list")
+            }
+        }
+        return Grant(
+            id: s.string(0), user: s.string(1), uid: UInt32(truncatingIfNeeded: s.int64(2)), capability: capability,
+            host: s.string(4), runas: s.string(5), commands: commands, notBefore: s.int64(7), expiresAt: s.int64(8),
+            revokedAt: s.optionalInt64(9), revokedBy: s.optionalString(10), reason: s.string(11),
+            approvedBy: s.string(12), requestID: s.optionalString(13), policyVersion: s.optionalString(14),
+            createdAt: s.int64(15))
+    }
+}
+
+/// Random grant identifiers: `g_` and 16 hex digits from the system CSPRNG (`getrandom` on Linux,
+/// through the standard library's `SystemRandomNumberGenerator`).
+public enum GrantID {
+    public static func generate() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let hex = String(rng.next() as UInt64, radix: 16)
+        return "g_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,53 @@
+import Glibc
+
+/// Ownership and mode checks on the store before anything in it is trusted.
+///
+/// The checks run on open descriptors (`openat` + `fstat`), and the directory check is what makes
+/// them hold: SQLite later opens the file by name, and only a directory that no one but root can
+/// write guarantees the name still points at the file that was checked.
+package enum StoreFile {
+    /// The default store path.
+    package static let defaultPath = "/var/lib/writ/grants.db"
+
+    /// Verifies that the store's directory and file are owned by root, are not writable by group
+    /// or others, and that the file is a regular file reached without following a symlink.
+    package static func verify(path: String) throws(StoreError) {
+        let (dir, base) = split(path)
+        let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        if dirfd < 0 {
+            let e = errno
+            if e == ENOENT { throw .missing(path: path) }
+            if e == ELOOP || e == ENOTDIR { throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)") }
+            throw .unreadable(path: dir, errno: e)
+        }
+        defer { close(dirfd) }
+        var dst = stat()
+        guard fstat(dirfd, &dst) == 0 else { throw .unreadable(path: dir, errno: errno) }
+        if dst.st_uid != 0 { throw .directoryInsecure(path: dir, detail: "owned by uid \(dst.st_uid), not root") }
+        if dst.st_mode & 0o022 != 0 {
+            throw .directoryInsecure(path: dir, detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))")
+        }
+        let fd = openat(dirfd, base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        if fd < 0 {
+            let e = errno
+            switch e {
+            case ENOENT: throw .missing(path: path)
+            case ELOOP: throw .symlink(path: path)
+            default: throw .unreadable(path: path, errno: e)
+            }
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(path: path) }
+        if st.st_uid != 0 { throw .notOwnedByRoot(path: path, uid: st.st_uid) }
+        if st.st_mode & 0o022 != 0 { throw .writableByOthers(path: path, mode: st.st_mode) }
+    }
+
+    /// Splits a path into its directory and last component.
+    package static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let dir = String(path[..<slash])
+        return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
+    }
+}

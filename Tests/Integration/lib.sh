@@ -1,0 +1,179 @@
+# Helpers for suite.sh. Runs inside the private mount namespace, as root.
+
+PASSED=0
+FAILED=0
+FAILED_NAMES=()
+
+pass() { PASSED=$((PASSED + 1)); printf '  ok    %s\n' "$1"; }
+fail() {
+    FAILED=$((FAILED + 1)); FAILED_NAMES+=("$1"); printf '  FAIL  %s\n' "$1"
+    [ -n "${2:-}" ] && printf '        %s\n' "$2" | head -20
+    return 0
+}
+
+# matches TEXT PATTERN: TEXT matches the extended regex on one line, or across lines (grep -z,
+# where . also matches a newline).
+matches() { printf '%s' "$1" | grep -Eq -- "$2" || printf '%s' "$1" | grep -Ezq -- "$2"; }
+# expect NAME TEXT PATTERN: passes when TEXT matches PATTERN.
+expect() {
+    if matches "$2" "$3"; then pass "$1"; else fail "$1" "wanted /$3/ in: $2"; fi
+}
+# expect_not NAME TEXT PATTERN
+expect_not() {
+    if matches "$2" "$3"; then fail "$1" "did not want /$3/ in: $2"; else pass "$1"; fi
+}
+
+section() { printf '\n%s\n' "$1"; }
+
+# --- the sandbox: /etc, /dev/log and /run replaced inside this namespace only ---------------------
+
+setup_sandbox() {
+    mkdir -p "$WORK"/{etc,lib,store,home,ssh,keys,run,dev-up,dev-work}
+    # Module installed as sudo requires: root-owned, 0644, in a root-owned directory. One file;
+    # sudo_writ.so is a symlink to it, so glibc maps one copy into sudo (one Swift runtime).
+    install -o root -g root -m 0644 "$BUILD/libwrit_module.so" "$WORK/lib/pam_writ.so"
+    ln -s pam_writ.so "$WORK/lib/sudo_writ.so"
+    MODULE=$WORK/lib/pam_writ.so
+    PLUGIN=$WORK/lib/sudo_writ.so
+    WRIT=$BUILD/writ
+    STORE=$WORK/store/grants.db
+    chmod 0700 "$WORK/store"
+
+    # Test users exist only in this namespace's /etc/passwd, /etc/group, /etc/shadow.
+    cp /etc/passwd /etc/group /etc/shadow "$WORK/etc/"
+    local uid=29001
+    for u in writt_alice writt_bob writt_carol writt_dave; do
+        mkdir -p "$WORK/home/$u"
+        echo "$u:x:$uid:$uid:writ test user:$WORK/home/$u:/bin/sh" >>"$WORK/etc/passwd"
+        echo "$u:x:$uid:" >>"$WORK/etc/group"
+        echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+        chown "$uid:$uid" "$WORK/home/$u"
+        uid=$((uid + 1))
+    done
+    echo "writt_managed:x:29100:writt_alice,writt_bob,writt_dave" >>"$WORK/etc/group"
+    for f in passwd group shadow; do mount --bind "$WORK/etc/$f" "/etc/$f"; done
+
+    # pam.d: a copy of the host's, bind-mounted over it; tests rewrite single files in the copy.
+    cp -a /etc/pam.d "$WORK/etc/pam.d"
+    mount --bind "$WORK/etc/pam.d" /etc/pam.d
+
+    # sudo: our own sudoers (NOPASSWD for the test users, so only Writ decides) and sudo.conf.
+    cat >"$WORK/etc/sudoers" <<SUDOERS
+Defaults env_reset, !lecture, !fqdn
+Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root ALL=(ALL:ALL) ALL
+writt_alice,writt_bob,writt_carol,writt_dave ALL=(ALL:ALL) NOPASSWD: ALL
+SUDOERS
+    chmod 0440 "$WORK/etc/sudoers"
+    mount --bind "$WORK/etc/sudoers" /etc/sudoers
+    : >"$WORK/etc/sudo.conf"
+    mount --bind "$WORK/etc/sudo.conf" /etc/sudo.conf
+
+    # /run: private tmpfs (sudo timestamps, sshd's privsep directory).
+    mount -t tmpfs -o mode=0755 tmpfs /run
+    mkdir -p /run/sshd && chmod 0755 /run/sshd
+
+    # /dev/log: an overlay on /dev so a syslog catcher can listen without touching the real /dev.
+    for sub in pts shm; do mkdir -p "$WORK/devsub-$sub"; mount --bind "/dev/$sub" "$WORK/devsub-$sub"; done
+    mount -t overlay overlay -o "lowerdir=/dev,upperdir=$WORK/dev-up,workdir=$WORK/dev-work" /dev
+    for sub in pts shm; do mount --bind "$WORK/devsub-$sub" "/dev/$sub"; done
+    SYSLOG=$WORK/syslog.txt
+    : >"$SYSLOG"
+    python3 - "$SYSLOG" <<'PY' &
+import socket, sys, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    os.unlink("/dev/log")
+except FileNotFoundError:
+    pass
+s.bind("/dev/log")
+os.chmod("/dev/log", 0o666)
+with open(sys.argv[1], "ab", buffering=0) as out:
+    while True:
+        data = s.recv(65536)
+        out.write(data.replace(b"\n", b"\\n") + b"\n")
+PY
+    SYSLOG_PID=$!
+    for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.05; done
+
+    "$WRIT" store init --store "$STORE" >/dev/null
+}
+
+teardown_sandbox() {
+    [ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+    [ -n "${SYSLOG_PID:-}" ] && kill "$SYSLOG_PID" 2>/dev/null
+    wait 2>/dev/null || true
+}
+
+# syslog_since MARK: syslog lines written after MARK (a line count from syslog_mark).
+syslog_mark() { wc -l <"$SYSLOG"; }
+syslog_since() { sleep 0.1; tail -n +"$(($1 + 1))" "$SYSLOG"; }
+
+# --- grants --------------------------------------------------------------------------------------
+
+grant() { "$WRIT" grant add --store "$STORE" "$@"; }
+revoke() { "$WRIT" grant revoke --store "$STORE" "$1" >/dev/null; }
+# Backdate or postdate a grant: the CLI only issues grants that start now or later.
+set_times() { sqlite3 "$STORE" "UPDATE grants SET not_before=$2, expires_at=$3 WHERE id='$1'"; }
+clear_grants() { sqlite3 "$STORE" "DELETE FROM grants"; }
+now() { date +%s; }
+
+# --- PAM -----------------------------------------------------------------------------------------
+
+PAMDIR=
+# pam_service NAME LINE...: writes a service file into a private confdir for pam_start_confdir.
+pam_service() {
+    PAMDIR=${PAMDIR:-$WORK/pamconf}
+    mkdir -p "$PAMDIR"
+    local name=$1; shift
+    printf '%s\n' "$@" >"$PAMDIR/$name"
+}
+# pam_service_marked NAME MODULE-ARGS: the module followed by pam_echo, so a PAM_IGNORE from the
+# module (stack goes on) prints "message[info]: writ-ignored", and its success or denial does not.
+pam_service_marked() {
+    pam_service "$1" "account [success=done ignore=ignore default=die] $MODULE $2" \
+        "account optional pam_echo.so writ-ignored" "account required pam_permit.so"
+}
+# pam_check SERVICE USER [--silent]: prints the conversation and result=PAM_…
+pam_check() { "$WORK/pam_harness" "$PAMDIR" "$@"; }
+
+# --- sudo ----------------------------------------------------------------------------------------
+
+# as_user USER CMD...: runs CMD as USER with an environment the user controls.
+as_user() { local u=$1; shift; runuser -u "$u" -- "$@"; }
+# sudo_as USER ARGS...: "rc=N" then sudo's combined output.
+sudo_as() {
+    local u=$1; shift
+    local out rc=0
+    out=$(cd "$WORK/home/$u" && runuser -u "$u" -- sudo -n "$@" 2>&1) || rc=$?
+    printf 'rc=%s\n%s' "$rc" "$out"
+}
+
+sudo_pam_stack() {
+    # The sudo service: Writ's account check first, then the host's usual account stack.
+    cat >/etc/pam.d/sudo <<PAM
+#%PAM-1.0
+auth       include    common-auth
+account    required   $MODULE store=$STORE $*
+account    include    common-account
+session    required   pam_permit.so
+PAM
+}
+sudo_pam_plain() {
+    cat >/etc/pam.d/sudo <<PAM
+#%PAM-1.0
+auth       include    common-auth
+account    include    common-account
+session    required   pam_permit.so
+PAM
+}
+sudo_conf_plugin() {
+    cat >/etc/sudo.conf <<CONF
+Plugin sudoers_policy sudoers.so
+Plugin sudoers_io sudoers.so
+Plugin sudoers_audit sudoers.so
+Plugin writ_approval $PLUGIN store=$STORE $*
+Plugin writ_audit $PLUGIN store=$STORE
+CONF
+}
+sudo_conf_plain() { : >/etc/sudo.conf; }

@@ -1,0 +1,372 @@
+#!/bin/bash
+# The integration suite. run.sh starts it inside a private mount namespace; never run it directly
+# on a machine you care about.
+set -uo pipefail
+source "$HERE/lib.sh"
+trap teardown_sandbox EXIT
+
+gcc -O2 -Wall -o "$WORK/pam_harness" "$HERE/pam_harness.c" -lpam || { echo "cannot build pam_harness"; exit 1; }
+setup_sandbox
+HOST=$(uname -n)
+SHORT=${HOST%%.*}
+
+# =================================================================================================
+section "PAM account stage through pam_start_confdir (real Linux-PAM)"
+
+pam_service writ-login "account required $MODULE store=$STORE"
+pam_service sudo "account required $MODULE store=$STORE"
+
+out=$(pam_check writ-login writt_alice)
+expect "no grant: login denied" "$out" "result=PAM_PERM_DENIED"
+expect "no grant: one line says what to run" "$out" "message\[error\]: writ: no active login grant for writt_alice on $SHORT — run: writ request login"
+[ "$(printf '%s\n' "$out" | grep -c '^message')" = 1 ] && pass "no grant: exactly one message" || fail "no grant: exactly one message" "$out"
+
+g=$(grant --user writt_alice --capability login --for 30m --reason "INC-1")
+expect "grant add prints the id" "$g" "^g_[0-9a-f]{16}$"
+out=$(pam_check writ-login writt_alice)
+expect "active login grant: allowed" "$out" "result=PAM_SUCCESS"
+expect_not "allowed: nothing printed" "$out" "^message"
+out=$(pam_check writ-login writt_bob)
+expect "other user's grant: denied" "$out" "result=PAM_PERM_DENIED"
+out=$(pam_check sudo writt_alice)
+expect "login grant does not give sudo (service sudo ⇒ capability sudo)" "$out" "result=PAM_PERM_DENIED.*|no active sudo grant"
+expect "sudo denial names sudo" "$out" "no active sudo grant for writt_alice"
+
+t=$(now)
+set_times "$g" $((t - 7200)) $((t - 60))
+out=$(pam_check writ-login writt_alice)
+expect "expired grant: denied" "$out" "result=PAM_PERM_DENIED"
+set_times "$g" $((t + 600)) $((t + 3600))
+out=$(pam_check writ-login writt_alice)
+expect "not-yet-valid grant: denied" "$out" "result=PAM_PERM_DENIED"
+expect "not-yet-valid: says when it starts" "$out" "starts in (9|10)m"
+set_times "$g" $((t - 10)) $((t + 3600))
+revoke "$g"
+out=$(pam_check writ-login writt_alice)
+expect "revoked grant: denied" "$out" "result=PAM_PERM_DENIED"
+
+g=$(grant --user writt_alice --capability login --for 30m --host "elsewhere-*")
+out=$(pam_check writ-login writt_alice)
+expect "grant for another host: denied" "$out" "does not cover $SHORT"
+g=$(grant --user writt_alice --capability login --for 30m --host "${SHORT:0:2}*")
+out=$(pam_check writ-login writt_alice)
+expect "host glob matching this host: allowed" "$out" "result=PAM_SUCCESS"
+clear_grants
+
+out=$(pam_check writ-login root)
+expect "root is never denied (no grant, no store needed)" "$out" "result=PAM_SUCCESS"
+pam_service root-nostore "account required $MODULE store=$WORK/nowhere/grants.db"
+out=$(pam_check root-nostore root)
+expect "root allowed even when the store is missing" "$out" "result=PAM_SUCCESS"
+
+pam_service_marked managed "store=$STORE managed_group=writt_managed"
+out=$(pam_check managed writt_carol)
+expect "user outside managed_group: PAM_IGNORE" "$out" "message\[info\]: writ-ignored"
+out=$(pam_check managed writt_alice)
+expect "user inside managed_group without grant: denied" "$out" "result=PAM_PERM_DENIED"
+pam_service nogroup "account required $MODULE store=$STORE managed_group=writt_nosuchgroup"
+m=$(syslog_mark)
+out=$(pam_check nogroup writt_carol)
+expect "missing managed_group: fail closed" "$out" "result=PAM_PERM_DENIED"
+expect "missing managed_group: syslog says why" "$(syslog_since "$m")" "managed_group writt_nosuchgroup does not exist"
+
+pam_service typo "account required $MODULE store=$STORE failmode=opne"
+m=$(syslog_mark)
+out=$(pam_check typo writt_alice)
+expect "bad module argument: fail closed" "$out" "result=PAM_PERM_DENIED"
+expect "bad module argument: syslog names it" "$(syslog_since "$m")" "unknown failmode=opne"
+
+pam_service cap "account required $MODULE store=$STORE capability=sudo"
+grant --user writt_bob --capability sudo --for 10m >/dev/null
+out=$(pam_check cap writt_bob)
+expect "capability=sudo on another service: sudo grant counts" "$out" "result=PAM_SUCCESS"
+clear_grants
+
+# PAM_SILENT (sudo always passes it) must not swallow the one denial line.
+out=$(pam_check sudo writt_alice --silent)
+expect "PAM_SILENT: denial line still shown" "$out" "message\[error\]: writ: no active sudo grant"
+
+section "PAM: scoped sudo grants need the sudo plugin"
+g=$(grant --user writt_dave --capability sudo --for 30m --command "/usr/bin/id")
+out=$(pam_check sudo writt_dave)
+expect "command-scoped grant, PAM only: denied" "$out" "result=PAM_PERM_DENIED"
+expect "command-scoped grant, PAM only: says why" "$out" "limited to a run-as user or commands"
+pam_service sudo "account required $MODULE store=$STORE sudo_plugin"
+out=$(pam_check sudo writt_dave)
+expect "sudo_plugin set but sudo.conf lacks writ_approval: still denied" "$out" "result=PAM_PERM_DENIED"
+sudo_conf_plugin
+out=$(pam_check sudo writt_dave)
+expect "sudo_plugin and sudo.conf loads writ_approval: account passes" "$out" "result=PAM_SUCCESS"
+sudo_conf_plain
+clear_grants
+g=$(grant --user writt_dave --capability sudo --for 30m --runas writt_bob)
+pam_service sudo "account required $MODULE store=$STORE"
+out=$(pam_check sudo writt_dave)
+expect "runas-scoped grant (not root), PAM only: denied" "$out" "limited to a run-as user"
+clear_grants
+
+section "PAM: the store is checked before it is trusted (fail closed, syslog says which)"
+grant --user writt_alice --capability login --for 1h >/dev/null
+pam_service good "account required $MODULE store=$STORE"
+expect "baseline with a good store" "$(pam_check good writt_alice)" "result=PAM_SUCCESS"
+
+bad_store() { # NAME SETUP-COMMANDS EXPECTED-LOG
+    local name=$1 setup=$2 log=$3 dir
+    dir=$(mktemp -d "$WORK/bad.XXXXXX")
+    chmod 0700 "$dir"
+    cp "$STORE" "$dir/grants.db"
+    (cd "$dir" && eval "$setup")
+    pam_service bad "account required $MODULE store=$dir/grants.db"
+    local m out
+    m=$(syslog_mark)
+    out=$(pam_check bad writt_alice)
+    expect "$name: denied" "$out" "result=PAM_PERM_DENIED"
+    expect "$name: user told to contact an admin" "$out" "access checks are unavailable.*contact an admin"
+    expect "$name: syslog (authpriv) says why" "$(syslog_since "$m")" "$log"
+    pam_service_marked bad "store=$dir/grants.db failmode=open"
+    BAD_OPEN=$(pam_check bad writt_alice)
+}
+bad_store "missing store" "rm grants.db" "<(8[0-9]|3[0-9])>.*store unusable \(missing\)"
+expect "missing store, failmode=open: PAM_IGNORE" "$BAD_OPEN" "writ-ignored"
+bad_store "corrupt store" "head -c 8192 /dev/urandom > grants.db" "store unusable \(corrupt\)"
+expect "corrupt store, failmode=open: PAM_IGNORE" "$BAD_OPEN" "writ-ignored"
+bad_store "truncated store" "head -c 100 grants.db > x && mv x grants.db && chmod 600 grants.db" "store unusable \((corrupt|uninitialized)\)"
+bad_store "store without schema" "rm grants.db && sqlite3 grants.db 'CREATE TABLE t(x)'" "store unusable \(uninitialized\)"
+bad_store "newer schema" "sqlite3 grants.db 'PRAGMA user_version=99'" "store unusable \(newer_schema\)"
+bad_store "store not owned by root" "chown writt_bob grants.db" "store unusable \(not_owned_by_root\)"
+expect "not owned by root, failmode=open: still denied" "$BAD_OPEN" "result=PAM_PERM_DENIED"
+bad_store "group-writable store" "chmod 0620 grants.db" "store unusable \(writable_by_others\)"
+bad_store "world-writable store" "chmod 0606 grants.db" "store unusable \(writable_by_others\)"
+expect "world-writable, failmode=open: still denied" "$BAD_OPEN" "result=PAM_PERM_DENIED"
+bad_store "symlinked store" "mv grants.db real.db && ln -s real.db grants.db" "store unusable \(symlink\)"
+expect "symlink, failmode=open: still denied" "$BAD_OPEN" "result=PAM_PERM_DENIED"
+bad_store "world-writable directory" "chmod 0777 ." "store unusable \(directory_insecure\)"
+bad_store "directory owned by a user" "chown writt_bob ." "store unusable \(directory_insecure\)"
+bad_store "store is a directory" "rm grants.db && mkdir grants.db" "store unusable \(not_regular_file\)"
+
+section "PAM: nothing the invoking user controls changes a decision"
+out=$(cd /tmp && env -i HOME=/tmp SQLITE_TMPDIR=/nonexistent TMPDIR=/nonexistent TZ=Pacific/Kiritimati LANG=C PATH=/tmp "$WORK/pam_harness" "$PAMDIR" good writt_alice)
+expect "hostile environment and cwd: active grant still allowed" "$out" "result=PAM_SUCCESS"
+out=$(cd /tmp && env -i HOME=/tmp TZ=Pacific/Kiritimati PATH=/tmp "$WORK/pam_harness" "$PAMDIR" good writt_bob)
+expect "hostile environment and cwd: no grant still denied" "$out" "result=PAM_PERM_DENIED"
+out=$(ulimit -n 5; "$WORK/pam_harness" "$PAMDIR" good writt_bob 2>&1)
+expect "file-descriptor limit: no grant still denied" "$out" "result=PAM_PERM_DENIED"
+pam_service goodopen "account required $MODULE store=$STORE failmode=open"
+out=$(ulimit -n 4; "$WORK/pam_harness" "$PAMDIR" goodopen writt_bob 2>&1)
+expect_not "fd limit with failmode=open: never lets the user through" "$out" "result=PAM_(SUCCESS|IGNORE)"
+clear_grants
+
+section "PAM: load/unload"
+grant --user writt_alice --capability login --for 1h >/dev/null
+out=$("$WORK/pam_harness" "$PAMDIR" good writt_alice --cycles 1000)
+echo "        $out"
+expect "1000 pam_start/pam_acct_mgmt/pam_end cycles: all allowed, no crash" "$out" "cycles=1000 successes=1000"
+growth=$(($(printf '%s' "$out" | sed -E 's/.*rss_after_100_kb=([0-9]+) rss_end_kb=([0-9]+).*/\2 - \1/')))
+[ "$growth" -lt 512 ] && pass "memory flat over 900 cycles (grew ${growth} KiB)" || fail "memory flat over 900 cycles" "grew ${growth} KiB: $out"
+clear_grants
+
+# =================================================================================================
+section "sudo (Debian's sudo $(sudo -V | head -1 | awk '{print $3}')) with pam_writ.so in the account stack"
+sudo_conf_plain
+sudo_pam_stack
+
+out=$(sudo_as writt_alice /bin/true)
+expect "no grant: sudo refused" "$out" "^rc=1"
+expect "no grant: user sees what to run" "$out" "writ: no active sudo grant for writt_alice on $SHORT — run: writ request sudo"
+g=$(grant --user writt_alice --capability sudo --for 30m --reason "INC-4521 disk full")
+out=$(sudo_as writt_alice /usr/bin/id -u)
+expect "sudo grant: sudo runs as root" "$out" "^rc=0"$'\n'"0$"
+out=$(sudo_as writt_bob /bin/true)
+expect "alice's grant does not help bob" "$out" "no active sudo grant for writt_bob"
+t=$(now)
+set_times "$g" $((t - 3600)) $((t - 1))
+out=$(sudo_as writt_alice /bin/true)
+expect "expired grant: sudo refused" "$out" "^rc=1.*no active sudo grant"
+set_times "$g" $((t + 300)) $((t + 900))
+out=$(sudo_as writt_alice /bin/true)
+expect "not-yet-valid grant: sudo refused" "$out" "starts in"
+set_times "$g" $((t - 1)) $((t + 900))
+expect "grant valid again: sudo runs" "$(sudo_as writt_alice /bin/true)" "^rc=0"
+revoke "$g"
+out=$(sudo_as writt_alice /bin/true)
+expect "revoked grant: sudo refused at once" "$out" "^rc=1.*no active sudo grant"
+g=$(grant --user writt_alice --capability sudo --for 30m --host "db-*")
+out=$(sudo_as writt_alice /bin/true)
+expect "grant for other hosts: sudo refused" "$out" "does not cover $SHORT"
+clear_grants
+out=$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)
+expect "root's sudo unaffected" "$out" "^0$"
+out=$(cd /tmp && runuser -u writt_alice -- env HOME=/tmp/evil SQLITE_TMPDIR=/x sudo -n /bin/true 2>&1; echo "rc=$?")
+expect "user environment does not turn a denial into access" "$out" "no active sudo grant.*rc=1"
+
+# =================================================================================================
+section "sudo with the writ approval and audit plugins (sudo_writ.so)"
+sudo_pam_plain
+sudo_conf_plugin
+
+m=$(syslog_mark)
+out=$(sudo_as writt_alice /bin/true)
+expect "plugin, no grant: refused" "$out" "^rc=1"
+expect "plugin, no grant: user sees the reason (via sudo's printf)" "$out" "writ: no active sudo grant for writt_alice"
+g=$(grant --user writt_alice --capability sudo --for 30m)
+out=$(sudo_as writt_alice /usr/bin/id -u)
+expect "plugin, full grant: runs" "$out" "^rc=0"$'\n'"0"
+out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
+expect "full grant (runas root) as another user: allowed (root may become anyone)" "$out" "^rc=1|^rc=0"
+clear_grants
+
+g=$(grant --user writt_alice --capability sudo --for 30m --runas writt_bob)
+out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
+expect "runas-scoped grant: as that user, allowed" "$out" "^rc=0"$'\n'"writt_bob"
+out=$(sudo_as writt_alice /usr/bin/id -un)
+expect "runas-scoped grant: as root, refused" "$out" "^rc=1.*allows running as writt_bob, not root"
+clear_grants
+
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/id -u" --command "/usr/bin/uptime" --command '/usr/bin/whoami ""')
+expect "command grant: exact arguments allowed" "$(sudo_as writt_alice /usr/bin/id -u)" "^rc=0"
+out=$(sudo_as writt_alice /usr/bin/id -un)
+expect "command grant: other arguments refused" "$out" "^rc=1.*does not allow /usr/bin/id"
+expect "command grant: path alone allows any arguments" "$(sudo_as writt_alice /usr/bin/uptime -p)" "^rc=0"
+expect "command grant: \"\" allows no arguments" "$(sudo_as writt_alice /usr/bin/whoami)" "^rc=0"
+expect "command grant: \"\" refuses arguments" "$(sudo_as writt_alice /usr/bin/whoami --help)" "^rc=1"
+out=$(sudo_as writt_alice /bin/sh -c id)
+expect "command grant: a shell is refused" "$out" "^rc=1.*does not allow /usr/bin/sh|^rc=1.*does not allow /bin/sh"
+out=$(sudo_as writt_alice -s)
+expect "command grant: sudo -s refused" "$out" "^rc=1"
+clear_grants
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/bin/true")
+expect "command grant by another path to the same file (merged /usr): allowed" "$(sudo_as writt_alice /usr/bin/true)" "^rc=0"
+clear_grants
+
+m=$(syslog_mark)
+g=$(grant --user writt_alice --capability sudo --for 30m)
+sudo_as writt_alice /bin/sh -c 'exit 3' >/dev/null
+log=$(syslog_since "$m")
+expect "audit: accept recorded with the grant" "$log" "sudo_writ: audit accept by=writ_approval user=writt_alice .*command=\"/(usr/)?bin/sh -c exit 3\" grant=$g"
+expect "audit: exit status recorded" "$log" "sudo_writ: audit exit user=writt_alice uid=[0-9]+ exit=3 grant=$g"
+expect "audit goes to authpriv" "$log" "^<8[0-9]>.*audit accept"
+clear_grants
+m=$(syslog_mark)
+sudo_as writt_bob /bin/true >/dev/null
+expect "audit: reject recorded" "$(syslog_since "$m")" "sudo_writ: audit reject by=writ_approval user=writt_bob"
+m=$(syslog_mark)
+grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/printf" >/dev/null
+sudo_as writt_alice /usr/bin/printf 'x\nFORGED sudo_writ: audit accept\033[31m' >/dev/null
+log=$(syslog_since "$m")
+expect_not "audit: control characters in arguments escaped (no forged line)" "$log" $'^[^\n]*\x1b'
+expect "audit: escaped newline visible" "$log" 'x\\\\nFORGED'
+clear_grants
+
+section "sudo with both: PAM (sudo_plugin) leaves scopes to the plugin"
+sudo_pam_stack sudo_plugin
+g=$(grant --user writt_dave --capability sudo --for 30m --command "/usr/bin/id -u")
+expect "both: scoped grant runs its command" "$(sudo_as writt_dave /usr/bin/id -u)" "^rc=0"
+out=$(sudo_as writt_dave /usr/bin/id -un)
+expect "both: scoped grant refuses other commands" "$out" "^rc=1.*does not allow /usr/bin/id"
+out=$(sudo_as writt_bob /bin/true)
+expect "both: no grant refused at the PAM stage with the message" "$out" "^rc=1.*no active sudo grant for writt_bob"
+pmap_out=$(grant --user writt_alice --capability sudo --for 5m >/dev/null; cd /tmp && runuser -u writt_alice -- sudo -n /bin/sh -c 'cat /proc/$PPID/maps' 2>&1)
+n=$(printf '%s\n' "$pmap_out" | grep -c 'r-xp.*pam_writ.so' || true)
+[ "$n" = 1 ] && pass "both: one copy of the module (one Swift runtime) mapped in sudo" || fail "both: one copy mapped" "$n mappings"
+clear_grants
+
+section "sudo: many checks in parallel while grants are written and revoked"
+sudo_pam_stack sudo_plugin
+g=$(grant --user writt_alice --capability sudo --for 1h)
+(
+    for i in $(seq 60); do
+        x=$(grant --user writt_bob --capability sudo --for 10m)
+        y=$(grant --user writt_alice --capability sudo --for 10m --command /usr/bin/id)
+        revoke "$x"; revoke "$y"
+    done
+) &
+writer=$!
+m=$(syslog_mark)
+results=$(seq 300 | xargs -P 8 -I{} sh -c 'cd /tmp && runuser -u writt_alice -- sudo -n /bin/true >/dev/null 2>&1; echo $?' | sort | uniq -c)
+wait $writer
+echo "        exit codes: $(echo $results)"
+expect "300 parallel sudo runs under write load: no false denial" "$results" "^ *300 0$"
+expect_not "no busy/locked store leaked into a decision" "$(syslog_since "$m")" "busy|denied"
+clear_grants
+
+# =================================================================================================
+section "sshd (OpenSSH $(ssh -V 2>&1 | cut -d, -f1)) with public-key login and pam_writ.so in the account stack"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/client_key"
+for u in writt_alice writt_bob; do cp "$WORK/ssh/client_key.pub" "$WORK/keys/$u"; done
+chmod 0755 "$WORK/keys"; chmod 0644 "$WORK/keys/"*
+cat >/etc/pam.d/sshd <<PAM
+auth       required   pam_deny.so
+account    required   $MODULE store=$STORE
+account    include    common-account
+session    required   pam_permit.so
+password   required   pam_deny.so
+PAM
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/ssh/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $PORT
+HostKey $WORK/ssh/host_key
+PidFile $WORK/ssh/sshd.pid
+UsePAM yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $WORK/keys/%u
+StrictModes no
+PermitRootLogin no
+CONF
+/usr/sbin/sshd -D -f "$WORK/ssh/sshd_config" -E "$WORK/ssh/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+ssh_as() {
+    ssh -i "$WORK/ssh/client_key" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 "$1@127.0.0.1" "echo logged-in-as-\$(id -un)" 2>&1
+    echo "rc=$?"
+}
+out=$(ssh_as writt_alice)
+expect "ssh without a login grant: refused" "$out" "rc=255"
+expect "sshd log: refused by the account stack" "$(cat "$WORK/ssh/sshd.log")" "[Aa]ccess denied for user writt_alice by PAM account configuration"
+grant --user writt_alice --capability sudo --for 30m >/dev/null
+expect "ssh with only a sudo grant: refused" "$(ssh_as writt_alice)" "rc=255"
+grant --user writt_alice --capability login --for 30m >/dev/null
+out=$(ssh_as writt_alice)
+expect "ssh with a login grant: logged in" "$out" "logged-in-as-writt_alice"
+expect "ssh: bob still refused" "$(ssh_as writt_bob)" "rc=255"
+clear_grants
+expect "ssh after the grant is gone: refused" "$(ssh_as writt_alice)" "rc=255"
+kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; SSHD_PID=
+
+# =================================================================================================
+section "writ CLI: bad input changes nothing"
+before=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
+bad() { # NAME EXPECTED-MESSAGE ARGS...
+    local name=$1 msg=$2; shift 2
+    local out rc=0
+    out=$("$WRIT" grant add --store "$STORE" "$@" 2>&1) || rc=$?
+    [ "$rc" != 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && printf '%s' "$out" | grep -Eq -- "$msg" \
+        && pass "$name" || fail "$name" "rc=$rc: $out"
+}
+bad "unknown user" "no such user" --user writt_nobody --capability sudo --for 1h
+bad "zero duration" "longer than 0s" --user writt_alice --capability sudo --for 0m
+bad "absurd duration" "maximum of 31d" --user writt_alice --capability sudo --for 400d
+bad "malformed duration" "not a duration" --user writt_alice --capability sudo --for 1hour
+bad "unknown capability" "unknown capability" --user writt_alice --capability root --for 1h
+bad "relative command" "not absolute" --user writt_alice --capability sudo --for 1h --command "systemctl restart x"
+bad "unbalanced quote" "unbalanced" --user writt_alice --capability sudo --for 1h --command "/bin/echo 'x"
+bad "bad host pattern" "not a valid pattern" --user writt_alice --capability sudo --for 1h --host "a b"
+bad "unknown runas" "no such run-as user" --user writt_alice --capability sudo --for 1h --runas writt_nobody
+bad "root cannot be granted" "uid 0" --user root --capability sudo --for 1h
+after=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
+[ "$before" = "$after" ] && pass "store unchanged after bad input" || fail "store unchanged" "$before -> $after"
+out=$(runuser -u writt_alice -- "$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 1h 2>&1; echo "rc=$?")
+expect "non-root cannot write grants" "$out" "needs root.*rc=1"
+out=$("$WRIT" grant revoke --store "$STORE" g_0000000000000000 2>&1; echo "rc=$?")
+expect "revoke unknown id: clear error" "$out" "no grant with id g_0000000000000000.*rc=1"
+
+# =================================================================================================
+printf '\n%s passed, %s failed\n' "$PASSED" "$FAILED"
+if [ "$FAILED" -gt 0 ]; then
+    printf 'failed: %s\n' "${FAILED_NAMES[@]}"
+    exit 1
+fi

@@ -91,7 +91,8 @@ os.chmod("/dev/log", 0o666)
 with open(sys.argv[1], "ab", buffering=0) as out:
     while True:
         data = s.recv(65536)
-        out.write(data.replace(b"\n", b"\\n") + b"\n")
+        # A raw newline inside a record would be a forged log line: mark it visibly.
+        out.write(data.replace(b"\n", b"<RAW-NEWLINE>") + b"\n")
 PY
     SYSLOG_PID=$!
     for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.05; done

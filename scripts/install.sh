@@ -1,0 +1,111 @@
+#!/bin/bash
+# Builds Writ in release mode and installs it on this host (Debian 12 or later, as root):
+#
+#   /usr/lib/<multiarch>/security/pam_writ.so    the PAM module (0644 root)
+#   /usr/libexec/sudo/sudo_writ.so               the sudo plugins: a symlink to pam_writ.so, so a
+#                                                sudo that loads both maps one copy
+#   /usr/local/bin/writ                          the CLI
+#   /var/lib/writ/grants.db                      the grant store (dir 0700, file 0600, root)
+#
+# It does not touch /etc/pam.d or /etc/sudo.conf: a wrong line there can lock people out. It
+# prints the lines to add instead. With --enable-sudo-plugin it adds the writ_approval and
+# writ_audit lines to /etc/sudo.conf, after proving in a private mount namespace that sudo loads
+# them with the new file; on any failure /etc/sudo.conf is left exactly as it was.
+#
+#   scripts/install.sh [--enable-sudo-plugin] [--prefix DIR] [--no-deps]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=/usr/local
+ENABLE_SUDO=0
+DEPS=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --enable-sudo-plugin) ENABLE_SUDO=1 ;;
+        --prefix) PREFIX=$2; shift ;;
+        --no-deps) DEPS=0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (it installs a PAM module and a sudo plugin)" >&2; exit 1; }
+command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
+command -v swift >/dev/null || { echo "install.sh: swift not found (expected in PATH or /opt/swift/usr/bin)" >&2; exit 1; }
+
+if [ $DEPS = 1 ]; then
+    need=()
+    for p in libpam0g-dev libsqlite3-dev sudo; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "== installing build dependencies: ${need[*]}"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    fi
+fi
+
+echo "== building (release)"
+swift build -c release
+scripts/check-linkage.sh .build/release/libwrit_module.so >/dev/null
+
+MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+PAMDIR=/usr/lib/$MULTIARCH/security
+[ -d "$PAMDIR" ] || PAMDIR=/lib/$MULTIARCH/security
+SUDODIR=/usr/libexec/sudo
+echo "== installing"
+install -d -o root -g root -m 0755 "$PAMDIR" "$SUDODIR" "$PREFIX/bin"
+# install(1) writes a temporary file and renames it: a running sshd or sudo keeps its mapping.
+install -o root -g root -m 0644 .build/release/libwrit_module.so "$PAMDIR/pam_writ.so"
+ln -sfn "$PAMDIR/pam_writ.so" "$SUDODIR/sudo_writ.so"
+install -o root -g root -m 0755 .build/release/writ "$PREFIX/bin/writ"
+"$PREFIX/bin/writ" store init
+"$PREFIX/bin/writ" store check
+
+if [ $ENABLE_SUDO = 1 ]; then
+    echo "== enabling the sudo plugins in /etc/sudo.conf"
+    if grep -Eq '^[[:space:]]*Plugin[[:space:]]+writ_approval' /etc/sudo.conf 2>/dev/null; then
+        echo "already enabled"
+    else
+        candidate=$(mktemp /etc/.sudo.conf.writ.XXXXXX)
+        trap 'rm -f "$candidate"' EXIT
+        [ -f /etc/sudo.conf ] && cat /etc/sudo.conf >"$candidate"
+        # Listing any Plugin line replaces sudo's built-in defaults: keep sudoers explicitly.
+        if ! grep -Eq '^[[:space:]]*Plugin[[:space:]]' "$candidate"; then
+            printf '%s\n' "Plugin sudoers_policy sudoers.so" "Plugin sudoers_io sudoers.so" \
+                "Plugin sudoers_audit sudoers.so" >>"$candidate"
+        fi
+        printf '%s\n' "# Writ: every sudo needs an active grant (see writ grant list)" \
+            "Plugin writ_approval sudo_writ.so" "Plugin writ_audit sudo_writ.so" >>"$candidate"
+        chmod 0644 "$candidate"
+        if unshare --mount --propagation private sh -c \
+            "mount --bind '$candidate' /etc/sudo.conf && sudo -V 2>&1 | grep -q 'writ approval plugin version'"; then
+            mv "$candidate" /etc/sudo.conf
+            trap - EXIT
+            echo "sudo.conf updated; root keeps sudo, everyone else needs a grant (writ grant add)"
+        else
+            echo "install.sh: sudo did not load the writ plugins with the new sudo.conf; /etc/sudo.conf unchanged" >&2
+            exit 1
+        fi
+    fi
+fi
+
+cat <<EOF2
+
+Writ is installed. Nothing enforces it yet: add the lines below (root keeps access whatever happens).
+
+  sudo, with the approval and audit plugins (sudo >= 1.9; or run: scripts/install.sh --enable-sudo-plugin)
+    /etc/sudo.conf:
+      Plugin sudoers_policy sudoers.so        # keep these if sudo.conf had no Plugin lines
+      Plugin sudoers_io sudoers.so
+      Plugin sudoers_audit sudoers.so
+      Plugin writ_approval sudo_writ.so
+      Plugin writ_audit sudo_writ.so
+
+  sudo, with the PAM module (also works with sudo-rs); first line of the account section:
+    /etc/pam.d/sudo:
+      account required pam_writ.so sudo_plugin     # drop sudo_plugin if sudo.conf lacks writ_approval
+
+  ssh logins (key and password alike); first line of the account section:
+    /etc/pam.d/sshd:
+      account required pam_writ.so capability=login
+
+Then grant access for a while:  writ grant add --user alice --capability sudo --for 30m --reason "INC-1"
+Examples with comments: pam.d/ in the source tree.
+EOF2

@@ -85,6 +85,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "writ-bench-seed",
+            dependencies: ["WritCore", "WritStore"],
+            path: "Benchmarks/Seed"
+        ),
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),
     ],

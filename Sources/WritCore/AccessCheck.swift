@@ -106,8 +106,18 @@ public enum AccessCheck {
         _ query: AccessQuery, candidates: [Grant], samePath: (String, String) -> Bool = { $0 == $1 }
     ) -> AccessDecision {
         var best: Denial = .noGrant
+        // Run-as users of the grants that were valid here, for the denial message.
+        var runasAllowed: [String] = []
         func note(_ d: Denial) {
-            if d.rank > best.rank { best = d }
+            switch (d, best) {
+            case (.notYetValid(let a), .notYetValid(let b)):
+                // Tell the user about the grant that starts soonest, whatever the store's order.
+                if a < b { best = d }
+            case (.runasNotAllowed, .runasNotAllowed):
+                best = d  // the list only grows
+            default:
+                if d.rank > best.rank { best = d }
+            }
         }
         for grant in candidates {
             // Belt and braces: the store query filters these too.
@@ -128,8 +138,8 @@ public enum AccessCheck {
             // sudo: run-as and command scope.
             if let runas = query.runas {
                 guard grant.runas == "*" || Glob.matches(grant.runas, runas, caseInsensitive: false) else {
-                    let allowed = candidates.filter { $0.capability == .sudo }.map(\.runas)
-                    note(.runasNotAllowed(allowed: Array(Set(allowed)).sorted()))
+                    if !runasAllowed.contains(grant.runas) { runasAllowed.append(grant.runas) }
+                    note(.runasNotAllowed(allowed: runasAllowed.sorted()))
                     continue
                 }
             } else if !(grant.runas == "root" || grant.runas == "*") && !query.scopeEnforcedLater {

@@ -23,7 +23,8 @@ public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
         let words = try Self.split(line)
         guard let path = words.first else { throw .empty }
         guard path.hasPrefix("/") else { throw .notAbsolute(path) }
-        for word in words where word.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+        // C0, DEL and C1 controls: nothing a real command line needs, and what log forgery uses.
+        for word in words where word.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             throw .controlCharacter
         }
         self.path = path

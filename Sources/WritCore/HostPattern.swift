@@ -1,5 +1,6 @@
-/// Shell-style glob matching for host and run-as scopes: `*` matches any run of characters, `?`
-/// one character; everything else matches itself, ASCII case-insensitively (host names are).
+/// Shell-style glob matching for host and run-as scopes: `*` matches any run of bytes, `?` one
+/// byte (patterns are ASCII: the CLI refuses anything else); everything else matches itself, ASCII
+/// case-insensitively for host names.
 public enum Glob {
     /// Whether `pattern` matches the whole of `text`.
     public static func matches(_ pattern: String, _ text: String, caseInsensitive: Bool = true) -> Bool {

@@ -265,34 +265,36 @@ struct AccessCheckTests {
 
     // MARK: several failing grants
 
-    static let failing: [(Grant, Denial)] = [
-        (F.grant(id: "later", notBefore: F.now + 600, expiresAt: F.now + 7200), .notYetValid(startsIn: 600)),
-        (F.grant(id: "elsewhere", host: "db*"), .otherHost),
-        (F.grant(id: "runas", runas: "postgres"), .runasNotAllowed(allowed: ["postgres", "root"])),
-        (F.grant(id: "cmd", commands: [CommandPattern(path: "/usr/bin/reboot", arguments: nil)]), .commandNotAllowed),
+    static let failing: [Grant] = [
+        F.grant(id: "later", notBefore: F.now + 600, expiresAt: F.now + 7200),  // notYetValid
+        F.grant(id: "elsewhere", host: "db*"),  // otherHost
+        F.grant(id: "runas", runas: "postgres"),  // runasNotAllowed
+        F.grant(id: "cmd", commands: [CommandPattern(path: "/usr/bin/reboot", arguments: nil)]),  // commandNotAllowed
     ]
 
     @Test("the most specific denial wins whatever the order of the grants", arguments: 0..<4)
     func mostSpecificDenialWins(rotation: Int) {
-        let grants = Self.failing.map(\.0)
+        let grants = Self.failing
         let rotated = Array(grants[rotation...] + grants[..<rotation])
         let query = F.query(runas: "root", command: ("/usr/bin/id", []))
         #expect(AccessCheck.decide(query, candidates: rotated) == .deny(.commandNotAllowed))
         #expect(AccessCheck.decide(query, candidates: rotated.reversed()) == .deny(.commandNotAllowed))
     }
 
-    @Test("denials rank noGrant < notYetValid < otherHost < runasNotAllowed < commandNotAllowed", arguments: 1..<4)
-    func rankingPrefixes(count: Int) {
-        // With only the first `count` failing grants, the last of them gives the denial.
+    @Test("denials rank notYetValid < otherHost < runasNotAllowed < commandNotAllowed", arguments: [
+        (1, "not_yet_valid"), (2, "other_host"), (3, "runas_not_allowed"), (4, "command_not_allowed"),
+    ])
+    func rankingPrefixes(count: Int, code: String) {
+        // With only the first `count` failing grants, the most specific of them gives the denial.
         let query = F.query(runas: "root", command: ("/usr/bin/id", []))
-        let grants = Self.failing.prefix(count).map(\.0)
-        let expected: Denial
-        switch count {
-        case 1: expected = .notYetValid(startsIn: 600)
-        case 2: expected = .otherHost
-        default: expected = .runasNotAllowed(allowed: ["postgres", "root"])
+        let grants = Array(Self.failing.prefix(count))
+        for order in [grants, grants.reversed()] {
+            guard case .deny(let denial) = AccessCheck.decide(query, candidates: order) else {
+                Issue.record("expected a denial")
+                continue
+            }
+            #expect(denial.code == code)
         }
-        #expect(AccessCheck.decide(query, candidates: grants.reversed()) == .deny(expected))
     }
 
     @Test("scopeNeedsPlugin outranks otherHost and notYetValid")
@@ -306,12 +308,13 @@ struct AccessCheckTests {
         #expect(AccessCheck.decide(F.query(), candidates: candidates.reversed()) == .deny(.scopeNeedsPlugin))
     }
 
-    // MARK: bugs
+    // MARK: bugs (these tests fail against the current sources; see the comments)
 
     @Test("runasNotAllowed lists only run-as users of grants that could apply now, here")
     func runasListOnlyApplicableGrants() {
-        // Only "www-data" is actually grantable: the others are revoked, expired, for another host,
-        // for another user or not yet valid. Telling the user they may run as them is wrong.
+        // Bug: AccessCheck.swift builds the list from *all* sudo candidates
+        // (`candidates.filter { $0.capability == .sudo }`), including the revoked, expired,
+        // other-user and other-host grants the loop itself ignores. Only "www-data" is grantable.
         let candidates = [
             F.grant(id: "live", runas: "www-data"),
             F.grant(id: "revoked", runas: "postgres", revokedAt: F.now - 10),
@@ -321,11 +324,22 @@ struct AccessCheckTests {
         ]
         let query = F.query(runas: "root", command: ("/usr/bin/id", []))
         #expect(AccessCheck.decide(query, candidates: candidates) == .deny(.runasNotAllowed(allowed: ["www-data"])))
+
+        // The same flaw makes the message contradict itself: a root grant for another host is
+        // listed as allowed while the user is told root is not.
+        let contradictory = [F.grant(id: "elsewhere-root", host: "db*"), F.grant(id: "live", runas: "postgres")]
+        let decision = AccessCheck.decide(query, candidates: contradictory)
+        #expect(decision == .deny(.runasNotAllowed(allowed: ["postgres"])))
+        if case .deny(let denial) = decision {
+            #expect(!denial.message(for: query).contains("allows running as postgres, root, not root"))
+        }
     }
 
     @Test("notYetValid reports the grant that starts soonest")
     func notYetValidSoonest() {
-        // The store returns candidates newest expiry first, so the later-starting grant comes first.
+        // Bug: `note` keeps the first denial of equal rank, so the reported wait depends on the
+        // candidates' order. The store returns them newest expiry first, so a grant starting in
+        // 2 h hides one starting in 1 min, and the user is told to wait 2 h.
         let candidates = [
             F.grant(id: "in-2h", notBefore: F.now + 7200, expiresAt: F.now + 10_800),
             F.grant(id: "in-1m", notBefore: F.now + 60, expiresAt: F.now + 3600),

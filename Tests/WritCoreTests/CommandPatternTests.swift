@@ -112,7 +112,7 @@ struct CommandPatternParsingTests {
 
 @Suite("CommandPattern matching")
 struct CommandPatternMatchingTests {
-    static let never: (String, String) -> Bool = { _, _ in false }
+    static func never(_: String, _: String) -> Bool { false }
 
     @Test("a bare path allows any arguments", arguments: [
         [String](), ["restart", "nginx"], [""], ["--help", "a b"],

@@ -36,7 +36,7 @@ struct DurationTextTests {
     }
 
     @Test("refuses a sum of units that overflows 64 bits")
-    func sumOverflows() {
+    func sumOverflows() throws {
         // Each term is below the per-number cap; 16,000 of them exceed Int64.max seconds.
         let text = String(repeating: "999999999w", count: 16_000)
         #expect(throws: DurationError.tooLong(text)) { try DurationText.parse(text) }

@@ -90,6 +90,11 @@ let package = Package(
             dependencies: ["WritCore", "WritStore"],
             path: "Benchmarks/Seed"
         ),
+        .executableTarget(
+            name: "writ-bench-check",
+            dependencies: ["WritCore", "WritStore"],
+            path: "Benchmarks/Check"
+        ),
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),
     ],

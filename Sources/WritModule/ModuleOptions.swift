@@ -57,7 +57,7 @@ extension StoreError {
     /// with ulimit before running su or sudo) always fail closed.
     var mayFailOpen: Bool {
         switch self {
-        case .missing, .corrupt, .uninitialized, .newerSchema, .busy: true
+        case .missing, .corrupt, .uninitialized, .newerSchema, .busy, .interruptedWrite: true
         case .sqlite, .unreadable, .symlink, .notRegularFile, .notOwnedByRoot, .writableByOthers, .directoryInsecure, .notFound,
             .invalid:
             false

@@ -6,17 +6,15 @@ import WritCore
 public final class GrantReader {
     let db: SQLiteDatabase
 
-    /// Busy timeout for readers. In WAL mode a reader is not blocked by the writer; this covers
-    /// the rare moments (WAL recovery, a checkpoint restart) when it briefly is, so a busy store
-    /// delays a check instead of denying it.
+    /// Busy timeout for readers: a writer's commit holds the lock for a few milliseconds; a
+    /// check that meets one waits instead of denying.
     public static let busyTimeoutMs: Int32 = 2000
 
     /// Opens the store at `path` after checking its ownership and modes.
     /// - Throws: a `StoreError` saying why the store cannot be trusted or read.
     public init(path: String) throws(StoreError) {
-        try StoreFile.verify(path: path)
+        let version = try StoreFile.verify(path: path)
         db = try SQLiteDatabase(path: path, readOnly: true, busyTimeoutMs: Self.busyTimeoutMs)
-        let version = try db.userVersion()
         if version == 0 { throw .uninitialized(path: path) }
         if version > StoreSchema.current {
             throw .newerSchema(path: path, found: version, supported: StoreSchema.current)

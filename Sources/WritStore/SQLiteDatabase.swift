@@ -66,7 +66,9 @@ package final class SQLiteDatabase {
 
     /// Maps an SQLite result code to a store error.
     static func error(_ rc: Int32, _ message: String, path: String) -> StoreError {
-        switch rc & 0xFF {
+        // SQLITE_READONLY_ROLLBACK (a macro expression Swift does not import).
+        if rc == SQLITE_READONLY | (3 << 8) { return .interruptedWrite(path: path) }
+        return switch rc & 0xFF {
         case SQLITE_BUSY, SQLITE_LOCKED: .busy(path: path)
         case SQLITE_CORRUPT, SQLITE_NOTADB: .corrupt(path: path, detail: message)
         case SQLITE_CANTOPEN: .unreadable(path: path, errno: 0)

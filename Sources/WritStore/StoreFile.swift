@@ -11,7 +11,11 @@ package enum StoreFile {
 
     /// Verifies that the store's directory and file are owned by root, are not writable by group
     /// or others, and that the file is a regular file reached without following a symlink.
-    package static func verify(path: String) throws(StoreError) {
+    /// - Returns: the schema version from the database header (`PRAGMA user_version`, bytes
+    ///   60–63), read on the checked descriptor; this spares the hot path a statement.
+    @discardableResult
+    /// - Parameter readHeader: false for the writer, which may meet a new, empty file.
+    package static func verify(path: String, readHeader: Bool = true) throws(StoreError) -> Int32 {
         let (dir, base) = split(path)
         let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         if dirfd < 0 {
@@ -42,6 +46,19 @@ package enum StoreFile {
         guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(path: path) }
         if st.st_uid != 0 { throw .notOwnedByRoot(path: path, uid: st.st_uid) }
         if st.st_mode & 0o022 != 0 { throw .writableByOthers(path: path, mode: st.st_mode) }
+        guard readHeader else { return 0 }
+        // The 100-byte SQLite header: magic string, then user_version big-endian at offset 60.
+        var header = [UInt8](repeating: 0, count: 64)
+        var got = -1
+        repeat {
+            got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, 0) }
+        } while got < 0 && errno == EINTR
+        if got < 0 { throw .unreadable(path: path, errno: errno) }
+        if got == 0 { throw .uninitialized(path: path) }
+        guard got == 64, header.starts(with: Array("SQLite format 3\u{0}".utf8)) else {
+            throw .corrupt(path: path, detail: "not an SQLite database")
+        }
+        return Int32(bitPattern: UInt32(header[60]) << 24 | UInt32(header[61]) << 16 | UInt32(header[62]) << 8 | UInt32(header[63]))
     }
 
     /// Splits a path into its directory and last component.

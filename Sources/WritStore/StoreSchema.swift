@@ -29,8 +29,9 @@ package enum StoreSchema {
         -- The hot query: a user's unrevoked grants of one capability that have not expired.
         -- Ended grants stay in the table as history; the partial index and the expires_at range
         -- keep them out of the way.
+        -- No other index: every reader parses the whole schema on each open, so each object in
+        -- this file costs every sudo and login. Writer-side state lives elsewhere.
         CREATE INDEX grants_live ON grants (user, capability, expires_at) WHERE revoked_at IS NULL;
-        CREATE INDEX grants_expiry ON grants (expires_at);
         """
     ]
 

@@ -32,6 +32,11 @@ let moduleLinkFlags: [String] = [
     "-Xlinker", "--gc-sections",
     "-Xlinker", "--as-needed",
     "-Xlinker", "--version-script=\(Context.packageDirectory)/CShims/writ_module.map",
+    // Functions a check runs, laid out together (scripts/profile-order.sh regenerates the list):
+    // the kernel maps code in 64 KiB windows around each fault, so scattered hot code would make
+    // megabytes of the runtime resident in every sudo and sshd.
+    "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/CShims/writ_module.order",
+    "-Xlinker", "--no-warn-symbol-ordering",
 ]
 
 /// Keep the implicit _Concurrency and _StringProcessing imports out of the hot path.

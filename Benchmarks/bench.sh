@@ -6,7 +6,7 @@ trap teardown_sandbox EXIT
 setup_sandbox
 USER_NAME=writt_alice
 USER_ID=$(id -u "$USER_NAME")
-RUNS=${RUNS:-300}
+RUNS=${RUNS:-150}
 
 echo "== machine: $(nproc) cores, $(uname -r), $(sudo -V | head -1), $(date -u +%F)"
 "$BUILD/writ-bench-seed" "$STORE" "$USER_NAME" "$USER_ID" 100000 10000
@@ -24,45 +24,51 @@ use() { echo "cat $WORK/conf/$1 > /etc/pam.d/sudo; cat $WORK/conf/$2 > /etc/sudo
 AS_USER="setpriv --reuid=$USER_ID --regid=$USER_ID --init-groups"
 
 echo
-echo "== sudo -n /bin/true as $USER_NAME (hyperfine, $RUNS runs each, same run)"
+echo "== sudo -n /bin/true as $USER_NAME: hyperfine run as the user, configurations alternated in 4 rounds of $RUNS runs"
+mkdir -m 0777 "$WORK/hf"
 cd /tmp
-hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$WORK/sudo.json" --style basic \
-    --prepare "sh -c '$(use pam-plain conf-plain)'" -n "stock sudo" "$AS_USER sudo -n /bin/true" \
-    --prepare "sh -c '$(use pam-writ conf-plain)'" -n "pam_writ.so (account)" "$AS_USER sudo -n /bin/true" \
-    --prepare "sh -c '$(use pam-plain conf-plugin)'" -n "sudo_writ.so (approval+audit)" "$AS_USER sudo -n /bin/true" \
-    --prepare "sh -c '$(use pam-writ-plugin conf-plugin)'" -n "both" "$AS_USER sudo -n /bin/true" \
-    --prepare "true" -n "setpriv only (launcher cost)" "$AS_USER /bin/true" >"$WORK/hyperfine.txt"
-python3 - "$WORK/sudo.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-stock = r["stock sudo"]["median"]
-launch = r["setpriv only (launcher cost)"]["median"]
-print(f"{'configuration':32} {'median':>9} {'mean±sd':>16}  ratio  ratio(launcher removed)")
-for name, x in r.items():
-    m = x["median"]
-    line = f"{name:32} {m*1000:7.2f}ms {x['mean']*1000:7.2f}±{x['stddev']*1000:4.2f}ms"
-    if name != "setpriv only (launcher cost)":
-        line += f"  {m/stock:5.2f}  {(m-launch)/(stock-launch):5.2f}"
-    print(line)
+configs=("stock sudo:pam-plain:conf-plain" "pam_writ.so (account):pam-writ:conf-plain"
+    "sudo_writ.so (approval+audit):pam-plain:conf-plugin" "both:pam-writ-plugin:conf-plugin")
+for round in 1 2 3 4; do
+    for i in "${!configs[@]}"; do
+        IFS=: read -r name pam conf <<<"${configs[$i]}"
+        sh -c "$(use "$pam" "$conf")"
+        $AS_USER hyperfine -N --warmup 20 --runs "$RUNS" --style none \
+            --export-json "$WORK/hf/$i-$round.json" -n "$name" "sudo -n /bin/true" >/dev/null 2>&1
+    done
+done
+python3 - "$WORK/hf" "${#configs[@]}" <<'PY'
+import json, sys, statistics
+d, n = sys.argv[1], int(sys.argv[2])
+rows = []
+for i in range(n):
+    rs = [json.load(open(f"{d}/{i}-{r}.json"))["results"][0] for r in (1, 2, 3, 4)]
+    times = [t for x in rs for t in x["times"]]
+    rows.append((rs[0]["command"], statistics.median(times), statistics.mean(times), statistics.stdev(times), [x["median"] for x in rs]))
+stock = rows[0][1]
+print(f"{'configuration':32} {'median':>9} {'mean±sd':>16}  {'ratio':>5}  (round medians)")
+for name, med, mean, sd, per in rows:
+    print(f"{name:32} {med*1000:7.2f}ms {mean*1000:7.2f}±{sd*1000:4.2f}ms  {med/stock:5.2f}  ({', '.join(f'{p*1000:.2f}' for p in per)} ms)")
 PY
 
 echo
-echo "== peak RSS of the sudo process (max of 20 runs each, getrusage of the children)"
-for v in "stock sudo:pam-plain:conf-plain" "pam_writ.so (account):pam-writ:conf-plain" \
-    "sudo_writ.so (approval+audit):pam-plain:conf-plugin" "both:pam-writ-plugin:conf-plugin"; do
+echo "== peak RSS of the sudo process (largest ru_maxrss of 20 runs, from wait4)"
+gcc -O2 -o "$WORK/maxrss" "$BENCH/maxrss.c"
+stock_kb=
+for v in "${configs[@]}"; do
     IFS=: read -r name pam conf <<<"$v"
     sh -c "$(use "$pam" "$conf")"
-    python3 - "$name" "$USER_ID" <<'PY'
-import resource, subprocess, sys
-name, uid = sys.argv[1], sys.argv[2]
-for _ in range(20):
-    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--init-groups", "sudo", "-n", "/bin/true"], check=True)
-print(f"{name:32} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:6.1f} MiB")
-PY
+    kb=$($AS_USER "$WORK/maxrss" 20 /usr/bin/sudo -n /bin/true)
+    stock_kb=${stock_kb:-$kb}
+    printf '%-32s %6.2f MiB  (+%.2f MiB)\n' "$name" "$(echo "$kb / 1024" | awk '{print $1/$3}')" "$(echo "$kb $stock_kb" | awk '{print ($1-$2)/1024}')"
 done
 
 echo
-echo "== one check in-process (module already loaded), against the same SQLite work in C"
+echo "== the check itself in-process: verify + open + query + decide + close (WritStore, as the module runs it)"
+"$BUILD/writ-bench-check" "$STORE" "$USER_NAME" 5000
+
+echo
+echo "== pam_acct_mgmt in-process (module loaded; adds NSS lookups and the syslog line), against the same SQLite work in C"
 gcc -O2 -o "$WORK/check_bench" "$BENCH/check_bench.c" -lpam -lsqlite3
 pam_service bench "account required $MODULE store=$STORE capability=sudo"
 "$WORK/check_bench" "$PAMDIR" bench "$USER_NAME" "$STORE" 5000

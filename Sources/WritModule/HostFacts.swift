@@ -149,17 +149,27 @@ enum CStrings {
         return out
     }
 
-    /// `name=value` entries, split on the first `=`; the first occurrence of a name wins.
-    static func keyValues(_ vector: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> [String: String] {
-        var out: [String: String] = [:]
-        for entry in array(vector) {
-            guard let eq = entry.firstIndex(of: "=") else {
-                if out[entry] == nil { out[entry] = "" }
-                continue
-            }
-            let key = String(entry[..<eq])
-            if out[key] == nil { out[key] = String(entry[entry.index(after: eq)...]) }
+    /// `name=value` entries as sudo passes them (user_info, command_info).
+    static func keyValues(_ vector: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> KeyValues {
+        KeyValues(entries: array(vector))
+    }
+}
+
+/// `name=value` strings, looked up by name. A linear scan over UTF-8 bytes: these vectors hold a
+/// few dozen entries, and a Dictionary would pull hashing code into every sudo for nothing.
+struct KeyValues {
+    let entries: [String]
+
+    /// The value after the first `=` of the first entry named `name`.
+    subscript(_ name: String) -> String? {
+        let key = Array(name.utf8)
+        for entry in entries {
+            let bytes = entry.utf8
+            guard bytes.count > key.count, bytes.starts(with: key) else { continue }
+            let eq = bytes.index(bytes.startIndex, offsetBy: key.count)
+            guard bytes[eq] == UInt8(ascii: "=") else { continue }
+            return String(decoding: bytes[bytes.index(after: eq)...], as: UTF8.self)
         }
-        return out
+        return nil
     }
 }

@@ -93,7 +93,7 @@ struct SudoApproval {
     }
 
     let invocation: SudoInvocation
-    let commandInfo: [String: String]
+    let commandInfo: KeyValues
     let argv: [String]
 
     func decide() -> Outcome {
@@ -162,7 +162,7 @@ func auditWho() -> String {
     return "user=\(LogText.escape(inv.user, limit: 64)) uid=\(inv.uid)"
 }
 
-func describe(commandInfo: [String: String], argv: [String]) -> String {
+func describe(commandInfo: KeyValues, argv: [String]) -> String {
     let runas = commandInfo["runas_user"] ?? commandInfo["runas_uid"].map { "uid:" + $0 } ?? "?"
     let command = ([commandInfo["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
     return "runas=\(LogText.escape(runas, limit: 64)) command=\"\(LogText.escape(command, limit: 1024))\""

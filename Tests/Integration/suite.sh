@@ -373,6 +373,60 @@ out=$("$WRIT" grant revoke --store "$STORE" g_0000000000000000 2>&1; echo "rc=$?
 expect "revoke unknown id: clear error" "$out" "no grant with id g_0000000000000000.*rc=1"
 
 # =================================================================================================
+section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"
+install_sandbox() {
+    # Everything install.sh writes lands in upper layers under $WORK; the test users' files are
+    # bound again on top of the /etc overlay.
+    local i=0 d
+    for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /var/lib; do
+        i=$((i + 1)); mkdir -p "$WORK/ov$i/up" "$WORK/ov$i/work"
+        mount -t overlay overlay -o "lowerdir=$d,upperdir=$WORK/ov$i/up,workdir=$WORK/ov$i/work" "$d"
+    done
+    for f in passwd group shadow sudoers; do mount --bind "$WORK/etc/$f" "/etc/$f"; done
+    mount --bind "$WORK/etc/pam.d" /etc/pam.d
+    sudo_pam_plain
+}
+export -f install_sandbox sudo_pam_plain
+export WORK MODULE
+ROOTDIR=$(cd "$HERE/../.." && pwd)
+out=$(unshare --mount --propagation private bash -c '
+    install_sandbox
+    printf "%s\n" "Plugin sudoers_policy sudoers.so" "Plugin sudoers_io sudoers.so" > /etc/sudo.conf
+    before=$(sha256sum /etc/sudo.conf)
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps 2>&1 | tail -25
+    echo "sudo.conf unchanged by plain install: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
+    stat -c "%U %a %n" /usr/lib/x86_64-linux-gnu/security/pam_writ.so /usr/local/bin/writ /var/lib/writ /var/lib/writ/grants.db
+    readlink /usr/libexec/sudo/sudo_writ.so
+    cd /tmp
+    echo "before enable: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --enable-sudo-plugin 2>&1 | grep -E "sudo.conf|install.sh:"
+    grep -c "^Plugin writ_" /etc/sudo.conf | sed "s/^/plugin lines: /"
+    echo "enabled, no grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    writ grant add --user writt_alice --capability sudo --for 5m --reason install-test >/dev/null
+    echo "enabled, grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    echo "root: $(sudo -n /usr/bin/id -u 2>&1)"
+    printf "%s\n" "Plugin sudoers_policy /nonexistent/sudoers.so" > /etc/sudo.conf
+    before=$(sha256sum /etc/sudo.conf)
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --enable-sudo-plugin >/dev/null 2>&1; echo "enable on a broken sudo.conf: rc=$?"
+    echo "broken sudo.conf left as it was: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
+    ls /etc/.sudo.conf.writ.* 2>/dev/null | sed "s/^/leftover: /"
+' 2>&1)
+expect "install: prints the sudo.conf lines" "$out" "Plugin writ_approval sudo_writ.so"
+expect "install: prints the pam.d lines" "$out" "account required pam_writ.so sudo_plugin"
+expect "install: does not touch sudo.conf unless asked" "$out" "sudo.conf unchanged by plain install: yes"
+expect "install: module root-owned 0644 in the PAM directory" "$out" "root 644 /usr/lib/x86_64-linux-gnu/security/pam_writ.so"
+expect "install: store directory 0700 and file 0600, root" "$out" "root 700 /var/lib/writ"$'\n'"root 600 /var/lib/writ/grants.db"
+expect "install: sudo_writ.so is the same file" "$out" "/usr/lib/x86_64-linux-gnu/security/pam_writ.so"$'\n'
+expect "install: before enabling, sudo is as before" "$out" "before enable: 0"
+expect "install --enable-sudo-plugin: two plugin lines added" "$out" "plugin lines: 2"
+expect "enabled: no grant, sudo refused with the line" "$out" "enabled, no grant: writ: no active sudo grant for writt_alice"
+expect "enabled: with a grant, sudo works" "$out" "enabled, grant: 0"
+expect "enabled: root unaffected" "$out" "root: 0"
+expect "enable refuses when sudo cannot load the new sudo.conf" "$out" "enable on a broken sudo.conf: rc=1"
+expect "... and leaves sudo.conf exactly as it was" "$out" "broken sudo.conf left as it was: yes"
+expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
+
+# =================================================================================================
 printf '\n%s passed, %s failed\n' "$PASSED" "$FAILED"
 if [ "$FAILED" -gt 0 ]; then
     printf 'failed: %s\n' "${FAILED_NAMES[@]}"

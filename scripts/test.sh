@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 
+echo "== format (swift format lint, .swift-format)"
+swift format lint --strict -r Sources Tests Benchmarks Package.swift
 echo "== build (release)"
 swift build -c release
 echo "== linkage of pam_writ.so / sudo_writ.so"

@@ -20,7 +20,8 @@ let uid = pw.pointee.pw_uid
 var names = utsname()
 uname(&names)
 let host = HostIdentity(
-    nodename: withUnsafeBytes(of: &names.nodename) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) })
+    nodename: withUnsafeBytes(of: &names.nodename) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+)
 
 func check() -> AccessDecision {
     let now = Int64(time(nil))
@@ -28,7 +29,9 @@ func check() -> AccessDecision {
         let reader = try GrantReader(path: args[1])
         let grants = try reader.candidates(user: args[2], capability: .sudo, now: now)
         return AccessCheck.decide(
-            AccessQuery(user: args[2], uid: uid, capability: .sudo, host: host, now: now), candidates: grants)
+            AccessQuery(user: args[2], uid: uid, capability: .sudo, host: host, now: now),
+            candidates: grants
+        )
     } catch {
         return .deny(.noGrant)
     }
@@ -54,4 +57,6 @@ func fmt(_ v: Double) -> String {
     let r = (v * 10).rounded() / 10
     return "\(r)"
 }
-print("check (verify + open + query + decide + close): median \(fmt(times[n / 2])) us  p90 \(fmt(times[n * 9 / 10])) us  min \(fmt(times[0])) us  (\(n) checks, \(allowed) allowed)")
+print(
+    "check (verify + open + query + decide + close): median \(fmt(times[n / 2])) us  p90 \(fmt(times[n * 9 / 10])) us  min \(fmt(times[0])) us  (\(n) checks, \(allowed) allowed)"
+)

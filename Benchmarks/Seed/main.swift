@@ -24,10 +24,19 @@ for i in 0..<(total - 2) {
     let capability: Capability = i % 3 == 0 ? .login : .sudo
     let age = Int64(i % 5000) * 3600
     var g = Grant(
-        id: "g_bench\(i)", user: user, uid: user == args[2] ? uid : UInt32(100_000 + u), capability: capability,
-        host: i % 4 == 0 ? "web-*" : "*", runas: "root",
+        id: "g_bench\(i)",
+        user: user,
+        uid: user == args[2] ? uid : UInt32(100_000 + u),
+        capability: capability,
+        host: i % 4 == 0 ? "web-*" : "*",
+        runas: "root",
         commands: i % 5 == 0 ? [CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"])] : nil,
-        notBefore: now - age - 3600, expiresAt: now - age, reason: "INC-\(i)", approvedBy: "bench", createdAt: now - age - 3600)
+        notBefore: now - age - 3600,
+        expiresAt: now - age,
+        reason: "INC-\(i)",
+        approvedBy: "bench",
+        createdAt: now - age - 3600
+    )
     if i % 50 == 0 && user != args[2] {  // 2% still active; the benchmark user's history stays history
         g.notBefore = now - 60
         g.expiresAt = now + 3600
@@ -39,12 +48,30 @@ for i in 0..<(total - 2) {
 }
 grants.append(
     Grant(
-        id: GrantID.generate(), user: args[2], uid: uid, capability: .sudo, notBefore: now - 60, expiresAt: now + 86400,
-        reason: "benchmark", approvedBy: "bench", createdAt: now))
+        id: GrantID.generate(),
+        user: args[2],
+        uid: uid,
+        capability: .sudo,
+        notBefore: now - 60,
+        expiresAt: now + 86400,
+        reason: "benchmark",
+        approvedBy: "bench",
+        createdAt: now
+    )
+)
 grants.append(
     Grant(
-        id: GrantID.generate(), user: args[2], uid: uid, capability: .login, notBefore: now - 60, expiresAt: now + 86400,
-        reason: "benchmark", approvedBy: "bench", createdAt: now))
+        id: GrantID.generate(),
+        user: args[2],
+        uid: uid,
+        capability: .login,
+        notBefore: now - 60,
+        expiresAt: now + 86400,
+        reason: "benchmark",
+        approvedBy: "bench",
+        createdAt: now
+    )
+)
 do {
     let store = try GrantStore.create(path: args[1])
     try store.addAll(grants)

@@ -15,7 +15,8 @@ struct GrantCommand: ParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Grant a user sudo or login on this host for a limited time. Prints the grant id.")
+            abstract: "Grant a user sudo or login on this host for a limited time. Prints the grant id."
+        )
 
         @Option(help: "The user to grant (must exist on this host).")
         var user: String
@@ -36,7 +37,9 @@ struct GrantCommand: ParsableCommand {
             name: .customLong("command"),
             help: ArgumentHelp(
                 "Allowed command, \"PATH [ARGS]\" (repeatable). PATH alone allows any arguments; PATH \"\" none.",
-                valueName: "command"))
+                valueName: "command"
+            )
+        )
         var commands: [String] = []
 
         @Option(help: "Why the grant exists (ticket, incident).")
@@ -62,22 +65,32 @@ struct GrantCommand: ParsableCommand {
                 throw CLIError("unknown capability \"\(LogText.escape(capability))\": use sudo or login", exitCode: 64)
             }
             guard let account = lookupUser(user) else {
-                throw CLIError("no such user \"\(LogText.escape(user))\" on this host — check the name (getent passwd \(LogText.escape(user)))")
+                throw CLIError(
+                    "no such user \"\(LogText.escape(user))\" on this host — check the name (getent passwd \(LogText.escape(user)))"
+                )
             }
             if account.uid == 0 {
-                throw CLIError("\(LogText.escape(user)) is uid 0, which Writ never restricts: a grant would mean nothing")
+                throw CLIError(
+                    "\(LogText.escape(user)) is uid 0, which Writ never restricts: a grant would mean nothing"
+                )
             }
             let seconds: Int64
             do { seconds = try DurationText.parse(duration) } catch { throw CLIError(error.description, exitCode: 64) }
             guard seconds > 0 else { throw CLIError("duration must be longer than 0s", exitCode: 64) }
             guard seconds <= GrantCommand.maximumDuration else {
                 throw CLIError(
-                    "duration \(duration) is longer than the maximum of 31d: grant less, and extend when needed", exitCode: 64)
+                    "duration \(duration) is longer than the maximum of 31d: grant less, and extend when needed",
+                    exitCode: 64
+                )
             }
             var delay: Int64 = 0
             if let startsIn {
-                do { delay = try DurationText.parse(startsIn) } catch { throw CLIError(error.description, exitCode: 64) }
-                guard delay <= GrantCommand.maximumDuration else { throw CLIError("--starts-in is longer than 31d", exitCode: 64) }
+                do { delay = try DurationText.parse(startsIn) } catch {
+                    throw CLIError(error.description, exitCode: 64)
+                }
+                guard delay <= GrantCommand.maximumDuration else {
+                    throw CLIError("--starts-in is longer than 31d", exitCode: 64)
+                }
             }
             try validatePattern(host, what: "host")
             var patterns: [CommandPattern]? = nil
@@ -100,28 +113,40 @@ struct GrantCommand: ParsableCommand {
             }
             guard reason.utf8.count <= 1024 else { throw CLIError("--reason is longer than 1024 bytes", exitCode: 64) }
             return Grant(
-                id: GrantID.generate(), user: account.name, uid: account.uid, capability: cap, host: host,
-                runas: runas, commands: patterns, notBefore: now + delay, expiresAt: now + delay + seconds,
-                reason: reason, approvedBy: "cli:\(lookupUser(uid: getuid())?.name ?? "uid \(getuid())")",
-                createdAt: now)
+                id: GrantID.generate(),
+                user: account.name,
+                uid: account.uid,
+                capability: cap,
+                host: host,
+                runas: runas,
+                commands: patterns,
+                notBefore: now + delay,
+                expiresAt: now + delay + seconds,
+                reason: reason,
+                approvedBy: "cli:\(lookupUser(uid: getuid())?.name ?? "uid \(getuid())")",
+                createdAt: now
+            )
         }
 
         func validatePattern(_ value: String, what: String) throws {
             let allowed = value.utf8.allSatisfy {
                 ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A)
                     || [UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "*"), UInt8(ascii: "?")]
-                    .contains($0)
+                        .contains($0)
             }
             guard !value.isEmpty, value.utf8.count <= 253, allowed else {
                 throw CLIError(
                     "--\(what) \"\(LogText.escape(value))\" is not a valid pattern: letters, digits, . - _ and the globs * ?",
-                    exitCode: 64)
+                    exitCode: 64
+                )
             }
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List active and upcoming grants (--all: history too).")
+        static let configuration = CommandConfiguration(
+            abstract: "List active and upcoming grants (--all: history too)."
+        )
 
         @Flag(help: "Include expired and revoked grants.")
         var all = false
@@ -162,7 +187,9 @@ struct GrantCommand: ParsableCommand {
             if revoked {
                 print("revoked \(grant.id) (\(grant.capability.rawValue) for \(LogText.escape(grant.user)))")
             } else {
-                throw CLIError("grant \(id) has already ended (\(grant.state(at: currentTime()).rawValue)): nothing to revoke")
+                throw CLIError(
+                    "grant \(id) has already ended (\(grant.state(at: currentTime()).rawValue)): nothing to revoke"
+                )
             }
         }
     }
@@ -177,7 +204,8 @@ struct StoreCommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the store (directory 0700, file 0600, owned by root) or migrate an existing one.")
+            abstract: "Create the store (directory 0700, file 0600, owned by root) or migrate an existing one."
+        )
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {
@@ -190,7 +218,8 @@ struct StoreCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the store the way pam_writ.so and sudo_writ.so do before trusting it.")
+            abstract: "Check the store the way pam_writ.so and sudo_writ.so do before trusting it."
+        )
         @OptionGroup var storeOptions: StoreOptions
 
         func run() throws {

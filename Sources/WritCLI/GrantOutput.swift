@@ -18,10 +18,22 @@ enum GrantJSON {
     static func encode(_ grants: [Grant], now: Int64) -> String {
         let rows = grants.map {
             Row(
-                id: $0.id, user: $0.user, uid: $0.uid, capability: $0.capability.rawValue, host: $0.host,
-                runas: $0.runas, commands: $0.commands?.map(\.description), not_before: $0.notBefore,
-                expires_at: $0.expiresAt, revoked_at: $0.revokedAt, revoked_by: $0.revokedBy, reason: $0.reason,
-                approved_by: $0.approvedBy, state: $0.state(at: now).rawValue, created_at: $0.createdAt)
+                id: $0.id,
+                user: $0.user,
+                uid: $0.uid,
+                capability: $0.capability.rawValue,
+                host: $0.host,
+                runas: $0.runas,
+                commands: $0.commands?.map(\.description),
+                not_before: $0.notBefore,
+                expires_at: $0.expiresAt,
+                revoked_at: $0.revokedAt,
+                revoked_by: $0.revokedBy,
+                reason: $0.reason,
+                approved_by: $0.approvedBy,
+                state: $0.state(at: now).rawValue,
+                created_at: $0.createdAt
+            )
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -48,15 +60,18 @@ enum GrantTable {
             rows.append([
                 g.id, LogText.escape(g.user, limit: 32), g.capability.rawValue, LogText.escape(g.host, limit: 40),
                 LogText.escape(g.runas, limit: 32), state.rawValue, when,
-                g.commands.map { $0.map { LogText.escape($0.description, limit: 80) }.joined(separator: "; ") } ?? "any",
+                g.commands.map { $0.map { LogText.escape($0.description, limit: 80) }.joined(separator: "; ") }
+                    ?? "any",
                 LogText.escape(g.reason, limit: 60),
             ])
         }
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
+            cells.enumerated().map { i, c in
+                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ")
         }
         var out = [useColor ? "\u{1B}[1m" + line(header) + "\u{1B}[0m" : line(header)]
         for r in rows { out.append(line(r)) }

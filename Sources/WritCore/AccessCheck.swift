@@ -16,8 +16,14 @@ public struct AccessQuery: Sendable {
     public var now: Int64
 
     public init(
-        user: String, uid: UInt32, capability: Capability, host: HostIdentity, runas: String? = nil,
-        command: (path: String, arguments: [String])? = nil, scopeEnforcedLater: Bool = false, now: Int64
+        user: String,
+        uid: UInt32,
+        capability: Capability,
+        host: HostIdentity,
+        runas: String? = nil,
+        command: (path: String, arguments: [String])? = nil,
+        scopeEnforcedLater: Bool = false,
+        now: Int64
     ) {
         self.user = user
         self.uid = uid
@@ -79,18 +85,23 @@ public enum Denial: Sendable, Equatable {
         case .noGrant:
             return "writ: no active \(cap) grant for \(user) on \(host) — \(next)"
         case .notYetValid(let startsIn):
-            return "writ: \(user)'s \(cap) grant on \(host) starts in \(DurationText.format(startsIn)) — wait, or \(next)"
+            return
+                "writ: \(user)'s \(cap) grant on \(host) starts in \(DurationText.format(startsIn)) — wait, or \(next)"
         case .otherHost:
-            return "writ: \(user)'s \(cap) grant does not cover \(host) — run: writ request \(cap) --host \(host) --reason \"…\""
+            return
+                "writ: \(user)'s \(cap) grant does not cover \(host) — run: writ request \(cap) --host \(host) --reason \"…\""
         case .scopeNeedsPlugin:
-            return "writ: \(user)'s sudo grant is limited to a run-as user or commands, which this host cannot enforce (sudo_writ plugin not enabled) — ask an admin, or run: writ request sudo --reason \"…\""
+            return
+                "writ: \(user)'s sudo grant is limited to a run-as user or commands, which this host cannot enforce (sudo_writ plugin not enabled) — ask an admin, or run: writ request sudo --reason \"…\""
         case .runasNotAllowed(let allowed):
             let target = LogText.escape(query.runas ?? "?", limit: 64)
             let list = allowed.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
-            return "writ: \(user)'s sudo grant allows running as \(list), not \(target) — run: writ request sudo --runas \(target) --reason \"…\""
+            return
+                "writ: \(user)'s sudo grant allows running as \(list), not \(target) — run: writ request sudo --runas \(target) --reason \"…\""
         case .commandNotAllowed:
             let cmd = LogText.escape(query.command?.path ?? "?", limit: 255)
-            return "writ: \(user)'s sudo grant on \(host) does not allow \(cmd) — run: writ request sudo --command \"\(cmd) …\" --reason \"…\""
+            return
+                "writ: \(user)'s sudo grant on \(host) does not allow \(cmd) — run: writ request sudo --command \"\(cmd) …\" --reason \"…\""
         }
     }
 }
@@ -103,7 +114,9 @@ public enum AccessCheck {
     ///     Any others are ignored here too, so a loose query cannot widen access.
     ///   - samePath: whether two absolute paths name the same program (for command scopes).
     public static func decide(
-        _ query: AccessQuery, candidates: [Grant], samePath: (String, String) -> Bool = { $0 == $1 }
+        _ query: AccessQuery,
+        candidates: [Grant],
+        samePath: (String, String) -> Bool = { $0 == $1 }
     ) -> AccessDecision {
         var best: Denial = .noGrant
         // Run-as users of the grants that were valid here, for the denial message.

@@ -48,7 +48,9 @@ public enum CommandList {
 
     static func hex4(_ v: UInt32) -> String {
         let digits = Array("0123456789abcdef")
-        return String([digits[Int(v >> 12 & 0xF)], digits[Int(v >> 8 & 0xF)], digits[Int(v >> 4 & 0xF)], digits[Int(v & 0xF)]])
+        return String([
+            digits[Int(v >> 12 & 0xF)], digits[Int(v >> 8 & 0xF)], digits[Int(v >> 4 & 0xF)], digits[Int(v & 0xF)],
+        ])
     }
 
     /// A strict parser for exactly the shape above; anything else is `.malformedEncoding`.
@@ -57,7 +59,9 @@ public enum CommandList {
         var i = 0
 
         mutating func skipSpace() {
-            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x09 || bytes[i] == 0x0D { i += 1 }
+            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x09 || bytes[i] == 0x0D {
+                i += 1
+            }
         }
 
         mutating func expect(_ c: UInt8) throws(CommandPatternError) {
@@ -79,7 +83,10 @@ public enum CommandList {
             } else {
                 while true {
                     result.append(try stringArray())
-                    if peek(UInt8(ascii: ",")) { i += 1; continue }
+                    if peek(UInt8(ascii: ",")) {
+                        i += 1
+                        continue
+                    }
                     try expect(UInt8(ascii: "]"))
                     break
                 }
@@ -92,10 +99,16 @@ public enum CommandList {
         mutating func stringArray() throws(CommandPatternError) -> [String] {
             try expect(UInt8(ascii: "["))
             var result: [String] = []
-            if peek(UInt8(ascii: "]")) { i += 1; return result }
+            if peek(UInt8(ascii: "]")) {
+                i += 1
+                return result
+            }
             while true {
                 result.append(try string())
-                if peek(UInt8(ascii: ",")) { i += 1; continue }
+                if peek(UInt8(ascii: ",")) {
+                    i += 1
+                    continue
+                }
                 try expect(UInt8(ascii: "]"))
                 return result
             }

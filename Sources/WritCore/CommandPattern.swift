@@ -24,7 +24,8 @@ public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
         guard let path = words.first else { throw .empty }
         guard path.hasPrefix("/") else { throw .notAbsolute(path) }
         // C0, DEL and C1 controls: nothing a real command line needs, and what log forgery uses.
-        for word in words where word.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+        for word in words
+        where word.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             throw .controlCharacter
         }
         self.path = path
@@ -41,7 +42,11 @@ public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
     /// Whether `argv` (argv[0] being the program as sudo resolved it) is allowed by this pattern.
     /// - Parameter samePath: decides whether two absolute paths name the same program; the caller
     ///   supplies it because it needs the file system.
-    public func matches(command: String, arguments argv: ArraySlice<String>, samePath: (String, String) -> Bool)
+    public func matches(
+        command: String,
+        arguments argv: ArraySlice<String>,
+        samePath: (String, String) -> Bool
+    )
         -> Bool
     {
         guard path == command || samePath(path, command) else { return false }
@@ -59,7 +64,9 @@ public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func quote(_ word: String) -> String {
-        if !word.isEmpty, !word.utf8.contains(where: { $0 == 0x20 || $0 == 0x27 || $0 == 0x22 || $0 == 0x5C || $0 == 0x09 }) {
+        if !word.isEmpty,
+            !word.utf8.contains(where: { $0 == 0x20 || $0 == 0x27 || $0 == 0x22 || $0 == 0x5C || $0 == 0x09 })
+        {
             return word
         }
         return "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
@@ -122,7 +129,8 @@ public enum CommandPatternError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .empty: "empty command: give an absolute path, e.g. --command \"/usr/bin/systemctl restart nginx\""
-        case .notAbsolute(let p): "command path \"\(LogText.escape(p))\" is not absolute: give the full path, e.g. /usr/bin/\(LogText.escape(p))"
+        case .notAbsolute(let p):
+            "command path \"\(LogText.escape(p))\" is not absolute: give the full path, e.g. /usr/bin/\(LogText.escape(p))"
         case .unbalancedQuote: "unbalanced quote or trailing backslash in command"
         case .controlCharacter: "control characters are not allowed in a command"
         case .malformedEncoding: "stored command list is malformed"

@@ -56,7 +56,8 @@ public enum DurationError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .malformed(let t): "\"\(LogText.escape(t))\" is not a duration: use a number and a unit, e.g. 90s, 30m, 4h, 1h30m, 2d"
+        case .malformed(let t):
+            "\"\(LogText.escape(t))\" is not a duration: use a number and a unit, e.g. 90s, 30m, 4h, 1h30m, 2d"
         case .tooLong(let t): "duration \"\(LogText.escape(t))\" is too long"
         }
     }

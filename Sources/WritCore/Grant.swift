@@ -24,10 +24,22 @@ public struct Grant: Sendable, Hashable {
     public var createdAt: Int64
 
     public init(
-        id: String, user: String, uid: UInt32, capability: Capability, host: String = "*",
-        runas: String = "root", commands: [CommandPattern]? = nil, notBefore: Int64, expiresAt: Int64,
-        revokedAt: Int64? = nil, revokedBy: String? = nil, reason: String = "", approvedBy: String,
-        requestID: String? = nil, policyVersion: String? = nil, createdAt: Int64
+        id: String,
+        user: String,
+        uid: UInt32,
+        capability: Capability,
+        host: String = "*",
+        runas: String = "root",
+        commands: [CommandPattern]? = nil,
+        notBefore: Int64,
+        expiresAt: Int64,
+        revokedAt: Int64? = nil,
+        revokedBy: String? = nil,
+        reason: String = "",
+        approvedBy: String,
+        requestID: String? = nil,
+        policyVersion: String? = nil,
+        createdAt: Int64
     ) {
         self.id = id
         self.user = user

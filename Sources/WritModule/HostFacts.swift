@@ -22,7 +22,8 @@ enum HostFacts {
 
     private static func lookup(
         _ call: (
-            UnsafeMutablePointer<passwd>, UnsafeMutablePointer<CChar>, Int, UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>
+            UnsafeMutablePointer<passwd>, UnsafeMutablePointer<CChar>, Int,
+            UnsafeMutablePointer<UnsafeMutablePointer<passwd>?>
         ) -> Int32
     ) -> UserRecord? {
         var size = 1024

@@ -28,13 +28,17 @@ struct ModuleOptions {
             }()
             switch (key, value) {
             case ("capability", let v?):
-                guard let c = Capability(rawValue: String(v)) else { return (o, "unknown capability=\(v) (use login or sudo)") }
+                guard let c = Capability(rawValue: String(v)) else {
+                    return (o, "unknown capability=\(v) (use login or sudo)")
+                }
                 o.capability = c
             case ("store", let v?):
                 guard v.hasPrefix("/") else { return (o, "store=\(v) is not an absolute path") }
                 o.storePath = String(v)
             case ("failmode", let v?):
-                guard let f = FailMode(rawValue: String(v)) else { return (o, "unknown failmode=\(v) (use closed or open)") }
+                guard let f = FailMode(rawValue: String(v)) else {
+                    return (o, "unknown failmode=\(v) (use closed or open)")
+                }
                 o.failMode = f
             case ("managed_group", let v?):
                 guard !v.isEmpty else { return (o, "managed_group= is empty") }
@@ -58,7 +62,8 @@ extension StoreError {
     var mayFailOpen: Bool {
         switch self {
         case .missing, .corrupt, .uninitialized, .newerSchema, .busy, .interruptedWrite: true
-        case .sqlite, .unreadable, .symlink, .notRegularFile, .notOwnedByRoot, .writableByOthers, .directoryInsecure, .notFound,
+        case .sqlite, .unreadable, .symlink, .notRegularFile, .notOwnedByRoot, .writableByOthers, .directoryInsecure,
+            .notFound,
             .invalid:
             false
         }

@@ -8,29 +8,44 @@ import WritStore
 
 @_cdecl("pam_sm_acct_mgmt")
 public func pam_sm_acct_mgmt(
-    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pamh: OpaquePointer,
+    _ flags: Int32,
+    _ argc: Int32,
+    _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     PAMAccount(pamh: pamh, argc: argc, argv: argv).run()
 }
 
 @_cdecl("pam_sm_authenticate")
 public func pam_sm_authenticate(
-    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pamh: OpaquePointer,
+    _ flags: Int32,
+    _ argc: Int32,
+    _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 { PAM_IGNORE }
 
 @_cdecl("pam_sm_setcred")
 public func pam_sm_setcred(
-    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pamh: OpaquePointer,
+    _ flags: Int32,
+    _ argc: Int32,
+    _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 { PAM_IGNORE }
 
 @_cdecl("pam_sm_open_session")
 public func pam_sm_open_session(
-    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pamh: OpaquePointer,
+    _ flags: Int32,
+    _ argc: Int32,
+    _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 { PAM_IGNORE }
 
 @_cdecl("pam_sm_close_session")
 public func pam_sm_close_session(
-    _ pamh: OpaquePointer, _ flags: Int32, _ argc: Int32, _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pamh: OpaquePointer,
+    _ flags: Int32,
+    _ argc: Int32,
+    _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 { PAM_IGNORE }
 
 /// One `pam_acct_mgmt` call.
@@ -108,10 +123,16 @@ struct PAMAccount {
             candidates = try reader.candidates(user: user.name, capability: capability, now: now)
         } catch {
             if options.failMode == .open && error.mayFailOpen {
-                log(LOG_ALERT, "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through")
+                log(
+                    LOG_ALERT,
+                    "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through"
+                )
                 return PAM_IGNORE
             }
-            log(LOG_ERR, "store unusable (\(error.code)): \(error.description); denying \(capability.rawValue) for \(name) (fail closed)")
+            log(
+                LOG_ERR,
+                "store unusable (\(error.code)): \(error.description); denying \(capability.rawValue) for \(name) (fail closed)"
+            )
             tell("writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin")
             return PAM_PERM_DENIED
         }
@@ -120,18 +141,32 @@ struct PAMAccount {
         if capability == .sudo && options.sudoPlugin {
             scopeLater = HostFacts.sudoConfLoadsApprovalPlugin()
             if !scopeLater {
-                log(LOG_WARNING, "sudo_plugin is set but /etc/sudo.conf does not load writ_approval: scoped grants will not satisfy the account check")
+                log(
+                    LOG_WARNING,
+                    "sudo_plugin is set but /etc/sudo.conf does not load writ_approval: scoped grants will not satisfy the account check"
+                )
             }
         }
         let query = AccessQuery(
-            user: user.name, uid: user.uid, capability: capability, host: HostFacts.host(),
-            scopeEnforcedLater: scopeLater, now: now)
+            user: user.name,
+            uid: user.uid,
+            capability: capability,
+            host: HostFacts.host(),
+            scopeEnforcedLater: scopeLater,
+            now: now
+        )
         switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
         case .allow(let grantID):
-            log(LOG_INFO, "allowed \(capability.rawValue) for \(name) (service \(LogText.escape(service))) by grant \(LogText.escape(grantID))")
+            log(
+                LOG_INFO,
+                "allowed \(capability.rawValue) for \(name) (service \(LogText.escape(service))) by grant \(LogText.escape(grantID))"
+            )
             return PAM_SUCCESS
         case .deny(let denial):
-            log(LOG_NOTICE, "denied \(capability.rawValue) for \(name) (service \(LogText.escape(service))): \(denial.code)")
+            log(
+                LOG_NOTICE,
+                "denied \(capability.rawValue) for \(name) (service \(LogText.escape(service))): \(denial.code)"
+            )
             tell(denial.message(for: query))
             return PAM_PERM_DENIED
         }

@@ -13,7 +13,10 @@ struct SudoInvocation {
     var options: ModuleOptions
     var optionsProblem: String?
 
-    init(userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?) {
+    init(
+        userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+        pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?
+    ) {
         let info = CStrings.keyValues(userInfo)
         // sudo fills user_info from getuid() and its own passwd lookup, not from the environment.
         uid = info["uid"].flatMap { UInt32($0) } ?? UInt32.max
@@ -44,8 +47,10 @@ func sudoLog(_ priority: Int32, _ message: String) {
 
 @_cdecl("writ_swift_approval_open")
 func approvalOpen(
-    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
-    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     approvalInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
     allowingGrant = nil
@@ -59,7 +64,8 @@ func approvalClose() {
 
 @_cdecl("writ_swift_approval_check")
 func approvalCheck(
-    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     guard let invocation = approvalInvocation else {
@@ -101,7 +107,10 @@ struct SudoApproval {
         if invocation.uid == 0 { return .allow(grant: nil) }  // root is never denied
         if let problem = invocation.optionsProblem {
             sudoLog(LOG_ERR, "bad plugin options in sudo.conf: \(problem); denying (fail closed)")
-            return .deny(userLine: "writ: sudo is misconfigured on this host — ask an admin to check the writ_approval line in /etc/sudo.conf")
+            return .deny(
+                userLine:
+                    "writ: sudo is misconfigured on this host — ask an admin to check the writ_approval line in /etc/sudo.conf"
+            )
         }
         // Identify the user by uid as sudo determined it, and the target by the uid sudo will use.
         guard let user = HostFacts.user(uid: invocation.uid) else {
@@ -125,19 +134,36 @@ struct SudoApproval {
             candidates = try reader.candidates(user: user.name, capability: .sudo, now: now)
         } catch {
             if options.failMode == .open && error.mayFailOpen {
-                sudoLog(LOG_ALERT, "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through")
+                sudoLog(
+                    LOG_ALERT,
+                    "store unusable (\(error.code)): \(error.description); failmode=open lets \(name) through"
+                )
                 return .failOpen
             }
-            sudoLog(LOG_ERR, "store unusable (\(error.code)): \(error.description); denying sudo for \(name) (fail closed)")
-            return .deny(userLine: "writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin")
+            sudoLog(
+                LOG_ERR,
+                "store unusable (\(error.code)): \(error.description); denying sudo for \(name) (fail closed)"
+            )
+            return .deny(
+                userLine:
+                    "writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin"
+            )
         }
         let query = AccessQuery(
-            user: user.name, uid: user.uid, capability: .sudo, host: HostFacts.host(), runas: runas,
-            command: (command, Array(argv.dropFirst())), now: now)
+            user: user.name,
+            uid: user.uid,
+            capability: .sudo,
+            host: HostFacts.host(),
+            runas: runas,
+            command: (command, Array(argv.dropFirst())),
+            now: now
+        )
         let cmd = LogText.escape(([command] + argv.dropFirst()).joined(separator: " "), limit: 512)
         switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
         case .allow(let grantID):
-            if options.debug { sudoLog(LOG_DEBUG, "allowed \(name) as \(LogText.escape(runas)): \(cmd) by grant \(grantID)") }
+            if options.debug {
+                sudoLog(LOG_DEBUG, "allowed \(name) as \(LogText.escape(runas)): \(cmd) by grant \(grantID)")
+            }
             return .allow(grant: grantID)
         case .deny(let denial):
             sudoLog(LOG_NOTICE, "denied \(name) as \(LogText.escape(runas)): \(cmd): \(denial.code)")
@@ -150,8 +176,10 @@ struct SudoApproval {
 
 @_cdecl("writ_swift_audit_open")
 func auditOpen(
-    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
-    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ settings: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ userInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ pluginOptions: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     auditInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
     return 1
@@ -170,8 +198,11 @@ func describe(commandInfo: KeyValues, argv: [String]) -> String {
 
 @_cdecl("writ_swift_audit_accept")
 func auditAccept(
-    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
-    _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pluginName: UnsafePointer<CChar>?,
+    _ pluginType: UInt32,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let grant = allowingGrant ?? "-"
@@ -184,8 +215,11 @@ func auditAccept(
 
 @_cdecl("writ_swift_audit_reject")
 func auditReject(
-    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ auditMsg: UnsafePointer<CChar>?,
-    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pluginName: UnsafePointer<CChar>?,
+    _ pluginType: UInt32,
+    _ auditMsg: UnsafePointer<CChar>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let msg = auditMsg.map { String(cString: $0) } ?? ""
@@ -198,14 +232,18 @@ func auditReject(
 
 @_cdecl("writ_swift_audit_error")
 func auditError(
-    _ pluginName: UnsafePointer<CChar>?, _ pluginType: UInt32, _ auditMsg: UnsafePointer<CChar>?,
-    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+    _ pluginName: UnsafePointer<CChar>?,
+    _ pluginType: UInt32,
+    _ auditMsg: UnsafePointer<CChar>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let msg = auditMsg.map { String(cString: $0) } ?? ""
     sudoLog(
         LOG_ERR,
-        "audit error by=\(LogText.escape(name, limit: 64)) \(auditWho()) reason=\"\(LogText.escape(msg, limit: 256))\"")
+        "audit error by=\(LogText.escape(name, limit: 64)) \(auditWho()) reason=\"\(LogText.escape(msg, limit: 256))\""
+    )
     return 1
 }
 

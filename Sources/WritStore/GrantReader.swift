@@ -29,7 +29,8 @@ public final class GrantReader {
             SELECT id, uid, host, runas, commands, not_before, expires_at FROM grants
             WHERE user = ?1 AND capability = ?2 AND revoked_at IS NULL AND expires_at > ?3
             ORDER BY expires_at DESC LIMIT 64
-            """)
+            """
+        )
         try stmt.bind(1, user)
         try stmt.bind(2, capability.rawValue)
         try stmt.bind(3, now)
@@ -48,9 +49,19 @@ public final class GrantReader {
             }
             grants.append(
                 Grant(
-                    id: stmt.string(0), user: user, uid: UInt32(uid), capability: capability, host: stmt.string(2),
-                    runas: stmt.string(3), commands: commands, notBefore: stmt.int64(5), expiresAt: stmt.int64(6),
-                    approvedBy: "", createdAt: 0))
+                    id: stmt.string(0),
+                    user: user,
+                    uid: UInt32(uid),
+                    capability: capability,
+                    host: stmt.string(2),
+                    runas: stmt.string(3),
+                    commands: commands,
+                    notBefore: stmt.int64(5),
+                    expiresAt: stmt.int64(6),
+                    approvedBy: "",
+                    createdAt: 0
+                )
+            )
         }
         return grants
     }

@@ -63,7 +63,8 @@ public final class GrantStore {
             INSERT INTO grants (id, user, uid, capability, host, runas, commands, not_before, expires_at,
                                 revoked_at, revoked_by, reason, approved_by, request_id, policy_version, created_at)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-            """)
+            """
+        )
         try stmt.bind(1, g.id)
         try stmt.bind(2, g.user)
         try stmt.bind(3, Int64(g.uid))
@@ -101,7 +102,9 @@ public final class GrantStore {
     public func revoke(id: String, by: String, now: Int64) throws(StoreError) -> (grant: Grant, revoked: Bool) {
         guard let grant = try self.grant(id: id) else { throw .notFound(id: id) }
         guard grant.state(at: now) == .active || grant.state(at: now) == .pending else { return (grant, false) }
-        let stmt = try db.prepare("UPDATE grants SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL")
+        let stmt = try db.prepare(
+            "UPDATE grants SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL"
+        )
         try stmt.bind(1, id)
         try stmt.bind(2, now)
         try stmt.bind(3, by)
@@ -146,11 +149,23 @@ public final class GrantStore {
             }
         }
         return Grant(
-            id: s.string(0), user: s.string(1), uid: UInt32(truncatingIfNeeded: s.int64(2)), capability: capability,
-            host: s.string(4), runas: s.string(5), commands: commands, notBefore: s.int64(7), expiresAt: s.int64(8),
-            revokedAt: s.optionalInt64(9), revokedBy: s.optionalString(10), reason: s.string(11),
-            approvedBy: s.string(12), requestID: s.optionalString(13), policyVersion: s.optionalString(14),
-            createdAt: s.int64(15))
+            id: s.string(0),
+            user: s.string(1),
+            uid: UInt32(truncatingIfNeeded: s.int64(2)),
+            capability: capability,
+            host: s.string(4),
+            runas: s.string(5),
+            commands: commands,
+            notBefore: s.int64(7),
+            expiresAt: s.int64(8),
+            revokedAt: s.optionalInt64(9),
+            revokedBy: s.optionalString(10),
+            reason: s.string(11),
+            approvedBy: s.string(12),
+            requestID: s.optionalString(13),
+            policyVersion: s.optionalString(14),
+            createdAt: s.int64(15)
+        )
     }
 }
 

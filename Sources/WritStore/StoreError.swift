@@ -24,14 +24,20 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let p, let e): "grant store \(p) cannot be opened (errno \(e)) — check its permissions"
         case .symlink(let p): "grant store \(p) is a symbolic link — refusing it; use the real path"
         case .notRegularFile(let p): "grant store \(p) is not a regular file"
-        case .notOwnedByRoot(let p, let uid): "grant store \(p) is owned by uid \(uid), not root — run: chown root:root \(p)"
-        case .writableByOthers(let p, let mode): "grant store \(p) is writable by group or others (mode \(String(mode & 0o7777, radix: 8))) — run: chmod 600 \(p)"
-        case .directoryInsecure(let p, let d): "grant store directory \(p) is insecure: \(d) — run: chown root:root \(p); chmod 700 \(p)"
+        case .notOwnedByRoot(let p, let uid):
+            "grant store \(p) is owned by uid \(uid), not root — run: chown root:root \(p)"
+        case .writableByOthers(let p, let mode):
+            "grant store \(p) is writable by group or others (mode \(String(mode & 0o7777, radix: 8))) — run: chmod 600 \(p)"
+        case .directoryInsecure(let p, let d):
+            "grant store directory \(p) is insecure: \(d) — run: chown root:root \(p); chmod 700 \(p)"
         case .corrupt(let p, let d): "grant store \(p) is corrupt or not a Writ store (\(d)) — restore it from backup"
-        case .uninitialized(let p): "grant store \(p) has no Writ schema — initialise it with: writ store init --store \(p) (as root)"
-        case .newerSchema(let p, let found, let supported): "grant store \(p) has schema version \(found), newer than this build understands (\(supported)) — upgrade Writ on this host"
+        case .uninitialized(let p):
+            "grant store \(p) has no Writ schema — initialise it with: writ store init --store \(p) (as root)"
+        case .newerSchema(let p, let found, let supported):
+            "grant store \(p) has schema version \(found), newer than this build understands (\(supported)) — upgrade Writ on this host"
         case .busy(let p): "grant store \(p) stayed locked past the busy timeout"
-        case .interruptedWrite(let p): "grant store \(p) has an interrupted write (hot journal) — roll it back with: writ store init --store \(p) (as root)"
+        case .interruptedWrite(let p):
+            "grant store \(p) has an interrupted write (hot journal) — roll it back with: writ store init --store \(p) (as root)"
         case .sqlite(let p, let code, let m): "grant store \(p): SQLite error \(code): \(m)"
         case .notFound(let id): "no grant with id \(id) — list grants with: writ grant list --all"
         case .invalid(let m): m

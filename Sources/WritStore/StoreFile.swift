@@ -21,7 +21,9 @@ package enum StoreFile {
         if dirfd < 0 {
             let e = errno
             if e == ENOENT { throw .missing(path: path) }
-            if e == ELOOP || e == ENOTDIR { throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)") }
+            if e == ELOOP || e == ENOTDIR {
+                throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)")
+            }
             throw .unreadable(path: dir, errno: e)
         }
         defer { close(dirfd) }
@@ -29,7 +31,10 @@ package enum StoreFile {
         guard fstat(dirfd, &dst) == 0 else { throw .unreadable(path: dir, errno: errno) }
         if dst.st_uid != 0 { throw .directoryInsecure(path: dir, detail: "owned by uid \(dst.st_uid), not root") }
         if dst.st_mode & 0o022 != 0 {
-            throw .directoryInsecure(path: dir, detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))")
+            throw .directoryInsecure(
+                path: dir,
+                detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))"
+            )
         }
         let fd = openat(dirfd, base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
@@ -58,7 +63,10 @@ package enum StoreFile {
         guard got == 64, header.starts(with: Array("SQLite format 3\u{0}".utf8)) else {
             throw .corrupt(path: path, detail: "not an SQLite database")
         }
-        return Int32(bitPattern: UInt32(header[60]) << 24 | UInt32(header[61]) << 16 | UInt32(header[62]) << 8 | UInt32(header[63]))
+        return Int32(
+            bitPattern: UInt32(header[60]) << 24 | UInt32(header[61]) << 16 | UInt32(header[62]) << 8
+                | UInt32(header[63])
+        )
     }
 
     /// Splits a path into its directory and last component.

@@ -21,50 +21,71 @@ struct AccessCheckTests {
 
     @Test("an active login grant allows login")
     func allowLogin() {
-        let decision = AccessCheck.decide(F.query(capability: .login), candidates: [F.grant(id: "g1", capability: .login)])
+        let decision = AccessCheck.decide(
+            F.query(capability: .login),
+            candidates: [F.grant(id: "g1", capability: .login)]
+        )
         #expect(decision == .allow(grantID: "g1"))
     }
 
-    @Test("a grant is valid from notBefore inclusive to expiresAt exclusive", arguments: [
-        (F.now - 1, F.now + 1, true),
-        (F.now, F.now + 1, true),
-        (F.now - 10, F.now, false),
-    ])
+    @Test(
+        "a grant is valid from notBefore inclusive to expiresAt exclusive",
+        arguments: [
+            (F.now - 1, F.now + 1, true),
+            (F.now, F.now + 1, true),
+            (F.now - 10, F.now, false),
+        ]
+    )
     func validityBoundaries(notBefore: Int64, expiresAt: Int64, allowed: Bool) {
-        let decision = AccessCheck.decide(F.query(), candidates: [F.grant(id: "g1", notBefore: notBefore, expiresAt: expiresAt)])
+        let decision = AccessCheck.decide(
+            F.query(),
+            candidates: [F.grant(id: "g1", notBefore: notBefore, expiresAt: expiresAt)]
+        )
         #expect((decision == .allow(grantID: "g1")) == allowed)
     }
 
-    @Test("host scope: the grant's pattern is matched against the host's names", arguments: [
-        "*", "web1", "WEB1", "web1.example.com", "*.example.com", "web?",
-    ])
+    @Test(
+        "host scope: the grant's pattern is matched against the host's names",
+        arguments: [
+            "*", "web1", "WEB1", "web1.example.com", "*.example.com", "web?",
+        ]
+    )
     func allowHostPattern(_ pattern: String) {
         #expect(AccessCheck.decide(F.query(), candidates: [F.grant(id: "g1", host: pattern)]) == .allow(grantID: "g1"))
     }
 
-    @Test("run-as scope: exact name, glob, or any", arguments: [
-        ("postgres", "postgres"),
-        ("app-*", "app-web"),
-        ("app-?", "app-1"),
-        ("*", "postgres"),
-        ("*", "root"),
-    ])
+    @Test(
+        "run-as scope: exact name, glob, or any",
+        arguments: [
+            ("postgres", "postgres"),
+            ("app-*", "app-web"),
+            ("app-?", "app-1"),
+            ("*", "postgres"),
+            ("*", "root"),
+        ]
+    )
     func allowRunas(grantRunas: String, queryRunas: String) {
         let query = F.query(runas: queryRunas, command: ("/usr/bin/id", []))
         #expect(AccessCheck.decide(query, candidates: [F.grant(id: "g1", runas: grantRunas)]) == .allow(grantID: "g1"))
     }
 
-    @Test("command scope: the command must match one of the grant's patterns", arguments: [
-        ("/usr/bin/systemctl", ["restart", "nginx"]),
-        ("/usr/bin/journalctl", ["-u", "nginx", "-f"]),
-        ("/usr/bin/uptime", [String]()),
-    ])
+    @Test(
+        "command scope: the command must match one of the grant's patterns",
+        arguments: [
+            ("/usr/bin/systemctl", ["restart", "nginx"]),
+            ("/usr/bin/journalctl", ["-u", "nginx", "-f"]),
+            ("/usr/bin/uptime", [String]()),
+        ]
+    )
     func allowCommand(path: String, arguments: [String]) {
-        let grant = F.grant(id: "g1", commands: [
-            CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
-            CommandPattern(path: "/usr/bin/journalctl", arguments: nil),
-            CommandPattern(path: "/usr/bin/uptime", arguments: []),
-        ])
+        let grant = F.grant(
+            id: "g1",
+            commands: [
+                CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
+                CommandPattern(path: "/usr/bin/journalctl", arguments: nil),
+                CommandPattern(path: "/usr/bin/uptime", arguments: []),
+            ]
+        )
         let query = F.query(runas: "root", command: (path, arguments))
         #expect(AccessCheck.decide(query, candidates: [grant]) == .allow(grantID: "g1"))
     }
@@ -74,9 +95,13 @@ struct AccessCheckTests {
         let grant = F.grant(id: "g1", commands: [CommandPattern(path: "/usr/bin/ls", arguments: nil)])
         let query = F.query(runas: "root", command: ("/bin/ls", ["-l"]))
         #expect(AccessCheck.decide(query, candidates: [grant]) == .deny(.commandNotAllowed))
-        let decision = AccessCheck.decide(query, candidates: [grant], samePath: { a, b in
-            Set([a, b]) == Set(["/usr/bin/ls", "/bin/ls"])
-        })
+        let decision = AccessCheck.decide(
+            query,
+            candidates: [grant],
+            samePath: { a, b in
+                Set([a, b]) == Set(["/usr/bin/ls", "/bin/ls"])
+            }
+        )
         #expect(decision == .allow(grantID: "g1"))
     }
 
@@ -120,24 +145,34 @@ struct AccessCheckTests {
     @Test("run-as names are compared case-sensitively")
     func runasCaseSensitive() {
         let query = F.query(runas: "Postgres", command: ("/usr/bin/id", []))
-        #expect(AccessCheck.decide(query, candidates: [F.grant(runas: "postgres")]) == .deny(.runasNotAllowed(allowed: ["postgres"])))
+        #expect(
+            AccessCheck.decide(query, candidates: [F.grant(runas: "postgres")])
+                == .deny(.runasNotAllowed(allowed: ["postgres"]))
+        )
     }
 
     @Test("runasNotAllowed lists each allowed user once, sorted")
     func runasListSortedUnique() {
         let query = F.query(runas: "root", command: ("/usr/bin/id", []))
         let candidates = [
-            F.grant(id: "a", runas: "www-data"), F.grant(id: "b", runas: "postgres"), F.grant(id: "c", runas: "www-data"),
+            F.grant(id: "a", runas: "www-data"), F.grant(id: "b", runas: "postgres"),
+            F.grant(id: "c", runas: "www-data"),
         ]
-        #expect(AccessCheck.decide(query, candidates: candidates) == .deny(.runasNotAllowed(allowed: ["postgres", "www-data"])))
+        #expect(
+            AccessCheck.decide(query, candidates: candidates)
+                == .deny(.runasNotAllowed(allowed: ["postgres", "www-data"]))
+        )
     }
 
-    @Test("a command outside the grant's scope: commandNotAllowed", arguments: [
-        ("/usr/bin/systemctl", ["stop", "nginx"]),
-        ("/usr/bin/systemctl", [String]()),
-        ("/usr/bin/bash", [String]()),
-        ("/usr/bin/uptime", ["-p"]),
-    ])
+    @Test(
+        "a command outside the grant's scope: commandNotAllowed",
+        arguments: [
+            ("/usr/bin/systemctl", ["stop", "nginx"]),
+            ("/usr/bin/systemctl", [String]()),
+            ("/usr/bin/bash", [String]()),
+            ("/usr/bin/uptime", ["-p"]),
+        ]
+    )
     func commandNotAllowed(path: String, arguments: [String]) {
         let grant = F.grant(commands: [
             CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
@@ -167,11 +202,17 @@ struct AccessCheckTests {
         ScopeCase(name: "run-as scope, nothing known", runasScope: "postgres", commands: nil, queryRunas: nil),
         ScopeCase(name: "run-as glob scope, nothing known", runasScope: "app-*", commands: nil, queryRunas: nil),
         ScopeCase(
-            name: "command scope, nothing known", runasScope: "root",
-            commands: [CommandPattern(path: "/usr/bin/systemctl", arguments: nil)], queryRunas: nil),
+            name: "command scope, nothing known",
+            runasScope: "root",
+            commands: [CommandPattern(path: "/usr/bin/systemctl", arguments: nil)],
+            queryRunas: nil
+        ),
         ScopeCase(
-            name: "command scope, run-as known but command not", runasScope: "*",
-            commands: [CommandPattern(path: "/usr/bin/systemctl", arguments: nil)], queryRunas: "root"),
+            name: "command scope, run-as known but command not",
+            runasScope: "*",
+            commands: [CommandPattern(path: "/usr/bin/systemctl", arguments: nil)],
+            queryRunas: "root"
+        ),
     ]
 
     @Test("a scoped grant cannot satisfy a query that carries neither run-as nor command", arguments: scopeCases)
@@ -194,18 +235,23 @@ struct AccessCheckTests {
         let cmdGrant = F.grant(commands: [CommandPattern(path: "/usr/bin/systemctl", arguments: nil)])
         let wrongRunas = F.query(runas: "root", scopeEnforcedLater: true)
         let wrongCommand = F.query(runas: "root", command: ("/usr/bin/bash", []), scopeEnforcedLater: true)
-        #expect(AccessCheck.decide(wrongRunas, candidates: [runasGrant]) == .deny(.runasNotAllowed(allowed: ["postgres"])))
+        #expect(
+            AccessCheck.decide(wrongRunas, candidates: [runasGrant]) == .deny(.runasNotAllowed(allowed: ["postgres"]))
+        )
         #expect(AccessCheck.decide(wrongCommand, candidates: [cmdGrant]) == .deny(.commandNotAllowed))
     }
 
     // MARK: candidates that must be ignored
 
-    @Test("grants of another user, uid or capability are ignored", arguments: [
-        F.grant(user: "bob"),
-        F.grant(uid: 1001),
-        F.grant(user: "Alice"),
-        F.grant(capability: .login),
-    ])
+    @Test(
+        "grants of another user, uid or capability are ignored",
+        arguments: [
+            F.grant(user: "bob"),
+            F.grant(uid: 1001),
+            F.grant(user: "Alice"),
+            F.grant(capability: .login),
+        ]
+    )
     func mismatchedIdentityIgnored(_ grant: Grant) {
         #expect(AccessCheck.decide(F.query(), candidates: [grant]) == .deny(.noGrant))
     }
@@ -217,15 +263,29 @@ struct AccessCheckTests {
         #expect(AccessCheck.decide(query, candidates: [grant]) == .deny(.noGrant))
     }
 
-    @Test("revoked or expired grants are ignored even when passed in", arguments: [
-        F.grant(revokedAt: F.now - 1),
-        F.grant(revokedAt: F.now + 100),  // revocation is final whatever its timestamp
-        F.grant(notBefore: F.now - 7200, expiresAt: F.now - 3600),
-        F.grant(notBefore: F.now - 7200, expiresAt: F.now),
-    ])
+    @Test(
+        "revoked or expired grants are ignored even when passed in",
+        arguments: [
+            F.grant(revokedAt: F.now - 1),
+            F.grant(revokedAt: F.now + 100),  // revocation is final whatever its timestamp
+            F.grant(notBefore: F.now - 7200, expiresAt: F.now - 3600),
+            F.grant(notBefore: F.now - 7200, expiresAt: F.now),
+        ]
+    )
     func endedGrantsIgnored(_ grant: Grant) {
         #expect(AccessCheck.decide(F.query(), candidates: [grant]) == .deny(.noGrant))
-        #expect(AccessCheck.decide(F.query(capability: .login), candidates: [{ var g = grant; g.capability = .login; return g }()]) == .deny(.noGrant))
+        #expect(
+            AccessCheck.decide(
+                F.query(capability: .login),
+                candidates: [
+                    {
+                        var g = grant
+                        g.capability = .login
+                        return g
+                    }()
+                ]
+            ) == .deny(.noGrant)
+        )
     }
 
     @Test("an ignored grant does not produce a more specific denial")
@@ -241,16 +301,22 @@ struct AccessCheckTests {
 
     // MARK: login
 
-    @Test("login grants ignore run-as and command", arguments: [
-        (nil as String?, false),
-        ("postgres", false),
-        ("root", true),
-        (nil, true),
-    ])
+    @Test(
+        "login grants ignore run-as and command",
+        arguments: [
+            (nil as String?, false),
+            ("postgres", false),
+            ("root", true),
+            (nil, true),
+        ]
+    )
     func loginIgnoresScope(queryRunas: String?, withCommand: Bool) {
         let grant = F.grant(id: "g1", capability: .login, runas: "postgres", commands: [])
         let query = F.query(
-            capability: .login, runas: queryRunas, command: withCommand ? ("/usr/bin/bash", ["-c", "x"]) : nil)
+            capability: .login,
+            runas: queryRunas,
+            command: withCommand ? ("/usr/bin/bash", ["-c", "x"]) : nil
+        )
         #expect(AccessCheck.decide(query, candidates: [grant]) == .allow(grantID: "g1"))
     }
 
@@ -260,7 +326,8 @@ struct AccessCheckTests {
         #expect(AccessCheck.decide(query, candidates: [F.grant(capability: .login, host: "db1")]) == .deny(.otherHost))
         #expect(
             AccessCheck.decide(query, candidates: [F.grant(capability: .login, notBefore: F.now + 5)])
-                == .deny(.notYetValid(startsIn: 5)))
+                == .deny(.notYetValid(startsIn: 5))
+        )
     }
 
     // MARK: several failing grants
@@ -281,9 +348,12 @@ struct AccessCheckTests {
         #expect(AccessCheck.decide(query, candidates: rotated.reversed()) == .deny(.commandNotAllowed))
     }
 
-    @Test("denials rank notYetValid < otherHost < runasNotAllowed < commandNotAllowed", arguments: [
-        (1, "not_yet_valid"), (2, "other_host"), (3, "runas_not_allowed"), (4, "command_not_allowed"),
-    ])
+    @Test(
+        "denials rank notYetValid < otherHost < runasNotAllowed < commandNotAllowed",
+        arguments: [
+            (1, "not_yet_valid"), (2, "other_host"), (3, "runas_not_allowed"), (4, "command_not_allowed"),
+        ]
+    )
     func rankingPrefixes(count: Int, code: String) {
         // With only the first `count` failing grants, the most specific of them gives the denial.
         let query = F.query(runas: "root", command: ("/usr/bin/id", []))

@@ -12,80 +12,105 @@ struct CommandListTests {
         ]
         #expect(
             CommandList.encode(patterns)
-                == #"[["/usr/bin/systemctl","restart","nginx"],["/usr/bin/journalctl"],["/usr/bin/uptime",""]]"#)
+                == #"[["/usr/bin/systemctl","restart","nginx"],["/usr/bin/journalctl"],["/usr/bin/uptime",""]]"#
+        )
         #expect(CommandList.encode([]) == "[]")
     }
 
     @Test("escapes quotes, backslashes and control characters; keeps Unicode as is")
     func encodeEscapes() {
-        let pattern = CommandPattern(path: "/usr/bin/echo", arguments: ["say \"hi\"", "a\\b", "t\tn\nr\r", "\u{1B}\u{7F}", "日本"])
+        let pattern = CommandPattern(
+            path: "/usr/bin/echo",
+            arguments: ["say \"hi\"", "a\\b", "t\tn\nr\r", "\u{1B}\u{7F}", "日本"]
+        )
         #expect(
             CommandList.encode([pattern])
-                == #"[["/usr/bin/echo","say \"hi\"","a\\b","t\tn\nr\r","\u001b\u007f","日本"]]"#)
+                == #"[["/usr/bin/echo","say \"hi\"","a\\b","t\tn\nr\r","\u001b\u007f","日本"]]"#
+        )
     }
 
-    @Test("decode(encode(x)) == x", arguments: [
-        [CommandPattern](),
-        [CommandPattern(path: "/usr/bin/journalctl", arguments: nil)],
-        [CommandPattern(path: "/usr/bin/uptime", arguments: [])],
-        [
-            CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
-            CommandPattern(path: "/usr/bin/journalctl", arguments: nil),
-            CommandPattern(path: "/usr/bin/uptime", arguments: []),
-        ],
-        [CommandPattern(path: "/usr/bin/echo", arguments: ["say \"hi\"", "'single'", "a\\b", "\\", "\"", "/slash/"])],
-        [CommandPattern(path: "/opt/my tools/ünïcödé", arguments: ["日本語", "emoji 🙂", "é"])],
-        [CommandPattern(path: "/usr/bin/printf", arguments: ["tab\there", "nl\nhere", "cr\rhere", "esc\u{1B}", "del\u{7F}", "nul\u{0}", "bs\u{8}"])],
-        [CommandPattern(path: "/usr/bin/echo", arguments: ["", "x"])],
-        [CommandPattern(path: "/usr/bin/echo", arguments: ["x", ""])],
-    ])
+    @Test(
+        "decode(encode(x)) == x",
+        arguments: [
+            [CommandPattern](),
+            [CommandPattern(path: "/usr/bin/journalctl", arguments: nil)],
+            [CommandPattern(path: "/usr/bin/uptime", arguments: [])],
+            [
+                CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
+                CommandPattern(path: "/usr/bin/journalctl", arguments: nil),
+                CommandPattern(path: "/usr/bin/uptime", arguments: []),
+            ],
+            [
+                CommandPattern(
+                    path: "/usr/bin/echo",
+                    arguments: ["say \"hi\"", "'single'", "a\\b", "\\", "\"", "/slash/"]
+                )
+            ],
+            [CommandPattern(path: "/opt/my tools/ünïcödé", arguments: ["日本語", "emoji 🙂", "é"])],
+            [
+                CommandPattern(
+                    path: "/usr/bin/printf",
+                    arguments: ["tab\there", "nl\nhere", "cr\rhere", "esc\u{1B}", "del\u{7F}", "nul\u{0}", "bs\u{8}"]
+                )
+            ],
+            [CommandPattern(path: "/usr/bin/echo", arguments: ["", "x"])],
+            [CommandPattern(path: "/usr/bin/echo", arguments: ["x", ""])],
+        ]
+    )
     func roundTrip(_ patterns: [CommandPattern]) throws {
         #expect(try CommandList.decode(CommandList.encode(patterns)) == patterns)
     }
 
     @Test("decode accepts whitespace and the JSON escapes encode could write")
     func decodeLenient() throws {
-        let decoded = try CommandList.decode(" [ [ \"\\/usr\\/bin\\/echo\" , \"\\u0041\\b\\f\" ] ,\n\t[\"/bin/true\",\"\"] ]\r\n")
-        #expect(decoded == [
-            CommandPattern(path: "/usr/bin/echo", arguments: ["A\u{8}\u{C}"]),
-            CommandPattern(path: "/bin/true", arguments: []),
-        ])
+        let decoded = try CommandList.decode(
+            " [ [ \"\\/usr\\/bin\\/echo\" , \"\\u0041\\b\\f\" ] ,\n\t[\"/bin/true\",\"\"] ]\r\n"
+        )
+        #expect(
+            decoded == [
+                CommandPattern(path: "/usr/bin/echo", arguments: ["A\u{8}\u{C}"]),
+                CommandPattern(path: "/bin/true", arguments: []),
+            ]
+        )
     }
 
-    @Test("malformed stored lists are rejected", arguments: [
-        "",
-        " ",
-        "[",
-        "]",
-        "{}",
-        "null",
-        #"["/usr/bin/ls"]"#,
-        #"[["/usr/bin/ls"]"#,
-        #"[["/usr/bin/ls"]]]"#,
-        #"[["/usr/bin/ls"]] x"#,
-        #"[["/usr/bin/ls"]],"#,
-        #"[["/usr/bin/ls"],]"#,
-        #"[["/usr/bin/ls",]]"#,
-        #"[["/usr/bin/ls"] ["/bin/true"]]"#,
-        #"[["/usr/bin/ls" "-l"]]"#,
-        #"[[1]]"#,
-        #"[["/usr/bin/ls", 1]]"#,
-        #"[[null]]"#,
-        #"[[true]]"#,
-        #"[['/usr/bin/ls']]"#,
-        #"[[]]"#,
-        #"[["usr/bin/ls"]]"#,
-        #"[["ls", "-l"]]"#,
-        #"[[""]]"#,
-        #"[["/usr/bin/ls]]"#,
-        #"[["/usr/bin/ls\x"]]"#,
-        #"[["/usr/bin/ls\"]]"#,
-        #"[["/usr/bin/ls\u00"]]"#,
-        #"[["/usr/bin/ls\u00zz"]]"#,
-        #"[["/usr/bin/ls\u00e9"]]"#,
-        "[[\"/usr/bin/ls\nx\"]]",
-        "[[\"/usr/bin/ls\u{1B}\"]]",
-    ])
+    @Test(
+        "malformed stored lists are rejected",
+        arguments: [
+            "",
+            " ",
+            "[",
+            "]",
+            "{}",
+            "null",
+            #"["/usr/bin/ls"]"#,
+            #"[["/usr/bin/ls"]"#,
+            #"[["/usr/bin/ls"]]]"#,
+            #"[["/usr/bin/ls"]] x"#,
+            #"[["/usr/bin/ls"]],"#,
+            #"[["/usr/bin/ls"],]"#,
+            #"[["/usr/bin/ls",]]"#,
+            #"[["/usr/bin/ls"] ["/bin/true"]]"#,
+            #"[["/usr/bin/ls" "-l"]]"#,
+            #"[[1]]"#,
+            #"[["/usr/bin/ls", 1]]"#,
+            #"[[null]]"#,
+            #"[[true]]"#,
+            #"[['/usr/bin/ls']]"#,
+            #"[[]]"#,
+            #"[["usr/bin/ls"]]"#,
+            #"[["ls", "-l"]]"#,
+            #"[[""]]"#,
+            #"[["/usr/bin/ls]]"#,
+            #"[["/usr/bin/ls\x"]]"#,
+            #"[["/usr/bin/ls\"]]"#,
+            #"[["/usr/bin/ls\u00"]]"#,
+            #"[["/usr/bin/ls\u00zz"]]"#,
+            #"[["/usr/bin/ls\u00e9"]]"#,
+            "[[\"/usr/bin/ls\nx\"]]",
+            "[[\"/usr/bin/ls\u{1B}\"]]",
+        ]
+    )
     func malformed(_ text: String) {
         #expect(throws: CommandPatternError.malformedEncoding) { try CommandList.decode(text) }
     }

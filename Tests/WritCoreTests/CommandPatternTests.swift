@@ -15,34 +15,40 @@ struct CommandPatternParsingTests {
         }
     }
 
-    @Test("words, quotes and backslashes", arguments: [
-        Parsed("/usr/bin/systemctl", "/usr/bin/systemctl", nil),
-        Parsed("/usr/bin/systemctl restart nginx", "/usr/bin/systemctl", ["restart", "nginx"]),
-        Parsed("  /usr/bin/systemctl \t restart\tnginx  ", "/usr/bin/systemctl", ["restart", "nginx"]),
-        Parsed("/usr/bin/echo 'hello world'", "/usr/bin/echo", ["hello world"]),
-        Parsed("/usr/bin/echo \"a b\" c", "/usr/bin/echo", ["a b", "c"]),
-        Parsed("/usr/bin/echo a\\ b", "/usr/bin/echo", ["a b"]),
-        Parsed("/usr/bin/echo \\\\", "/usr/bin/echo", ["\\"]),
-        Parsed("/usr/bin/echo \"say \\\"hi\\\"\"", "/usr/bin/echo", ["say \"hi\""]),
-        Parsed("/usr/bin/echo \"\\$HOME\"", "/usr/bin/echo", ["$HOME"]),
-        Parsed("/usr/bin/echo 'a\\b'", "/usr/bin/echo", ["a\\b"]),
-        Parsed("/usr/bin/echo \"it's\"", "/usr/bin/echo", ["it's"]),
-        Parsed("/usr/bin/echo 'say \"hi\"'", "/usr/bin/echo", ["say \"hi\""]),
-        Parsed("/usr/bin/echo ab'c d'e", "/usr/bin/echo", ["abc de"]),
-        Parsed("'/opt/my tools/run' now", "/opt/my tools/run", ["now"]),
-        Parsed("/usr/bin/echo héllo 日本", "/usr/bin/echo", ["héllo", "日本"]),
-    ])
+    @Test(
+        "words, quotes and backslashes",
+        arguments: [
+            Parsed("/usr/bin/systemctl", "/usr/bin/systemctl", nil),
+            Parsed("/usr/bin/systemctl restart nginx", "/usr/bin/systemctl", ["restart", "nginx"]),
+            Parsed("  /usr/bin/systemctl \t restart\tnginx  ", "/usr/bin/systemctl", ["restart", "nginx"]),
+            Parsed("/usr/bin/echo 'hello world'", "/usr/bin/echo", ["hello world"]),
+            Parsed("/usr/bin/echo \"a b\" c", "/usr/bin/echo", ["a b", "c"]),
+            Parsed("/usr/bin/echo a\\ b", "/usr/bin/echo", ["a b"]),
+            Parsed("/usr/bin/echo \\\\", "/usr/bin/echo", ["\\"]),
+            Parsed("/usr/bin/echo \"say \\\"hi\\\"\"", "/usr/bin/echo", ["say \"hi\""]),
+            Parsed("/usr/bin/echo \"\\$HOME\"", "/usr/bin/echo", ["$HOME"]),
+            Parsed("/usr/bin/echo 'a\\b'", "/usr/bin/echo", ["a\\b"]),
+            Parsed("/usr/bin/echo \"it's\"", "/usr/bin/echo", ["it's"]),
+            Parsed("/usr/bin/echo 'say \"hi\"'", "/usr/bin/echo", ["say \"hi\""]),
+            Parsed("/usr/bin/echo ab'c d'e", "/usr/bin/echo", ["abc de"]),
+            Parsed("'/opt/my tools/run' now", "/opt/my tools/run", ["now"]),
+            Parsed("/usr/bin/echo héllo 日本", "/usr/bin/echo", ["héllo", "日本"]),
+        ]
+    )
     func parses(_ c: Parsed) throws {
         let pattern = try CommandPattern(parsing: c.line)
         #expect(pattern.path == c.path)
         #expect(pattern.arguments == c.arguments)
     }
 
-    @Test("a lone empty argument means: no arguments allowed", arguments: [
-        "/usr/bin/uptime \"\"",
-        "/usr/bin/uptime ''",
-        "/usr/bin/uptime   \"\"   ",
-    ])
+    @Test(
+        "a lone empty argument means: no arguments allowed",
+        arguments: [
+            "/usr/bin/uptime \"\"",
+            "/usr/bin/uptime ''",
+            "/usr/bin/uptime   \"\"   ",
+        ]
+    )
     func emptyQuotesMeanNoArguments(_ line: String) throws {
         let pattern = try CommandPattern(parsing: line)
         #expect(pattern.path == "/usr/bin/uptime")
@@ -60,39 +66,48 @@ struct CommandPatternParsingTests {
         #expect(throws: CommandPatternError.empty) { try CommandPattern(parsing: line) }
     }
 
-    @Test("a relative program path is refused", arguments: [
-        ("ls -l", "ls"),
-        ("usr/bin/ls", "usr/bin/ls"),
-        ("./run.sh", "./run.sh"),
-        ("~/bin/tool", "~/bin/tool"),
-        ("'ls' /", "ls"),
-    ])
+    @Test(
+        "a relative program path is refused",
+        arguments: [
+            ("ls -l", "ls"),
+            ("usr/bin/ls", "usr/bin/ls"),
+            ("./run.sh", "./run.sh"),
+            ("~/bin/tool", "~/bin/tool"),
+            ("'ls' /", "ls"),
+        ]
+    )
     func notAbsolute(line: String, word: String) {
         #expect(throws: CommandPatternError.notAbsolute(word)) { try CommandPattern(parsing: line) }
     }
 
-    @Test("unbalanced quotes and a trailing backslash are refused", arguments: [
-        "/usr/bin/echo 'abc",
-        "/usr/bin/echo \"abc",
-        "/usr/bin/echo abc\\",
-        "/usr/bin/echo \"abc\\\"",
-        "/usr/bin/echo 'it\\'s'",
-        "'/usr/bin/echo",
-    ])
+    @Test(
+        "unbalanced quotes and a trailing backslash are refused",
+        arguments: [
+            "/usr/bin/echo 'abc",
+            "/usr/bin/echo \"abc",
+            "/usr/bin/echo abc\\",
+            "/usr/bin/echo \"abc\\\"",
+            "/usr/bin/echo 'it\\'s'",
+            "'/usr/bin/echo",
+        ]
+    )
     func unbalanced(_ line: String) {
         #expect(throws: CommandPatternError.unbalancedQuote) { try CommandPattern(parsing: line) }
     }
 
-    @Test("control characters inside words are refused", arguments: [
-        "/usr/bin/echo \"a\tb\"",
-        "/usr/bin/echo 'a\nb'",
-        "/usr/bin/echo a\\\tb",
-        "/usr/bin/echo a\u{1B}[31m",
-        "/usr/bin/echo \u{7F}",
-        "/usr/bin/echo a\u{0}b",
-        "/usr/bin/echo a\rb",
-        "/usr/bin/\u{01}x",
-    ])
+    @Test(
+        "control characters inside words are refused",
+        arguments: [
+            "/usr/bin/echo \"a\tb\"",
+            "/usr/bin/echo 'a\nb'",
+            "/usr/bin/echo a\\\tb",
+            "/usr/bin/echo a\u{1B}[31m",
+            "/usr/bin/echo \u{7F}",
+            "/usr/bin/echo a\u{0}b",
+            "/usr/bin/echo a\rb",
+            "/usr/bin/\u{01}x",
+        ]
+    )
     func controlCharacters(_ line: String) {
         #expect(throws: CommandPatternError.controlCharacter) { try CommandPattern(parsing: line) }
     }
@@ -114,32 +129,41 @@ struct CommandPatternParsingTests {
 struct CommandPatternMatchingTests {
     static func never(_: String, _: String) -> Bool { false }
 
-    @Test("a bare path allows any arguments", arguments: [
-        [String](), ["restart", "nginx"], [""], ["--help", "a b"],
-    ])
+    @Test(
+        "a bare path allows any arguments",
+        arguments: [
+            [String](), ["restart", "nginx"], [""], ["--help", "a b"],
+        ]
+    )
     func anyArguments(_ argv: [String]) {
         let pattern = CommandPattern(path: "/usr/bin/systemctl", arguments: nil)
         #expect(pattern.matches(command: "/usr/bin/systemctl", arguments: argv[...], samePath: Self.never))
     }
 
-    @Test("exact arguments allow exactly those arguments", arguments: [
-        (["restart", "nginx"], true),
-        (["restart"], false),
-        (["restart", "nginx", "--now"], false),
-        (["nginx", "restart"], false),
-        (["restart", "NGINX"], false),
-        ([String](), false),
-    ])
+    @Test(
+        "exact arguments allow exactly those arguments",
+        arguments: [
+            (["restart", "nginx"], true),
+            (["restart"], false),
+            (["restart", "nginx", "--now"], false),
+            (["nginx", "restart"], false),
+            (["restart", "NGINX"], false),
+            ([String](), false),
+        ]
+    )
     func exactArguments(argv: [String], expected: Bool) {
         let pattern = CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"])
         #expect(pattern.matches(command: "/usr/bin/systemctl", arguments: argv[...], samePath: Self.never) == expected)
     }
 
-    @Test("no-arguments pattern allows only an empty argument list", arguments: [
-        ([String](), true),
-        ([""], false),
-        (["-a"], false),
-    ])
+    @Test(
+        "no-arguments pattern allows only an empty argument list",
+        arguments: [
+            ([String](), true),
+            ([""], false),
+            (["-a"], false),
+        ]
+    )
     func noArguments(argv: [String], expected: Bool) throws {
         let pattern = try CommandPattern(parsing: "/usr/bin/uptime \"\"")
         #expect(pattern.matches(command: "/usr/bin/uptime", arguments: argv[...], samePath: Self.never) == expected)
@@ -152,9 +176,12 @@ struct CommandPatternMatchingTests {
         #expect(pattern.matches(command: "/usr/bin/systemctl", arguments: argv.dropFirst(), samePath: Self.never))
     }
 
-    @Test("another program does not match when samePath says no", arguments: [
-        "/usr/bin/systemctl2", "/usr/bin/sys", "/usr/local/bin/systemctl", "/usr/bin/SYSTEMCTL",
-    ])
+    @Test(
+        "another program does not match when samePath says no",
+        arguments: [
+            "/usr/bin/systemctl2", "/usr/bin/sys", "/usr/local/bin/systemctl", "/usr/bin/SYSTEMCTL",
+        ]
+    )
     func otherPath(_ command: String) {
         let pattern = CommandPattern(path: "/usr/bin/systemctl", arguments: nil)
         #expect(!pattern.matches(command: command, arguments: [], samePath: Self.never))
@@ -181,32 +208,50 @@ struct CommandPatternMatchingTests {
     func identicalPathSkipsSamePath() {
         let pattern = CommandPattern(path: "/usr/bin/ls", arguments: nil)
         var calls = 0
-        #expect(pattern.matches(command: "/usr/bin/ls", arguments: [], samePath: { _, _ in calls += 1; return false }))
+        #expect(
+            pattern.matches(
+                command: "/usr/bin/ls",
+                arguments: [],
+                samePath: { _, _ in
+                    calls += 1
+                    return false
+                }
+            )
+        )
         #expect(calls == 0)
     }
 }
 
 @Suite("CommandPattern description")
 struct CommandPatternDescriptionTests {
-    @Test("description is how the pattern is typed", arguments: [
-        (CommandPattern(path: "/usr/bin/systemctl", arguments: nil), "/usr/bin/systemctl"),
-        (CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]), "/usr/bin/systemctl restart nginx"),
-        (CommandPattern(path: "/usr/bin/uptime", arguments: []), "/usr/bin/uptime \"\""),
-        (CommandPattern(path: "/usr/bin/echo", arguments: ["a b"]), "/usr/bin/echo 'a b'"),
-        (CommandPattern(path: "/usr/bin/echo", arguments: ["it's"]), "/usr/bin/echo 'it'\\''s'"),
-    ])
+    @Test(
+        "description is how the pattern is typed",
+        arguments: [
+            (CommandPattern(path: "/usr/bin/systemctl", arguments: nil), "/usr/bin/systemctl"),
+            (
+                CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
+                "/usr/bin/systemctl restart nginx"
+            ),
+            (CommandPattern(path: "/usr/bin/uptime", arguments: []), "/usr/bin/uptime \"\""),
+            (CommandPattern(path: "/usr/bin/echo", arguments: ["a b"]), "/usr/bin/echo 'a b'"),
+            (CommandPattern(path: "/usr/bin/echo", arguments: ["it's"]), "/usr/bin/echo 'it'\\''s'"),
+        ]
+    )
     func text(pattern: CommandPattern, expected: String) {
         #expect(pattern.description == expected)
     }
 
-    @Test("parsing the description gives the pattern back", arguments: [
-        CommandPattern(path: "/usr/bin/systemctl", arguments: nil),
-        CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
-        CommandPattern(path: "/usr/bin/uptime", arguments: []),
-        CommandPattern(path: "/opt/my tools/run", arguments: ["a b", "it's", "say \"hi\"", "back\\slash"]),
-        CommandPattern(path: "/usr/bin/echo", arguments: ["", "x", ""]),
-        CommandPattern(path: "/usr/bin/echo", arguments: ["héllo", "日本", "'", "\""]),
-    ])
+    @Test(
+        "parsing the description gives the pattern back",
+        arguments: [
+            CommandPattern(path: "/usr/bin/systemctl", arguments: nil),
+            CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
+            CommandPattern(path: "/usr/bin/uptime", arguments: []),
+            CommandPattern(path: "/opt/my tools/run", arguments: ["a b", "it's", "say \"hi\"", "back\\slash"]),
+            CommandPattern(path: "/usr/bin/echo", arguments: ["", "x", ""]),
+            CommandPattern(path: "/usr/bin/echo", arguments: ["héllo", "日本", "'", "\""]),
+        ]
+    )
     func roundTrip(_ pattern: CommandPattern) throws {
         #expect(try CommandPattern(parsing: pattern.description) == pattern)
     }

@@ -8,24 +8,55 @@ enum Fixture {
     static let host = HostIdentity(nodename: "web1.example.com")
 
     static func grant(
-        id: String = "g_active", user: String = "alice", uid: UInt32 = 1000, capability: Capability = .sudo,
-        host: String = "*", runas: String = "root", commands: [CommandPattern]? = nil,
-        notBefore: Int64 = now - 60, expiresAt: Int64 = now + 3600, revokedAt: Int64? = nil
+        id: String = "g_active",
+        user: String = "alice",
+        uid: UInt32 = 1000,
+        capability: Capability = .sudo,
+        host: String = "*",
+        runas: String = "root",
+        commands: [CommandPattern]? = nil,
+        notBefore: Int64 = now - 60,
+        expiresAt: Int64 = now + 3600,
+        revokedAt: Int64? = nil
     ) -> Grant {
         Grant(
-            id: id, user: user, uid: uid, capability: capability, host: host, runas: runas, commands: commands,
-            notBefore: notBefore, expiresAt: expiresAt, revokedAt: revokedAt, revokedBy: revokedAt == nil ? nil : "admin",
-            reason: "test", approvedBy: "cli:root", createdAt: notBefore)
+            id: id,
+            user: user,
+            uid: uid,
+            capability: capability,
+            host: host,
+            runas: runas,
+            commands: commands,
+            notBefore: notBefore,
+            expiresAt: expiresAt,
+            revokedAt: revokedAt,
+            revokedBy: revokedAt == nil ? nil : "admin",
+            reason: "test",
+            approvedBy: "cli:root",
+            createdAt: notBefore
+        )
     }
 
     static func query(
-        user: String = "alice", uid: UInt32 = 1000, capability: Capability = .sudo, host: HostIdentity = host,
-        runas: String? = nil, command: (path: String, arguments: [String])? = nil, scopeEnforcedLater: Bool = false,
+        user: String = "alice",
+        uid: UInt32 = 1000,
+        capability: Capability = .sudo,
+        host: HostIdentity = host,
+        runas: String? = nil,
+        command: (path: String, arguments: [String])? = nil,
+        scopeEnforcedLater: Bool = false,
         now: Int64 = now
     ) -> AccessQuery {
         AccessQuery(
-            user: user, uid: uid, capability: capability, host: host, runas: runas, command: command,
-            scopeEnforcedLater: scopeEnforcedLater, now: now)
+            user: user,
+            uid: uid,
+            capability: capability,
+            host: host,
+            runas: runas,
+            command: command,
+            scopeEnforcedLater: scopeEnforcedLater,
+            now: now
+        )
     }
 
 }

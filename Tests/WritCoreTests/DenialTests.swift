@@ -22,9 +22,12 @@ struct DenialTests {
         #expect(!message.contains("\r"))
     }
 
-    @Test("messages about this host name it by its short name", arguments: [
-        Denial.noGrant, .notYetValid(startsIn: 330), .otherHost, .commandNotAllowed,
-    ])
+    @Test(
+        "messages about this host name it by its short name",
+        arguments: [
+            Denial.noGrant, .notYetValid(startsIn: 330), .otherHost, .commandNotAllowed,
+        ]
+    )
     func messageNamesHost(_ denial: Denial) {
         let message = denial.message(for: Self.query)
         #expect(message.contains("web1"))
@@ -52,8 +55,11 @@ struct DenialTests {
     @Test("hostile user, host, run-as and command text cannot break the line", arguments: all)
     func hostileInput(_ denial: Denial) {
         let query = F.query(
-            user: "eve\nJan 1 sudo: root : accepted\r", host: HostIdentity(nodename: "evil\nhost\u{1B}[2J.example.com"),
-            runas: "ro\not", command: ("/tmp/x\n\u{85}y", []))
+            user: "eve\nJan 1 sudo: root : accepted\r",
+            host: HostIdentity(nodename: "evil\nhost\u{1B}[2J.example.com"),
+            runas: "ro\not",
+            command: ("/tmp/x\n\u{85}y", [])
+        )
         let hostile: Denial =
             if case .runasNotAllowed = denial { .runasNotAllowed(allowed: ["a\nb"]) } else { denial }
         let message = hostile.message(for: query)
@@ -63,9 +69,16 @@ struct DenialTests {
         #expect(message.contains("eve\\nJan"))
     }
 
-    @Test("codes are short and stable", arguments: zip(all, [
-        "no_grant", "not_yet_valid", "other_host", "scope_needs_plugin", "runas_not_allowed", "command_not_allowed",
-    ]))
+    @Test(
+        "codes are short and stable",
+        arguments: zip(
+            all,
+            [
+                "no_grant", "not_yet_valid", "other_host", "scope_needs_plugin", "runas_not_allowed",
+                "command_not_allowed",
+            ]
+        )
+    )
     func codes(denial: Denial, code: String) {
         #expect(denial.code == code)
     }

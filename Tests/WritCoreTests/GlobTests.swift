@@ -15,76 +15,91 @@ struct GlobTests {
         }
     }
 
-    @Test("literal patterns match only the whole text", arguments: [
-        Case("web1", "web1", true),
-        Case("web1", "web2", false),
-        Case("web", "web1", false),
-        Case("eb1", "web1", false),
-        Case("web1", "web", false),
-        Case("", "", true),
-        Case("", "a", false),
-        Case("a.b", "axb", false),
-        Case("[ab]", "a", false),
-        Case("[ab]", "[ab]", true),
-    ])
+    @Test(
+        "literal patterns match only the whole text",
+        arguments: [
+            Case("web1", "web1", true),
+            Case("web1", "web2", false),
+            Case("web", "web1", false),
+            Case("eb1", "web1", false),
+            Case("web1", "web", false),
+            Case("", "", true),
+            Case("", "a", false),
+            Case("a.b", "axb", false),
+            Case("[ab]", "a", false),
+            Case("[ab]", "[ab]", true),
+        ]
+    )
     func literal(_ c: Case) {
         #expect(Glob.matches(c.pattern, c.text) == c.expected)
     }
 
-    @Test("* matches any run of characters, including none", arguments: [
-        Case("*", "", true),
-        Case("*", "anything.at.all", true),
-        Case("web*", "web", true),
-        Case("web*", "web1.example.com", true),
-        Case("*.example.com", "web1.example.com", true),
-        Case("*.example.com", "example.com", false),
-        Case("*.example.com", "web1.example.org", false),
-        Case("w*1", "web1", true),
-        Case("w*1", "web12", false),
-        Case("a*b*c", "axxbyyc", true),
-        Case("a*b*c", "axxbyy", false),
-        Case("a**b", "ab", true),
-        Case("*ab", "aab", true),
-        Case("*aab", "aaab", true),
-        Case("a*a", "a", false),
-        Case("*a*", "bbb", false),
-    ])
+    @Test(
+        "* matches any run of characters, including none",
+        arguments: [
+            Case("*", "", true),
+            Case("*", "anything.at.all", true),
+            Case("web*", "web", true),
+            Case("web*", "web1.example.com", true),
+            Case("*.example.com", "web1.example.com", true),
+            Case("*.example.com", "example.com", false),
+            Case("*.example.com", "web1.example.org", false),
+            Case("w*1", "web1", true),
+            Case("w*1", "web12", false),
+            Case("a*b*c", "axxbyyc", true),
+            Case("a*b*c", "axxbyy", false),
+            Case("a**b", "ab", true),
+            Case("*ab", "aab", true),
+            Case("*aab", "aaab", true),
+            Case("a*a", "a", false),
+            Case("*a*", "bbb", false),
+        ]
+    )
     func star(_ c: Case) {
         #expect(Glob.matches(c.pattern, c.text) == c.expected)
     }
 
-    @Test("? matches exactly one character", arguments: [
-        Case("web?", "web1", true),
-        Case("web?", "web", false),
-        Case("web?", "web12", false),
-        Case("??", "ab", true),
-        Case("?", "", false),
-        Case("*?", "", false),
-        Case("*?", "a", true),
-        Case("?*?", "ab", true),
-        Case("?*?", "a", false),
-    ])
+    @Test(
+        "? matches exactly one character",
+        arguments: [
+            Case("web?", "web1", true),
+            Case("web?", "web", false),
+            Case("web?", "web12", false),
+            Case("??", "ab", true),
+            Case("?", "", false),
+            Case("*?", "", false),
+            Case("*?", "a", true),
+            Case("?*?", "ab", true),
+            Case("?*?", "a", false),
+        ]
+    )
     func questionMark(_ c: Case) {
         #expect(Glob.matches(c.pattern, c.text) == c.expected)
     }
 
-    @Test("matching is ASCII case-insensitive by default", arguments: [
-        Case("WEB1", "web1", true),
-        Case("web1", "WEB1", true),
-        Case("Web*.Example.COM", "wEB1.example.com", true),
-        Case("É", "é", false),  // only ASCII letters are folded
-    ])
+    @Test(
+        "matching is ASCII case-insensitive by default",
+        arguments: [
+            Case("WEB1", "web1", true),
+            Case("web1", "WEB1", true),
+            Case("Web*.Example.COM", "wEB1.example.com", true),
+            Case("É", "é", false),  // only ASCII letters are folded
+        ]
+    )
     func caseInsensitiveByDefault(_ c: Case) {
         #expect(Glob.matches(c.pattern, c.text) == c.expected)
     }
 
-    @Test("caseInsensitive: false compares bytes exactly", arguments: [
-        Case("root", "root", true),
-        Case("Root", "root", false),
-        Case("root", "ROOT", false),
-        Case("app-*", "app-web", true),
-        Case("APP-*", "app-web", false),
-    ])
+    @Test(
+        "caseInsensitive: false compares bytes exactly",
+        arguments: [
+            Case("root", "root", true),
+            Case("Root", "root", false),
+            Case("root", "ROOT", false),
+            Case("app-*", "app-web", true),
+            Case("APP-*", "app-web", false),
+        ]
+    )
     func caseSensitive(_ c: Case) {
         #expect(Glob.matches(c.pattern, c.text, caseInsensitive: false) == c.expected)
     }
@@ -125,20 +140,23 @@ struct HostIdentityTests {
         #expect(host.shortName == ".hidden")
     }
 
-    @Test("grant host patterns match either name", arguments: [
-        ("web1", true),
-        ("WEB1", true),
-        ("web1.example.com", true),
-        ("*.example.com", true),
-        ("web?", true),
-        ("web*", true),
-        ("*", true),
-        ("web2", false),
-        ("web", false),
-        ("example.com", false),
-        ("web1.example.org", false),
-        ("*.example.org", false),
-    ])
+    @Test(
+        "grant host patterns match either name",
+        arguments: [
+            ("web1", true),
+            ("WEB1", true),
+            ("web1.example.com", true),
+            ("*.example.com", true),
+            ("web?", true),
+            ("web*", true),
+            ("*", true),
+            ("web2", false),
+            ("web", false),
+            ("example.com", false),
+            ("web1.example.org", false),
+            ("*.example.org", false),
+        ]
+    )
     func matches(pattern: String, expected: Bool) {
         #expect(HostIdentity(nodename: "web1.example.com").matches(pattern) == expected)
     }

@@ -3,38 +3,44 @@ import WritCore
 
 @Suite("LogText.escape")
 struct LogTextTests {
-    @Test("ordinary text, including Unicode, passes unchanged", arguments: [
-        "alice", "Grant for INC-1234: restart nginx", "héllo 日本 🙂", "tab-free \u{A0}nbsp",
-    ])
+    @Test(
+        "ordinary text, including Unicode, passes unchanged",
+        arguments: [
+            "alice", "Grant for INC-1234: restart nginx", "héllo 日本 🙂", "tab-free \u{A0}nbsp",
+        ]
+    )
     func unchanged(_ text: String) {
         #expect(LogText.escape(text) == text)
     }
 
-    @Test("control and formatting characters are escaped", arguments: [
-        ("\n", "\\n"),
-        ("\r", "\\r"),
-        ("\t", "\\t"),
-        ("\\", "\\\\"),
-        ("\u{0}", "\\u{0}"),
-        ("\u{1B}", "\\u{1b}"),
-        ("\u{1F}", "\\u{1f}"),
-        ("\u{7F}", "\\u{7f}"),
-        ("\u{80}", "\\u{80}"),
-        ("\u{85}", "\\u{85}"),
-        ("\u{9B}", "\\u{9b}"),
-        ("\u{9F}", "\\u{9f}"),
-        ("\u{2028}", "\\u{2028}"),
-        ("\u{2029}", "\\u{2029}"),
-        ("\u{202A}", "\\u{202a}"),
-        ("\u{202B}", "\\u{202b}"),
-        ("\u{202C}", "\\u{202c}"),
-        ("\u{202D}", "\\u{202d}"),
-        ("\u{202E}", "\\u{202e}"),
-        ("\u{2066}", "\\u{2066}"),
-        ("\u{2067}", "\\u{2067}"),
-        ("\u{2068}", "\\u{2068}"),
-        ("\u{2069}", "\\u{2069}"),
-    ])
+    @Test(
+        "control and formatting characters are escaped",
+        arguments: [
+            ("\n", "\\n"),
+            ("\r", "\\r"),
+            ("\t", "\\t"),
+            ("\\", "\\\\"),
+            ("\u{0}", "\\u{0}"),
+            ("\u{1B}", "\\u{1b}"),
+            ("\u{1F}", "\\u{1f}"),
+            ("\u{7F}", "\\u{7f}"),
+            ("\u{80}", "\\u{80}"),
+            ("\u{85}", "\\u{85}"),
+            ("\u{9B}", "\\u{9b}"),
+            ("\u{9F}", "\\u{9f}"),
+            ("\u{2028}", "\\u{2028}"),
+            ("\u{2029}", "\\u{2029}"),
+            ("\u{202A}", "\\u{202a}"),
+            ("\u{202B}", "\\u{202b}"),
+            ("\u{202C}", "\\u{202c}"),
+            ("\u{202D}", "\\u{202d}"),
+            ("\u{202E}", "\\u{202e}"),
+            ("\u{2066}", "\\u{2066}"),
+            ("\u{2067}", "\\u{2067}"),
+            ("\u{2068}", "\\u{2068}"),
+            ("\u{2069}", "\\u{2069}"),
+        ]
+    )
     func escapes(text: String, expected: String) {
         #expect(LogText.escape(text) == expected)
         #expect(LogText.escape("a" + text + "b") == "a" + expected + "b")
@@ -56,16 +62,19 @@ struct LogTextTests {
         #expect(LogText.escape("\\u{1b}") != LogText.escape("\u{1B}"))
     }
 
-    @Test("text longer than the limit is cut and marked with an ellipsis", arguments: [
-        ("abcdef", 3, "abc…"),
-        ("abc", 3, "abc"),
-        ("ab", 3, "ab"),
-        ("", 0, ""),
-        ("a", 0, "…"),
-        ("ééé", 3, "ééé"),
-        ("éééé", 3, "ééé…"),
-        ("\n\n\n", 2, "\\n\\n…"),
-    ])
+    @Test(
+        "text longer than the limit is cut and marked with an ellipsis",
+        arguments: [
+            ("abcdef", 3, "abc…"),
+            ("abc", 3, "abc"),
+            ("ab", 3, "ab"),
+            ("", 0, ""),
+            ("a", 0, "…"),
+            ("ééé", 3, "ééé"),
+            ("éééé", 3, "ééé…"),
+            ("\n\n\n", 2, "\\n\\n…"),
+        ]
+    )
     func limit(text: String, limit: Int, expected: String) {
         #expect(LogText.escape(text, limit: limit) == expected)
     }

@@ -68,7 +68,9 @@ final class GrantReaderTests {
         try store.add(Grants.make(id: "g1", commands: [CommandPattern(path: "/usr/bin/id", arguments: nil)]))
         try rawExecute(scratch.store, "UPDATE grants SET commands = '[[\"usr/bin/id\"]]' WHERE id = 'g1'")
         let reader = try GrantReader(path: scratch.store)
-        let error = #expect(throws: StoreError.self) { try reader.candidates(user: "alice", capability: .sudo, now: self.now) }
+        let error = #expect(throws: StoreError.self) {
+            try reader.candidates(user: "alice", capability: .sudo, now: self.now)
+        }
         #expect(error?.code == "corrupt")
     }
 
@@ -108,8 +110,16 @@ final class GrantReaderTests {
                 let revoked: Int64? = k == 7 ? now - 1 : nil
                 all.append(
                     Grants.make(
-                        id: id, user: user, uid: uid, capability: cap, notBefore: notBefore, expiresAt: expires,
-                        revokedAt: revoked, revokedBy: revoked == nil ? nil : "admin"))
+                        id: id,
+                        user: user,
+                        uid: uid,
+                        capability: cap,
+                        notBefore: notBefore,
+                        expiresAt: expires,
+                        revokedAt: revoked,
+                        revokedBy: revoked == nil ? nil : "admin"
+                    )
+                )
             }
         }
         try store.addAll(all)
@@ -176,8 +186,12 @@ final class GrantReaderTests {
     func notOwnedByRoot() throws {
         _ = try scratch.makeStore()
         try #require(chown(scratch.store, 1000, 1000) == 0)
-        #expect(throws: StoreError.notOwnedByRoot(path: scratch.store, uid: 1000)) { try GrantReader(path: self.scratch.store) }
-        #expect(throws: StoreError.notOwnedByRoot(path: scratch.store, uid: 1000)) { try GrantStore(path: self.scratch.store) }
+        #expect(throws: StoreError.notOwnedByRoot(path: scratch.store, uid: 1000)) {
+            try GrantReader(path: self.scratch.store)
+        }
+        #expect(throws: StoreError.notOwnedByRoot(path: scratch.store, uid: 1000)) {
+            try GrantStore(path: self.scratch.store)
+        }
     }
 
     @Test("a store writable by group or others: .writableByOthers", arguments: [0o666 as mode_t, 0o620, 0o602])
@@ -259,7 +273,13 @@ final class GrantReaderTests {
     func newerSchema() throws {
         _ = try scratch.makeStore()
         try rawExecute(scratch.store, "PRAGMA user_version = \(StoreSchema.current + 1)")
-        #expect(throws: StoreError.newerSchema(path: scratch.store, found: StoreSchema.current + 1, supported: StoreSchema.current)) {
+        #expect(
+            throws: StoreError.newerSchema(
+                path: scratch.store,
+                found: StoreSchema.current + 1,
+                supported: StoreSchema.current
+            )
+        ) {
             try GrantReader(path: self.scratch.store)
         }
     }

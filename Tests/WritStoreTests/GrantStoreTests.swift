@@ -69,7 +69,11 @@ final class GrantStoreTests {
     func newerSchemaRefused() throws {
         _ = try scratch.makeStore()
         try rawExecute(scratch.store, "PRAGMA user_version = \(StoreSchema.current + 1)")
-        let expected = StoreError.newerSchema(path: scratch.store, found: StoreSchema.current + 1, supported: StoreSchema.current)
+        let expected = StoreError.newerSchema(
+            path: scratch.store,
+            found: StoreSchema.current + 1,
+            supported: StoreSchema.current
+        )
         #expect(throws: expected) { try GrantStore(path: self.scratch.store) }
         #expect(throws: expected) { try GrantStore.create(path: self.scratch.store) }
         #expect(try storedUserVersion(scratch.store) == StoreSchema.current + 1)
@@ -81,15 +85,28 @@ final class GrantStoreTests {
     func roundTripAllFields() throws {
         let store = try scratch.makeStore()
         let grant = Grant(
-            id: "g_0123456789abcdef", user: "alice", uid: UInt32.max - 1, capability: .sudo, host: "web*.example.com",
-            runas: "app-?", commands: [
+            id: "g_0123456789abcdef",
+            user: "alice",
+            uid: UInt32.max - 1,
+            capability: .sudo,
+            host: "web*.example.com",
+            runas: "app-?",
+            commands: [
                 CommandPattern(path: "/usr/bin/systemctl", arguments: ["restart", "nginx"]),
                 CommandPattern(path: "/usr/bin/journalctl", arguments: nil),
                 CommandPattern(path: "/usr/bin/uptime", arguments: []),
                 CommandPattern(path: "/opt/my tools/run", arguments: ["say \"hi\"", "a\\b", "日本", "tab\there"]),
             ],
-            notBefore: now - 10, expiresAt: now + 7200, revokedAt: now - 5, revokedBy: "bob", reason: "INC-42: nginx ✓\nline 2",
-            approvedBy: "cli:carol", requestID: "r_77", policyVersion: "p3", createdAt: now - 20)
+            notBefore: now - 10,
+            expiresAt: now + 7200,
+            revokedAt: now - 5,
+            revokedBy: "bob",
+            reason: "INC-42: nginx ✓\nline 2",
+            approvedBy: "cli:carol",
+            requestID: "r_77",
+            policyVersion: "p3",
+            createdAt: now - 20
+        )
         try store.add(grant)
         #expect(try store.grant(id: grant.id) == grant)
     }
@@ -102,7 +119,9 @@ final class GrantStoreTests {
         let loaded = try #require(try store.grant(id: "g_login"))
         #expect(loaded == grant)
         #expect(loaded.commands == nil)
-        #expect(loaded.revokedAt == nil && loaded.revokedBy == nil && loaded.requestID == nil && loaded.policyVersion == nil)
+        #expect(
+            loaded.revokedAt == nil && loaded.revokedBy == nil && loaded.requestID == nil && loaded.policyVersion == nil
+        )
     }
 
     @Test("grant(id:) of an unknown id is nil")
@@ -168,7 +187,8 @@ final class GrantStoreTests {
         try addLifecycleMix(store)
         #expect(
             try store.list(includeEnded: true, now: now).map(\.id)
-                == ["expired", "ends-now", "active-late", "active-soon", "pending", "revoked"])
+                == ["expired", "ends-now", "active-late", "active-soon", "pending", "revoked"]
+        )
     }
 
     // MARK: revoke
@@ -177,7 +197,8 @@ final class GrantStoreTests {
     func revokeLive(which: String) throws {
         let store = try scratch.makeStore()
         let grant =
-            which == "active" ? Grants.make(id: "g1") : Grants.make(id: "g1", notBefore: now + 600, expiresAt: now + 3600)
+            which == "active"
+            ? Grants.make(id: "g1") : Grants.make(id: "g1", notBefore: now + 600, expiresAt: now + 3600)
         try store.add(grant)
         let result = try store.revoke(id: "g1", by: "carol", now: now)
         #expect(result.revoked)
@@ -215,7 +236,9 @@ final class GrantStoreTests {
     @Test("revoking an unknown id throws .notFound")
     func revokeUnknown() throws {
         let store = try scratch.makeStore()
-        #expect(throws: StoreError.notFound(id: "g_missing")) { try store.revoke(id: "g_missing", by: "carol", now: self.now) }
+        #expect(throws: StoreError.notFound(id: "g_missing")) {
+            try store.revoke(id: "g_missing", by: "carol", now: self.now)
+        }
     }
 
     // MARK: ids

@@ -51,23 +51,58 @@ enum Grants {
     static let now: Int64 = 1_700_000_000
 
     static func make(
-        id: String, user: String = "alice", uid: UInt32 = 1000, capability: Capability = .sudo, host: String = "*",
-        runas: String = "root", commands: [CommandPattern]? = nil, notBefore: Int64 = now - 60,
-        expiresAt: Int64 = now + 3600, revokedAt: Int64? = nil, revokedBy: String? = nil, reason: String = "",
-        approvedBy: String = "cli:root", requestID: String? = nil, policyVersion: String? = nil,
+        id: String,
+        user: String = "alice",
+        uid: UInt32 = 1000,
+        capability: Capability = .sudo,
+        host: String = "*",
+        runas: String = "root",
+        commands: [CommandPattern]? = nil,
+        notBefore: Int64 = now - 60,
+        expiresAt: Int64 = now + 3600,
+        revokedAt: Int64? = nil,
+        revokedBy: String? = nil,
+        reason: String = "",
+        approvedBy: String = "cli:root",
+        requestID: String? = nil,
+        policyVersion: String? = nil,
         createdAt: Int64? = nil
     ) -> Grant {
         Grant(
-            id: id, user: user, uid: uid, capability: capability, host: host, runas: runas, commands: commands,
-            notBefore: notBefore, expiresAt: expiresAt, revokedAt: revokedAt, revokedBy: revokedBy, reason: reason,
-            approvedBy: approvedBy, requestID: requestID, policyVersion: policyVersion, createdAt: createdAt ?? notBefore)
+            id: id,
+            user: user,
+            uid: uid,
+            capability: capability,
+            host: host,
+            runas: runas,
+            commands: commands,
+            notBefore: notBefore,
+            expiresAt: expiresAt,
+            revokedAt: revokedAt,
+            revokedBy: revokedBy,
+            reason: reason,
+            approvedBy: approvedBy,
+            requestID: requestID,
+            policyVersion: policyVersion,
+            createdAt: createdAt ?? notBefore
+        )
     }
 
     /// What a reader returns for a stored grant: the fields the hot path needs, the rest blank.
     static func asCandidate(_ g: Grant) -> Grant {
         Grant(
-            id: g.id, user: g.user, uid: g.uid, capability: g.capability, host: g.host, runas: g.runas,
-            commands: g.commands, notBefore: g.notBefore, expiresAt: g.expiresAt, approvedBy: "", createdAt: 0)
+            id: g.id,
+            user: g.user,
+            uid: g.uid,
+            capability: g.capability,
+            host: g.host,
+            runas: g.runas,
+            commands: g.commands,
+            notBefore: g.notBefore,
+            expiresAt: g.expiresAt,
+            approvedBy: "",
+            createdAt: 0
+        )
     }
 }
 

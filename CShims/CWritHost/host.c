@@ -1,6 +1,8 @@
 /* The C half of pam_writ.so / sudo_writ.so: variadic calls Swift cannot make, and the two data
  * symbols sudo looks up by name (struct approval_plugin writ_approval, struct audit_plugin
  * writ_audit), which @_cdecl cannot produce. Everything else is Swift. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +41,10 @@ int writ_sudo_error(const char *msg) {
 
 unsigned int writ_sudo_api_version(void) { return writ_api_version; }
 
+int writ_process_is_sudo_front_end(void) {
+    return dlsym(RTLD_DEFAULT, "sudo_conf_plugins_v1") != NULL;
+}
+
 /* ---- approval plugin ---------------------------------------------------------------------- */
 
 static int approval_open(unsigned int version, sudo_conv_t conversation, sudo_printf_t plugin_printf,
@@ -59,8 +65,7 @@ static void approval_close(void) { writ_swift_approval_close(); }
 
 static int approval_check(char *const command_info[], char *const run_argv[], char *const run_envp[],
                           const char **errstr) {
-    (void)run_envp;
-    return writ_swift_approval_check(command_info, run_argv, errstr);
+    return writ_swift_approval_check(command_info, run_argv, run_envp, errstr);
 }
 
 static int approval_show_version(int verbose) {

@@ -6,7 +6,7 @@
 int writ_swift_approval_open(char *const settings[], char *const user_info[],
                              char *const plugin_options[], const char **errstr);
 int writ_swift_approval_check(char *const command_info[], char *const run_argv[],
-                              const char **errstr);
+                              char *const run_envp[], const char **errstr);
 void writ_swift_approval_close(void);
 
 int writ_swift_audit_open(char *const settings[], char *const user_info[],

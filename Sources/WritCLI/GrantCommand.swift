@@ -97,11 +97,14 @@ struct GrantCommand: ParsableCommand {
             if !commands.isEmpty {
                 guard cap == .sudo else { throw CLIError("--command applies to sudo grants only", exitCode: 64) }
                 patterns = try commands.map { (line: String) throws -> CommandPattern in
+                    var pattern: CommandPattern
                     do throws(CommandPatternError) {
-                        return try CommandPattern(parsing: line)
+                        pattern = try CommandPattern(parsing: line)
                     } catch {
                         throw CLIError(error.description, exitCode: 64)
                     }
+                    pattern.path = try canonicalProgramPath(pattern.path)
+                    return pattern
                 }
             }
             if runas != "root" {
@@ -229,6 +232,24 @@ struct StoreCommand: ParsableCommand {
             print("store ok: \(path)")
         }
     }
+}
+
+/// The granted program's path with its directory resolved (`/bin/true` → `/usr/bin/true` on
+/// merged /usr), the file name kept as typed: the modules compare names, never inodes, so
+/// `/usr/bin/rbash` stays rbash and does not become bash.
+func canonicalProgramPath(_ path: String) throws -> String {
+    let slash = path.lastIndex(of: "/") ?? path.startIndex
+    let dir = String(path[..<slash])
+    let name = String(path[path.index(after: slash)...])
+    guard !name.isEmpty else {
+        throw CLIError("command \(LogText.escape(path)) names a directory, not a program", exitCode: 64)
+    }
+    guard let resolved = realpath(dir.isEmpty ? "/" : dir, nil) else {
+        throw CLIError("command directory \(LogText.escape(dir)) does not exist on this host", exitCode: 64)
+    }
+    defer { free(resolved) }
+    let real = String(cString: resolved)
+    return (real == "/" ? "" : real) + "/" + name
 }
 
 struct Account {

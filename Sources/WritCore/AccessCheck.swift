@@ -8,6 +8,16 @@ public struct AccessQuery: Sendable {
     public var runas: String?
     /// The resolved command and its arguments (without argv[0]), when the caller knows them.
     public var command: (path: String, arguments: [String])?
+    /// For sudo: whether the command would run with the target user's own primary group (no
+    /// `-g`). A grant for one run-as user does not extend to other groups.
+    public var runasGroupIsPrimary: Bool
+    /// For sudo: why the command's environment or setting is unsafe for a command-limited grant
+    /// (variables a user could use to run other code: LD_PRELOAD, a PATH with writable
+    /// directories, -E), or nil when it is safe. Command-limited grants require nil.
+    public var commandEnvironmentProblem: String?
+    /// For sudo: false when the command or an argument is not valid UTF-8, which could not be
+    /// compared faithfully. Command-limited grants require true.
+    public var commandIsValidText: Bool
     /// Whether grants scoped to a run-as user or to commands may satisfy this query although it
     /// carries neither. True only for the sudo PAM stage when the sudo plugin is configured to
     /// enforce the scope right after it; never for the plugin's own check.
@@ -23,8 +33,14 @@ public struct AccessQuery: Sendable {
         runas: String? = nil,
         command: (path: String, arguments: [String])? = nil,
         scopeEnforcedLater: Bool = false,
+        runasGroupIsPrimary: Bool = true,
+        commandEnvironmentProblem: String? = nil,
+        commandIsValidText: Bool = true,
         now: Int64
     ) {
+        self.runasGroupIsPrimary = runasGroupIsPrimary
+        self.commandEnvironmentProblem = commandEnvironmentProblem
+        self.commandIsValidText = commandIsValidText
         self.user = user
         self.uid = uid
         self.capability = capability
@@ -50,7 +66,9 @@ public enum Denial: Sendable, Equatable {
     case otherHost
     case scopeNeedsPlugin
     case runasNotAllowed(allowed: [String])
+    case groupNotAllowed
     case commandNotAllowed
+    case environmentNotAllowed(String)
 
     var rank: Int {
         switch self {
@@ -59,7 +77,9 @@ public enum Denial: Sendable, Equatable {
         case .otherHost: 2
         case .scopeNeedsPlugin: 3
         case .runasNotAllowed: 4
-        case .commandNotAllowed: 5
+        case .groupNotAllowed: 5
+        case .commandNotAllowed: 6
+        case .environmentNotAllowed: 7
         }
     }
 
@@ -71,7 +91,9 @@ public enum Denial: Sendable, Equatable {
         case .otherHost: "other_host"
         case .scopeNeedsPlugin: "scope_needs_plugin"
         case .runasNotAllowed: "runas_not_allowed"
+        case .groupNotAllowed: "group_not_allowed"
         case .commandNotAllowed: "command_not_allowed"
+        case .environmentNotAllowed: "environment_not_allowed"
         }
     }
 
@@ -98,10 +120,16 @@ public enum Denial: Sendable, Equatable {
             let list = allowed.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
             return
                 "writ: \(user)'s sudo grant allows running as \(list), not \(target) — run: writ request sudo --runas \(target) --reason \"…\""
+        case .groupNotAllowed:
+            return
+                "writ: \(user)'s sudo grant does not cover running with another group (-g) — run the command without -g, or: writ request sudo --runas '*' --reason \"…\""
         case .commandNotAllowed:
             let cmd = LogText.escape(query.command?.path ?? "?", limit: 255)
             return
                 "writ: \(user)'s sudo grant on \(host) does not allow \(cmd) — run: writ request sudo --command \"\(cmd) …\" --reason \"…\""
+        case .environmentNotAllowed(let problem):
+            return
+                "writ: \(user)'s sudo grant is limited to commands, which run only in sudo's clean environment (\(LogText.escape(problem, limit: 128))) — run it without setting variables or -E"
         }
     }
 }
@@ -134,7 +162,8 @@ public enum AccessCheck {
         }
         for grant in candidates {
             // Belt and braces: the store query filters these too.
-            guard grant.user == query.user, grant.uid == query.uid, grant.capability == query.capability,
+            guard grant.user.utf8.elementsEqual(query.user.utf8), grant.uid == query.uid,
+                grant.capability == query.capability,
                 grant.revokedAt == nil, query.now < grant.expiresAt
             else { continue }
             if query.now < grant.notBefore {
@@ -155,6 +184,10 @@ public enum AccessCheck {
                     note(.runasNotAllowed(allowed: runasAllowed.sorted()))
                     continue
                 }
+                guard query.runasGroupIsPrimary || grant.runas == "*" else {
+                    note(.groupNotAllowed)
+                    continue
+                }
             } else if !(grant.runas == "root" || grant.runas == "*") && !query.scopeEnforcedLater {
                 note(.scopeNeedsPlugin)
                 continue
@@ -167,6 +200,16 @@ public enum AccessCheck {
                         })
                     else {
                         note(.commandNotAllowed)
+                        continue
+                    }
+                    guard query.commandIsValidText else {
+                        note(.commandNotAllowed)
+                        continue
+                    }
+                    // A command-limited grant is only as narrow as the command's environment:
+                    // LD_PRELOAD or a PATH through a user's directory turns any command into any code.
+                    if let problem = query.commandEnvironmentProblem {
+                        note(.environmentNotAllowed(problem))
                         continue
                     }
                 } else if !query.scopeEnforcedLater {

@@ -4,9 +4,12 @@
 /// - `/usr/bin/systemctl restart nginx` — exactly these arguments;
 /// - `/usr/bin/systemctl ""` — that program with no arguments.
 ///
-/// The path is absolute. It is compared with the command sudo resolved (`command=` in sudo's
-/// command_info), by name or, as sudoers does, by device and inode, so `/bin/ls` and `/usr/bin/ls`
-/// on a merged-/usr system are the same command.
+/// The path is absolute; the CLI stores it with its directory resolved (`/bin/ls` becomes
+/// `/usr/bin/ls` on a merged-/usr system). It is compared byte for byte with the command sudo
+/// resolved (`command=` in sudo's command_info), or through `samePath`, which the caller supplies:
+/// the same file name in a directory that resolves to the granted one through directories only
+/// root can change. Never by device and inode: `rbash` is `bash`, and multi-call binaries are
+/// one file under many names.
 public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
     public var path: String
     /// `nil`: any arguments. `[]`: no arguments. Otherwise exactly these.
@@ -49,9 +52,11 @@ public struct CommandPattern: Sendable, Hashable, CustomStringConvertible {
     )
         -> Bool
     {
-        guard path == command || samePath(path, command) else { return false }
+        // Bytes, not String equality: Swift's == treats canonically equivalent Unicode as equal,
+        // and a program receives bytes. A decomposed "é" must not pass for a precomposed one.
+        guard path.utf8.elementsEqual(command.utf8) || samePath(path, command) else { return false }
         guard let expected = arguments else { return true }
-        return expected.elementsEqual(argv)
+        return expected.elementsEqual(argv) { $0.utf8.elementsEqual($1.utf8) }
     }
 
     public var description: String {

@@ -1,5 +1,7 @@
+import CWritHost
 import Glibc
 import WritCore
+import WritStore
 
 /// What the modules learn from the system, through calls the invoking user cannot influence:
 /// NSS (passwd, group), uname, the real-time clock, stat. Never the environment.
@@ -10,8 +12,10 @@ enum HostFacts {
         var gid: UInt32
     }
 
-    /// `getpwnam_r`, retrying with a larger buffer on ERANGE.
-    static func user(named name: String) -> UserRecord? {
+    /// `getpwnam_r`, retrying with a larger buffer on ERANGE. The name is passed on as the bytes
+    /// the caller got (no round trip through String, which would repair invalid UTF-8 into
+    /// another name).
+    static func user(named name: UnsafePointer<CChar>) -> UserRecord? {
         lookup { pw, buf, len, result in getpwnam_r(name, pw, buf, len, result) }
     }
 
@@ -37,8 +41,10 @@ enum HostFacts {
                 size *= 4
                 continue
             }
-            guard rc == 0, result != nil, let namePtr = pw.pw_name else { return nil }
-            return UserRecord(name: String(cString: namePtr), uid: pw.pw_uid, gid: pw.pw_gid)
+            // A name that is not valid UTF-8 cannot be compared faithfully with a grant: unknown.
+            guard rc == 0, result != nil, let namePtr = pw.pw_name, let name = String(validatingCString: namePtr)
+            else { return nil }
+            return UserRecord(name: name, uid: pw.pw_uid, gid: pw.pw_gid)
         }
         return nil
     }
@@ -62,19 +68,22 @@ enum HostFacts {
         return nil
     }
 
-    /// Whether `user` (primary group `gid`) belongs to group `target`, per `getgrouplist`.
-    static func isMember(user: String, gid: UInt32, of target: UInt32) -> Bool {
+    /// Whether `user` (primary group `gid`) belongs to group `target`, per `getgrouplist`; nil
+    /// when the groups cannot be listed (a directory service down, descriptor limits), which the
+    /// caller must not read as "not a member".
+    static func isMember(user: String, gid: UInt32, of target: UInt32) -> Bool? {
         if gid == target { return true }
         var count: Int32 = 64
         while count <= 65536 {
             var groups = [gid_t](repeating: 0, count: Int(count))
             var n = count
             if getgrouplist(user, gid, &groups, &n) >= 0 {
-                return groups.prefix(Int(n)).contains(target)
+                return groups.prefix(Int(max(0, min(n, count)))).contains(target)
             }
-            count = max(n, count * 2)
+            guard n > count else { return nil }  // failed without asking for more room
+            count = n
         }
-        return false
+        return nil
     }
 
     /// The kernel host name (`uname`), as the names it answers to.
@@ -96,16 +105,64 @@ enum HostFacts {
         return Int64(ts.tv_sec)
     }
 
-    /// Whether two paths name the same file (device and inode), as sudoers compares commands.
-    static func samePath(_ a: String, _ b: String) -> Bool {
-        var sa = stat()
-        var sb = stat()
-        guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
-        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+    /// Whether `command`, as sudo resolved it, is the granted program `granted` reached through
+    /// another directory name (`/bin/true` for a grant of `/usr/bin/true` on merged /usr).
+    ///
+    /// The file names must be equal byte for byte, and `command`'s directory must resolve to the
+    /// granted one through directories and symlinks that only root can change — so the answer
+    /// cannot change between this check and sudo's exec. Device and inode are never compared:
+    /// `rbash` is `bash`, and a multi-call binary is one file under many names.
+    static func sameProgram(_ granted: String, _ command: String) -> Bool {
+        let (grantedDir, grantedName) = StoreFile.split(granted)
+        let (commandDir, commandName) = StoreFile.split(command)
+        guard grantedName.utf8.elementsEqual(commandName.utf8), commandDir.hasPrefix("/"),
+            isRootOnlyChain(commandDir), let real = realPath(commandDir)
+        else { return false }
+        return real.utf8.elementsEqual(grantedDir.utf8) && isRootOnlyChain(real)
     }
 
-    /// Whether root-owned `/etc/sudo.conf` loads the writ approval plugin, which is what lets the
-    /// PAM stage leave run-as and command scopes to it.
+    /// Whether a directory, and every directory above it, can be changed by root alone (owned by
+    /// root, not writable by group or others); symlinks on the way must be root's and point into
+    /// such directories too.
+    static func isSecureDirectory(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), isRootOnlyChain(path), let real = realPath(path) else { return false }
+        return isRootOnlyChain(real)
+    }
+
+    /// Checks each prefix of `path` with lstat: directories root-owned and not group/other
+    /// writable, symlinks root-owned (their targets are checked by the caller on the resolved path).
+    static func isRootOnlyChain(_ path: String) -> Bool {
+        var prefix = ""
+        var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        components.insert("", at: 0)
+        for component in components {
+            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" + component : prefix + "/" + component)
+            var st = stat()
+            guard lstat(prefix, &st) == 0, st.st_uid == 0 else { return false }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: guard st.st_mode & 0o022 == 0 else { return false }
+            case S_IFLNK: continue
+            default: return false
+            }
+        }
+        return true
+    }
+
+    /// `realpath(3)`.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(validatingCString: resolved)
+    }
+
+    /// Whether this process is sudo's plugin-capable front end (sudo.ws, which reads sudo.conf)
+    /// and root-owned `/etc/sudo.conf` loads the writ approval plugin: what lets the PAM stage
+    /// leave run-as and command scopes to the plugin. sudo-rs ignores sudo.conf, so a plugin line
+    /// left there must not count: sudo.ws links libsudo_util, sudo-rs does not.
+    static func sudoWillRunApprovalPlugin() -> Bool {
+        writ_process_is_sudo_front_end() != 0 && sudoConfLoadsApprovalPlugin()
+    }
+
     static func sudoConfLoadsApprovalPlugin(path: String = "/etc/sudo.conf") -> Bool {
         guard let text = readSmallRootFile(path) else { return false }
         for line in text.split(separator: "\n") {
@@ -150,9 +207,37 @@ enum CStrings {
         return out
     }
 
+    /// Like `array`, and whether every string was valid UTF-8 (invalid bytes are repaired in
+    /// the strings returned, which then must not be trusted for comparisons).
+    static func validatedArray(_ vector: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> ([String], Bool) {
+        guard let vector else { return ([], true) }
+        var out: [String] = []
+        var valid = true
+        var i = 0
+        while let p = vector[i] {
+            if let s = String(validatingCString: p) {
+                out.append(s)
+            } else {
+                valid = false
+                out.append(String(cString: p))
+            }
+            i += 1
+        }
+        return (out, valid)
+    }
+
     /// `name=value` entries as sudo passes them (user_info, command_info).
     static func keyValues(_ vector: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> KeyValues {
-        KeyValues(entries: array(vector))
+        let (entries, _) = validatedArray(vector)
+        var invalid: [Int] = []
+        if let vector {
+            var i = 0
+            while let p = vector[i] {
+                if String(validatingCString: p) == nil { invalid.append(i) }
+                i += 1
+            }
+        }
+        return KeyValues(entries: entries, invalidEntries: invalid)
     }
 }
 
@@ -160,6 +245,17 @@ enum CStrings {
 /// few dozen entries, and a Dictionary would pull hashing code into every sudo for nothing.
 struct KeyValues {
     let entries: [String]
+    /// Indexes of entries that were not valid UTF-8.
+    var invalidEntries: [Int] = []
+
+    /// Whether the entry named `name` (if any) was valid UTF-8.
+    func isValidText(_ name: String) -> Bool {
+        let key = Array(name.utf8) + [UInt8(ascii: "=")]
+        for (i, entry) in entries.enumerated() where entry.utf8.starts(with: key) {
+            return !invalidEntries.contains(i)
+        }
+        return true
+    }
 
     /// The value after the first `=` of the first entry named `name`.
     subscript(_ name: String) -> String? {

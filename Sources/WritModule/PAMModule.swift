@@ -80,15 +80,35 @@ struct PAMAccount {
         return String(cString: raw.assumingMemoryBound(to: CChar.self))
     }
 
+    /// `pam_get_item` for a string item, as the raw C string.
+    func rawItem(_ type: Int32) -> UnsafePointer<CChar>? {
+        var raw: UnsafeRawPointer? = nil
+        guard pam_get_item(pamh, type, &raw) == PAM_SUCCESS, let raw else { return nil }
+        let p = raw.assumingMemoryBound(to: CChar.self)
+        return p.pointee == 0 ? nil : p
+    }
+
     func run() -> Int32 {
+        let service = item(PAM_SERVICE) ?? ""
+        let sudoService = service == "sudo" || service == "sudo-i"
         var userPtr: UnsafePointer<CChar>? = nil
-        guard pam_get_user(pamh, &userPtr, nil) == PAM_SUCCESS, let userPtr else {
+        guard pam_get_user(pamh, &userPtr, nil) == PAM_SUCCESS, var userPtr else {
             log(LOG_ERR, "cannot determine the user")
             return PAM_USER_UNKNOWN
         }
-        let userName = String(cString: userPtr)
-        guard let user = HostFacts.user(named: userName) else {
-            log(LOG_NOTICE, "unknown user \"\(LogText.escape(userName, limit: 64))\"")
+        if sudoService {
+            // The PAM user of sudo is whoever authenticates: root with `Defaults rootpw`, the
+            // target with `targetpw`/`runaspw`. The grant belongs to the invoking user, which
+            // sudo (and sudo-rs) put in PAM_RUSER.
+            guard let ruser = rawItem(PAM_RUSER) else {
+                log(LOG_ERR, "service \(LogText.escape(service)) without PAM_RUSER: cannot tell who runs sudo; denying")
+                tell("writ: cannot tell who is running sudo — contact an admin")
+                return PAM_PERM_DENIED
+            }
+            userPtr = ruser
+        }
+        guard let user = HostFacts.user(named: userPtr) else {
+            log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: userPtr), limit: 64))\"")
             return PAM_USER_UNKNOWN
         }
         // Root is never locked out, whatever the configuration or the store say.
@@ -100,8 +120,7 @@ struct PAMAccount {
             tell("writ: access control is misconfigured on this host — ask an admin to check the pam_writ.so line")
             return PAM_PERM_DENIED
         }
-        let service = item(PAM_SERVICE) ?? ""
-        let capability = options.capability ?? ((service == "sudo" || service == "sudo-i") ? .sudo : .login)
+        let capability = options.capability ?? (sudoService ? .sudo : .login)
         let name = LogText.escape(user.name, limit: 64)
 
         if let group = options.managedGroup {
@@ -110,9 +129,15 @@ struct PAMAccount {
                 tell("writ: access control is misconfigured on this host — ask an admin (managed_group missing)")
                 return options.failMode == .open ? PAM_IGNORE : PAM_PERM_DENIED
             }
-            if !HostFacts.isMember(user: user.name, gid: user.gid, of: gid) {
+            switch HostFacts.isMember(user: user.name, gid: user.gid, of: gid) {
+            case false:
                 if options.debug { log(LOG_DEBUG, "\(name) is not in \(LogText.escape(group)): ignoring") }
                 return PAM_IGNORE
+            case true:
+                break
+            case nil:
+                // Unknown membership is not "not a member": that would wave the user through.
+                log(LOG_ERR, "cannot list the groups of \(name); treating as managed")
             }
         }
 
@@ -139,11 +164,11 @@ struct PAMAccount {
 
         var scopeLater = false
         if capability == .sudo && options.sudoPlugin {
-            scopeLater = HostFacts.sudoConfLoadsApprovalPlugin()
+            scopeLater = HostFacts.sudoWillRunApprovalPlugin()
             if !scopeLater {
                 log(
                     LOG_WARNING,
-                    "sudo_plugin is set but /etc/sudo.conf does not load writ_approval: scoped grants will not satisfy the account check"
+                    "sudo_plugin is set but this sudo will not run writ_approval (not sudo.ws, or /etc/sudo.conf does not load it): scoped grants will not satisfy the account check"
                 )
             }
         }
@@ -155,7 +180,7 @@ struct PAMAccount {
             scopeEnforcedLater: scopeLater,
             now: now
         )
-        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
+        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.sameProgram) {
         case .allow(let grantID):
             log(
                 LOG_INFO,

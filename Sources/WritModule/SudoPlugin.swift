@@ -66,6 +66,7 @@ func approvalClose() {
 func approvalCheck(
     _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
     _ runArgv: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
+    _ runEnvp: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     guard let invocation = approvalInvocation else {
@@ -74,8 +75,14 @@ func approvalCheck(
         return 0
     }
     let info = CStrings.keyValues(commandInfo)
-    let argv = CStrings.array(runArgv)
-    let decision = SudoApproval(invocation: invocation, commandInfo: info, argv: argv).decide()
+    let (argv, argvValid) = CStrings.validatedArray(runArgv)
+    let decision = SudoApproval(
+        invocation: invocation,
+        commandInfo: info,
+        argv: argv,
+        argvIsValidText: argvValid,
+        environment: { CStrings.array(runEnvp) }
+    ).decide()
     switch decision {
     case .allow(let grant):
         allowingGrant = grant
@@ -101,6 +108,9 @@ struct SudoApproval {
     let invocation: SudoInvocation
     let commandInfo: KeyValues
     let argv: [String]
+    let argvIsValidText: Bool
+    /// The command's environment (`run_envp`), read only when a command-limited grant needs it.
+    let environment: () -> [String]
 
     func decide() -> Outcome {
         let options = invocation.options
@@ -119,10 +129,15 @@ struct SudoApproval {
         }
         let name = LogText.escape(user.name, limit: 64)
         let runasUID = (commandInfo["runas_euid"] ?? commandInfo["runas_uid"]).flatMap { UInt32($0) }
-        guard let runasUID, let runas = HostFacts.user(uid: runasUID)?.name ?? commandInfo["runas_user"] else {
-            sudoLog(LOG_ERR, "no run-as user in command_info for \(name); denying")
+        guard let runasUID, let target = HostFacts.user(uid: runasUID) else {
+            sudoLog(LOG_ERR, "no known run-as user in command_info for \(name); denying")
             return .deny(userLine: "writ: cannot determine the run-as user — contact an admin")
         }
+        let runas = target.name
+        // `sudo -u postgres -g root`: the run-as group must be the target's own.
+        let runasGID = (commandInfo["runas_egid"] ?? commandInfo["runas_gid"]).flatMap { UInt32($0) }
+        let groupIsPrimary = runasGID.map { $0 == target.gid } ?? true
+        let commandIsValidText = commandInfo.isValidText("command")
         guard let command = commandInfo["command"], command.hasPrefix("/") else {
             sudoLog(LOG_ERR, "no command in command_info for \(name); denying")
             return .deny(userLine: "writ: cannot determine the command — contact an admin")
@@ -149,6 +164,18 @@ struct SudoApproval {
                     "writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin"
             )
         }
+        // Only a command-limited grant depends on the environment; checking PATH costs syscalls.
+        var environmentProblem: String? = nil
+        if candidates.contains(where: { $0.commands != nil }) {
+            if commandInfo["chroot"] != nil {
+                environmentProblem = "a chroot is requested"
+            } else {
+                environmentProblem = CommandEnvironment.problem(
+                    environment(),
+                    isSecureDirectory: HostFacts.isSecureDirectory
+                )
+            }
+        }
         let query = AccessQuery(
             user: user.name,
             uid: user.uid,
@@ -156,10 +183,13 @@ struct SudoApproval {
             host: HostFacts.host(),
             runas: runas,
             command: (command, Array(argv.dropFirst())),
+            runasGroupIsPrimary: groupIsPrimary,
+            commandEnvironmentProblem: environmentProblem,
+            commandIsValidText: argvIsValidText && commandIsValidText,
             now: now
         )
         let cmd = LogText.escape(([command] + argv.dropFirst()).joined(separator: " "), limit: 512)
-        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.samePath) {
+        switch AccessCheck.decide(query, candidates: candidates, samePath: HostFacts.sameProgram) {
         case .allow(let grantID):
             if options.debug {
                 sudoLog(LOG_DEBUG, "allowed \(name) as \(LogText.escape(runas)): \(cmd) by grant \(grantID)")

@@ -26,6 +26,8 @@ public final class GrantStore {
     public static func create(path: String) throws(StoreError) -> GrantStore {
         guard path.hasPrefix("/") else { throw .invalid("store path \(path) is not absolute") }
         let (dir, _) = StoreFile.split(path)
+        // Nothing is created as root under a directory someone else could swap.
+        try StoreFile.verifyAncestors(of: dir)
         if mkdir(dir, 0o700) != 0 && errno != EEXIST {
             throw .unreadable(path: dir, errno: errno)
         }

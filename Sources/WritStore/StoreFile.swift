@@ -17,6 +17,7 @@ package enum StoreFile {
     /// - Parameter readHeader: false for the writer, which may meet a new, empty file.
     package static func verify(path: String, readHeader: Bool = true) throws(StoreError) -> Int32 {
         let (dir, base) = split(path)
+        try verifyAncestors(of: dir)
         let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         if dirfd < 0 {
             let e = errno
@@ -67,6 +68,37 @@ package enum StoreFile {
             bitPattern: UInt32(header[60]) << 24 | UInt32(header[61]) << 16 | UInt32(header[62]) << 8
                 | UInt32(header[63])
         )
+    }
+
+    /// The directories above the store's must not let anyone but root rename the store's
+    /// directory away and put another in its place: each is owned by root and not writable by
+    /// group or others — or sticky (like /tmp), where only an entry's owner may rename it and the
+    /// entry below is root's, as this same check makes sure. Symlinks on the way must be root's.
+    package static func verifyAncestors(of dir: String) throws(StoreError) {
+        guard dir.hasPrefix("/") else { throw .invalid("store path \(dir) is not absolute") }
+        var prefix = ""
+        let components = dir.split(separator: "/", omittingEmptySubsequences: true).dropLast()
+        for component in [Substring("")] + components {
+            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" + component : prefix + "/" + component)
+            var st = stat()
+            guard lstat(prefix, &st) == 0 else { throw .unreadable(path: prefix, errno: errno) }
+            guard st.st_uid == 0 else {
+                throw .directoryInsecure(
+                    path: prefix,
+                    detail: "a directory above the store is owned by uid \(st.st_uid)"
+                )
+            }
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR && st.st_mode & 0o022 != 0 && st.st_mode & UInt32(S_ISVTX) == 0 {
+                throw .directoryInsecure(
+                    path: prefix,
+                    detail: "a directory above the store is writable by group or others"
+                )
+            }
+            guard kind == S_IFDIR || kind == S_IFLNK else {
+                throw .directoryInsecure(path: prefix, detail: "not a directory")
+            }
+        }
     }
 
     /// Splits a path into its directory and last component.

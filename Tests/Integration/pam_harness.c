@@ -5,7 +5,8 @@
  *   pam_harness CONFDIR SERVICE USER [FLAGS]            one account check
  *   pam_harness CONFDIR SERVICE USER --cycles N         N pam_start/pam_acct_mgmt/pam_end cycles,
  *                                                       printing RSS after 100 cycles and at the end
- * FLAGS: --silent passes PAM_SILENT as sudo does.
+ * FLAGS: --silent passes PAM_SILENT as sudo does. PAM_RUSER is set to USER, as sudo sets it to
+ * the invoking user; --no-ruser leaves it unset, --ruser NAME sets another.
  */
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -58,6 +59,8 @@ static long rss_kb(void) {
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+static const char *ruser;
+
 static int check(const char *confdir, const char *service, const char *user, int flags) {
     struct pam_conv c = {conv, NULL};
     pam_handle_t *pamh = NULL;
@@ -66,6 +69,8 @@ static int check(const char *confdir, const char *service, const char *user, int
         fprintf(stderr, "pam_start_confdir: %d\n", rc);
         return -1;
     }
+    if (ruser != NULL)
+        pam_set_item(pamh, PAM_RUSER, ruser);
     rc = pam_acct_mgmt(pamh, flags);
     pam_end(pamh, rc);
     return rc;
@@ -78,9 +83,14 @@ int main(int argc, char **argv) {
     }
     int flags = 0;
     long cycles = 0;
+    ruser = argv[3];
     for (int i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--silent") == 0)
             flags |= PAM_SILENT;
+        else if (strcmp(argv[i], "--no-ruser") == 0)
+            ruser = NULL;
+        else if (strcmp(argv[i], "--ruser") == 0 && i + 1 < argc)
+            ruser = argv[++i];
         else if (strcmp(argv[i], "--cycles") == 0 && i + 1 < argc)
             cycles = atol(argv[++i]);
     }

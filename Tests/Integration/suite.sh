@@ -85,6 +85,14 @@ clear_grants
 # PAM_SILENT (sudo always passes it) must not swallow the one denial line.
 out=$(pam_check sudo writt_alice --silent)
 expect "PAM_SILENT: denial line still shown" "$out" "message\[error\]: writ: no active sudo grant"
+grant --user writt_bob --capability sudo --for 10m >/dev/null
+out=$(pam_check sudo root --ruser writt_alice)
+expect "sudo service: PAM user root (rootpw) but invoking user alice: alice is checked" "$out" "result=PAM_PERM_DENIED.*|no active sudo grant for writt_alice"
+expect "... and denied with alice's line" "$out" "no active sudo grant for writt_alice"
+expect "sudo service: invoking user with a grant passes whatever the PAM user" "$(pam_check sudo root --ruser writt_bob)" "result=PAM_SUCCESS"
+out=$(pam_check sudo writt_bob --no-ruser)
+expect "sudo service without PAM_RUSER: fail closed" "$out" "cannot tell who is running sudo.*result=PAM_PERM_DENIED"
+clear_grants
 
 section "PAM: scoped sudo grants need the sudo plugin"
 g=$(grant --user writt_dave --capability sudo --for 30m --command "/usr/bin/id")
@@ -96,7 +104,7 @@ out=$(pam_check sudo writt_dave)
 expect "sudo_plugin set but sudo.conf lacks writ_approval: still denied" "$out" "result=PAM_PERM_DENIED"
 sudo_conf_plugin
 out=$(pam_check sudo writt_dave)
-expect "sudo_plugin and sudo.conf loads writ_approval: account passes" "$out" "result=PAM_SUCCESS"
+expect "sudo_plugin, sudo.conf line, but the process is not sudo.ws (e.g. sudo-rs): still denied" "$out" "result=PAM_PERM_DENIED"
 sudo_conf_plain
 clear_grants
 g=$(grant --user writt_dave --capability sudo --for 30m --runas writt_bob)
@@ -142,6 +150,14 @@ bad_store "symlinked store" "mv grants.db real.db && ln -s real.db grants.db" "s
 expect "symlink, failmode=open: still denied" "$BAD_OPEN" "result=PAM_PERM_DENIED"
 bad_store "world-writable directory" "chmod 0777 ." "store unusable \(directory_insecure\)"
 bad_store "directory owned by a user" "chown writt_bob ." "store unusable \(directory_insecure\)"
+# A user-owned directory higher up would let that user rename the store's directory away.
+mkdir -p "$WORK/userdir/store" && chown writt_bob "$WORK/userdir" && chmod 0700 "$WORK/userdir/store"
+cp "$STORE" "$WORK/userdir/store/grants.db"
+pam_service ancestor "account required $MODULE store=$WORK/userdir/store/grants.db"
+m=$(syslog_mark)
+out=$(pam_check ancestor writt_alice)
+expect "store below a user-owned directory: denied" "$out" "result=PAM_PERM_DENIED"
+expect "store below a user-owned directory: syslog says why" "$(syslog_since "$m")" "directory_insecure.*above the store is owned by uid"
 bad_store "store is a directory" "rm grants.db && mkdir grants.db" "store unusable \(not_regular_file\)"
 
 section "PAM: nothing the invoking user controls changes a decision"
@@ -196,6 +212,13 @@ expect "grant for other hosts: sudo refused" "$out" "does not cover $SHORT"
 clear_grants
 out=$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)
 expect "root's sudo unaffected" "$out" "^0$"
+cp /etc/pam.d/sudo /etc/pam.d/sudo-i
+expect "sudo -i (the sudo-i PAM service) refused without a grant" "$(sudo_as writt_bob -i /bin/true)" "^rc=1.*no active sudo grant for writt_bob"
+# With rootpw, sudo's PAM user is root: the module must check the invoking user (PAM_RUSER).
+printf 'Defaults:writt_bob rootpw\n' >>"$WORK/etc/sudoers"
+out=$(sudo_as writt_bob /bin/true)
+expect "Defaults rootpw: the invoking user is checked, not root" "$out" "^rc=1.*no active sudo grant for writt_bob"
+sed -i '/rootpw/d' "$WORK/etc/sudoers"
 out=$(cd /tmp && runuser -u writt_alice -- env HOME=/tmp/evil SQLITE_TMPDIR=/x sudo -n /bin/true 2>&1; echo "rc=$?")
 expect "user environment does not turn a denial into access" "$out" "no active sudo grant.*rc=1"
 grant --user writt_alice --capability sudo --for 5m >/dev/null
@@ -226,6 +249,8 @@ out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
 expect "runas-scoped grant: as that user, allowed" "$out" "^rc=0"$'\n'"writt_bob"
 out=$(sudo_as writt_alice /usr/bin/id -un)
 expect "runas-scoped grant: as root, refused" "$out" "^rc=1.*allows running as writt_bob, not root"
+out=$(sudo_as writt_alice -u writt_bob -g root /usr/bin/id -gn)
+expect "runas-scoped grant: with another group (-g root), refused" "$out" "^rc=1.*another group"
 clear_grants
 
 g=$(grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/id -u" --command "/usr/bin/uptime" --command '/usr/bin/whoami ""')
@@ -241,7 +266,26 @@ out=$(sudo_as writt_alice -s)
 expect "command grant: sudo -s refused" "$out" "^rc=1"
 clear_grants
 g=$(grant --user writt_alice --capability sudo --for 30m --command "/bin/true")
-expect "command grant by another path to the same file (merged /usr): allowed" "$(sudo_as writt_alice /usr/bin/true)" "^rc=0"
+expect "command grant stored with its directory resolved" "$("$WRIT" grant list --json --store "$STORE")" '"commands":\["/usr/bin/true"\]'
+expect "command grant: same program by its resolved path: allowed" "$(sudo_as writt_alice /usr/bin/true)" "^rc=0"
+expect "command grant: same program through root's symlinked /bin (merged /usr): allowed" "$(sudo_as writt_alice /bin/true)" "^rc=0"
+ln -s /usr/bin/true "$WORK/home/writt_alice/true"
+expect "command grant: a symlink in the user's directory: refused" "$(sudo_as writt_alice "$WORK/home/writt_alice/true")" "^rc=1.*does not allow"
+cp /usr/bin/true "$WORK/home/writt_alice/"$'\xff'
+chown writt_alice "$WORK/home/writt_alice/"$'\xff'
+expect "command grant: a program whose name is not UTF-8: refused" "$(sudo_as writt_alice "$WORK/home/writt_alice/"$'\xff')" "^rc=1"
+clear_grants
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/rbash")
+expect "command grant for rbash does not allow bash (same inode, other name)" "$(sudo_as writt_alice /usr/bin/bash -c id)" "^rc=1.*does not allow /usr/bin/bash"
+clear_grants
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/id -u")
+out=$(sudo_as writt_alice LD_PRELOAD=/tmp/evil.so /usr/bin/id -u)
+expect "command grant: LD_PRELOAD=… on the command line refused" "$out" "^rc=1.*only in sudo's clean environment \(variable LD_PRELOAD is set\)"
+out=$(cd /tmp && runuser -u writt_alice -- env PYTHONPATH=/tmp sudo -n -E /usr/bin/id -u 2>&1; echo "rc=$?")
+expect "command grant: sudo -E with the user's variables refused" "$out" "variable .* is set.*rc=1"
+out=$(sudo_as writt_alice PATH=/tmp:/usr/bin /usr/bin/id -u)
+expect "command grant: a PATH through a writable directory refused" "$out" "^rc=1.*PATH entry .*/tmp.* is not a directory only root can change"
+expect "command grant: plain run still allowed" "$(sudo_as writt_alice /usr/bin/id -u)" "^rc=0"
 clear_grants
 
 m=$(syslog_mark)
@@ -262,6 +306,11 @@ log=$(syslog_since "$m")
 expect_not "audit: no raw newline in a record (no forged line)" "$log" "RAW-NEWLINE"
 expect_not "audit: no raw escape character reaches the log" "$log" $'\x1b'
 expect "audit: control characters shown escaped" "$log" 'x\\nFORGED sudo_writ: audit accept\\u\{1b\}\[31m'
+m=$(syslog_mark)
+sudo_as writt_alice /usr/bin/printf 'x" grant=g_forged' >/dev/null
+log=$(syslog_since "$m")
+expect "audit: a double quote in an argument is escaped" "$log" 'command="/usr/bin/printf x\\" grant=g_forged"'
+expect_not "audit: no forged grant= field" "$log" 'printf x" grant='
 
 clear_grants
 

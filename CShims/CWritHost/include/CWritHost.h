@@ -22,6 +22,11 @@ int writ_sudo_error(const char *msg);
 /// The API version sudo reported to the approval plugin's open(), 0 before.
 unsigned int writ_sudo_api_version(void);
 
+/// 1 when this process is sudo's plugin-capable front end (sudo.ws): its libsudo_util is loaded
+/// (found with dlsym(RTLD_DEFAULT, "sudo_conf_plugins_v1")). sudo-rs has no plugin API and does
+/// not load it.
+int writ_process_is_sudo_front_end(void);
+
 /* sudo_plugin.h values the Swift side needs (macros). */
 #define WRIT_SUDO_CONV_ERROR_MSG 0x0003
 

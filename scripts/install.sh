@@ -98,8 +98,8 @@ Writ is installed. Nothing enforces it yet: add the lines below (root keeps acce
       Plugin writ_approval sudo_writ.so
       Plugin writ_audit sudo_writ.so
 
-  sudo, with the PAM module (also works with sudo-rs); first line of the account section:
-    /etc/pam.d/sudo:
+  sudo, with the PAM module (also works with sudo-rs); first line of the account section of both:
+    /etc/pam.d/sudo and /etc/pam.d/sudo-i (sudo -i uses the sudo-i service):
       account required pam_writ.so sudo_plugin     # drop sudo_plugin if sudo.conf lacks writ_approval
 
   ssh logins (key and password alike); first line of the account section:

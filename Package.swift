@@ -6,38 +6,12 @@
 //   WritCore    pure core: grants, matching, durations, decisions (standard library only)
 //   WritStore   the SQLite grant store: read-only hot-path reader and the migrating writer
 //   WritModule  pam_writ.so / sudo_writ.so: one shared object that is both the PAM module and
-//               the sudo approval + audit plugin (one Swift runtime copy in sudo's process)
+//               the sudo approval + audit plugin. SwiftPM compiles it as a regular module (type
+//               checks, and the same sources serve tests); the shared object itself is built with
+//               Embedded Swift by scripts/build-module.sh, which SwiftPM cannot express.
 //   WritCLI     the `writ` command
 //   CShims/     C only for what Swift cannot express (variadic calls, macros, data symbols)
 import PackageDescription
-
-/// Link flags for the module loaded into sshd, sudo, su and login.
-///
-/// - `-static-stdlib`: the Swift runtime goes inside the .so (`--static-swift-stdlib` is ignored for
-///   dynamic products), so nothing from the toolchain is needed at run time.
-/// - `-static-libstdc++` / `-static-libgcc`: the runtime's C++ dependencies are linked in and hidden
-///   instead of loading libstdc++.so.6 into every sudo (about 0.6 ms of the load cost).
-/// - `-z nodelete`: Linux-PAM dlcloses modules at pam_end; unmapping a Swift image crashes or leaks.
-/// - version script: export only the PAM entry points and the two sudo plugin symbols.
-/// - `--gc-sections`, `-z pack-relative-relocs` (DT_RELR, glibc >= 2.36): fewer pages touched at load.
-let moduleLinkFlags: [String] = [
-    "-static-stdlib",
-    "-use-ld=lld",
-    "-L", "\(Context.packageDirectory)/CShims/link",
-    "-Xclang-linker", "-static-libgcc",
-    "-Xlinker", "-z", "-Xlinker", "nodelete",
-    "-Xlinker", "-z", "-Xlinker", "now",
-    "-Xlinker", "-z", "-Xlinker", "relro",
-    "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
-    "-Xlinker", "--gc-sections",
-    "-Xlinker", "--as-needed",
-    "-Xlinker", "--version-script=\(Context.packageDirectory)/CShims/writ_module.map",
-    // Functions a check runs, laid out together (scripts/profile-order.sh regenerates the list):
-    // the kernel maps code in 64 KiB windows around each fault, so scattered hot code would make
-    // megabytes of the runtime resident in every sudo and sshd.
-    "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/CShims/writ_module.order",
-    "-Xlinker", "--no-warn-symbol-ordering",
-]
 
 /// Keep the implicit _Concurrency and _StringProcessing imports out of the hot path.
 let hotPathSwiftFlags: [SwiftSetting] = [
@@ -51,8 +25,7 @@ let package = Package(
     name: "writ",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "writ_module", type: .dynamic, targets: ["WritModule"]),
-        .executable(name: "writ", targets: ["WritCLI"]),
+        .executable(name: "writ", targets: ["WritCLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -80,8 +53,7 @@ let package = Package(
         .target(
             name: "WritModule",
             dependencies: ["WritCore", "WritStore", "CWritHost"],
-            swiftSettings: hotPathSwiftFlags,
-            linkerSettings: [.unsafeFlags(moduleLinkFlags)]
+            swiftSettings: hotPathSwiftFlags
         ),
         .executableTarget(
             name: "WritCLI",

@@ -43,7 +43,8 @@ fi
 
 echo "== building (release)"
 swift build -c release
-scripts/check-linkage.sh .build/release/libwrit_module.so >/dev/null
+scripts/build-module.sh .build/release
+scripts/check-linkage.sh .build/release/pam_writ.so >/dev/null
 
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 PAMDIR=/usr/lib/$MULTIARCH/security
@@ -52,7 +53,7 @@ SUDODIR=/usr/libexec/sudo
 echo "== installing"
 install -d -o root -g root -m 0755 "$PAMDIR" "$SUDODIR" "$PREFIX/bin"
 # install(1) writes a temporary file and renames it: a running sshd or sudo keeps its mapping.
-install -o root -g root -m 0644 .build/release/libwrit_module.so "$PAMDIR/pam_writ.so"
+install -o root -g root -m 0644 .build/release/pam_writ.so "$PAMDIR/pam_writ.so"
 ln -sfn "$PAMDIR/pam_writ.so" "$SUDODIR/sudo_writ.so"
 install -o root -g root -m 0755 .build/release/writ "$PREFIX/bin/writ"
 "$PREFIX/bin/writ" store init

@@ -10,8 +10,9 @@ echo "== format (swift format lint, .swift-format)"
 swift format lint --strict -r Sources Tests Benchmarks Package.swift
 echo "== build (release)"
 swift build -c release
+scripts/build-module.sh .build/release
 echo "== linkage of pam_writ.so / sudo_writ.so"
-scripts/check-linkage.sh .build/release/libwrit_module.so
+scripts/check-linkage.sh .build/release/pam_writ.so
 echo "== unit tests (Swift Testing)"
 swift test -c release
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"

@@ -1,10 +1,10 @@
-/* The C half of pam_writ.so / sudo_writ.so: variadic calls Swift cannot make, and the two data
+/* The C half of pam_writ.so / sudo_writ.so: variadic calls Swift cannot make, the two data
  * symbols sudo looks up by name (struct approval_plugin writ_approval, struct audit_plugin
- * writ_audit), which @_cdecl cannot produce. Everything else is Swift. */
+ * writ_audit), which @_cdecl cannot produce, and a private getenv/environ. Everything else is
+ * (Embedded) Swift. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <syslog.h>
 #include <sudo_plugin.h>
@@ -135,39 +135,14 @@ __attribute__((visibility("default"))) struct audit_plugin writ_audit = {
     .event_alloc = NULL,
 };
 
-/* ---- load-time footprint -------------------------------------------------------------------- */
-#include <sys/mman.h>
-#include <link.h>
-
-extern const ElfW(Ehdr) __ehdr_start;
-
-/* The module carries the Swift runtime, most of which a check never runs. The kernel maps file
- * pages around every page fault ("fault-around", 64 KiB), which would count a few MiB of untouched
- * runtime text in the RSS of every sudo and sshd. MADV_RANDOM on this image's own read-only and
- * text segments turns that off for them: only pages actually used become resident. */
-__attribute__((constructor)) static void writ_trim_fault_around(void) {
-    const ElfW(Ehdr) *eh = &__ehdr_start;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
-    long page = 4096;
-    for (int i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W))
-            continue;
-        uintptr_t start = (uintptr_t)eh + ph[i].p_vaddr;
-        uintptr_t end = start + ph[i].p_memsz;
-        start &= ~(uintptr_t)(page - 1);
-        (void)madvise((void *)start, end - start, MADV_RANDOM);
-    }
-}
-
 /* ---- the environment is not ours to read ---------------------------------------------------- */
 
-/* The Swift runtime and SQLite, both linked into this module, read environment variables:
- * SWIFT_DEBUG_* (one prints a help text; others change allocation tracking and logging),
- * SWIFT_DETERMINISTIC_HASHING, SQLITE_TMPDIR, TMPDIR; the runtime also walks `environ` for
- * SWIFT_ names. Inside sudo or su that environment belongs to the invoking user. These
+/* SQLite, linked into this module, reads environment variables (SQLITE_TMPDIR, TMPDIR), and so
+ * would the Swift runtime in a non-embedded build (SWIFT_DEBUG_*, SWIFT_DETERMINISTIC_HASHING,
+ * walking `environ`). Inside sudo or su that environment belongs to the invoking user. These
  * module-private definitions answer "not set" to all of them and show an empty `environ`. The
  * version script keeps them local: the host program's environment, and every other library's view
- * of it, are untouched. (Tests/Integration: "Swift runtime ignores the user's SWIFT_ variables".) */
+ * of it, are untouched. (scripts/check-linkage.sh fails if any reference escapes to libc.) */
 static char *writ_empty_environment[1] = {NULL};
 char **environ = writ_empty_environment;
 char **__environ = writ_empty_environment;

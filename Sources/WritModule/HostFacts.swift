@@ -1,7 +1,12 @@
 import CWritHost
-import Glibc
 import WritCore
 import WritStore
+
+#if canImport(Glibc)
+import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 /// What the modules learn from the system, through calls the invoking user cannot influence:
 /// NSS (passwd, group), uname, the real-time clock, stat. Never the environment.
@@ -139,9 +144,9 @@ enum HostFacts {
             prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" + component : prefix + "/" + component)
             var st = stat()
             guard lstat(prefix, &st) == 0, st.st_uid == 0 else { return false }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR: guard st.st_mode & 0o022 == 0 else { return false }
-            case S_IFLNK: continue
+            switch st.st_mode & mode_t(S_IFMT) {
+            case mode_t(S_IFDIR): guard st.st_mode & 0o022 == 0 else { return false }
+            case mode_t(S_IFLNK): continue
             default: return false
             }
         }
@@ -178,7 +183,8 @@ enum HostFacts {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_uid == 0, st.st_mode & 0o022 == 0, st.st_mode & S_IFMT == S_IFREG,
+        guard fstat(fd, &st) == 0, st.st_uid == 0, st.st_mode & 0o022 == 0,
+            st.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG),
             st.st_size <= 65536
         else { return nil }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))

@@ -1,7 +1,12 @@
 import CWritHost
-import Glibc
 import WritCore
 import WritStore
+
+#if canImport(Glibc)
+import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 // pam_writ.so: the PAM entry points. `account` is the gate; the others return PAM_IGNORE until
 // writd tracks sessions. No Foundation, no threads, no global state: every call stands alone.

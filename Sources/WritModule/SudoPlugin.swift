@@ -1,7 +1,12 @@
 import CWritHost
-import Glibc
 import WritCore
 import WritStore
+
+#if canImport(Glibc)
+import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 // sudo_writ.so: the approval plugin (`writ_approval`) and the audit plugin (`writ_audit`). The
 // plugin structs live in CShims/CWritHost/host.c; their functions call the @_cdecl functions here.

@@ -1,6 +1,11 @@
 import CSQLite
-import Glibc
 import WritCore
+
+#if canImport(Glibc)
+import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 /// The writable grant store. Only one writer should exist on a host (writd once it runs; the
 /// `writ` CLI as root when it does not). Opening it migrates the schema.

@@ -1,6 +1,11 @@
 import CSQLite
-import Glibc
 import WritCore
+
+#if canImport(Glibc)
+import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 /// One SQLite connection; closes it in `deinit`. Not shared between threads: the modules are
 /// single-threaded, and the CLI and daemon give each task its own connection.

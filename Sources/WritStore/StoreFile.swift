@@ -1,35 +1,38 @@
+#if canImport(Glibc)
 import Glibc
+#else
+import CLibc  // Embedded Swift build of the module: no Glibc overlay
+#endif
 
 /// Ownership and mode checks on the store before anything in it is trusted.
 ///
-/// The checks run on open descriptors (`openat` + `fstat`), and the directory check is what makes
-/// them hold: SQLite later opens the file by name, and only a directory that no one but root can
-/// write guarantees the name still points at the file that was checked.
+/// The file is checked on its open descriptor (`fstat`), the directories by `lstat`. The directory
+/// checks are what make this hold: SQLite later opens the file by name, and only directories that
+/// no one but root can change guarantee the name still points at the file that was checked.
 package enum StoreFile {
     /// The default store path.
     package static let defaultPath = "/var/lib/writ/grants.db"
 
     /// Verifies that the store's directory and file are owned by root, are not writable by group
-    /// or others, and that the file is a regular file reached without following a symlink.
+    /// or others, that the file is a regular file reached without following a symlink, and that
+    /// the directories above can be changed by root alone.
+    /// - Parameter readHeader: false for the writer, which may meet a new, empty file.
     /// - Returns: the schema version from the database header (`PRAGMA user_version`, bytes
     ///   60–63), read on the checked descriptor; this spares the hot path a statement.
     @discardableResult
-    /// - Parameter readHeader: false for the writer, which may meet a new, empty file.
     package static func verify(path: String, readHeader: Bool = true) throws(StoreError) -> Int32 {
-        let (dir, base) = split(path)
+        let (dir, _) = split(path)
         try verifyAncestors(of: dir)
-        let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-        if dirfd < 0 {
+        // lstat, not stat: the store's directory itself must not be a symlink.
+        var dst = stat()
+        if lstat(dir, &dst) != 0 {
             let e = errno
             if e == ENOENT { throw .missing(path: path) }
-            if e == ELOOP || e == ENOTDIR {
-                throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)")
-            }
             throw .unreadable(path: dir, errno: e)
         }
-        defer { close(dirfd) }
-        var dst = stat()
-        guard fstat(dirfd, &dst) == 0 else { throw .unreadable(path: dir, errno: errno) }
+        guard dst.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) else {
+            throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)")
+        }
         if dst.st_uid != 0 { throw .directoryInsecure(path: dir, detail: "owned by uid \(dst.st_uid), not root") }
         if dst.st_mode & 0o022 != 0 {
             throw .directoryInsecure(
@@ -37,7 +40,9 @@ package enum StoreFile {
                 detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))"
             )
         }
-        let fd = openat(dirfd, base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        // The directory and everything above it can be changed by root alone, so the name
+        // cannot be redirected between these checks and SQLite's own open.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
             switch e {
@@ -49,7 +54,7 @@ package enum StoreFile {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, errno: errno) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(path: path) }
+        guard st.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG) else { throw .notRegularFile(path: path) }
         if st.st_uid != 0 { throw .notOwnedByRoot(path: path, uid: st.st_uid) }
         if st.st_mode & 0o022 != 0 { throw .writableByOthers(path: path, mode: st.st_mode) }
         guard readHeader else { return 0 }
@@ -88,14 +93,14 @@ package enum StoreFile {
                     detail: "a directory above the store is owned by uid \(st.st_uid)"
                 )
             }
-            let kind = st.st_mode & S_IFMT
-            if kind == S_IFDIR && st.st_mode & 0o022 != 0 && st.st_mode & UInt32(S_ISVTX) == 0 {
+            let kind = st.st_mode & mode_t(S_IFMT)
+            if kind == mode_t(S_IFDIR) && st.st_mode & 0o022 != 0 && st.st_mode & mode_t(S_ISVTX) == 0 {
                 throw .directoryInsecure(
                     path: prefix,
                     detail: "a directory above the store is writable by group or others"
                 )
             }
-            guard kind == S_IFDIR || kind == S_IFLNK else {
+            guard kind == mode_t(S_IFDIR) || kind == mode_t(S_IFLNK) else {
                 throw .directoryInsecure(path: prefix, detail: "not a directory")
             }
         }

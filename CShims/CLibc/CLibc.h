@@ -1,7 +1,7 @@
 #ifndef WRIT_CLIBC_H
 #define WRIT_CLIBC_H
 /* What the Glibc overlay gives regular Swift and Embedded Swift lacks: the headers, errno (a
- * macro), and open/openat (variadic). */
+ * macro), and open (variadic). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -17,5 +17,4 @@
 
 static inline int writ_errno(void) { return errno; }
 static inline int writ_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
-static inline int writ_openat(int dirfd, const char *path, int flags) { return openat(dirfd, path, flags); }
 #endif

@@ -256,13 +256,7 @@ func auditReject(
     _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
-    let name = pluginName.map { String(cString: $0) } ?? "?"
-    let msg = auditMsg.map { String(cString: $0) } ?? ""
-    sudoLog(
-        LOG_NOTICE,
-        "audit reject by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(describe(commandInfo: CStrings.keyValues(commandInfo), argv: [])) reason=\"\(LogText.escape(msg, limit: 256))\""
-    )
-    return 1
+    auditRecord("reject", LOG_NOTICE, pluginName, auditMsg, commandInfo)
 }
 
 @_cdecl("writ_swift_audit_error")
@@ -273,11 +267,24 @@ func auditError(
     _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?,
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
+    auditRecord("error", LOG_ERR, pluginName, auditMsg, commandInfo)
+}
+
+/// One reject or error record: who, what, and the plugin's reason, escaped. Returns 1: an audit
+/// plugin's verdict on a refusal changes nothing, and a failure to log must not turn into one.
+func auditRecord(
+    _ kind: String,
+    _ priority: Int32,
+    _ pluginName: UnsafePointer<CChar>?,
+    _ auditMsg: UnsafePointer<CChar>?,
+    _ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?
+) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let msg = auditMsg.map { String(cString: $0) } ?? ""
+    let what = describe(commandInfo: CStrings.keyValues(commandInfo), argv: [])
     sudoLog(
-        LOG_ERR,
-        "audit error by=\(LogText.escape(name, limit: 64)) \(auditWho()) reason=\"\(LogText.escape(msg, limit: 256))\""
+        priority,
+        "audit \(kind) by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(what) reason=\"\(LogText.escape(msg, limit: 256))\""
     )
     return 1
 }

@@ -42,7 +42,7 @@ if [ $DEPS = 1 ]; then
 fi
 
 echo "== building (release)"
-swift build -c release
+swift build -c release --static-swift-stdlib    # writ needs no toolchain at run time
 scripts/build-module.sh .build/release
 scripts/check-linkage.sh .build/release/pam_writ.so >/dev/null
 

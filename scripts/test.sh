@@ -1,19 +1,24 @@
 #!/bin/bash
-# The test command (README): unit tests, the linkage checks of the module, and the integration
-# suite against real Linux-PAM, sudo and sshd. Run as root on Debian 12 with the packages that
-# .ci/run installs. One build configuration (release) serves all of it.
+# The test command (README): format lint, unit tests, the build that ships (writ linked with a
+# static Swift runtime, pam_writ.so built with Embedded Swift), the linkage checks, and the
+# integration suite against real Linux-PAM, sudo and sshd. Run as root on Debian 12 with the
+# packages that .ci/run installs. Everything is built in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 
 echo "== format (swift format lint, .swift-format)"
 swift format lint --strict -r Sources Tests Benchmarks Package.swift
-echo "== build (release)"
-swift build -c release
-scripts/build-module.sh .build/release
-echo "== linkage of pam_writ.so / sudo_writ.so"
-scripts/check-linkage.sh .build/release/pam_writ.so
 echo "== unit tests (Swift Testing)"
 swift test -c release
+echo "== build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"
+swift build -c release --static-swift-stdlib
+scripts/build-module.sh .build/release
+echo "== linkage"
+scripts/check-linkage.sh .build/release/pam_writ.so
+if ldd .build/release/writ | grep -q 'libswift\|/opt/swift'; then
+    echo "FAIL: writ needs the Swift toolchain at run time"; exit 1
+fi
+echo "writ: self-contained ($(du -h .build/release/writ | cut -f1))"
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release

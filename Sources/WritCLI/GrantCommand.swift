@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Glibc
 import WritCore
 import WritStore
 
@@ -249,7 +249,15 @@ func canonicalProgramPath(_ path: String) throws -> String {
     }
     defer { free(resolved) }
     let real = String(cString: resolved)
-    return (real == "/" ? "" : real) + "/" + name
+    let canonical = (real == "/" ? "" : real) + "/" + name
+    // A program someone else can replace would make the grant mean "anything": the modules refuse
+    // such a program at sudo time too; say so now.
+    guard RootOnlyPath.isRootOnlyProgram(canonical) else {
+        throw CLIError(
+            "\(LogText.escape(canonical)) is missing, or it or a directory above it can be changed by users other than root — a command grant for it would allow anything"
+        )
+    }
+    return canonical
 }
 
 struct Account {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WritCore
 
 /// `writ grant list --json`: one object per grant, stable field names, times as UTC seconds.
@@ -69,7 +69,7 @@ enum GrantTable {
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, c in
-                i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == cells.count - 1 ? c : c + String(repeating: " ", count: max(0, widths[i] - c.count))
             }
             .joined(separator: "  ")
         }

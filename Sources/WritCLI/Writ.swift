@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import WritCore
 import WritStore
 
@@ -20,14 +21,26 @@ struct Writ: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as CLIError {
-            FileHandle.standardError.write(Data(("writ: " + error.message + "\n").utf8))
-            Foundation.exit(error.exitCode)
+            printError(error.message)
+            Glibc.exit(error.exitCode)
         } catch let error as StoreError {
-            FileHandle.standardError.write(Data(("writ: " + error.description + "\n").utf8))
-            Foundation.exit(1)
+            printError(error.description)
+            Glibc.exit(1)
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+/// Writes `writ: MESSAGE` and a newline to standard error (write(2): no stdio state involved).
+func printError(_ message: String) {
+    let line = Array(("writ: " + message + "\n").utf8)
+    var offset = 0
+    while offset < line.count {
+        let n = line[offset...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        offset += n
     }
 }
 

@@ -18,6 +18,10 @@ public struct AccessQuery: Sendable {
     /// For sudo: false when the command or an argument is not valid UTF-8, which could not be
     /// compared faithfully. Command-limited grants require true.
     public var commandIsValidText: Bool
+    /// For sudo: false when the program sudo will run can be changed by someone other than root
+    /// (its file, or a directory or symlink on its path). Command-limited grants require true:
+    /// otherwise "this program" means whatever that someone puts there.
+    public var commandProgramIsRootOnly: Bool
     /// Whether grants scoped to a run-as user or to commands may satisfy this query although it
     /// carries neither. True only for the sudo PAM stage when the sudo plugin is configured to
     /// enforce the scope right after it; never for the plugin's own check.
@@ -36,8 +40,10 @@ public struct AccessQuery: Sendable {
         runasGroupIsPrimary: Bool = true,
         commandEnvironmentProblem: String? = nil,
         commandIsValidText: Bool = true,
+        commandProgramIsRootOnly: Bool = true,
         now: Int64
     ) {
+        self.commandProgramIsRootOnly = commandProgramIsRootOnly
         self.runasGroupIsPrimary = runasGroupIsPrimary
         self.commandEnvironmentProblem = commandEnvironmentProblem
         self.commandIsValidText = commandIsValidText
@@ -68,6 +74,7 @@ public enum Denial: Sendable, Equatable {
     case runasNotAllowed(allowed: [String])
     case groupNotAllowed
     case commandNotAllowed
+    case programNotProtected
     case environmentNotAllowed(String)
 
     var rank: Int {
@@ -79,7 +86,8 @@ public enum Denial: Sendable, Equatable {
         case .runasNotAllowed: 4
         case .groupNotAllowed: 5
         case .commandNotAllowed: 6
-        case .environmentNotAllowed: 7
+        case .programNotProtected: 7
+        case .environmentNotAllowed: 8
         }
     }
 
@@ -93,6 +101,7 @@ public enum Denial: Sendable, Equatable {
         case .runasNotAllowed: "runas_not_allowed"
         case .groupNotAllowed: "group_not_allowed"
         case .commandNotAllowed: "command_not_allowed"
+        case .programNotProtected: "program_not_protected"
         case .environmentNotAllowed: "environment_not_allowed"
         }
     }
@@ -127,6 +136,10 @@ public enum Denial: Sendable, Equatable {
             let cmd = LogText.escape(query.command?.path ?? "?", limit: 255)
             return
                 "writ: \(user)'s sudo grant on \(host) does not allow \(cmd) — run: writ request sudo --command \"\(cmd) …\" --reason \"…\""
+        case .programNotProtected:
+            let cmd = LogText.escape(query.command?.path ?? "?", limit: 255)
+            return
+                "writ: \(cmd) can be changed by users other than root, so a command-limited grant cannot allow it — ask an admin to protect it"
         case .environmentNotAllowed(let problem):
             return
                 "writ: \(user)'s sudo grant is limited to commands, which run only in sudo's clean environment (\(LogText.escape(problem, limit: 128))) — run it without setting variables or -E"
@@ -204,6 +217,10 @@ public enum AccessCheck {
                     }
                     guard query.commandIsValidText else {
                         note(.commandNotAllowed)
+                        continue
+                    }
+                    guard query.commandProgramIsRootOnly else {
+                        note(.programNotProtected)
                         continue
                     }
                     // A command-limited grant is only as narrow as the command's environment:

@@ -15,6 +15,8 @@ enum HostFacts {
         var name: String
         var uid: UInt32
         var gid: UInt32
+        var home: String
+        var shell: String
     }
 
     /// `getpwnam_r`, retrying with a larger buffer on ERANGE. The name is passed on as the bytes
@@ -49,7 +51,13 @@ enum HostFacts {
             // A name that is not valid UTF-8 cannot be compared faithfully with a grant: unknown.
             guard rc == 0, result != nil, let namePtr = pw.pw_name, let name = String(validatingCString: namePtr)
             else { return nil }
-            return UserRecord(name: name, uid: pw.pw_uid, gid: pw.pw_gid)
+            return UserRecord(
+                name: name,
+                uid: pw.pw_uid,
+                gid: pw.pw_gid,
+                home: pw.pw_dir.flatMap { String(validatingCString: $0) } ?? "",
+                shell: pw.pw_shell.flatMap { String(validatingCString: $0) } ?? ""
+            )
         }
         return nil
     }
@@ -120,44 +128,15 @@ enum HostFacts {
     static func sameProgram(_ granted: String, _ command: String) -> Bool {
         let (grantedDir, grantedName) = StoreFile.split(granted)
         let (commandDir, commandName) = StoreFile.split(command)
-        guard grantedName.utf8.elementsEqual(commandName.utf8), commandDir.hasPrefix("/"),
-            isRootOnlyChain(commandDir), let real = realPath(commandDir)
+        guard grantedName.utf8.elementsEqual(commandName.utf8),
+            let real = RootOnlyPath.resolveDirectory(commandDir)
         else { return false }
-        return real.utf8.elementsEqual(grantedDir.utf8) && isRootOnlyChain(real)
+        return real.utf8.elementsEqual(grantedDir.utf8)
     }
 
-    /// Whether a directory, and every directory above it, can be changed by root alone (owned by
-    /// root, not writable by group or others); symlinks on the way must be root's and point into
-    /// such directories too.
+    /// Whether a directory can be changed by root alone, all the way up and through symlinks.
     static func isSecureDirectory(_ path: String) -> Bool {
-        guard path.hasPrefix("/"), isRootOnlyChain(path), let real = realPath(path) else { return false }
-        return isRootOnlyChain(real)
-    }
-
-    /// Checks each prefix of `path` with lstat: directories root-owned and not group/other
-    /// writable, symlinks root-owned (their targets are checked by the caller on the resolved path).
-    static func isRootOnlyChain(_ path: String) -> Bool {
-        var prefix = ""
-        var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        components.insert("", at: 0)
-        for component in components {
-            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" + component : prefix + "/" + component)
-            var st = stat()
-            guard lstat(prefix, &st) == 0, st.st_uid == 0 else { return false }
-            switch st.st_mode & mode_t(S_IFMT) {
-            case mode_t(S_IFDIR): guard st.st_mode & 0o022 == 0 else { return false }
-            case mode_t(S_IFLNK): continue
-            default: return false
-            }
-        }
-        return true
-    }
-
-    /// `realpath(3)`.
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(validatingCString: resolved)
+        RootOnlyPath.resolveDirectory(path) != nil
     }
 
     /// Whether this process is sudo's plugin-capable front end (sudo.ws, which reads sudo.conf)

@@ -96,36 +96,76 @@ struct PAMAccount {
     func run() -> Int32 {
         let service = item(PAM_SERVICE) ?? ""
         let sudoService = service == "sudo" || service == "sudo-i"
+        // Parsed first: which user to check depends on the capability. A problem denies below,
+        // once root (never denied) has been told apart.
+        let (options, problem) = ModuleOptions.parse(words)
+        let capability = options.capability ?? (sudoService ? .sudo : .login)
         var userPtr: UnsafePointer<CChar>? = nil
-        guard pam_get_user(pamh, &userPtr, nil) == PAM_SUCCESS, var userPtr else {
+        guard pam_get_user(pamh, &userPtr, nil) == PAM_SUCCESS, let pamUser = userPtr else {
             log(LOG_ERR, "cannot determine the user")
             return PAM_USER_UNKNOWN
         }
-        if sudoService {
-            // The PAM user of sudo is whoever authenticates: root with `Defaults rootpw`, the
-            // target with `targetpw`/`runaspw`. The grant belongs to the invoking user, which
-            // sudo (and sudo-rs) put in PAM_RUSER.
-            guard let ruser = rawItem(PAM_RUSER) else {
+        let user: HostFacts.UserRecord
+        if capability == .sudo {
+            // A sudo grant belongs to whoever runs the command. The PAM user is whoever
+            // authenticates: root under sudo's `rootpw`, the target under `targetpw`, the target of
+            // su. sudo, sudo-rs and su name the invoking user in PAM_RUSER.
+            if let ruser = rawItem(PAM_RUSER) {
+                guard let record = HostFacts.user(named: ruser) else {
+                    log(LOG_NOTICE, "unknown invoking user \"\(LogText.escape(String(cString: ruser), limit: 64))\"")
+                    return PAM_USER_UNKNOWN
+                }
+                user = record
+            } else if sudoService {
                 log(LOG_ERR, "service \(LogText.escape(service)) without PAM_RUSER: cannot tell who runs sudo; denying")
                 tell("writ: cannot tell who is running sudo — contact an admin")
                 return PAM_PERM_DENIED
+            } else {
+                // No PAM_RUSER (pkexec and others): the PAM user, unless that is root, which in a
+                // setuid program says nothing about the caller — then the real uid does.
+                guard let named = HostFacts.user(named: pamUser) else {
+                    log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: pamUser), limit: 64))\"")
+                    return PAM_USER_UNKNOWN
+                }
+                guard named.uid == 0 else {
+                    return check(
+                        user: named,
+                        options: options,
+                        problem: problem,
+                        capability: capability,
+                        service: service
+                    )
+                }
+                guard let caller = HostFacts.user(uid: getuid()) else {
+                    log(LOG_ERR, "cannot look up the calling uid \(getuid()); denying")
+                    return PAM_PERM_DENIED
+                }
+                user = caller
             }
-            userPtr = ruser
+        } else {
+            guard let record = HostFacts.user(named: pamUser) else {
+                log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: pamUser), limit: 64))\"")
+                return PAM_USER_UNKNOWN
+            }
+            user = record
         }
-        guard let user = HostFacts.user(named: userPtr) else {
-            log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: userPtr), limit: 64))\"")
-            return PAM_USER_UNKNOWN
-        }
+        return check(user: user, options: options, problem: problem, capability: capability, service: service)
+    }
+
+    func check(
+        user: HostFacts.UserRecord,
+        options: ModuleOptions,
+        problem: String?,
+        capability: Capability,
+        service: String
+    ) -> Int32 {
         // Root is never locked out, whatever the configuration or the store say.
         if user.uid == 0 { return PAM_SUCCESS }
-
-        let (options, problem) = ModuleOptions.parse(words)
         if let problem {
             log(LOG_ERR, "bad module arguments: \(problem); denying \(LogText.escape(user.name)) (fail closed)")
             tell("writ: access control is misconfigured on this host — ask an admin to check the pam_writ.so line")
             return PAM_PERM_DENIED
         }
-        let capability = options.capability ?? (sudoService ? .sudo : .login)
         let name = LogText.escape(user.name, limit: 64)
 
         if let group = options.managedGroup {

@@ -86,7 +86,7 @@ func approvalCheck(
         commandInfo: info,
         argv: argv,
         argvIsValidText: argvValid,
-        environment: { CStrings.array(runEnvp) }
+        environment: { CStrings.validatedArray(runEnvp) }
     ).decide()
     switch decision {
     case .allow(let grant):
@@ -114,8 +114,9 @@ struct SudoApproval {
     let commandInfo: KeyValues
     let argv: [String]
     let argvIsValidText: Bool
-    /// The command's environment (`run_envp`), read only when a command-limited grant needs it.
-    let environment: () -> [String]
+    /// The command's environment (`run_envp`) and whether all of it was valid UTF-8, read only
+    /// when a command-limited grant needs it.
+    let environment: () -> ([String], Bool)
 
     func decide() -> Outcome {
         let options = invocation.options
@@ -169,14 +170,28 @@ struct SudoApproval {
                     "writ: access checks are unavailable on this host (grant store \(error.code)) — contact an admin"
             )
         }
-        // Only a command-limited grant depends on the environment; checking PATH costs syscalls.
+        // Only a command-limited grant depends on these; checking PATH and the program's
+        // directories costs syscalls.
         var environmentProblem: String? = nil
+        var programIsRootOnly = true
         if candidates.contains(where: { $0.commands != nil }) {
-            if commandInfo["chroot"] != nil {
+            programIsRootOnly = RootOnlyPath.isRootOnlyProgram(command)
+            let (envp, envpValid) = environment()
+            if commandInfo["sudoedit"] == "true" {
+                environmentProblem = "sudoedit (-e) runs an editor the user chooses"
+            } else if commandInfo["chroot"] != nil {
                 environmentProblem = "a chroot is requested"
+            } else if !envpValid {
+                environmentProblem = "a variable is not valid UTF-8"
             } else {
                 environmentProblem = CommandEnvironment.problem(
-                    environment(),
+                    envp,
+                    expected: [
+                        ("HOME", target.home), ("SHELL", target.shell), ("USER", target.name),
+                        ("LOGNAME", target.name), ("MAIL", "/var/mail/" + target.name),
+                        ("MAIL", "/var/spool/mail/" + target.name), ("SUDO_USER", user.name),
+                        ("SUDO_UID", String(user.uid)), ("SUDO_GID", String(user.gid)), ("SUDO_HOME", user.home),
+                    ],
                     isSecureDirectory: HostFacts.isSecureDirectory
                 )
             }
@@ -191,6 +206,7 @@ struct SudoApproval {
             runasGroupIsPrimary: groupIsPrimary,
             commandEnvironmentProblem: environmentProblem,
             commandIsValidText: argvIsValidText && commandIsValidText,
+            commandProgramIsRootOnly: programIsRootOnly,
             now: now
         )
         let cmd = LogText.escape(([command] + argv.dropFirst()).joined(separator: " "), limit: 512)

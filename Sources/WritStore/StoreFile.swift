@@ -76,33 +76,16 @@ package enum StoreFile {
     }
 
     /// The directories above the store's must not let anyone but root rename the store's
-    /// directory away and put another in its place: each is owned by root and not writable by
-    /// group or others — or sticky (like /tmp), where only an entry's owner may rename it and the
-    /// entry below is root's, as this same check makes sure. Symlinks on the way must be root's.
+    /// directory away and put another in its place: the path up to it must resolve through
+    /// root-only directories and symlinks (sticky ones like /tmp allowed; see `RootOnlyPath`).
     package static func verifyAncestors(of dir: String) throws(StoreError) {
         guard dir.hasPrefix("/") else { throw .invalid("store path \(dir) is not absolute") }
-        var prefix = ""
-        let components = dir.split(separator: "/", omittingEmptySubsequences: true).dropLast()
-        for component in [Substring("")] + components {
-            prefix = component.isEmpty ? "/" : (prefix == "/" ? "/" + component : prefix + "/" + component)
-            var st = stat()
-            guard lstat(prefix, &st) == 0 else { throw .unreadable(path: prefix, errno: errno) }
-            guard st.st_uid == 0 else {
-                throw .directoryInsecure(
-                    path: prefix,
-                    detail: "a directory above the store is owned by uid \(st.st_uid)"
-                )
-            }
-            let kind = st.st_mode & mode_t(S_IFMT)
-            if kind == mode_t(S_IFDIR) && st.st_mode & 0o022 != 0 && st.st_mode & mode_t(S_ISVTX) == 0 {
-                throw .directoryInsecure(
-                    path: prefix,
-                    detail: "a directory above the store is writable by group or others"
-                )
-            }
-            guard kind == mode_t(S_IFDIR) || kind == mode_t(S_IFLNK) else {
-                throw .directoryInsecure(path: prefix, detail: "not a directory")
-            }
+        let (parent, _) = split(dir)
+        guard RootOnlyPath.resolveDirectory(parent, allowSticky: true) != nil else {
+            throw .directoryInsecure(
+                path: parent,
+                detail: "a directory or symlink above the store can be changed by someone other than root"
+            )
         }
     }
 

@@ -90,6 +90,9 @@ out=$(pam_check sudo root --ruser writt_alice)
 expect "sudo service: PAM user root (rootpw) but invoking user alice: alice is checked" "$out" "result=PAM_PERM_DENIED.*|no active sudo grant for writt_alice"
 expect "... and denied with alice's line" "$out" "no active sudo grant for writt_alice"
 expect "sudo service: invoking user with a grant passes whatever the PAM user" "$(pam_check sudo root --ruser writt_bob)" "result=PAM_SUCCESS"
+pam_service su-like "account required $MODULE store=$STORE capability=sudo"
+out=$(pam_check su-like root --ruser writt_alice)
+expect "capability=sudo on another service (su): the invoking user is checked, not the root target" "$out" "no active sudo grant for writt_alice.*result=PAM_PERM_DENIED"
 out=$(pam_check sudo writt_bob --no-ruser)
 expect "sudo service without PAM_RUSER: fail closed" "$out" "cannot tell who is running sudo.*result=PAM_PERM_DENIED"
 clear_grants
@@ -157,7 +160,7 @@ pam_service ancestor "account required $MODULE store=$WORK/userdir/store/grants.
 m=$(syslog_mark)
 out=$(pam_check ancestor writt_alice)
 expect "store below a user-owned directory: denied" "$out" "result=PAM_PERM_DENIED"
-expect "store below a user-owned directory: syslog says why" "$(syslog_since "$m")" "directory_insecure.*above the store is owned by uid"
+expect "store below a user-owned directory: syslog says why" "$(syslog_since "$m")" "directory_insecure.*above the store can be changed by someone other than root"
 bad_store "store is a directory" "rm grants.db && mkdir grants.db" "store unusable \(not_regular_file\)"
 
 section "PAM: nothing the invoking user controls changes a decision"
@@ -280,6 +283,35 @@ expect "command grant: sudo -E with the user's variables refused" "$out" "variab
 out=$(sudo_as writt_alice PATH=/tmp:/usr/bin /usr/bin/id -u)
 expect "command grant: a PATH through a writable directory refused" "$out" "^rc=1.*PATH entry .*/tmp.* is not a directory only root can change"
 expect "command grant: plain run still allowed" "$(sudo_as writt_alice /usr/bin/id -u)" "^rc=0"
+out=$(sudo_as writt_alice HOME=$WORK/home/writt_alice /usr/bin/id -u)
+expect "command grant: HOME pointing at the user's dotfiles refused" "$out" "^rc=1.*HOME is not the value sudo sets"
+out=$(sudo_as writt_alice LANGUAGE=../../../../tmp/l /usr/bin/id -u)
+expect "command grant: a locale variable naming a path refused" "$out" "^rc=1.*LANGUAGE names a path"
+expect "command grant: TZ naming the user's file refused" "$(sudo_as writt_alice TZ=/tmp/zone /usr/bin/id -u)" "^rc=1.*TZ names a file"
+expect "command grant: TZ naming a zone allowed" "$(sudo_as writt_alice TZ=Europe/Paris /usr/bin/id -u)" "^rc=0"
+out=$(cd /usr/bin && runuser -u writt_alice -- sudo -n /proc/self/cwd/id -u 2>&1; echo "rc=$?")
+expect "command grant: a /proc magic path to the program refused" "$out" "rc=1"
+clear_grants
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/usr/bin/true")
+out=$(cd /tmp && runuser -u writt_alice -- env SUDO_EDITOR=/usr/bin/true sudo -n -e /etc/hostname 2>&1; echo "rc=$?")
+expect "command grant: sudoedit with the granted program as editor refused" "$out" "sudoedit .* runs an editor.*rc=1"
+clear_grants
+# A program only root should change, but a user can: refused by the CLI, and by the plugin for a
+# grant written before the file's owner changed.
+mount -t tmpfs -o mode=0755 tmpfs /srv && mkdir -m 0755 /srv/tools
+cp /usr/bin/true /srv/tools/deploy && chmod 0755 /srv/tools/deploy
+g=$(grant --user writt_alice --capability sudo --for 30m --command "/srv/tools/deploy")
+expect "command grant: a root-only program in a root-only directory runs" "$(sudo_as writt_alice /srv/tools/deploy)" "^rc=0"
+chown writt_alice /srv/tools/deploy
+expect "command grant: the same program once a user owns it is refused" "$(sudo_as writt_alice /srv/tools/deploy)" "^rc=1.*can be changed by users other than root"
+out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --command /srv/tools/deploy 2>&1; echo "rc=$?")
+expect "CLI refuses a command grant for a program users can change" "$out" "can be changed by users other than root.*rc=1"
+ln -s "$WORK/home/writt_alice" /srv/alice
+cp /usr/bin/true "$WORK/home/writt_alice/x"
+out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --command /srv/alice/x 2>&1; echo "rc=$?")
+expect "CLI refuses a program behind a root symlink into a user's directory" "$out" "can be changed by users other than root.*rc=1"
+umount /srv
+clear_grants
 clear_grants
 
 m=$(syslog_mark)

@@ -143,8 +143,16 @@ enum HostFacts {
     /// and root-owned `/etc/sudo.conf` loads the writ approval plugin: what lets the PAM stage
     /// leave run-as and command scopes to the plugin. sudo-rs ignores sudo.conf, so a plugin line
     /// left there must not count: sudo.ws links libsudo_util, sudo-rs does not.
+    /// The sudo must also be the distribution's `/usr/bin/sudo`, which reads `/etc/sudo.conf`: a
+    /// sudo built from source reads another sudo.conf, where a stale line in /etc would promise a
+    /// plugin that never runs.
     static func sudoWillRunApprovalPlugin() -> Bool {
-        writ_process_is_sudo_front_end() != 0 && sudoConfLoadsApprovalPlugin()
+        var exe = stat()
+        var sudo = stat()
+        guard writ_process_is_sudo_front_end() != 0, stat("/proc/self/exe", &exe) == 0,
+            stat("/usr/bin/sudo", &sudo) == 0, exe.st_dev == sudo.st_dev, exe.st_ino == sudo.st_ino
+        else { return false }
+        return sudoConfLoadsApprovalPlugin()
     }
 
     static func sudoConfLoadsApprovalPlugin(path: String = "/etc/sudo.conf") -> Bool {

@@ -18,10 +18,16 @@ package enum RootOnlyPath {
     /// - Parameter allowSticky: accept root-owned world-writable directories with the sticky bit
     ///   (/tmp), where no one but an entry's owner may rename that entry, and every entry below is
     ///   checked to be root's.
-    package static func resolveDirectory(_ path: String, allowSticky: Bool = false) -> String? {
+    /// - Parameter refuseProcfs: false only for paths from root-owned configuration (the store's
+    ///   `store=`), where a procfs path is the admin's own doing; spares the hot path a stat.
+    package static func resolveDirectory(
+        _ path: String,
+        allowSticky: Bool = false,
+        refuseProcfs: Bool = true
+    ) -> String? {
         guard path.hasPrefix("/") else { return nil }
         var proc = stat()
-        let procDevice: UInt64? = stat("/proc", &proc) == 0 ? UInt64(proc.st_dev) : nil
+        let procDevice: UInt64? = refuseProcfs && stat("/proc", &proc) == 0 ? UInt64(proc.st_dev) : nil
         var root = stat()
         guard lstat("/", &root) == 0, secureDirectory(root, allowSticky: allowSticky) else { return nil }
         var pending = components(path)

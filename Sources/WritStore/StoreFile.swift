@@ -81,7 +81,7 @@ package enum StoreFile {
     package static func verifyAncestors(of dir: String) throws(StoreError) {
         guard dir.hasPrefix("/") else { throw .invalid("store path \(dir) is not absolute") }
         let (parent, _) = split(dir)
-        guard RootOnlyPath.resolveDirectory(parent, allowSticky: true) != nil else {
+        guard RootOnlyPath.resolveDirectory(parent, allowSticky: true, refuseProcfs: false) != nil else {
             throw .directoryInsecure(
                 path: parent,
                 detail: "a directory or symlink above the store can be changed by someone other than root"

@@ -11,7 +11,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 BUILD=${1:-$ROOT/.build/release}
 [ "$(id -u)" = 0 ] || { echo "benchmarks need root" >&2; exit 1; }
 command -v hyperfine >/dev/null || { echo "hyperfine missing: apt-get install hyperfine" >&2; exit 1; }
-[ -x "$BUILD/writ-bench-seed" ] || { echo "build first: swift build -c release" >&2; exit 1; }
+[ -x "$BUILD/writ-bench-seed" ] && [ -e "$BUILD/pam_writ.so" ] ||
+    { echo "build first: swift build -c release && scripts/build-module.sh" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/writ-bench.XXXXXX)
 chmod 0755 "$WORK"
 trap 'rm -rf "$WORK"' EXIT

@@ -9,6 +9,7 @@
 //               the sudo approval + audit plugin. SwiftPM compiles it as a regular module (type
 //               checks, and the same sources serve tests); the shared object itself is built with
 //               Embedded Swift by scripts/build-module.sh, which SwiftPM cannot express.
+//   WritAudit   the hash-chained audit log (append, verify)
 //   WritCLI     the `writ` command
 //   CShims/     C only for what Swift cannot express (variadic calls, macros, data symbols)
 import PackageDescription
@@ -28,7 +29,8 @@ let package = Package(
         .executable(name: "writ", targets: ["WritCLI"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         .target(
@@ -55,10 +57,14 @@ let package = Package(
             dependencies: ["WritCore", "WritStore", "CWritHost"],
             swiftSettings: hotPathSwiftFlags
         ),
+        .target(
+            name: "WritAudit",
+            dependencies: ["WritCore", "WritStore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "WritCLI",
             dependencies: [
-                "WritCore", "WritStore",
+                "WritCore", "WritStore", "WritAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,6 +80,7 @@ let package = Package(
         ),
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),
+        .testTarget(name: "WritAuditTests", dependencies: ["WritAudit", "WritCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

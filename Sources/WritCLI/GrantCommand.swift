@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import WritAudit
 import WritCore
 import WritStore
 
@@ -49,14 +50,30 @@ struct GrantCommand: ParsableCommand {
         var startsIn: String?
 
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var auditOptions: AuditOptions
 
         func run() throws {
             let path = try storeOptions.validatedPath()
+            let log = try auditOptions.log()
             try requireRoot("writ grant add")
             let grant = try makeGrant(now: currentTime())
             let store = try GrantStore.create(path: path)
             try store.add(grant)
             print(grant.id)
+            var fields: [AuditEvent.Field] = [
+                .init("grant", grant.id), .init("user", grant.user), .init("uid", String(grant.uid)),
+                .init("capability", grant.capability.rawValue), .init("host", grant.host), .init("runas", grant.runas),
+                .init("not_before", String(grant.notBefore)), .init("expires_at", String(grant.expiresAt)),
+                .init("reason", grant.reason),
+            ]
+            if let commands = grant.commands {
+                fields.append(.init("commands", commands.map(\.description).joined(separator: "; ")))
+            }
+            try audit(
+                log,
+                AuditEvent(time: grant.createdAt, event: "grant.add", actor: grant.approvedBy, fields: fields),
+                after: "grant \(grant.id) was added"
+            )
         }
 
         /// Validates every argument before the store is touched, so bad input changes nothing.
@@ -180,15 +197,31 @@ struct GrantCommand: ParsableCommand {
         var id: String
 
         @OptionGroup var storeOptions: StoreOptions
+        @OptionGroup var auditOptions: AuditOptions
 
         func run() throws {
             let path = try storeOptions.validatedPath()
+            let log = try auditOptions.log()
             try requireRoot("writ grant revoke")
             let store = try GrantStore(path: path)
             let by = "cli:\(lookupUser(uid: getuid())?.name ?? "uid \(getuid())")"
-            let (grant, revoked) = try store.revoke(id: id, by: by, now: currentTime())
+            let now = currentTime()
+            let (grant, revoked) = try store.revoke(id: id, by: by, now: now)
             if revoked {
                 print("revoked \(grant.id) (\(grant.capability.rawValue) for \(LogText.escape(grant.user)))")
+                try audit(
+                    log,
+                    AuditEvent(
+                        time: now,
+                        event: "grant.revoke",
+                        actor: by,
+                        fields: [
+                            .init("grant", grant.id), .init("user", grant.user),
+                            .init("capability", grant.capability.rawValue),
+                        ]
+                    ),
+                    after: "grant \(grant.id) was revoked"
+                )
             } else {
                 throw CLIError(
                     "grant \(id) has already ended (\(grant.state(at: currentTime()).rawValue)): nothing to revoke"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import WritAudit
 import WritCore
 import WritStore
 
@@ -13,7 +14,7 @@ struct Writ: ParsableCommand {
         commandName: "writ",
         abstract: "Just-in-time sudo and login grants for this host.",
         version: "0.1.0",
-        subcommands: [GrantCommand.self, StoreCommand.self]
+        subcommands: [GrantCommand.self, StoreCommand.self, AuditCommand.self]
     )
 
     static func main() {
@@ -63,6 +64,28 @@ struct StoreOptions: ParsableArguments {
     func validatedPath() throws -> String {
         guard store.hasPrefix("/") else { throw CLIError("--store \(store) is not an absolute path", exitCode: 64) }
         return store
+    }
+}
+
+/// Where audit records go.
+struct AuditOptions: ParsableArguments {
+    @Option(name: .customLong("audit-log"), help: "Path of the hash-chained audit log.")
+    var auditLog: String = AuditLog.defaultPath
+
+    func log() throws -> AuditLog {
+        guard auditLog.hasPrefix("/") else {
+            throw CLIError("--audit-log \(auditLog) is not an absolute path", exitCode: 64)
+        }
+        return AuditLog(path: auditLog)
+    }
+}
+
+/// Appends an audit record for a change already made; a failure is reported, not hidden.
+func audit(_ log: AuditLog, _ event: AuditEvent, after done: String) throws {
+    do {
+        try log.append(event)
+    } catch {
+        throw CLIError("\(done), but the audit log could not be written: \(error.description)")
     }
 }
 

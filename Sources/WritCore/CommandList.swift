@@ -11,7 +11,7 @@ public enum CommandList {
             if i > 0 { out += "," }
             var words = [p.path]
             if let args = p.arguments { words += args.isEmpty ? [""] : args }
-            out += "[" + words.map(jsonString).joined(separator: ",") + "]"
+            out += "[" + words.map(JSONText.quote).joined(separator: ",") + "]"
         }
         return out + "]"
     }
@@ -24,33 +24,6 @@ public enum CommandList {
             let rest = Array(words.dropFirst())
             return CommandPattern(path: path, arguments: rest.isEmpty ? nil : (rest == [""] ? [] : rest))
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\u" + hex4(scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    static func hex4(_ v: UInt32) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([
-            digits[Int(v >> 12 & 0xF)], digits[Int(v >> 8 & 0xF)], digits[Int(v >> 4 & 0xF)], digits[Int(v & 0xF)],
-        ])
     }
 
     /// A strict parser for exactly the shape above; anything else is `.malformedEncoding`.
@@ -142,8 +115,8 @@ public enum CommandList {
                             v = v << 4 | d
                             i += 1
                         }
-                        // Only the escapes `encode` writes (control characters) are accepted.
-                        guard v < 0x80, let scalar = Unicode.Scalar(v) else { throw .malformedEncoding }
+                        // Any scalar JSONText.quote escapes; surrogates (no scalar) are refused.
+                        guard let scalar = Unicode.Scalar(v) else { throw .malformedEncoding }
                         out.append(contentsOf: String(scalar).utf8)
                     default: throw .malformedEncoding
                     }

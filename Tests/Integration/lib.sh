@@ -69,6 +69,11 @@ SUDOERS
     : >"$WORK/etc/sudo.conf"
     mount --bind "$WORK/etc/sudo.conf" /etc/sudo.conf
 
+    # /var/log: an overlay, so the CLI's audit log (/var/log/writ/audit.jsonl) lands under $WORK.
+    mkdir -p "$WORK/varlog-up" "$WORK/varlog-work"
+    mount -t overlay overlay -o "lowerdir=/var/log,upperdir=$WORK/varlog-up,workdir=$WORK/varlog-work" /var/log
+    AUDIT=/var/log/writ/audit.jsonl
+
     # /run: private tmpfs (sudo timestamps, sshd's privsep directory).
     mount -t tmpfs -o mode=0755 tmpfs /run
     mkdir -p /run/sshd && chmod 0755 /run/sshd

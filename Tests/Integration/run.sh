@@ -17,7 +17,7 @@ fingerprint() {
     # What the tests must leave as they found it.
     { sha256sum /etc/passwd /etc/group /etc/shadow /etc/sudo.conf /etc/sudoers 2>/dev/null
       find /etc/pam.d /etc/sudoers.d -type f -exec sha256sum {} + 2>/dev/null | sort
-      ls -la /dev/log /run/sshd /var/lib/writ 2>&1 | sed "s/ [A-Z][a-z][a-z] .*//" || true; } | sha256sum
+      ls -la /dev/log /run/sshd /var/lib/writ /var/log/writ 2>&1 | sed "s/ [A-Z][a-z][a-z] .*//" || true; } | sha256sum
 }
 before=$(fingerprint)
 
@@ -34,9 +34,9 @@ unshare --mount --propagation private --fork \
 
 after=$(fingerprint)
 if [ "$before" != "$after" ]; then
-    echo "FAIL: the machine was changed by the tests (/etc, /dev/log, /run/sshd or /var/lib/writ differ)"
+    echo "FAIL: the machine was changed by the tests (/etc, /dev/log, /run/sshd, /var/lib/writ or /var/log/writ differ)"
     status=1
 else
-    echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log as before"
+    echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log, /var/lib/writ, /var/log/writ as before"
 fi
 exit $status

@@ -448,6 +448,32 @@ out=$("$WRIT" grant revoke --store "$STORE" g_0000000000000000 2>&1; echo "rc=$?
 expect "revoke unknown id: clear error" "$out" "no grant with id g_0000000000000000.*rc=1"
 
 # =================================================================================================
+section "audit log: every grant change is recorded, hash-chained; writ audit verify finds tampering"
+out=$("$WRIT" audit verify 2>&1; echo "rc=$?")
+n=$(wc -l <"$AUDIT")
+expect "the CLI's grant changes are in the audit log and the chain verifies" "$out" "audit log $AUDIT: $n records, chain intact.*rc=0"
+[ "$n" -gt 50 ] && pass "audit log has a record per grant change ($n)" || fail "audit log has a record per grant change" "$n"
+expect "records carry who, what and why" "$(grep -m1 '"event":"grant.add"' "$AUDIT")" '"actor":"cli:root".*"grant":"g_[0-9a-f]{16}".*"reason":'
+g=$(grant --user writt_alice --capability sudo --for 5m --reason $'INC-9 \n{"seq":1 forged')
+expect "a reason with a newline stays inside one record" "$(tail -1 "$AUDIT")" '"reason":"INC-9 \\n\{\\"seq\\":1 forged"'
+revoke "$g"
+expect "a revocation is recorded" "$(tail -1 "$AUDIT")" "\"event\":\"grant.revoke\".*\"grant\":\"$g\""
+tamper() { # NAME SED-OR-COMMAND EXPECTED
+    cp "$AUDIT" "$WORK/audit.copy"
+    eval "$2"
+    local out
+    out=$("$WRIT" audit verify 2>&1; echo "rc=$?")
+    expect "$1" "$out" "$3"
+    cp "$WORK/audit.copy" "$AUDIT"
+}
+tamper "an edited record is found, with the line after it" "sed -i '5s/cli:root/cli:mallory/' $AUDIT" "broken at line 6: record 6 does not follow line 5: record 5 was edited.*rc=1"
+tamper "a dropped record is found" "sed -i '7d' $AUDIT" "broken at line 7: records 7…7 are missing before record 8.*rc=1"
+tamper "reordered records are found" "sed -i '9{h;d};10G' $AUDIT" "broken at line 9: records 9…9 are missing before record 10|broken at line 9.*reordered.*rc=1"
+tamper "an inserted record is found" "sed -i '3p' $AUDIT" "broken at line 4: record 3 comes after record 3.*rc=1"
+tamper "removed leading records are found" "sed -i '1,2d' $AUDIT" "broken at line 1: the log starts at record 3.*rc=1"
+expect "after the checks the log verifies again" "$("$WRIT" audit verify 2>&1)" "chain intact"
+
+# =================================================================================================
 section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"
 install_sandbox() {
     # Everything install.sh writes lands in upper layers under $WORK; the test users' files are

@@ -106,12 +106,28 @@ struct CommandListTests {
             #"[["/usr/bin/ls\"]]"#,
             #"[["/usr/bin/ls\u00"]]"#,
             #"[["/usr/bin/ls\u00zz"]]"#,
-            #"[["/usr/bin/ls\u00e9"]]"#,
+            #"[["/usr/bin/ls\ud800"]]"#,  // a lone surrogate is no scalar
             "[[\"/usr/bin/ls\nx\"]]",
             "[[\"/usr/bin/ls\u{1B}\"]]",
         ]
     )
     func malformed(_ text: String) {
         #expect(throws: CommandPatternError.malformedEncoding) { try CommandList.decode(text) }
+    }
+}
+
+@Suite("CommandList escapes")
+struct CommandListEscapeTests {
+    @Test("escaped scalars beyond ASCII (C1 controls, line separators, é) decode back")
+    func escapedScalars() throws {
+        #expect(
+            try CommandList.decode(#"[["/usr/bin/ls\u00e9"]]"#) == [
+                CommandPattern(path: "/usr/bin/lsé", arguments: nil)
+            ]
+        )
+        let pattern = CommandPattern(path: "/usr/bin/printf", arguments: ["a\u{2028}b\u{85}"])
+        let encoded = CommandList.encode([pattern])
+        #expect(encoded.contains("\\u2028") && encoded.contains("\\u0085"))
+        #expect(try CommandList.decode(encoded) == [pattern])
     }
 }

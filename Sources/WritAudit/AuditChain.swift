@@ -1,0 +1,72 @@
+import Crypto
+
+/// Hash chaining and verification of audit lines.
+public enum AuditChain {
+    /// Lowercase hex SHA-256 of a line's bytes (without its newline).
+    public static func hash(_ line: String) -> String {
+        let digest = SHA256.hash(data: Array(line.utf8))
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// What `verify` found.
+    public enum Verdict: Equatable, Sendable {
+        /// Every record follows the one before. `head` is the last record's hash: compare it with
+        /// a copy kept elsewhere (syslog, another host) — a chain alone cannot show that its last
+        /// records were cut off or rewritten together.
+        case intact(records: Int, headSeq: Int64, head: String)
+        /// The first place the chain breaks: a 1-based line number and what is wrong there.
+        case broken(line: Int, reason: String)
+    }
+
+    /// Checks that the lines form one chain from record 1: consecutive `seq`, each `prev` the hash
+    /// of the line before. Names the first line where an edited, dropped, inserted or reordered
+    /// record shows.
+    public static func verify(_ lines: [String]) -> Verdict {
+        var previousHash = AuditLine.genesis
+        var previousSeq: Int64 = 0
+        for (index, line) in lines.enumerated() {
+            let n = index + 1
+            guard let (seq, prev) = AuditLine.chainFields(line) else {
+                return .broken(line: n, reason: "not an audit record (edited, or not written by Writ)")
+            }
+            if seq != previousSeq + 1 {
+                if n == 1 {
+                    return .broken(
+                        line: 1,
+                        reason: "the log starts at record \(seq), not 1: earlier records were removed"
+                    )
+                }
+                if seq <= previousSeq {
+                    return .broken(
+                        line: n,
+                        reason: "record \(seq) comes after record \(previousSeq): records were reordered or inserted"
+                    )
+                }
+                return .broken(
+                    line: n,
+                    reason:
+                        "records \(previousSeq + 1)…\(seq - 1) are missing before record \(seq): records were dropped"
+                )
+            }
+            if prev != previousHash {
+                if n == 1 {
+                    return .broken(line: 1, reason: "record 1 does not start a chain: it was edited")
+                }
+                return .broken(
+                    line: n,
+                    reason: "record \(seq) does not follow line \(n - 1): record \(previousSeq) was edited, or replaced"
+                )
+            }
+            previousHash = hash(line)
+            previousSeq = seq
+        }
+        return .intact(records: lines.count, headSeq: previousSeq, head: previousHash)
+    }
+}

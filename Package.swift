@@ -14,7 +14,9 @@
 //   CShims/     C only for what Swift cannot express (variadic calls, macros, data symbols)
 import PackageDescription
 
-/// Keep the implicit _Concurrency and _StringProcessing imports out of the hot path.
+/// The hot-path modules are also built with Embedded Swift (scripts/build-module.sh), which has
+/// neither _Concurrency nor _StringProcessing: without their implicit imports, the regular build
+/// catches code that would only fail there.
 let hotPathSwiftFlags: [SwiftSetting] = [
     .unsafeFlags([
         "-Xfrontend", "-disable-implicit-concurrency-module-import",

@@ -17,12 +17,7 @@ public struct AuditLog: Sendable {
     @discardableResult
     public func append(_ event: AuditEvent) throws(StoreError) -> (seq: Int64, hash: String) {
         let (dir, _) = StoreFile.split(path)
-        try StoreFile.verifyAncestors(of: dir)
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw .unreadable(path: dir, errno: errno) }
-        var dst = stat()
-        guard lstat(dir, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR, dst.st_uid == 0, dst.st_mode & 0o022 == 0 else {
-            throw .directoryInsecure(path: dir, detail: "not a directory owned by root and writable by root alone")
-        }
+        try StoreFile.makeRootDirectory(dir)
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw errno == ELOOP ? .symlink(path: path) : .unreadable(path: path, errno: errno) }
         defer { close(fd) }

@@ -134,11 +134,6 @@ enum HostFacts {
         return real.utf8.elementsEqual(grantedDir.utf8)
     }
 
-    /// Whether a directory can be changed by root alone, all the way up and through symlinks.
-    static func isSecureDirectory(_ path: String) -> Bool {
-        RootOnlyPath.resolveDirectory(path) != nil
-    }
-
     /// Whether this process is sudo's plugin-capable front end (sudo.ws, which reads sudo.conf)
     /// and root-owned `/etc/sudo.conf` loads the writ approval plugin: what lets the PAM stage
     /// leave run-as and command scopes to the plugin. sudo-rs ignores sudo.conf, so a plugin line
@@ -221,23 +216,26 @@ enum CStrings {
 
     /// `name=value` entries as sudo passes them (user_info, command_info).
     static func keyValues(_ vector: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> KeyValues {
-        let (entries, _) = validatedArray(vector)
-        var invalid: [Int] = []
-        if let vector {
-            var i = 0
-            while let p = vector[i] {
-                if String(validatingCString: p) == nil { invalid.append(i) }
-                i += 1
+        var values = KeyValues(entries: [])
+        guard let vector else { return values }
+        var i = 0
+        while let p = vector[i] {
+            if let s = String(validatingCString: p) {
+                values.entries.append(s)
+            } else {
+                values.invalidEntries.append(i)
+                values.entries.append(String(cString: p))
             }
+            i += 1
         }
-        return KeyValues(entries: entries, invalidEntries: invalid)
+        return values
     }
 }
 
 /// `name=value` strings, looked up by name. A linear scan over UTF-8 bytes: these vectors hold a
 /// few dozen entries, and a Dictionary would pull hashing code into every sudo for nothing.
 struct KeyValues {
-    let entries: [String]
+    var entries: [String]
     /// Indexes of entries that were not valid UTF-8.
     var invalidEntries: [Int] = []
 

@@ -79,11 +79,7 @@ struct PAMAccount {
         _ = writ_pam_error(pamh, message)
     }
 
-    func item(_ type: Int32) -> String? {
-        var raw: UnsafeRawPointer? = nil
-        guard pam_get_item(pamh, type, &raw) == PAM_SUCCESS, let raw else { return nil }
-        return String(cString: raw.assumingMemoryBound(to: CChar.self))
-    }
+    func item(_ type: Int32) -> String? { rawItem(type).map { String(cString: $0) } }
 
     /// `pam_get_item` for a string item, as the raw C string.
     func rawItem(_ type: Int32) -> UnsafePointer<CChar>? {
@@ -105,51 +101,47 @@ struct PAMAccount {
             log(LOG_ERR, "cannot determine the user")
             return PAM_USER_UNKNOWN
         }
-        let user: HostFacts.UserRecord
-        if capability == .sudo {
-            // A sudo grant belongs to whoever runs the command. The PAM user is whoever
-            // authenticates: root under sudo's `rootpw`, the target under `targetpw`, the target of
-            // su. sudo, sudo-rs and su name the invoking user in PAM_RUSER.
-            if let ruser = rawItem(PAM_RUSER) {
-                guard let record = HostFacts.user(named: ruser) else {
-                    log(LOG_NOTICE, "unknown invoking user \"\(LogText.escape(String(cString: ruser), limit: 64))\"")
-                    return PAM_USER_UNKNOWN
-                }
-                user = record
-            } else if sudoService {
-                log(LOG_ERR, "service \(LogText.escape(service)) without PAM_RUSER: cannot tell who runs sudo; denying")
-                tell("writ: cannot tell who is running sudo — contact an admin")
-                return PAM_PERM_DENIED
-            } else {
-                // No PAM_RUSER (pkexec and others): the PAM user, unless that is root, which in a
-                // setuid program says nothing about the caller — then the real uid does.
-                guard let named = HostFacts.user(named: pamUser) else {
-                    log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: pamUser), limit: 64))\"")
-                    return PAM_USER_UNKNOWN
-                }
-                guard named.uid == 0 else {
-                    return check(
-                        user: named,
-                        options: options,
-                        problem: problem,
-                        capability: capability,
-                        service: service
-                    )
-                }
-                guard let caller = HostFacts.user(uid: getuid()) else {
-                    log(LOG_ERR, "cannot look up the calling uid \(getuid()); denying")
-                    return PAM_PERM_DENIED
-                }
-                user = caller
-            }
-        } else {
-            guard let record = HostFacts.user(named: pamUser) else {
-                log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: pamUser), limit: 64))\"")
-                return PAM_USER_UNKNOWN
-            }
-            user = record
+        switch subject(pamUser: pamUser, capability: capability, sudoService: sudoService, service: service) {
+        case .user(let user):
+            return check(user: user, options: options, problem: problem, capability: capability, service: service)
+        case .result(let code):
+            return code
         }
-        return check(user: user, options: options, problem: problem, capability: capability, service: service)
+    }
+
+    enum Subject {
+        case user(HostFacts.UserRecord)
+        /// The PAM result to return when the subject cannot be told.
+        case result(Int32)
+    }
+
+    /// Whose grant counts. A login grant belongs to the PAM user. A sudo grant belongs to whoever
+    /// runs the command, while the PAM user is whoever authenticates: root under sudo's `rootpw`,
+    /// the target under `targetpw`, the target of su. sudo, sudo-rs and su name the invoking user
+    /// in PAM_RUSER; sudo's own services deny without it. Elsewhere (pkexec and others) a root PAM
+    /// user says nothing about the caller of a setuid program: then the real uid does.
+    func subject(pamUser: UnsafePointer<CChar>, capability: Capability, sudoService: Bool, service: String) -> Subject {
+        func lookup(_ name: UnsafePointer<CChar>) -> Subject {
+            guard let record = HostFacts.user(named: name) else {
+                log(LOG_NOTICE, "unknown user \"\(LogText.escape(String(cString: name), limit: 64))\"")
+                return .result(PAM_USER_UNKNOWN)
+            }
+            return .user(record)
+        }
+        guard capability == .sudo else { return lookup(pamUser) }
+        if let ruser = rawItem(PAM_RUSER) { return lookup(ruser) }
+        if sudoService {
+            log(LOG_ERR, "service \(LogText.escape(service)) without PAM_RUSER: cannot tell who runs sudo; denying")
+            tell("writ: cannot tell who is running sudo — contact an admin")
+            return .result(PAM_PERM_DENIED)
+        }
+        let named = lookup(pamUser)
+        guard case .user(let record) = named, record.uid == 0 else { return named }
+        guard let caller = HostFacts.user(uid: getuid()) else {
+            log(LOG_ERR, "cannot look up the calling uid \(getuid()); denying")
+            return .result(PAM_PERM_DENIED)
+        }
+        return .user(caller)
     }
 
     func check(

@@ -176,25 +176,7 @@ struct SudoApproval {
         var programIsRootOnly = true
         if candidates.contains(where: { $0.commands != nil }) {
             programIsRootOnly = RootOnlyPath.isRootOnlyProgram(command)
-            let (envp, envpValid) = environment()
-            if commandInfo["sudoedit"] == "true" {
-                environmentProblem = "sudoedit (-e) runs an editor the user chooses"
-            } else if commandInfo["chroot"] != nil {
-                environmentProblem = "a chroot is requested"
-            } else if !envpValid {
-                environmentProblem = "a variable is not valid UTF-8"
-            } else {
-                environmentProblem = CommandEnvironment.problem(
-                    envp,
-                    expected: [
-                        ("HOME", target.home), ("SHELL", target.shell), ("USER", target.name),
-                        ("LOGNAME", target.name), ("MAIL", "/var/mail/" + target.name),
-                        ("MAIL", "/var/spool/mail/" + target.name), ("SUDO_USER", user.name),
-                        ("SUDO_UID", String(user.uid)), ("SUDO_GID", String(user.gid)), ("SUDO_HOME", user.home),
-                    ],
-                    isSecureDirectory: HostFacts.isSecureDirectory
-                )
-            }
+            environmentProblem = commandContextProblem(user: user, target: target)
         }
         let query = AccessQuery(
             user: user.name,
@@ -220,6 +202,25 @@ struct SudoApproval {
             sudoLog(LOG_NOTICE, "denied \(name) as \(LogText.escape(runas)): \(cmd): \(denial.code)")
             return .deny(userLine: denial.message(for: query))
         }
+    }
+
+    /// What would let a command-limited grant run more than its command: sudoedit, a chroot, or
+    /// an environment beyond what sudo's env_reset leaves (`CommandEnvironment`); nil if none.
+    func commandContextProblem(user: HostFacts.UserRecord, target: HostFacts.UserRecord) -> String? {
+        if commandInfo["sudoedit"] == "true" { return "sudoedit (-e) runs an editor the user chooses" }
+        if commandInfo["chroot"] != nil { return "a chroot is requested" }
+        let (envp, envpValid) = environment()
+        guard envpValid else { return "a variable is not valid UTF-8" }
+        return CommandEnvironment.problem(
+            envp,
+            expected: [
+                ("HOME", target.home), ("SHELL", target.shell), ("USER", target.name), ("LOGNAME", target.name),
+                ("MAIL", "/var/mail/" + target.name), ("MAIL", "/var/spool/mail/" + target.name),
+                ("SUDO_USER", user.name), ("SUDO_UID", String(user.uid)), ("SUDO_GID", String(user.gid)),
+                ("SUDO_HOME", user.home),
+            ],
+            isSecureDirectory: { RootOnlyPath.resolveDirectory($0) != nil }
+        )
     }
 }
 

@@ -31,16 +31,7 @@ public final class GrantStore {
     public static func create(path: String) throws(StoreError) -> GrantStore {
         guard path.hasPrefix("/") else { throw .invalid("store path \(path) is not absolute") }
         let (dir, _) = StoreFile.split(path)
-        // Nothing is created as root under a directory someone else could swap.
-        try StoreFile.verifyAncestors(of: dir)
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw .unreadable(path: dir, errno: errno)
-        }
-        // The directory must be root's alone before anything is created in it.
-        var dst = stat()
-        guard lstat(dir, &dst) == 0, dst.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR), dst.st_uid == 0,
-            dst.st_mode & 0o022 == 0
-        else { throw .directoryInsecure(path: dir, detail: "not a directory owned by root and writable by root alone") }
+        try StoreFile.makeRootDirectory(dir)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if fd >= 0 {
             // A new file: make sure of owner and mode whatever the umask and setgid dirs say.

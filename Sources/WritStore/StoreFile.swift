@@ -23,23 +23,7 @@ package enum StoreFile {
     package static func verify(path: String, readHeader: Bool = true) throws(StoreError) -> Int32 {
         let (dir, _) = split(path)
         try verifyAncestors(of: dir)
-        // lstat, not stat: the store's directory itself must not be a symlink.
-        var dst = stat()
-        if lstat(dir, &dst) != 0 {
-            let e = errno
-            if e == ENOENT { throw .missing(path: path) }
-            throw .unreadable(path: dir, errno: e)
-        }
-        guard dst.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) else {
-            throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)")
-        }
-        if dst.st_uid != 0 { throw .directoryInsecure(path: dir, detail: "owned by uid \(dst.st_uid), not root") }
-        if dst.st_mode & 0o022 != 0 {
-            throw .directoryInsecure(
-                path: dir,
-                detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))"
-            )
-        }
+        try verifyDirectory(dir, missing: .missing(path: path))
         // The directory and everything above it can be changed by root alone, so the name
         // cannot be redirected between these checks and SQLite's own open.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
@@ -87,6 +71,36 @@ package enum StoreFile {
                 detail: "a directory or symlink above the store can be changed by someone other than root"
             )
         }
+    }
+
+    /// Checks `dir` itself (lstat: a symlink does not count) is a directory owned by root that
+    /// only root can write.
+    /// - Parameter missing: the error when it does not exist.
+    package static func verifyDirectory(_ dir: String, missing: StoreError) throws(StoreError) {
+        var dst = stat()
+        if lstat(dir, &dst) != 0 {
+            let e = errno
+            throw e == ENOENT ? missing : .unreadable(path: dir, errno: e)
+        }
+        guard dst.st_mode & mode_t(S_IFMT) == mode_t(S_IFDIR) else {
+            throw .directoryInsecure(path: dir, detail: "not a directory (or a symbolic link)")
+        }
+        if dst.st_uid != 0 { throw .directoryInsecure(path: dir, detail: "owned by uid \(dst.st_uid), not root") }
+        if dst.st_mode & 0o022 != 0 {
+            throw .directoryInsecure(
+                path: dir,
+                detail: "writable by group or others (mode \(String(dst.st_mode & 0o7777, radix: 8)))"
+            )
+        }
+    }
+
+    /// Creates `dir` (0700) if it is absent and checks it and everything above it: where a writer
+    /// running as root may create a file — nothing is created under a directory someone else
+    /// could swap.
+    package static func makeRootDirectory(_ dir: String) throws(StoreError) {
+        try verifyAncestors(of: dir)
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw .unreadable(path: dir, errno: errno) }
+        try verifyDirectory(dir, missing: .unreadable(path: dir, errno: ENOENT))
     }
 
     /// Splits a path into its directory and last component.

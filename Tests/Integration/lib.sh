@@ -30,7 +30,7 @@ section() { printf '\n%s\n' "$1"; }
 setup_sandbox() {
     mkdir -p "$WORK"/{etc,lib,store,home,ssh,keys,run,dev-up,dev-work}
     # Module installed as sudo requires: root-owned, 0644, in a root-owned directory. One file;
-    # sudo_writ.so is a symlink to it, so glibc maps one copy into sudo (one Swift runtime).
+    # sudo_writ.so is a symlink to it, so glibc maps one copy into sudo (one copy of SQLite and of the code).
     install -o root -g root -m 0644 "$BUILD/pam_writ.so" "$WORK/lib/pam_writ.so"
     ln -s pam_writ.so "$WORK/lib/sudo_writ.so"
     MODULE=$WORK/lib/pam_writ.so

@@ -10,6 +10,11 @@
 //               checks, and the same sources serve tests); the shared object itself is built with
 //               Embedded Swift by scripts/build-module.sh, which SwiftPM cannot express.
 //   WritAudit   the hash-chained audit log (append, verify)
+//   WritPolicy  the approval policy file (YAML): flows, who may request and approve, durations
+//   WritProcesses  /proc: sessions opened under a grant, ending them, writing to their terminals
+//   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
+//   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
+//   writd       the host daemon (executable)
 //   WritCLI     the `writ` command
 //   CShims/     C only for what Swift cannot express (variadic calls, macros, data symbols)
 import PackageDescription
@@ -28,11 +33,16 @@ let package = Package(
     name: "writ",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "writ", targets: ["WritCLI"])
+        .executable(name: "writ", targets: ["WritCLI"]),
+        .executable(name: "writd", targets: ["writd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
     ],
     targets: [
         .target(
@@ -45,6 +55,7 @@ let package = Package(
             path: "CShims/CWritHost",
             linkerSettings: [.linkedLibrary("pam")]
         ),
+        .target(name: "CWritSystem", path: "CShims/CWritSystem"),
         .target(
             name: "WritCore",
             swiftSettings: hotPathSwiftFlags
@@ -63,10 +74,35 @@ let package = Package(
             name: "WritAudit",
             dependencies: ["WritCore", "WritStore", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(
+            name: "WritPolicy",
+            dependencies: ["WritCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "WritProcesses"),
+        .target(name: "WritProtocol", dependencies: ["WritCore"]),
+        .target(
+            name: "WritDaemon",
+            dependencies: [
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritProcesses", "WritProtocol", "CWritSystem",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "writd",
+            dependencies: [
+                "WritDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "WritCLI",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit",
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritProtocol", "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +119,9 @@ let package = Package(
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),
         .testTarget(name: "WritAuditTests", dependencies: ["WritAudit", "WritCore"]),
+        .testTarget(name: "WritPolicyTests", dependencies: ["WritPolicy", "WritCore"]),
+        .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
+        .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,6 +5,9 @@
 #   /usr/libexec/sudo/sudo_writ.so               the sudo plugins: a symlink to pam_writ.so, so a
 #                                                sudo that loads both maps one copy
 #   /usr/local/bin/writ                          the CLI
+#   /usr/local/sbin/writd                        the daemon, started (systemd unit writd.service,
+#                                                or in the background where systemd is not running)
+#   /etc/writ/policy.yaml                        a starting policy, only if none exists
 #   /var/lib/writ/grants.db                      the grant store (dir 0700, file 0600, root)
 #
 # It does not touch /etc/pam.d or /etc/sudo.conf: a wrong line there can lock people out. It
@@ -12,18 +15,20 @@
 # writ_audit lines to /etc/sudo.conf, after proving in a private mount namespace that sudo loads
 # them with the new file; on any failure /etc/sudo.conf is left exactly as it was.
 #
-#   scripts/install.sh [--enable-sudo-plugin] [--prefix DIR] [--no-deps]
+#   scripts/install.sh [--enable-sudo-plugin] [--prefix DIR] [--no-deps] [--no-start]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/usr/local
 ENABLE_SUDO=0
 DEPS=1
+START=1
 while [ $# -gt 0 ]; do
     case $1 in
         --enable-sudo-plugin) ENABLE_SUDO=1 ;;
         --prefix) PREFIX=$2; shift ;;
         --no-deps) DEPS=0 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-start) START=0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -56,8 +61,37 @@ install -d -o root -g root -m 0755 "$PAMDIR" "$SUDODIR" "$PREFIX/bin"
 install -o root -g root -m 0644 .build/release/pam_writ.so "$PAMDIR/pam_writ.so"
 ln -sfn "$PAMDIR/pam_writ.so" "$SUDODIR/sudo_writ.so"
 install -o root -g root -m 0755 .build/release/writ "$PREFIX/bin/writ"
+install -d -o root -g root -m 0755 "$PREFIX/sbin" /etc/writ /etc/systemd/system
+install -o root -g root -m 0755 .build/release/writd "$PREFIX/sbin/writd"
+sed "s|/usr/local/sbin/writd|$PREFIX/sbin/writd|" dist/writd.service >/etc/systemd/system/writd.service
+chmod 0644 /etc/systemd/system/writd.service
+[ -e /etc/writ/policy.yaml ] || install -o root -g root -m 0644 dist/policy.yaml /etc/writ/policy.yaml
+"$PREFIX/bin/writ" policy validate /etc/writ/policy.yaml || echo "install.sh: fix /etc/writ/policy.yaml; writd refuses requests until it is valid" >&2
 "$PREFIX/bin/writ" store init
 "$PREFIX/bin/writ" store check
+
+if [ $START = 1 ]; then
+    if [ -d /run/systemd/system ]; then
+        echo "== starting writd (systemd)"
+        systemctl daemon-reload
+        systemctl enable writd >/dev/null 2>&1
+        systemctl restart writd
+    else
+        # No systemd (containers, CI): the same daemon in the background, logging to a file.
+        echo "== starting writd (no systemd running: in the background, log /var/log/writ/writd.log)"
+        if [ -f /run/writ/writd.pid ] && kill -0 "$(cat /run/writ/writd.pid)" 2>/dev/null; then
+            kill -TERM "$(cat /run/writ/writd.pid)"
+            for _ in $(seq 100); do kill -0 "$(cat /run/writ/writd.pid)" 2>/dev/null || break; sleep 0.1; done
+        fi
+        install -d -o root -g root -m 0700 /var/log/writ
+        install -d -o root -g root -m 0755 /run/writ
+        setsid "$PREFIX/sbin/writd" </dev/null >>/var/log/writ/writd.log 2>&1 &
+        echo $! >/run/writ/writd.pid
+    fi
+    for _ in $(seq 100); do [ -S /run/writ/writd.sock ] && break; sleep 0.1; done
+    [ -S /run/writ/writd.sock ] && echo "writd is running: writ doctor checks the whole set-up" \
+        || { echo "install.sh: writd did not start; see journalctl -u writd or /var/log/writ/writd.log" >&2; exit 1; }
+fi
 
 if [ $ENABLE_SUDO = 1 ]; then
     echo "== enabling the sudo plugins in /etc/sudo.conf"
@@ -106,7 +140,13 @@ Writ is installed. Nothing enforces it yet: add the lines below (root keeps acce
   ssh logins (key and password alike); first line of the account section:
     /etc/pam.d/sshd:
       account required pam_writ.so capability=login
+  and, so that writd can end sessions when their grant ends, in the session sections:
+      session optional pam_writ.so capability=login    (sshd, login)
+      session optional pam_writ.so                     (sudo, sudo-i)
 
-Then grant access for a while:  writ grant add --user alice --capability sudo --for 30m --reason "INC-1"
+Then put people in the policy's groups (/etc/writ/policy.yaml), and:
+  alice:  writ request sudo --for 30m --reason "INC-1 disk full"
+  bob:    writ requests; writ approve ID
+Break-glass for root:  writ grant add --user alice --capability sudo --for 30m --reason "INC-1"
 Examples with comments: pam.d/ in the source tree.
 EOF2

@@ -16,9 +16,11 @@ swift build -c release --static-swift-stdlib
 scripts/build-module.sh .build/release
 echo "== linkage"
 scripts/check-linkage.sh .build/release/pam_writ.so
-if ldd .build/release/writ | grep -q 'libswift\|/opt/swift'; then
-    echo "FAIL: writ needs the Swift toolchain at run time"; exit 1
-fi
-echo "writ: self-contained ($(du -h .build/release/writ | cut -f1))"
+for bin in writ writd; do
+    if ldd ".build/release/$bin" | grep -q 'libswift\|/opt/swift'; then
+        echo "FAIL: $bin needs the Swift toolchain at run time"; exit 1
+    fi
+    echo "$bin: self-contained ($(du -h ".build/release/$bin" | cut -f1))"
+done
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release

@@ -1,12 +1,64 @@
 import ArgumentParser
+import Glibc
 import WritAudit
+import WritCore
+import WritProtocol
 
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Check the hash-chained audit log.",
-        subcommands: [Verify.self]
+        abstract: "Show or check the hash-chained audit log.",
+        subcommands: [Show.self, Verify.self],
+        defaultSubcommand: Show.self
     )
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Print audit records (root: all; others: the records about them)."
+        )
+        @Option(help: "Only records newer than this: a duration (2h, 1d) or UTC seconds.") var since: String?
+        @Option(help: "Only records about this user (root).") var user: String?
+        @Flag(help: "Print the raw JSON lines.") var json = false
+        @OptionGroup var socketOptions: SocketOptions
+
+        func run() throws {
+            var r = WireRequest(op: .audit)
+            r.user = user
+            if let since {
+                if let epoch = Int64(since) {
+                    r.since = epoch
+                } else {
+                    r.since = Clock.now() - (try parseDuration(since))
+                }
+            }
+            let lines = try Daemon.call(try Daemon.connect(socketOptions.socket), r).audit ?? []
+            if json {
+                for line in lines { print(line) }
+                return
+            }
+            print(
+                Table.render(
+                    ["SEQ", "TIME (UTC)", "EVENT", "ACTOR", "DETAILS"],
+                    lines.compactMap { line -> [String]? in
+                        guard let f = AuditLine.flatFields(line) else { return nil }
+                        let skip: Set<String> = ["seq", "prev", "time", "event", "actor", "id"]
+                        let details = f.filter { !skip.contains($0.0) }.map {
+                            "\($0.0)=\(LogText.escape($0.1, limit: 80))"
+                        }
+                        return [
+                            f.first { $0.0 == "seq" }?.1 ?? "?",
+                            UTCTime.format(Int64(f.first { $0.0 == "time" }?.1 ?? "") ?? 0),
+                            f.first { $0.0 == "event" }?.1 ?? "?",
+                            LogText.escape(f.first { $0.0 == "actor" }?.1 ?? "?", limit: 32),
+                            details.joined(separator: " "),
+                        ]
+                    },
+                    useColor: isatty(1) != 0
+                )
+            )
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -29,5 +81,17 @@ struct AuditCommand: ParsableCommand {
                 throw CLIError("audit log \(log.path) is broken at line \(line): \(reason)")
             }
         }
+    }
+}
+
+/// `2026-11-25 14:03:07` in UTC.
+enum UTCTime {
+    static func format(_ t: Int64) -> String {
+        var tt = time_t(t)
+        var tm = Glibc.tm()
+        gmtime_r(&tt, &tm)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return
+            "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday)) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
     }
 }

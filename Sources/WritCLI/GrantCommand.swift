@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import WritAudit
 import WritCore
+import WritProtocol
 import WritStore
 
 struct GrantCommand: ParsableCommand {
@@ -51,12 +52,27 @@ struct GrantCommand: ParsableCommand {
 
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var auditOptions: AuditOptions
+        @OptionGroup var socketOptions: SocketOptions
 
         func run() throws {
             let path = try storeOptions.validatedPath()
             let log = try auditOptions.log()
             try requireRoot("writ grant add")
             let grant = try makeGrant(now: currentTime())
+            // writd is the store's only writer while it runs; it also watches the grant's expiry.
+            if let client = try Daemon.connectIfRunning(socketOptions.socket) {
+                var r = WireRequest(op: .grantAdd)
+                r.user = grant.user
+                r.capability = grant.capability.rawValue
+                r.host = grant.host
+                r.runas = grant.runas
+                r.commands = grant.commands?.map(\.description)
+                r.duration = grant.expiresAt - grant.notBefore
+                r.startsIn = grant.notBefore - grant.createdAt
+                r.reason = grant.reason
+                print(try Daemon.call(client, r).grant?.id ?? "?")
+                return
+            }
             let store = try GrantStore.create(path: path)
             try store.add(grant)
             print(grant.id)
@@ -198,11 +214,19 @@ struct GrantCommand: ParsableCommand {
 
         @OptionGroup var storeOptions: StoreOptions
         @OptionGroup var auditOptions: AuditOptions
+        @OptionGroup var socketOptions: SocketOptions
 
         func run() throws {
             let path = try storeOptions.validatedPath()
             let log = try auditOptions.log()
             try requireRoot("writ grant revoke")
+            if let client = try Daemon.connectIfRunning(socketOptions.socket) {
+                var r = WireRequest(op: .grantRevoke)
+                r.id = id
+                let g = try Daemon.call(client, r).grant
+                print("revoked \(id) (\(g?.capability ?? "?") for \(LogText.escape(g?.user ?? "?")))")
+                return
+            }
             let store = try GrantStore(path: path)
             let by = "cli:\(lookupUser(uid: getuid())?.name ?? "uid \(getuid())")"
             let now = currentTime()
@@ -271,26 +295,8 @@ struct StoreCommand: ParsableCommand {
 /// merged /usr), the file name kept as typed: the modules compare names, never inodes, so
 /// `/usr/bin/rbash` stays rbash and does not become bash.
 func canonicalProgramPath(_ path: String) throws -> String {
-    let slash = path.lastIndex(of: "/") ?? path.startIndex
-    let dir = String(path[..<slash])
-    let name = String(path[path.index(after: slash)...])
-    guard !name.isEmpty else {
-        throw CLIError("command \(LogText.escape(path)) names a directory, not a program", exitCode: 64)
-    }
-    guard let resolved = realpath(dir.isEmpty ? "/" : dir, nil) else {
-        throw CLIError("command directory \(LogText.escape(dir)) does not exist on this host", exitCode: 64)
-    }
-    defer { free(resolved) }
-    let real = String(cString: resolved)
-    let canonical = (real == "/" ? "" : real) + "/" + name
-    // A program someone else can replace would make the grant mean "anything": the modules refuse
-    // such a program at sudo time too; say so now.
-    guard RootOnlyPath.isRootOnlyProgram(canonical) else {
-        throw CLIError(
-            "\(LogText.escape(canonical)) is missing, or it or a directory above it can be changed by users other than root — a command grant for it would allow anything"
-        )
-    }
-    return canonical
+    // Exit 1: the path is well formed, but this host cannot back a grant for it.
+    do { return try RootOnlyPath.canonicalProgram(path) } catch { throw CLIError(error.description) }
 }
 
 struct Account {

@@ -65,16 +65,6 @@ enum GrantTable {
                 LogText.escape(g.reason, limit: 60),
             ])
         }
-        var widths = header.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
-                i == cells.count - 1 ? c : c + String(repeating: " ", count: max(0, widths[i] - c.count))
-            }
-            .joined(separator: "  ")
-        }
-        var out = [useColor ? "\u{1B}[1m" + line(header) + "\u{1B}[0m" : line(header)]
-        for r in rows { out.append(line(r)) }
-        return out.joined(separator: "\n")
+        return Table.render(header, rows, useColor: useColor)
     }
 }

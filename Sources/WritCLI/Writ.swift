@@ -14,7 +14,11 @@ struct Writ: ParsableCommand {
         commandName: "writ",
         abstract: "Just-in-time sudo and login grants for this host.",
         version: "0.1.0",
-        subcommands: [GrantCommand.self, StoreCommand.self, AuditCommand.self]
+        subcommands: [
+            RequestCommand.self, StatusCommand.self, RequestsCommand.self, ApproveCommand.self, DenyCommand.self,
+            CancelCommand.self, RevokeCommand.self, ExtendCommand.self, AuditCommand.self, PolicyCommand.self,
+            DoctorCommand.self, GrantCommand.self, StoreCommand.self,
+        ]
     )
 
     static func main() {

@@ -149,3 +149,42 @@ public struct AccessRequest: Sendable, Equatable {
         decisionNote = note
     }
 }
+
+extension AccessRequest {
+    /// Rebuilds a request as writd stored it (its decided state included).
+    public init(
+        restoring id: String,
+        requester: String,
+        capability: Capability,
+        duration: Int64,
+        reason: String,
+        createdAt: Int64,
+        pendingUntil: Int64,
+        approvers: Set<String>,
+        requiredApprovals: Int,
+        selfApprovalAllowed: Bool,
+        state: State,
+        approvals: [Approval],
+        decidedAt: Int64?,
+        decidedBy: String?,
+        decisionNote: String?
+    ) {
+        self.init(
+            id: id,
+            requester: requester,
+            capability: capability,
+            duration: duration,
+            reason: reason,
+            createdAt: createdAt,
+            pendingUntil: pendingUntil,
+            approvers: approvers,
+            requiredApprovals: requiredApprovals,
+            selfApprovalAllowed: selfApprovalAllowed
+        )
+        self.state = state
+        self.approvals = approvals
+        self.decidedAt = decidedAt
+        self.decidedBy = decidedBy
+        self.decisionNote = decisionNote
+    }
+}

@@ -8,8 +8,10 @@ import Glibc
 import CLibc  // Embedded Swift build of the module: no Glibc overlay
 #endif
 
-// pam_writ.so: the PAM entry points. `account` is the gate; the others return PAM_IGNORE until
-// writd tracks sessions. No Foundation, no threads, no global state: every call stands alone.
+// pam_writ.so: the PAM entry points. `account` is the gate; `session` reports opened and closed
+// sessions to writd (best effort) so it can end them when their grant ends; `auth` and
+// `setcred` have nothing to do. No Foundation, no threads, no global state: every call stands
+// alone.
 
 @_cdecl("pam_sm_acct_mgmt")
 public func pam_sm_acct_mgmt(
@@ -43,7 +45,7 @@ public func pam_sm_open_session(
     _ flags: Int32,
     _ argc: Int32,
     _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
-) -> Int32 { PAM_IGNORE }
+) -> Int32 { PAMAccount(pamh: pamh, argc: argc, argv: argv).reportSession(open: true) }
 
 @_cdecl("pam_sm_close_session")
 public func pam_sm_close_session(
@@ -51,7 +53,7 @@ public func pam_sm_close_session(
     _ flags: Int32,
     _ argc: Int32,
     _ argv: UnsafeMutablePointer<UnsafePointer<CChar>?>?
-) -> Int32 { PAM_IGNORE }
+) -> Int32 { PAMAccount(pamh: pamh, argc: argc, argv: argv).reportSession(open: false) }
 
 /// One `pam_acct_mgmt` call.
 struct PAMAccount {
@@ -107,6 +109,32 @@ struct PAMAccount {
         case .result(let code):
             return code
         }
+    }
+
+    /// The session hook: tells writd which process opened (or closed) a session for whom, so that
+    /// the session can be ended with its grant. Never affects the session: always PAM_IGNORE.
+    func reportSession(open: Bool) -> Int32 {
+        let service = item(PAM_SERVICE) ?? ""
+        let sudoService = service == "sudo" || service == "sudo-i"
+        let (options, _) = ModuleOptions.parse(words)
+        let capability = options.capability ?? (sudoService ? .sudo : .login)
+        // The grant holder: under sudo the invoking user (PAM_RUSER), elsewhere the PAM user.
+        guard let user = capability == .sudo ? item(PAM_RUSER) : item(PAM_USER), user != "root" else {
+            return PAM_IGNORE
+        }
+        let delivered = WritdReport.send(
+            .init(
+                event: open ? "session_open" : "session_close",
+                user: user,
+                service: service,
+                capability: capability,
+                tty: item(PAM_TTY)
+            )
+        )
+        if !delivered && options.debug {
+            log(LOG_DEBUG, "writd did not take the session report for \(LogText.escape(user, limit: 64))")
+        }
+        return PAM_IGNORE
     }
 
     enum Subject {

@@ -262,6 +262,21 @@ func auditAccept(
         LOG_INFO,
         "audit accept by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(describe(commandInfo: CStrings.keyValues(commandInfo), argv: CStrings.array(runArgv))) grant=\(LogText.escape(grant))"
     )
+    if let inv = auditInvocation, inv.uid != 0 {
+        let info = CStrings.keyValues(commandInfo)
+        let argv = CStrings.array(runArgv)
+        WritdReport.send(
+            .init(
+                event: "sudo_accept",
+                user: inv.user,
+                service: "sudo",
+                capability: .sudo,
+                grant: allowingGrant,
+                runas: info["runas_user"] ?? info["runas_uid"].map { "uid:" + $0 },
+                command: ([info["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
+            )
+        )
+    }
     return 1
 }
 
@@ -299,6 +314,20 @@ func auditRecord(
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let msg = auditMsg.map { String(cString: $0) } ?? ""
     let what = describe(commandInfo: CStrings.keyValues(commandInfo), argv: [])
+    if let inv = auditInvocation, inv.uid != 0 {
+        let info = CStrings.keyValues(commandInfo)
+        WritdReport.send(
+            .init(
+                event: "sudo_" + kind,
+                user: inv.user,
+                service: "sudo",
+                capability: .sudo,
+                runas: info["runas_user"],
+                command: info["command"],
+                detail: msg
+            )
+        )
+    }
     sudoLog(
         priority,
         "audit \(kind) by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(what) reason=\"\(LogText.escape(msg, limit: 256))\""
@@ -321,8 +350,20 @@ func auditClose(_ statusType: Int32, _ status: Int32) {
     case 3: outcome = "sudo_error=\(status)"
     default: outcome = "no_status"
     }
-    if auditInvocation != nil {
+    if let inv = auditInvocation {
         sudoLog(LOG_INFO, "audit exit \(auditWho()) \(outcome) grant=\(LogText.escape(allowingGrant ?? "-"))")
+        if inv.uid != 0 {
+            WritdReport.send(
+                .init(
+                    event: "sudo_exit",
+                    user: inv.user,
+                    service: "sudo",
+                    capability: .sudo,
+                    grant: allowingGrant,
+                    detail: outcome
+                )
+            )
+        }
     }
     auditInvocation = nil
 }

@@ -29,19 +29,7 @@ public final class GrantStore {
     /// Creates the store (directory 0700 root, file 0600 root) if it does not exist, then opens it.
     /// An existing store is checked and migrated, never replaced.
     public static func create(path: String) throws(StoreError) -> GrantStore {
-        guard path.hasPrefix("/") else { throw .invalid("store path \(path) is not absolute") }
-        let (dir, _) = StoreFile.split(path)
-        try StoreFile.makeRootDirectory(dir)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            // A new file: make sure of owner and mode whatever the umask and setgid dirs say.
-            fchown(fd, 0, 0)
-            fchmod(fd, 0o600)
-            close(fd)
-        } else if errno != EEXIST {
-            throw .unreadable(path: path, errno: errno)
-        }
-        try StoreFile.verify(path: path, readHeader: false)
+        try StoreFile.createRootFile(path, what: "store path")
         let db = try SQLiteDatabase(path: path, readOnly: false, busyTimeoutMs: 5000)
         try configure(db)
         return GrantStore(path: path, db: db)
@@ -115,6 +103,21 @@ public final class GrantStore {
         return (grant, db.changes == 1)
     }
 
+    /// Moves an unrevoked grant's end to `expiresAt` (an approved extension).
+    public func extend(id: String, to expiresAt: Int64) throws(StoreError) {
+        let stmt = try db.prepare(
+            "UPDATE grants SET expires_at = ?2 WHERE id = ?1 AND revoked_at IS NULL AND not_before < ?2"
+        )
+        try stmt.bind(1, id)
+        try stmt.bind(2, expiresAt)
+        _ = try stmt.step()
+        guard db.changes == 1 else { throw .notFound(id: id) }
+    }
+
+    /// The connection, for writd: it attaches its own state database to it so that a decision and
+    /// the grant it issues commit together (one SQLite transaction across both files).
+    package var database: SQLiteDatabase { db }
+
     /// One grant by id.
     public func grant(id: String) throws(StoreError) -> Grant? {
         let stmt = try db.prepare("SELECT \(Self.columns) FROM grants WHERE id = ?1")
@@ -136,12 +139,12 @@ public final class GrantStore {
         return out
     }
 
-    static let columns = """
+    package static let columns = """
         id, user, uid, capability, host, runas, commands, not_before, expires_at, revoked_at, revoked_by, \
         reason, approved_by, request_id, policy_version, created_at
         """
 
-    static func row(_ s: SQLiteStatement) throws(StoreError) -> Grant {
+    package static func row(_ s: SQLiteStatement) throws(StoreError) -> Grant {
         guard let capability = Capability(rawValue: s.string(3)) else {
             throw .corrupt(path: s.database.path, detail: "unknown capability \(s.string(3))")
         }

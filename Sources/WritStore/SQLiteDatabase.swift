@@ -11,7 +11,7 @@ import CLibc  // Embedded Swift build of the module: no Glibc overlay
 /// single-threaded, and the CLI and daemon give each task its own connection.
 package final class SQLiteDatabase {
     let handle: OpaquePointer
-    let path: String
+    package let path: String
 
     /// Opens with `sqlite3_open_v2`. `SQLITE_OPEN_NOFOLLOW` refuses a symlinked file;
     /// extended result codes are on.
@@ -85,7 +85,7 @@ package final class SQLiteDatabase {
 /// A prepared statement; finalized in `deinit`.
 package final class SQLiteStatement {
     let handle: OpaquePointer
-    let database: SQLiteDatabase
+    package let database: SQLiteDatabase
 
     init(_ handle: OpaquePointer, database: SQLiteDatabase) {
         self.handle = handle

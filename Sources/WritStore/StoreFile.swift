@@ -109,4 +109,22 @@ package enum StoreFile {
         let dir = String(path[..<slash])
         return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
     }
+
+    /// Creates `path` (and its root-only directory) as an empty 0600 root file unless it exists,
+    /// then checks it the way readers do. An existing file is never replaced.
+    package static func createRootFile(_ path: String, what: String) throws(StoreError) {
+        guard path.hasPrefix("/") else { throw .invalid("\(what) \(path) is not absolute") }
+        let (dir, _) = split(path)
+        try makeRootDirectory(dir)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            // A new file: make sure of owner and mode whatever the umask and setgid dirs say.
+            fchown(fd, 0, 0)
+            fchmod(fd, 0o600)
+            close(fd)
+        } else if errno != EEXIST {
+            throw .unreadable(path: path, errno: errno)
+        }
+        _ = try verify(path: path, readHeader: false)
+    }
 }

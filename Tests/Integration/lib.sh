@@ -107,6 +107,7 @@ PY
 
 teardown_sandbox() {
     [ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+    [ -n "${WRITD_PID:-}" ] && kill "$WRITD_PID" 2>/dev/null
     [ -n "${SYSLOG_PID:-}" ] && kill "$SYSLOG_PID" 2>/dev/null
     wait 2>/dev/null || true
 }

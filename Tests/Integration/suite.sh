@@ -10,6 +10,20 @@ setup_sandbox
 HOST=$(uname -n)
 SHORT=${HOST%%.*}
 
+summary() {
+    printf '\n%s passed, %s failed\n' "$PASSED" "$FAILED"
+    if [ "$FAILED" -gt 0 ]; then
+        printf 'failed: %s\n' "${FAILED_NAMES[@]}"
+        exit 1
+    fi
+}
+# ONLY=daemon (run.sh passes it through): just the writd scenarios, for quick iteration.
+if [ "${ONLY:-}" = daemon ]; then
+    source "$HERE/daemon.sh"
+    summary
+    exit 0
+fi
+
 # =================================================================================================
 section "PAM account stage through pam_start_confdir (real Linux-PAM)"
 
@@ -479,7 +493,7 @@ install_sandbox() {
     # Everything install.sh writes lands in upper layers under $WORK; the test users' files are
     # bound again on top of the /etc overlay.
     local i=0 d
-    for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /var/lib; do
+    for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /usr/local/sbin /var/lib; do
         i=$((i + 1)); mkdir -p "$WORK/ov$i/up" "$WORK/ov$i/work"
         mount -t overlay overlay -o "lowerdir=$d,upperdir=$WORK/ov$i/up,workdir=$WORK/ov$i/work" "$d"
     done
@@ -494,7 +508,9 @@ out=$(unshare --mount --propagation private bash -c '
     install_sandbox
     printf "%s\n" "Plugin sudoers_policy sudoers.so" "Plugin sudoers_io sudoers.so" > /etc/sudo.conf
     before=$(sha256sum /etc/sudo.conf)
-    "'"$ROOTDIR"'/scripts/install.sh" --no-deps 2>&1 | tail -25
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps 2>&1 | tail -32
+    echo "writd answers: $(python3 "'"$HERE"'/wire.py" ping | grep -c "\"ok\": true")"
+    stat -c "%U %a %n" /usr/local/sbin/writd /etc/writ/policy.yaml /etc/systemd/system/writd.service
     echo "sudo.conf unchanged by plain install: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
     stat -c "%U %a %n" /usr/lib/x86_64-linux-gnu/security/pam_writ.so /usr/local/bin/writ /var/lib/writ /var/lib/writ/grants.db
     readlink /usr/libexec/sudo/sudo_writ.so
@@ -511,9 +527,16 @@ out=$(unshare --mount --propagation private bash -c '
     "'"$ROOTDIR"'/scripts/install.sh" --no-deps --enable-sudo-plugin >/dev/null 2>&1; echo "enable on a broken sudo.conf: rc=$?"
     echo "broken sudo.conf left as it was: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
     ls /etc/.sudo.conf.writ.* 2>/dev/null | sed "s/^/leftover: /"
+    pid=$(cat /run/writ/writd.pid); kill -TERM "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && echo "writd still running after SIGTERM"
+    rm -f /run/writ/writd.pid
 ' 2>&1)
 expect "install: prints the sudo.conf lines" "$out" "Plugin writ_approval sudo_writ.so"
 expect "install: prints the pam.d lines" "$out" "account required pam_writ.so sudo_plugin"
+expect "install: starts writd, which answers on its socket" "$out" "writd is running"$'\n'".*writd answers: 1"
+expect "install: writd, a starting policy and the systemd unit" "$out" "root 755 /usr/local/sbin/writd"$'\n'"root 644 /etc/writ/policy.yaml"$'\n'"root 644 /etc/systemd/system/writd.service"
+expect_not "writd stops on SIGTERM" "$out" "writd still running"
 expect "install: does not touch sudo.conf unless asked" "$out" "sudo.conf unchanged by plain install: yes"
 expect "install: module root-owned 0644 in the PAM directory" "$out" "root 644 /usr/lib/x86_64-linux-gnu/security/pam_writ.so"
 expect "install: store directory 0700 and file 0600, root" "$out" "root 700 /var/lib/writ"$'\n'"root 600 /var/lib/writ/grants.db"
@@ -527,9 +550,7 @@ expect "enable refuses when sudo cannot load the new sudo.conf" "$out" "enable o
 expect "... and leaves sudo.conf exactly as it was" "$out" "broken sudo.conf left as it was: yes"
 expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
 
+source "$HERE/daemon.sh"
+
 # =================================================================================================
-printf '\n%s passed, %s failed\n' "$PASSED" "$FAILED"
-if [ "$FAILED" -gt 0 ]; then
-    printf 'failed: %s\n' "${FAILED_NAMES[@]}"
-    exit 1
-fi
+summary

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Glibc
+import WritProtocol
+
+/// Talking to writd from the CLI. The CLI holds no authority: writd decides by the socket peer's
+/// uid, so pointing `--socket` elsewhere only changes whom this user talks to.
+enum Daemon {
+    static func connect(_ path: String) throws -> WritClient {
+        do { return try WritClient(socketPath: path) } catch { throw CLIError(error.description) }
+    }
+
+    /// Connects if writd is up; nil if it is not running (the admin's break-glass commands then
+    /// write the store directly).
+    static func connectIfRunning(_ path: String) throws -> WritClient? {
+        do { return try WritClient(socketPath: path) } catch {
+            if case .notRunning = error { return nil }
+            throw CLIError(error.description)
+        }
+    }
+
+    /// One call; a refusal becomes the CLI's one-line error.
+    static func call(_ client: WritClient, _ request: WireRequest) throws -> WireResponse {
+        let response: WireResponse
+        do { response = try client.call(request) } catch { throw CLIError(error.message) }
+        if !response.ok || response.error != nil {
+            let e = response.error ?? WireError("internal", "writd refused without saying why")
+            throw CLIError(e.message, exitCode: e.code == "bad_request" ? 64 : 1)
+        }
+        return response
+    }
+}
+
+struct SocketOptions: ParsableArguments {
+    @Option(help: "writd's socket.")
+    var socket: String = Wire.defaultSocketPath
+}

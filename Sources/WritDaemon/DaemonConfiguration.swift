@@ -1,0 +1,35 @@
+import Glibc
+import WritAudit
+import WritProtocol
+import WritStore
+
+/// Where writd keeps things and how it times them. Every path is absolute and root's.
+public struct DaemonConfiguration: Sendable {
+    public var storePath = StoreFile.defaultPath
+    /// writd's own state (requests, sessions, audit outbox), attached to the grant store's
+    /// connection so a decision and its grant commit in one transaction. Not in grants.db: every
+    /// sudo and login parses that file's whole schema.
+    public var statePath = "/var/lib/writ/writd.db"
+    public var auditPath = AuditLog.defaultPath
+    public var socketPath = Wire.defaultSocketPath
+    public var policyPath = "/etc/writ/policy.yaml"
+    /// How long a session gets between SIGHUP and SIGKILL when its grant ends.
+    public var sessionGrace: Duration = .seconds(5)
+    /// How long before expiry terminals are warned, for grants no flow configured.
+    public var defaultWarnBefore: Int64 = 300
+    /// This host's name as flows' `hosts` patterns see it.
+    public var hostName: String = DaemonConfiguration.nodeName()
+    /// The wall clock, UTC seconds. Grants end at a UTC second, so this is time(2), not a
+    /// monotonic clock; tests replace it to step time forwards and backwards.
+    public var clock: @Sendable () -> Int64 = { Int64(time(nil)) }
+
+    public init() {}
+
+    public static func nodeName() -> String {
+        var u = utsname()
+        guard uname(&u) == 0 else { return "localhost" }
+        return withUnsafeBytes(of: &u.nodename) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+import Glibc
+import WritAudit
+import WritCore
+import WritProcesses
+import WritProtocol
+import WritStore
+
+struct TrackedSession {
+    var id: Int64
+    var identity: ProcessIdentity
+    var user: String
+    var kind: String
+    var service: String
+}
+
+extension Engine {
+    /// Reports from pam_writ.so (session open/close) and sudo_writ.so (accept, reject, exit).
+    /// Only root peers may report: sudo and sshd run them as root, and a user must not be able to
+    /// write records about anyone. The process is the peer's pid (SO_PEERCRED), never a number in
+    /// the message.
+    func report(_ r: WireRequest, peer: Peer) throws(WireError) -> WireResponse {
+        guard peer.uid == 0 else {
+            throw WireError("forbidden", "only root processes (sudo, sshd, login) report sessions")
+        }
+        guard let event = r.event, let user = r.user, !user.isEmpty else {
+            throw WireError("bad_request", "a report needs an event and a user")
+        }
+        let now = self.now()
+        let service = r.service ?? "?"
+        var fields: [AuditEvent.Field] = [
+            .init("user", user), .init("service", service), .init("pid", String(peer.pid)),
+        ]
+        if let runas = r.runas { fields.append(.init("runas", runas)) }
+        if let c = r.commands?.first { fields.append(.init("command", c)) }
+        if let g = r.grant { fields.append(.init("grant", g)) }
+        if let t = r.tty { fields.append(.init("tty", t)) }
+        if let d = r.detail { fields.append(.init("detail", d)) }
+        let name: String
+        switch event {
+        case "session_open", "sudo_accept":
+            name = event == "sudo_accept" ? "sudo.accept" : "session.open"
+            let capability =
+                r.capability.flatMap(Capability.init(rawValue:)) ?? (event == "sudo_accept" ? .sudo : .login)
+            if let tracked = try track(
+                peer: peer,
+                user: user,
+                capability: capability,
+                grant: r.grant,
+                service: service,
+                tty: r.tty,
+                now: now
+            ) {
+                fields.append(.init("tracked_grant", tracked))
+            }
+        case "session_close", "sudo_exit":
+            name = event == "sudo_exit" ? "sudo.exit" : "session.close"
+            closeSession(peer: peer, now: now, reason: event)
+        case "sudo_reject": name = "sudo.reject"
+        case "sudo_error": name = "sudo.error"
+        default: throw WireError("bad_request", "unknown report event \(LogText.escape(event, limit: 32))")
+        }
+        // Only the first record of one sudo is worth a line per module: when both the PAM session
+        // hook and the audit plugin report one sudo, the second open is dropped by track().
+        record(AuditEvent(time: now, event: name, actor: user, fields: fields))
+        return WireResponse(ok: true)
+    }
+
+    /// Records the reporting process as a session of the grant it runs under: the grant the
+    /// module named if it is the user's and active, else the user's active grant of that
+    /// capability that ends last. Returns the grant id, or nil when nothing is tracked.
+    func track(
+        peer: Peer,
+        user: String,
+        capability: Capability,
+        grant: String?,
+        service: String,
+        tty: String?,
+        now: Int64
+    ) throws(WireError) -> String? {
+        guard let identity = ProcessTable.identity(of: peer.pid) else { return nil }
+        do {
+            var grantID: String? = nil
+            if let g = grant, let found = try state.grants.grant(id: g), found.user == user,
+                found.state(at: now) == .active
+            {
+                grantID = found.id
+            } else {
+                let s = try db.prepare(
+                    """
+                    SELECT id FROM grants WHERE user = ?1 AND capability = ?2 AND revoked_at IS NULL
+                    AND not_before <= ?3 AND expires_at > ?3 ORDER BY expires_at DESC LIMIT 1
+                    """
+                )
+                try s.bind(1, user)
+                try s.bind(2, capability.rawValue)
+                try s.bind(3, now)
+                if try s.step() { grantID = s.string(0) }
+            }
+            guard let grantID else { return nil }
+            let ins = try db.prepare(
+                """
+                INSERT OR IGNORE INTO d.sessions (grant_id, user, kind, service, pid, start_time, tty, opened_at)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                """
+            )
+            try ins.bind(1, grantID)
+            try ins.bind(2, user)
+            try ins.bind(3, capability.rawValue)
+            try ins.bind(4, service)
+            try ins.bind(5, Int64(identity.pid))
+            try ins.bind(6, Int64(bitPattern: identity.startTime))
+            try ins.bind(7, tty)
+            try ins.bind(8, now)
+            _ = try ins.step()
+            return grantID
+        } catch {
+            throw internalError("track the session", error)
+        }
+    }
+
+    func closeSession(peer: Peer, now: Int64, reason: String) {
+        guard let identity = ProcessTable.identity(of: peer.pid) else { return }
+        do {
+            let s = try db.prepare(
+                "UPDATE d.sessions SET closed_at = ?3, close_reason = ?4 WHERE pid = ?1 AND start_time = ?2 AND closed_at IS NULL"
+            )
+            try s.bind(1, Int64(identity.pid))
+            try s.bind(2, Int64(bitPattern: identity.startTime))
+            try s.bind(3, now)
+            try s.bind(4, reason)
+            _ = try s.step()
+        } catch {
+            logger.error("session close: \(error.description)")
+        }
+    }
+
+    func openSessions(grant: String) throws(StoreError) -> [TrackedSession] {
+        let s = try db.prepare(
+            "SELECT id, pid, start_time, user, kind, service FROM d.sessions WHERE grant_id = ?1 AND closed_at IS NULL"
+        )
+        try s.bind(1, grant)
+        var out: [TrackedSession] = []
+        while try s.step() {
+            out.append(
+                TrackedSession(
+                    id: s.int64(0),
+                    identity: ProcessIdentity(
+                        pid: Int32(truncatingIfNeeded: s.int64(1)),
+                        startTime: UInt64(bitPattern: s.int64(2))
+                    ),
+                    user: s.string(3),
+                    kind: s.string(4),
+                    service: s.string(5)
+                )
+            )
+        }
+        return out
+    }
+
+    /// Tells the sessions opened under `grant` that it ended, then ends them: SIGHUP, and SIGKILL
+    /// after the grace period. Runs in the background; the outcome is audited per session.
+    func endSessions(of grant: Grant, reason: String) {
+        let sessions: [TrackedSession]
+        do { sessions = try openSessions(grant: grant.id) } catch {
+            logger.error("sessions of \(grant.id): \(error.description)")
+            return
+        }
+        let live = sessions.filter { ProcessTable.isAlive($0.identity) }
+        let gone = sessions.filter { !ProcessTable.isAlive($0.identity) }
+        if !gone.isEmpty { markClosed(gone, reason: "exited", report: nil, grant: grant) }
+        guard !live.isEmpty else { return }
+        _ = TerminalNotifier.write(
+            "writ: your \(grant.capability.rawValue) grant \(grant.id) has ended (\(reason)); this session is being closed. Ask again with: writ request \(grant.capability.rawValue) --reason \"…\"",
+            toTerminalsOf: live.map(\.identity)
+        )
+        let grace = config.sessionGrace
+        let key = nextTermination
+        nextTermination += 1
+        logger.notice("ending \(live.count) session(s) of grant \(grant.id) (\(reason))")
+        terminations[key] = Task {
+            let report = await SessionTerminator.end(live.map(\.identity), grace: grace)
+            await self.sessionsEnded(live, report: report, grant: grant, reason: reason, key: key)
+        }
+    }
+
+    func sessionsEnded(_ sessions: [TrackedSession], report: EndReport, grant: Grant, reason: String, key: Int) {
+        terminations[key] = nil
+        markClosed(sessions, reason: "ended: \(reason)", report: report, grant: grant)
+        if !report.survivors.isEmpty {
+            logger.error("processes \(report.survivors) of grant \(grant.id) survived SIGKILL")
+            Syslog.log(LOG_ERR, "processes of grant \(grant.id) survived SIGKILL: \(report.survivors)")
+        }
+    }
+
+    func markClosed(_ sessions: [TrackedSession], reason: String, report: EndReport?, grant: Grant) {
+        let now = self.now()
+        do {
+            try state.transaction { () throws(StoreError) in
+                for session in sessions {
+                    // The close reason writd gives wins over the module's own "sudo_exit", which
+                    // races with it when writd's SIGHUP makes sudo exit.
+                    let s = try db.prepare(
+                        "UPDATE d.sessions SET closed_at = coalesce(closed_at, ?2), close_reason = ?3 WHERE id = ?1"
+                    )
+                    try s.bind(1, session.id)
+                    try s.bind(2, now)
+                    try s.bind(3, reason)
+                    _ = try s.step()
+                    guard let report else { continue }
+                    try audit.queue(
+                        db,
+                        AuditEvent(
+                            time: now,
+                            event: "session.end",
+                            actor: "writd",
+                            fields: [
+                                .init("grant", grant.id), .init("user", session.user), .init("kind", session.kind),
+                                .init("service", session.service), .init("pid", String(session.identity.pid)),
+                                .init("why", reason),
+                                .init("hangup", report.hungUp.map(String.init).joined(separator: ",")),
+                                .init("killed", report.killed.map(String.init).joined(separator: ",")),
+                                .init("ms", String(report.elapsedNanoseconds / 1_000_000)),
+                            ]
+                        )
+                    )
+                }
+            }
+        } catch {
+            logger.error("closing sessions of \(grant.id): \(error.description)")
+        }
+        flushAudit()
+    }
+}

@@ -1,0 +1,131 @@
+import Glibc
+import WritAudit
+import WritCore
+import WritProcesses
+import WritStore
+
+extension Engine {
+    /// Applies everything that fell due: pending requests that nobody answered, warnings before
+    /// expiry, grants that ended (expired or revoked behind writd's back). Then arms the timer
+    /// for the next deadline. Runs at start, when the timer fires, and when the clock is set.
+    public func tick() {
+        let now = self.now()
+        var ended: [(grant: Grant, reason: String)] = []
+        do {
+            try state.transaction { () throws(StoreError) in
+                for var r in try StoredRequest.query(
+                    db,
+                    "WHERE state = 'pending' AND pending_until <= ?1",
+                    [String(now)]
+                ) {
+                    let actions = (try? r.core.apply(.tick(at: now))) ?? []
+                    guard actions.contains(.notifyExpired) else { continue }
+                    try r.save(db)
+                    try audit.queue(db, requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil))
+                }
+                let s = try db.prepare(
+                    """
+                    SELECT w.grant_id FROM d.watch w JOIN grants g ON g.id = w.grant_id
+                    WHERE w.ended_at IS NULL AND (g.expires_at <= ?1 OR g.revoked_at IS NOT NULL)
+                    """
+                )
+                try s.bind(1, now)
+                var ids: [String] = []
+                while try s.step() { ids.append(s.string(0)) }
+                for id in ids {
+                    guard let g = try state.grants.grant(id: id) else { continue }
+                    let revoked = g.revokedAt != nil
+                    let at = revoked ? (g.revokedAt ?? now) : g.expiresAt
+                    let reason = revoked ? "revoked" : "expired"
+                    try markEnded(id, at: at, reason: reason)
+                    var e = grantEvent(
+                        revoked ? "grant.revoke" : "grant.expire",
+                        g,
+                        actor: revoked ? (g.revokedBy ?? "?") : "writd",
+                        at: at
+                    )
+                    if now > at + 1 { e.fields.append(.init("applied_at", String(now))) }
+                    try audit.queue(db, e)
+                    ended.append((g, reason))
+                }
+            }
+        } catch {
+            logger.error("tick: \(error.description)")
+        }
+        flushAudit()
+        warnDue(now: now)
+        for (g, reason) in ended {
+            logger.info("grant \(g.id) of \(g.user) \(reason)")
+            endSessions(of: g, reason: reason)
+        }
+        rearm()
+    }
+
+    /// Arms the wall-clock timer for the earliest deadline.
+    func rearm() {
+        guard let timer else { return }
+        let next = (try? nextDeadline()) ?? nil
+        timer.arm(at: next)
+    }
+
+    func nextDeadline() throws(StoreError) -> Int64? {
+        let s = try db.prepare(
+            """
+            SELECT min(t) FROM (
+                SELECT min(pending_until) AS t FROM d.requests WHERE state = 'pending'
+                UNION ALL SELECT min(expires_at) FROM d.watch WHERE ended_at IS NULL
+                UNION ALL SELECT min(warn_at) FROM d.watch WHERE ended_at IS NULL AND warned = 0
+            )
+            """
+        )
+        guard try s.step() else { return nil }
+        return s.optionalInt64(0)
+    }
+
+    /// Watches grants written while writd was not running (the CLI writes the store directly then).
+    /// Grants that had already ended are recorded as such, silently: writd tracked no session
+    /// under them.
+    func syncWatch(now: Int64) throws(StoreError) -> Int {
+        try state.transaction { () throws(StoreError) in
+            let s = try db.prepare(
+                """
+                INSERT OR IGNORE INTO d.watch (grant_id, user, capability, expires_at, warn_at, warned, ended_at, end_reason)
+                SELECT id, user, capability, expires_at, expires_at - ?2, 0,
+                       CASE WHEN revoked_at IS NOT NULL OR expires_at <= ?1 THEN coalesce(revoked_at, expires_at) END,
+                       CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= ?1 THEN 'expired' END
+                FROM grants WHERE id NOT IN (SELECT grant_id FROM d.watch)
+                """
+            )
+            try s.bind(1, now)
+            try s.bind(2, config.defaultWarnBefore)
+            _ = try s.step()
+            return Int(db.changes)
+        }
+    }
+
+    /// Writes the warning to the terminals of sessions opened under grants about to end.
+    func warnDue(now: Int64) {
+        do {
+            let s = try db.prepare(
+                "SELECT grant_id, capability, expires_at FROM d.watch WHERE ended_at IS NULL AND warned = 0 AND warn_at <= ?1 AND expires_at > ?1"
+            )
+            try s.bind(1, now)
+            var due: [(String, String, Int64)] = []
+            while try s.step() { due.append((s.string(0), s.string(1), s.int64(2))) }
+            for (id, capability, expiresAt) in due {
+                let sessions = try openSessions(grant: id)
+                let left = DurationText.format(max(0, expiresAt - now))
+                let paths = TerminalNotifier.write(
+                    "writ: your \(capability) grant \(id) ends in \(left) — sessions opened under it will be closed. To keep working: writ extend \(id) --for 30m --reason \"…\"",
+                    toTerminalsOf: sessions.map(\.identity)
+                )
+                let u = try db.prepare("UPDATE d.watch SET warned = 1 WHERE grant_id = ?1")
+                try u.bind(1, id)
+                _ = try u.step()
+                if !paths.isEmpty { logger.info("warned \(paths.joined(separator: ",")) of grant \(id)") }
+            }
+        } catch {
+            logger.error("warnings: \(error.description)")
+        }
+    }
+}

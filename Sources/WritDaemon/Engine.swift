@@ -1,0 +1,277 @@
+import Crypto
+import Glibc
+import Logging
+import WritAudit
+import WritCore
+import WritPolicy
+import WritProtocol
+import WritStore
+
+/// Who is on the other end of the socket, from SO_PEERCRED: the kernel's word, not the client's.
+public struct Peer: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    public init(uid: UInt32, gid: UInt32, pid: Int32) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+    }
+}
+
+/// writd's engine: the only writer of the grant store. Every operation runs on this actor, one
+/// at a time, so two approvals of one request are applied one after the other and the second
+/// finds the request decided: exactly one grant.
+public actor Engine {
+    public static let version = "0.2.0"
+
+    let config: DaemonConfiguration
+    let state: StateStore
+    let audit: AuditSink
+    let logger: Logger
+    let timer: WallClockTimer?
+    let startedAt: Int64
+
+    var policy: Policy?
+    var policyVersion = ""
+    var policyLoadedAt: Int64?
+    var policyError: String?
+    /// Session terminations in flight (graceful shutdown waits for them).
+    var terminations: [Int: Task<Void, Never>] = [:]
+    var nextTermination = 0
+
+    public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
+        self.config = config
+        self.logger = logger
+        self.timer = timer
+        state = try StateStore(storePath: config.storePath, statePath: config.statePath)
+        audit = AuditSink(log: AuditLog(path: config.auditPath))
+        startedAt = config.clock()
+    }
+
+    var db: SQLiteDatabase { state.db }
+
+    /// The wall clock (UTC seconds); tests substitute their own through the configuration.
+    func now() -> Int64 { config.clock() }
+
+    /// Start-up: finish what a crash interrupted, load the policy, apply what fell due while
+    /// writd was down.
+    public func start() {
+        Syslog.open()
+        do {
+            let n = try audit.flush(db, afterRestart: true)
+            if n > 0 { logger.notice("appended \(n) audit record(s) queued before the last stop") }
+        } catch {
+            logger.error("audit log: \(error.description)")
+        }
+        loadPolicy(initial: true)
+        do {
+            let added = try syncWatch(now: now())
+            if added > 0 { logger.info("now watching \(added) grant(s) written while writd was not running") }
+        } catch {
+            logger.error("cannot read the grant store: \(error.description)")
+        }
+        tick()
+    }
+
+    // MARK: policy
+
+    /// Loads the policy file. On errors the previous policy stays in force, and the errors are
+    /// logged and shown by `writ doctor`.
+    @discardableResult
+    public func loadPolicy(initial: Bool = false) -> Bool {
+        let text: [UInt8]
+        do { text = try FileBytes.read(config.policyPath, limit: 4 << 20) } catch {
+            return policyFailed("\(config.policyPath): \(error.message)", initial: initial)
+        }
+        do {
+            let p = try Policy.parse(String(decoding: text, as: UTF8.self), file: config.policyPath)
+            let version = SHA256.hash(data: text).map { String(format2hex: $0) }.joined()
+            // Audited when it differs from the last policy recorded, across restarts too.
+            let recorded = try? state.meta("policy_version")
+            let changed = version != recorded
+            policy = p
+            policyVersion = version
+            policyLoadedAt = now()
+            policyError = nil
+            logger.notice(
+                "policy \(String(version.prefix(12))) loaded from \(config.policyPath): \(p.flows.count) flow(s)"
+            )
+            if changed {
+                try? state.setMeta("policy_version", version)
+                record(
+                    AuditEvent(
+                        time: now(),
+                        event: "policy.load",
+                        actor: "writd",
+                        fields: [
+                            .init("policy_version", version), .init("path", config.policyPath),
+                            .init("flows", String(p.flows.count)),
+                        ]
+                    )
+                )
+            }
+            return true
+        } catch {
+            return policyFailed(error.description, initial: initial)
+        }
+    }
+
+    private func policyFailed(_ message: String, initial: Bool) -> Bool {
+        policyError = message
+        let kept =
+            policy == nil
+            ? "no policy is in force: requests are refused" : "keeping policy \(String(policyVersion.prefix(12)))"
+        logger.error("policy not loaded (\(kept)):\n\(message)")
+        Syslog.log(LOG_ERR, "policy not loaded from \(config.policyPath) (\(kept))")
+        return false
+    }
+
+    // MARK: audit
+
+    /// Queues and appends one record outside any other change.
+    func record(_ event: AuditEvent) {
+        do {
+            try state.transaction { () throws(StoreError) in try audit.queue(db, event) }
+        } catch {
+            logger.error("audit: cannot queue \(event.event): \(error.description)")
+        }
+        flushAudit()
+    }
+
+    func flushAudit() {
+        do { try audit.flush(db) } catch {
+            logger.error("audit log: \(error.description); records stay queued in \(config.statePath)")
+            Syslog.log(LOG_ERR, "audit log unwritable, records queued: \(error.description)")
+        }
+    }
+
+    // MARK: dispatch
+
+    /// Serves one request from a socket peer.
+    public func handle(_ request: WireRequest, peer: Peer) -> WireResponse {
+        do throws(WireError) {
+            guard request.v == Wire.version else {
+                throw WireError(
+                    "unsupported_version",
+                    "this writd speaks protocol \(Wire.version), the client \(request.v) — install matching writ and writd"
+                )
+            }
+            let response = try dispatch(request, peer: peer)
+            return response
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func dispatch(_ r: WireRequest, peer: Peer) throws(WireError) -> WireResponse {
+        switch r.op {
+        case .ping: return pingResponse()
+        case .report: return try report(r, peer: peer)
+        default: break
+        }
+        let who = try account(peer)
+        switch r.op {
+        case .ping, .report: return pingResponse()
+        case .request: return try fileRequest(r, who: who)
+        case .get: return try getRequest(r, who: who)
+        case .status: return try status(who: who)
+        case .requests: return try listRequests(r, who: who)
+        case .approve: return try decide(r, who: who, approve: true)
+        case .deny: return try decide(r, who: who, approve: false)
+        case .cancel: return try cancel(r, who: who)
+        case .revoke, .grantRevoke: return try revoke(r, who: who)
+        case .extend: return try extend(r, who: who)
+        case .audit: return try auditLines(r, who: who)
+        case .grantAdd: return try grantAdd(r, who: who)
+        case .grantList: return try grantList(r, who: who)
+        case .reload:
+            guard who.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
+            let ok = loadPolicy()
+            var resp = pingResponse()
+            resp.ok = ok
+            if !ok { resp.error = WireError("policy", policyError ?? "policy not loaded") }
+            return resp
+        }
+    }
+
+    func account(_ peer: Peer) throws(WireError) -> UserDirectory.Account {
+        guard let a = UserDirectory.user(uid: peer.uid) else {
+            throw WireError("forbidden", "uid \(peer.uid) has no account on this host")
+        }
+        return a
+    }
+
+    func pingResponse() -> WireResponse {
+        var r = WireResponse(ok: true)
+        r.daemon = daemonView()
+        return r
+    }
+
+    func daemonView() -> DaemonView {
+        let now = self.now()
+        return DaemonView(
+            version: Self.version,
+            pid: getpid(),
+            host: config.hostName,
+            startedAt: startedAt,
+            now: now,
+            policyPath: config.policyPath,
+            policyVersion: policyVersion,
+            policyLoadedAt: policyLoadedAt,
+            policyError: policyError,
+            activeGrants: (try? count("SELECT count(*) FROM d.watch WHERE ended_at IS NULL")) ?? -1,
+            pendingRequests: (try? count("SELECT count(*) FROM d.requests WHERE state = 'pending'")) ?? -1,
+            trackedSessions: (try? count("SELECT count(*) FROM d.sessions WHERE closed_at IS NULL")) ?? -1,
+            nextDeadline: try? nextDeadline()
+        )
+    }
+
+    func count(_ sql: String) throws(StoreError) -> Int {
+        let s = try db.prepare(sql)
+        guard try s.step() else { return 0 }
+        return Int(s.int64(0))
+    }
+
+    /// Maps a store failure to the client's error line; the details go to the log.
+    func internalError(_ what: String, _ error: StoreError) -> WireError {
+        logger.error("\(what): \(error.description)")
+        return WireError("internal", "writd could not \(what): \(error.description)")
+    }
+
+    /// Waits for session terminations in flight (graceful shutdown).
+    public func drain() async {
+        for (_, t) in terminations { await t.value }
+    }
+}
+
+extension String {
+    init(format2hex byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
+    }
+}
+
+/// Reads a whole small file (the policy) without Foundation.
+enum FileBytes {
+    struct Failure: Error {
+        var message: String
+    }
+
+    static func read(_ path: String, limit: Int) throws(Failure) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(message: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw Failure(message: String(cString: strerror(errno))) }
+            if n == 0 { break }
+            out += chunk[0..<n]
+            guard out.count <= limit else { throw Failure(message: "larger than \(limit) bytes") }
+        }
+        return out
+    }
+}

@@ -1,0 +1,215 @@
+import FoundationEssentials
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import WritProtocol
+
+/// The Unix socket writ talks to. Each connection may send requests one after another; each
+/// frame must arrive whole within `frameTimeout`, and an idle connection is closed after
+/// `idleTimeout`. A client that breaks the protocol gets one error frame and is disconnected;
+/// everyone else is unaffected.
+public struct SocketServer: Service {
+    let path: String
+    let engine: Engine
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    static let frameTimeout = TimeAmount.seconds(5)
+    static let idleTimeout = TimeAmount.seconds(60)
+
+    public init(path: String, engine: Engine, logger: Logger, group: MultiThreadedEventLoopGroup) {
+        self.path = path
+        self.engine = engine
+        self.logger = logger
+        self.group = group
+    }
+
+    public func run() async throws {
+        try Self.prepareDirectory(path)
+        let engine = self.engine
+        let logger = self.logger
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(FrameHandler(engine: engine, logger: logger))
+                }
+            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+            .get()
+        // Anyone may connect: the peer's uid, not the socket's mode, decides what they may do.
+        chmod(path, 0o666)
+        logger.notice("listening on \(path)")
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        unlink(path)
+    }
+
+    /// /run/writ: root's, 0755, not a symlink.
+    static func prepareDirectory(_ socketPath: String) throws {
+        guard let slash = socketPath.lastIndex(of: "/") else { return }
+        let dir = String(socketPath[..<slash])
+        if mkdir(dir, 0o755) == 0 {
+            // writd runs with umask 077; the directory must be searchable for the socket to be.
+            chmod(dir, 0o755)
+        } else if errno != EEXIST {
+            throw WireError("internal", "cannot create \(dir): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_uid == 0, st.st_mode & 0o022 == 0 else {
+            throw WireError("internal", "\(dir) must be a directory owned by root and not writable by others")
+        }
+        if st.st_mode & 0o005 != 0o005 {
+            throw WireError(
+                "internal",
+                "\(dir) is mode \(String(st.st_mode & 0o777, radix: 8)): users cannot reach the socket — chmod 0755 \(dir)"
+            )
+        }
+    }
+}
+
+/// `struct ucred` (pid, uid, gid: three 32-bit fields), which the Glibc module does not import
+/// without _GNU_SOURCE. getsockopt(SO_PEERCRED) fills exactly this layout; its size is checked
+/// against the kernel's answer below.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}
+
+/// One connection: reassembles frames, asks the engine, writes replies in order.
+final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked Sendable: every mutable field is touched only on the channel's event loop (NIO
+    // calls handlers there; the engine's reply hops back with eventLoop.execute).
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let engine: Engine
+    let logger: Logger
+    private var buffer = ByteBuffer()
+    private var peer: Peer?
+    private var busy = false
+    private var frameDeadline: Scheduled<Void>?
+    private var idleDeadline: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(engine: Engine, logger: Logger) {
+        self.engine = engine
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let provider = context.channel as? SocketOptionProvider {
+            let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET),
+                name: SocketOptionName(SO_PEERCRED)
+            )
+            future.whenComplete { [weak self] result in
+                if case .success(let cred) = result {
+                    self?.peer = Peer(uid: cred.uid, gid: cred.gid, pid: cred.pid)
+                }
+            }
+        }
+        armIdle(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        frameDeadline?.cancel()
+        idleDeadline?.cancel()
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        armIdle(context)
+        process(context)
+    }
+
+    private func armIdle(_ context: ChannelHandlerContext) {
+        idleDeadline?.cancel()
+        idleDeadline = context.eventLoop.scheduleTask(in: SocketServer.idleTimeout) { [weak self] in
+            guard let self, !self.busy else { return }
+            context.close(promise: nil)
+        }
+    }
+
+    private func process(_ context: ChannelHandlerContext) {
+        guard !busy else { return }
+        guard buffer.readableBytes >= 4, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else {
+            startFrameClock(context)
+            return
+        }
+        guard Int(length) <= Wire.maxRequestBytes else {
+            fail(
+                context,
+                WireError("too_large", "request of \(length) bytes is over the \(Wire.maxRequestBytes)-byte limit")
+            )
+            return
+        }
+        guard buffer.readableBytes >= 4 + Int(length) else {
+            startFrameClock(context)
+            return
+        }
+        frameDeadline?.cancel()
+        frameDeadline = nil
+        buffer.moveReaderIndex(forwardBy: 4)
+        guard let bytes = buffer.readBytes(length: Int(length)) else { return }
+        buffer.discardReadBytes()
+        guard let peer else {
+            fail(context, WireError("internal", "could not read the peer's credentials"))
+            return
+        }
+        let request: WireRequest
+        do { request = try Wire.decoder().decode(WireRequest.self, from: Data(bytes)) } catch {
+            fail(context, WireError("bad_request", "malformed request: not a writ protocol message"))
+            return
+        }
+        busy = true
+        let engine = self.engine
+        let loop = context.eventLoop
+        Task {
+            let response = await engine.handle(request, peer: peer)
+            loop.execute { [weak self] in
+                guard let self, let context = self.context else { return }
+                self.busy = false
+                self.write(context, response)
+                self.process(context)
+            }
+        }
+    }
+
+    /// A frame has started (or only its header has come): it must be complete in time.
+    private func startFrameClock(_ context: ChannelHandlerContext) {
+        guard buffer.readableBytes > 0, frameDeadline == nil else { return }
+        frameDeadline = context.eventLoop.scheduleTask(in: SocketServer.frameTimeout) { [weak self] in
+            self?.fail(context, WireError("timeout", "the request did not arrive in time; connection closed"))
+        }
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ response: WireResponse) {
+        let body = (try? Wire.encoder().encode(response)) ?? Data()
+        var out = context.channel.allocator.buffer(capacity: body.count + 4)
+        out.writeInteger(UInt32(body.count))
+        out.writeBytes(body)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ error: WireError) {
+        logger.notice("dropping client (pid \(peer.map { String($0.pid) } ?? "?")): \(error.message)")
+        write(context, .failure(error))
+        buffer.clear()
+        busy = true  // read nothing more
+        context.close(promise: nil)
+    }
+}

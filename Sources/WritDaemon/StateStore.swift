@@ -1,0 +1,141 @@
+import Glibc
+import WritCore
+import WritStore
+
+/// writd's own database (requests, the grants it watches, sessions, the audit outbox), attached
+/// as `d` to the grant store's connection. Both files use a rollback journal, so a transaction
+/// that touches both commits atomically (SQLite's super-journal): a SIGKILL can never leave an
+/// approved request without its grant, or a grant without its audit record in the outbox.
+final class StateStore {
+    let grants: GrantStore
+    var db: SQLiteDatabase { grants.database }
+
+    static let schemaVersion: Int64 = 1
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS d.meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
+        CREATE TABLE IF NOT EXISTS d.requests (
+            id                 TEXT PRIMARY KEY NOT NULL,
+            kind               TEXT NOT NULL CHECK (kind IN ('grant', 'extend')),
+            extends_grant      TEXT,
+            requester          TEXT NOT NULL,
+            requester_uid      INTEGER NOT NULL,
+            capability         TEXT NOT NULL,
+            flow               TEXT NOT NULL,
+            host               TEXT NOT NULL,
+            runas              TEXT NOT NULL,
+            commands           TEXT,
+            duration           INTEGER NOT NULL,
+            reason             TEXT NOT NULL,
+            state              TEXT NOT NULL,
+            created_at         INTEGER NOT NULL,
+            pending_until      INTEGER NOT NULL,
+            required_approvals INTEGER NOT NULL,
+            approvers          TEXT NOT NULL,
+            self_approval      INTEGER NOT NULL,
+            approvals          TEXT NOT NULL,
+            decided_at         INTEGER,
+            decided_by         TEXT,
+            decision_note      TEXT,
+            grant_id           TEXT,
+            auto_rule          TEXT,
+            warn_before        INTEGER NOT NULL,
+            policy_version     TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS d.requests_pending ON requests (pending_until) WHERE state = 'pending';
+        CREATE INDEX IF NOT EXISTS d.requests_requester ON requests (requester, created_at);
+        CREATE TABLE IF NOT EXISTS d.watch (
+            grant_id    TEXT PRIMARY KEY NOT NULL,
+            user        TEXT NOT NULL,
+            capability  TEXT NOT NULL,
+            expires_at  INTEGER NOT NULL,
+            warn_at     INTEGER NOT NULL,
+            warned      INTEGER NOT NULL DEFAULT 0,
+            ended_at    INTEGER,
+            end_reason  TEXT
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS d.watch_open ON watch (expires_at) WHERE ended_at IS NULL;
+        CREATE TABLE IF NOT EXISTS d.sessions (
+            id          INTEGER PRIMARY KEY,
+            grant_id    TEXT NOT NULL,
+            user        TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            service     TEXT NOT NULL,
+            pid         INTEGER NOT NULL,
+            start_time  INTEGER NOT NULL,
+            tty         TEXT,
+            opened_at   INTEGER NOT NULL,
+            closed_at   INTEGER,
+            close_reason TEXT,
+            UNIQUE (pid, start_time)
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS d.sessions_open ON sessions (grant_id) WHERE closed_at IS NULL;
+        CREATE TABLE IF NOT EXISTS d.outbox (
+            seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+            id     TEXT NOT NULL UNIQUE,
+            time   INTEGER NOT NULL,
+            event  TEXT NOT NULL,
+            actor  TEXT NOT NULL,
+            fields TEXT NOT NULL
+        ) STRICT;
+        """
+
+    init(storePath: String, statePath: String) throws(StoreError) {
+        grants = try GrantStore.create(path: storePath)
+        try Self.prepareFile(statePath)
+        let quoted = statePath.replacingAll("'", with: "''")
+        try grants.database.execute("ATTACH DATABASE '\(quoted)' AS d")
+        try grants.database.execute("PRAGMA d.journal_mode = DELETE; PRAGMA d.synchronous = FULL")
+        try transaction { () throws(StoreError) in
+            try db.execute(Self.schema)
+            try db.execute(
+                "INSERT OR IGNORE INTO d.meta (key, value) VALUES ('schema', '\(Self.schemaVersion)')"
+            )
+        }
+        let s = try db.prepare("SELECT value FROM d.meta WHERE key = 'schema'")
+        if try s.step(), let v = Int64(s.string(0)), v > Self.schemaVersion {
+            throw StoreError.newerSchema(path: statePath, found: Int32(v), supported: Int32(Self.schemaVersion))
+        }
+    }
+
+    /// Creates the state file 0600 root if needed and checks it like the grant store.
+    static func prepareFile(_ path: String) throws(StoreError) {
+        try StoreFile.createRootFile(path, what: "state path")
+    }
+
+    func meta(_ key: String) throws(StoreError) -> String? {
+        let s = try db.prepare("SELECT value FROM d.meta WHERE key = ?1")
+        try s.bind(1, key)
+        return try s.step() ? s.string(0) : nil
+    }
+
+    func setMeta(_ key: String, _ value: String) throws(StoreError) {
+        let s = try db.prepare("INSERT OR REPLACE INTO d.meta (key, value) VALUES (?1, ?2)")
+        try s.bind(1, key)
+        try s.bind(2, value)
+        _ = try s.step()
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction over both files; rolls back on error.
+    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try db.execute("BEGIN IMMEDIATE")
+        do throws(StoreError) {
+            let value = try body()
+            try db.execute("COMMIT")
+            return value
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self {
+            if c == target { out += replacement } else { out.append(c) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,195 @@
+import FoundationEssentials
+import WritCore
+import WritProtocol
+import WritStore
+
+/// A request as writd keeps it: the pure state machine (`AccessRequest`) plus what the policy
+/// decided when it was filed.
+struct StoredRequest: Sendable {
+    var core: AccessRequest
+    var kind: String  // grant | extend
+    var extendsGrant: String?
+    var requesterUID: UInt32
+    var flow: String
+    var host: String
+    var runas: String
+    var commands: [String]?
+    var grantID: String?
+    var autoRule: String?
+    var warnBefore: Int64
+    var policyVersion: String
+
+    var view: RequestView {
+        RequestView(
+            id: core.id,
+            kind: kind,
+            extendsGrant: extendsGrant,
+            requester: core.requester,
+            capability: core.capability.rawValue,
+            flow: flow,
+            host: host,
+            runas: runas,
+            commands: commands,
+            duration: core.duration,
+            reason: core.reason,
+            state: core.state.rawValue,
+            createdAt: core.createdAt,
+            pendingUntil: core.pendingUntil,
+            requiredApprovals: core.requiredApprovals,
+            approvals: core.approvals.map { ApprovalView(by: $0.by, at: $0.at, comment: $0.comment) },
+            approvers: core.approvers.sorted(),
+            decidedAt: core.decidedAt,
+            decidedBy: core.decidedBy,
+            decisionNote: core.decisionNote,
+            grantId: grantID,
+            autoRule: autoRule,
+            policyVersion: policyVersion
+        )
+    }
+
+    static let columns = """
+        id, kind, extends_grant, requester, requester_uid, capability, flow, host, runas, commands, duration, \
+        reason, state, created_at, pending_until, required_approvals, approvers, self_approval, approvals, \
+        decided_at, decided_by, decision_note, grant_id, auto_rule, warn_before, policy_version
+        """
+
+    private struct ApprovalJSON: Codable {
+        var by: String
+        var at: Int64
+        var comment: String
+    }
+
+    static func encodeJSON<T: Encodable>(_ value: T) -> String {
+        guard let data = try? JSONEncoder().encode(value) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+        try? JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    /// INSERT OR REPLACE: the whole row is rewritten on every change (requests are small).
+    func save(_ db: SQLiteDatabase) throws(StoreError) {
+        let s = try db.prepare(
+            """
+            INSERT OR REPLACE INTO d.requests (\(Self.columns))
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                    ?21, ?22, ?23, ?24, ?25, ?26)
+            """
+        )
+        try s.bind(1, core.id)
+        try s.bind(2, kind)
+        try s.bind(3, extendsGrant)
+        try s.bind(4, core.requester)
+        try s.bind(5, Int64(requesterUID))
+        try s.bind(6, core.capability.rawValue)
+        try s.bind(7, flow)
+        try s.bind(8, host)
+        try s.bind(9, runas)
+        try s.bind(10, commands.map { Self.encodeJSON($0) })
+        try s.bind(11, core.duration)
+        try s.bind(12, core.reason)
+        try s.bind(13, core.state.rawValue)
+        try s.bind(14, core.createdAt)
+        try s.bind(15, core.pendingUntil)
+        try s.bind(16, Int64(core.requiredApprovals))
+        try s.bind(17, Self.encodeJSON(core.approvers.sorted()))
+        try s.bind(18, core.selfApprovalAllowed ? 1 : 0)
+        try s.bind(19, Self.encodeJSON(core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment) }))
+        try s.bind(20, core.decidedAt)
+        try s.bind(21, core.decidedBy)
+        try s.bind(22, core.decisionNote)
+        try s.bind(23, grantID)
+        try s.bind(24, autoRule)
+        try s.bind(25, warnBefore)
+        try s.bind(26, policyVersion)
+        _ = try s.step()
+    }
+
+    static func row(_ s: SQLiteStatement) throws(StoreError) -> StoredRequest {
+        guard let capability = Capability(rawValue: s.string(5)),
+            let state = AccessRequest.State(rawValue: s.string(12)),
+            let approvers = decodeJSON([String].self, s.string(16)),
+            let approvals = decodeJSON([ApprovalJSON].self, s.string(18))
+        else { throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) is malformed") }
+        let core = AccessRequest(
+            restoring: s.string(0),
+            requester: s.string(3),
+            capability: capability,
+            duration: s.int64(10),
+            reason: s.string(11),
+            createdAt: s.int64(13),
+            pendingUntil: s.int64(14),
+            approvers: Set(approvers),
+            requiredApprovals: Int(s.int64(15)),
+            selfApprovalAllowed: s.int64(17) != 0,
+            state: state,
+            approvals: approvals.map { AccessRequest.Approval(by: $0.by, at: $0.at, comment: $0.comment) },
+            decidedAt: s.optionalInt64(19),
+            decidedBy: s.optionalString(20),
+            decisionNote: s.optionalString(21)
+        )
+        return StoredRequest(
+            core: core,
+            kind: s.string(1),
+            extendsGrant: s.optionalString(2),
+            requesterUID: UInt32(truncatingIfNeeded: s.int64(4)),
+            flow: s.string(6),
+            host: s.string(7),
+            runas: s.string(8),
+            commands: s.optionalString(9).flatMap { decodeJSON([String].self, $0) },
+            grantID: s.optionalString(22),
+            autoRule: s.optionalString(23),
+            warnBefore: s.int64(24),
+            policyVersion: s.string(25)
+        )
+    }
+
+    static func load(_ db: SQLiteDatabase, id: String) throws(StoreError) -> StoredRequest? {
+        let s = try db.prepare("SELECT \(columns) FROM d.requests WHERE id = ?1")
+        try s.bind(1, id)
+        guard try s.step() else { return nil }
+        return try row(s)
+    }
+
+    static func query(
+        _ db: SQLiteDatabase,
+        _ whereClause: String,
+        _ binds: [String] = []
+    ) throws(StoreError)
+        -> [StoredRequest]
+    {
+        let s = try db.prepare("SELECT \(columns) FROM d.requests \(whereClause)")
+        for (i, b) in binds.enumerated() { try s.bind(Int32(i + 1), b) }
+        var out: [StoredRequest] = []
+        while try s.step() { out.append(try row(s)) }
+        return out
+    }
+
+    static func generateID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let hex = String((rng.next() as UInt64) & 0xffff_ffff_ffff, radix: 16)
+        return "r_" + String(repeating: "0", count: 12 - hex.count) + hex
+    }
+}
+
+extension Grant {
+    func view(at now: Int64) -> GrantView {
+        GrantView(
+            id: id,
+            user: user,
+            capability: capability.rawValue,
+            host: host,
+            runas: runas,
+            commands: commands?.map(\.description),
+            notBefore: notBefore,
+            expiresAt: expiresAt,
+            revokedAt: revokedAt,
+            revokedBy: revokedBy,
+            reason: reason,
+            approvedBy: approvedBy,
+            requestId: requestID,
+            state: state(at: now).rawValue
+        )
+    }
+}

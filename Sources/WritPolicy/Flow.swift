@@ -1,0 +1,143 @@
+import WritCore
+
+/// One kind of access that may be requested: what it grants, who may ask, who approves, for how
+/// long. Flows are only made by `Policy.parse`, which has checked every field (and every rule
+/// between fields), so their properties are read-only.
+public struct Flow: Sendable, Equatable {
+    /// Unique in the policy; what `writ request --flow` names.
+    public let name: String
+    public let description: String
+    public let capability: Capability
+    /// Globs over the host's names (`Glob.matches`); `["*"]` when the file says nothing.
+    public let hosts: [String]
+    /// The user sudo runs commands as (`root` when the file says nothing). Sudo flows only.
+    public let runas: String
+    /// Command lines as written in the file (trimmed), each one valid for
+    /// `CommandPattern(parsing:)`; `nil` lets the grant run any command. Sudo flows only.
+    public let commands: [String]?
+    public let requesters: Principals
+    /// Who may approve; may be empty only when the flow has auto-approve rules.
+    public let approvers: Principals
+    /// How many distinct approvers must approve (at least 1).
+    public let approvals: Int
+    /// Whether the requester's own approval counts toward `approvals` (`AccessRequest`'s
+    /// `selfApprovalAllowed`). The parser then requires `approvals` of at least 2, so that
+    /// nobody grants themselves access alone.
+    public let selfApproval: Bool
+    /// Seconds granted when the request names no duration.
+    public let defaultDuration: Int64
+    /// The longest grant this flow gives, in seconds.
+    public let maxDuration: Int64
+    public let reasonRequired: Bool
+    /// A regular expression (Swift `Regex` syntax) a reason must contain a match of.
+    public let reasonPattern: String?
+    /// A reason that matches `reasonPattern`, shown to people whose reason does not.
+    public let reasonExample: String?
+    /// How long a request waits for approvals before it expires, in seconds.
+    public let pendingTimeout: Int64
+    /// How long before a grant ends its holder is warned, in seconds (0: no warning).
+    public let warnBefore: Int64
+    /// Checked in order; the first that applies approves the request without people.
+    public let autoApprove: [AutoRule]
+
+    init(
+        name: String,
+        description: String = "",
+        capability: Capability,
+        hosts: [String] = ["*"],
+        runas: String = "root",
+        commands: [String]? = nil,
+        requesters: Principals,
+        approvers: Principals,
+        approvals: Int = 1,
+        selfApproval: Bool = false,
+        defaultDuration: Int64 = Policy.builtInDefaultDuration,
+        maxDuration: Int64 = Policy.builtInDefaultDuration,
+        reasonRequired: Bool = true,
+        reasonPattern: String? = nil,
+        reasonExample: String? = nil,
+        pendingTimeout: Int64 = Policy.builtInPendingTimeout,
+        warnBefore: Int64 = Policy.builtInWarnBefore,
+        autoApprove: [AutoRule] = []
+    ) {
+        self.name = name
+        self.description = description
+        self.capability = capability
+        self.hosts = hosts
+        self.runas = runas
+        self.commands = commands
+        self.requesters = requesters
+        self.approvers = approvers
+        self.approvals = approvals
+        self.selfApproval = selfApproval
+        self.defaultDuration = defaultDuration
+        self.maxDuration = maxDuration
+        self.reasonRequired = reasonRequired
+        self.reasonPattern = reasonPattern
+        self.reasonExample = reasonExample
+        self.pendingTimeout = pendingTimeout
+        self.warnBefore = warnBefore
+        self.autoApprove = autoApprove
+    }
+
+    /// Whether one of the flow's host globs matches `host` or its short name (the part before the
+    /// first dot): the same names a grant's host scope is matched against (`HostIdentity`), so a
+    /// flow for `db-01` covers the host `db-01.example.com`, as a grant for `db-01` does.
+    public func covers(host: String) -> Bool {
+        let identity = HostIdentity(nodename: host)
+        return hosts.contains { identity.matches($0) }
+    }
+}
+
+/// A set of people named three ways: user names, Unix groups (resolved on the host, at the time
+/// of the check) and policy groups (defined under `groups:` in the same file).
+public struct Principals: Sendable, Equatable {
+    public var users: [String]
+    public var unixGroups: [String]
+    /// Names of groups defined in the policy's `groups:`.
+    public var groups: [String]
+
+    public init(users: [String] = [], unixGroups: [String] = [], groups: [String] = []) {
+        self.users = users
+        self.unixGroups = unixGroups
+        self.groups = groups
+    }
+
+    /// Whether nobody is named at all.
+    public var isEmpty: Bool { users.isEmpty && unixGroups.isEmpty && groups.isEmpty }
+
+    /// Whether `user` is one of these people.
+    /// - Parameters:
+    ///   - unixGroups: the Unix groups `user` belongs to (primary and supplementary).
+    ///   - policyGroups: the policy's `groups:`.
+    public func contains(user: String, unixGroups userGroups: Set<String>, policyGroups: [String: [String]]) -> Bool {
+        if users.contains(user) { return true }
+        if unixGroups.contains(where: userGroups.contains) { return true }
+        return groups.contains { policyGroups[$0]?.contains(user) ?? false }
+    }
+
+    /// The users named directly or through policy groups: everyone known without asking the host.
+    func staticUsers(policyGroups: [String: [String]]) -> Set<String> {
+        var result = Set(users)
+        for group in groups { result.formUnion(policyGroups[group] ?? []) }
+        return result
+    }
+}
+
+/// Approves a request without people when the requester is one of `requesterIn` and, if there
+/// is a window, the request is made inside it.
+public struct AutoRule: Sendable, Equatable {
+    /// Unique within its flow; recorded with the decision.
+    public var name: String
+    public var requesterIn: Principals
+    public var window: TimeWindow?
+    /// The longest grant this rule gives, in seconds: a longer request is approved for this long.
+    public var maxDuration: Int64
+
+    public init(name: String, requesterIn: Principals, window: TimeWindow? = nil, maxDuration: Int64) {
+        self.name = name
+        self.requesterIn = requesterIn
+        self.window = window
+        self.maxDuration = maxDuration
+    }
+}

@@ -1,0 +1,276 @@
+import WritCore
+
+/// A request as writd receives it, with what writd knows about the requester.
+public struct RequestInput: Sendable, Equatable {
+    public var user: String
+    /// The requester's Unix groups (primary and supplementary), as the host resolves them now.
+    public var unixGroups: Set<String>
+    public var capability: Capability
+    /// The flow the requester named (`--flow`), or nil to let the policy pick one.
+    public var flow: String?
+    /// The host the grant is for: its kernel host name. Flow host patterns match it or its short
+    /// name, as grant host scopes do.
+    public var host: String
+    /// nil: the flow's run-as user. Sudo only.
+    public var runas: String?
+    /// Command lines asked for; nil or empty: the flow's commands (or any, if the flow has none).
+    /// Sudo only.
+    public var commands: [String]?
+    /// Seconds; nil: the flow's default.
+    public var duration: Int64?
+    public var reason: String
+    /// Epoch seconds, for auto-approve windows.
+    public var now: Int64
+
+    public init(
+        user: String,
+        unixGroups: Set<String> = [],
+        capability: Capability,
+        flow: String? = nil,
+        host: String,
+        runas: String? = nil,
+        commands: [String]? = nil,
+        duration: Int64? = nil,
+        reason: String,
+        now: Int64
+    ) {
+        self.user = user
+        self.unixGroups = unixGroups
+        self.capability = capability
+        self.flow = flow
+        self.host = host
+        self.runas = runas
+        self.commands = commands
+        self.duration = duration
+        self.reason = reason
+        self.now = now
+    }
+}
+
+/// What the policy makes of an acceptable request.
+public struct Evaluation: Sendable, Equatable {
+    /// The flow that will decide it.
+    public let flow: Flow
+    /// The grant length asked for (or the flow's default), in seconds.
+    public let duration: Int64
+    /// The run-as user of the grant.
+    public let runas: String
+    /// The grant's commands: the ones asked for, else the flow's; nil lets the grant run any.
+    public let commands: [String]?
+    /// The rule that approves the request without people, if one applies now.
+    public let autoApproval: AutoRule?
+    /// With `autoApproval`: the grant length it approves, `min(duration, rule.maxDuration)`.
+    public let autoDuration: Int64?
+}
+
+/// Why the policy refuses a request: each says what happened and what to do instead, on one line.
+public enum PolicyRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No flow of that capability covers the host for this user. `requestable`: the flows the user
+    /// may request on that host, as "name (capability)".
+    case noFlow(user: String, capability: Capability, host: String, requestable: [String])
+    /// `--flow` names no flow.
+    case unknownFlow(name: String, requestable: [String])
+    case capabilityMismatch(flow: String, flowCapability: Capability, requested: Capability)
+    case notRequester(user: String, flow: String, requestable: [String])
+    case hostNotCovered(flow: String, host: String, hosts: [String])
+    case runasNotAllowed(flow: String, requested: String, allowed: String)
+    case commandNotAllowed(flow: String, command: String, allowed: [String])
+    /// `--runas` or `--command` on a login request.
+    case sudoOnly(option: String, flow: String)
+    case durationNotPositive(requested: Int64)
+    case durationOverMax(flow: String, requested: Int64, max: Int64)
+    case reasonMissing(flow: String, pattern: String?, example: String?)
+    /// `length` in Unicode scalars.
+    case reasonTooLong(length: Int, limit: Int)
+    case reasonMismatch(flow: String, pattern: String, example: String?)
+
+    public var description: String {
+        switch self {
+        case .noFlow(let user, let capability, let host, let requestable):
+            let who = Self.shown(user)
+            let head = "no flow lets \(who) request \(capability.rawValue) on \(Self.shown(host))"
+            if requestable.isEmpty {
+                return
+                    "\(head) — \(who) may request no flow on this host; ask an admin to add \(who) to a flow's requesters"
+            }
+            return "\(head) — flows you may request: \(Self.list(requestable))"
+        case .unknownFlow(let name, let requestable):
+            let head = "there is no flow named '\(Self.shown(name))'"
+            if requestable.isEmpty { return "\(head) — check the name with an admin" }
+            return "\(head) — flows you may request: \(Self.list(requestable))"
+        case .capabilityMismatch(let flow, let flowCapability, let requested):
+            return "flow \(flow) grants \(flowCapability.rawValue), not \(requested.rawValue) — request "
+                + "\(flowCapability.rawValue) with it, or leave out --flow to use a \(requested.rawValue) flow"
+        case .notRequester(let user, let flow, let requestable):
+            let head = "\(Self.shown(user)) may not request flow \(flow)"
+            if requestable.isEmpty { return "\(head) — ask an admin to add you to its requesters" }
+            return "\(head) — flows you may request: \(Self.list(requestable))"
+        case .hostNotCovered(let flow, let host, let hosts):
+            return "flow \(flow) does not cover host \(Self.shown(host)) (its hosts: \(Self.list(hosts))) — "
+                + "leave out --flow to find one that does"
+        case .runasNotAllowed(let flow, let requested, let allowed):
+            return "flow \(flow) runs commands as \(allowed), not \(Self.shown(requested)) — ask for --runas "
+                + "\(allowed) (or leave it out), or pick another flow"
+        case .commandNotAllowed(let flow, let command, let allowed):
+            let quoted = allowed.map { "\"\($0)\"" }
+            return "flow \(flow) does not allow \"\(Self.shown(command))\" — it allows \(Self.list(quoted)); "
+                + "ask for those, or pick another flow"
+        case .sudoOnly(let option, let flow):
+            return "\(option) applies to sudo requests only and flow \(flow) grants login — leave it out"
+        case .durationNotPositive(let requested):
+            return "duration \(DurationText.format(requested)) is not more than 0 — ask for a duration such as 30m"
+        case .durationOverMax(let flow, let requested, let max):
+            let m = DurationText.format(max)
+            return "duration \(DurationText.format(requested)) is over the flow's maximum \(m) (flow \(flow)) — "
+                + "ask for \(m) or less"
+        case .reasonMissing(let flow, let pattern, let example):
+            var text = "flow \(flow) needs a reason"
+            if let pattern { text += " matching \(pattern)" }
+            return text + " — give one, e.g. --reason \"\(example.map { Self.shown($0) } ?? "…")\""
+        case .reasonTooLong(let length, let limit):
+            return "the reason is \(length) characters, over the limit of \(limit) — shorten it"
+        case .reasonMismatch(let flow, let pattern, let example):
+            let hint = example.map { "e.g. --reason \"\(Self.shown($0))\"" } ?? "reword it to match"
+            return "reason must match \(pattern) (flow \(flow)) — \(hint)"
+        }
+    }
+
+    /// Text from the requester or the host, escaped: a refusal ends up in logs.
+    static func shown(_ s: String) -> String { LogText.escape(s, limit: 200) }
+
+    /// At most ten items: a policy can have hundreds of flows, a refusal is one line.
+    static func list(_ items: [String]) -> String {
+        let shown = items.prefix(10).joined(separator: ", ")
+        return items.count > 10 ? "\(shown), … (\(items.count - 10) more)" : shown
+    }
+}
+
+extension Policy {
+    /// Decides which flow a request falls under and whether the policy allows it as asked.
+    ///
+    /// With `input.flow`, that flow must exist, grant the capability, let the user request it
+    /// and cover the host. Without, the first flow in file order that grants the capability, that
+    /// the user may request, that covers the host, and whose run-as user and commands fit.
+    /// Then: the run-as user must be the flow's, each command one of the flow's (compared
+    /// trimmed), the duration at most the flow's maximum, and the reason present and matching
+    /// when the flow says so. Auto-approval is the first rule whose `requesterIn` has the user
+    /// and whose window (if any) holds `input.now`.
+    ///
+    /// Approvals themselves are not checked here: who approved is the request's state, not the
+    /// policy's.
+    public func evaluate(_ input: RequestInput) -> Result<Evaluation, PolicyRefusal> {
+        let reason = PolicyParser.trimmed(input.reason)
+        // Before anything else: a reason this long must not reach a regular expression.
+        let length = reason.unicodeScalars.count
+        if length > Policy.reasonLimit { return .failure(.reasonTooLong(length: length, limit: Policy.reasonLimit)) }
+
+        let flow: Flow
+        switch selectFlow(input) {
+        case .success(let f): flow = f
+        case .failure(let refusal): return .failure(refusal)
+        }
+
+        let duration = input.duration ?? flow.defaultDuration
+        if duration <= 0 { return .failure(.durationNotPositive(requested: duration)) }
+        if duration > flow.maxDuration {
+            return .failure(.durationOverMax(flow: flow.name, requested: duration, max: flow.maxDuration))
+        }
+
+        if reason.isEmpty {
+            if flow.reasonRequired {
+                return .failure(
+                    .reasonMissing(flow: flow.name, pattern: flow.reasonPattern, example: flow.reasonExample)
+                )
+            }
+        } else if let pattern = flow.reasonPattern, !PolicyParser.reason(reason, matches: pattern) {
+            return .failure(.reasonMismatch(flow: flow.name, pattern: pattern, example: flow.reasonExample))
+        }
+
+        let rule = flow.autoApprove.first { rule in
+            rule.requesterIn.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
+                && (rule.window?.contains(input.now) ?? true)
+        }
+        let requested = (input.commands ?? []).map(PolicyParser.trimmed)
+        return .success(
+            Evaluation(
+                flow: flow,
+                duration: duration,
+                runas: flow.runas,
+                commands: flow.capability == .login ? nil : requested.isEmpty ? flow.commands : requested,
+                autoApproval: rule,
+                autoDuration: rule.map { min(duration, $0.maxDuration) }
+            )
+        )
+    }
+
+    private func selectFlow(_ input: RequestInput) -> Result<Flow, PolicyRefusal> {
+        if let name = input.flow {
+            guard let flow = flow(named: name) else {
+                return .failure(.unknownFlow(name: name, requestable: requestable(by: input)))
+            }
+            guard flow.capability == input.capability else {
+                return .failure(
+                    .capabilityMismatch(flow: flow.name, flowCapability: flow.capability, requested: input.capability)
+                )
+            }
+            guard mayRequest(flow, input) else {
+                return .failure(.notRequester(user: input.user, flow: flow.name, requestable: requestable(by: input)))
+            }
+            guard flow.covers(host: input.host) else {
+                return .failure(.hostNotCovered(flow: flow.name, host: input.host, hosts: flow.hosts))
+            }
+            if let refusal = scopeRefusal(flow, input) { return .failure(refusal) }
+            return .success(flow)
+        }
+        let candidates = flows.filter {
+            $0.capability == input.capability && mayRequest($0, input) && $0.covers(host: input.host)
+        }
+        if let fit = candidates.first(where: { scopeRefusal($0, input) == nil }) { return .success(fit) }
+        // Flows exist but none takes this run-as user or these commands: say what the first one
+        // would take, which is more useful than "no flow".
+        if let first = candidates.first, let refusal = scopeRefusal(first, input) { return .failure(refusal) }
+        return .failure(
+            .noFlow(
+                user: input.user,
+                capability: input.capability,
+                host: input.host,
+                requestable: requestable(by: input)
+            )
+        )
+    }
+
+    private func mayRequest(_ flow: Flow, _ input: RequestInput) -> Bool {
+        flow.requesters.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
+    }
+
+    /// The flows `input.user` may request on `input.host`, as "name (capability)".
+    private func requestable(by input: RequestInput) -> [String] {
+        flows.filter { mayRequest($0, input) && $0.covers(host: input.host) }
+            .map { "\($0.name) (\($0.capability.rawValue))" }
+    }
+
+    static func sameBytes(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
+
+    /// Why the run-as user or commands asked for do not fit `flow`, or nil when they do.
+    private func scopeRefusal(_ flow: Flow, _ input: RequestInput) -> PolicyRefusal? {
+        let commands = (input.commands ?? []).map(PolicyParser.trimmed)
+        if flow.capability == .login {
+            if input.runas != nil { return .sudoOnly(option: "--runas", flow: flow.name) }
+            if !commands.isEmpty { return .sudoOnly(option: "--command", flow: flow.name) }
+            return nil
+        }
+        // Bytes, not String ==: Swift's == equates canonically equivalent Unicode, but the grant
+        // carries the requested text and sudo compares bytes, so "equal" must mean the same bytes
+        // or the grant could allow a command the policy never listed.
+        if let runas = input.runas, !Self.sameBytes(runas, flow.runas) {
+            return .runasNotAllowed(flow: flow.name, requested: runas, allowed: flow.runas)
+        }
+        // A flow without commands allows any command, so any list of them fits.
+        if let allowed = flow.commands,
+            let missing = commands.first(where: { command in !allowed.contains { Self.sameBytes($0, command) } })
+        {
+            return .commandNotAllowed(flow: flow.name, command: missing, allowed: allowed)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,46 @@
+/// writd's approval policy: which flows exist, who may request them and who approves.
+///
+/// Made by `Policy.parse` (text) or `Policy.load` (a file), which check everything they can
+/// without asking the host (Unix groups are resolved when a request is made). A policy that
+/// parses is internally consistent: every policy group a flow names exists, every duration is
+/// within its maximum, every reason pattern compiles, every approval count can be met.
+public struct Policy: Sendable {
+    /// Policy groups: name → user names.
+    public let groups: [String: [String]]
+    /// In file order, which is the order `evaluate` tries them in.
+    public let flows: [Flow]
+    private let flowIndex: [String: Int]
+
+    init(groups: [String: [String]], flows: [Flow]) {
+        self.groups = groups
+        self.flows = flows
+        var index: [String: Int] = [:]
+        // The parser refuses duplicate names; keeping the first anyway mirrors file order.
+        for (i, flow) in flows.enumerated() where index[flow.name] == nil { index[flow.name] = i }
+        self.flowIndex = index
+    }
+
+    /// The flow called `name`, if any.
+    public func flow(named name: String) -> Flow? {
+        flowIndex[name].map { flows[$0] }
+    }
+
+    /// Everyone who may approve requests of `flow`: its approver users, the members of its
+    /// policy groups, and the members of its Unix groups as `membersOf` reports them (the caller
+    /// asks the host: this module does not read `/etc/group`).
+    public func approverUsers(of flow: Flow, membersOf: (String) -> [String]) -> Set<String> {
+        var result = flow.approvers.staticUsers(policyGroups: groups)
+        for group in flow.approvers.unixGroups { result.formUnion(membersOf(group)) }
+        return result
+    }
+
+    /// The grant length when neither the flow nor `defaults` says: short, because a forgotten
+    /// grant is standing access.
+    static let builtInDefaultDuration: Int64 = 3600
+    static let builtInPendingTimeout: Int64 = 3600
+    static let builtInWarnBefore: Int64 = 300
+    /// The longest grant the store and the CLI accept (`writ grant add --for`).
+    static let longestGrant: Int64 = 31 * 86_400
+    /// Longer reasons are refused rather than cut: a cut reason can change its meaning.
+    public static let reasonLimit = 500
+}

@@ -1,0 +1,300 @@
+# writd end to end: requests, approvals, expiry on time, ended sessions, audit. Sourced by
+# suite.sh inside the sandbox (test users, /run, /var/log and /etc are the namespace's own).
+
+WRITD=$BUILD/writd
+STATE=$WORK/store/writd.db
+POLICY=$WORK/policy.yaml
+WRITD_LOG=$WORK/writd.log
+
+write_policy() {
+    cat >"$POLICY" <<'YAML'
+version: 1
+groups:
+  oncall: [writt_dave]
+flows:
+  - name: ops
+    description: root for incidents
+    capability: sudo
+    requesters: {users: [writt_alice, writt_dave]}
+    approvers: {users: [writt_bob, writt_carol]}
+    duration: {default: 30m, max: 2h}
+    reason: {required: true, pattern: "^INC-[0-9]+"}
+    pending_timeout: 1h
+    warn_before: 3s
+    auto_approve:
+      - name: oncall
+        requester_in: {groups: [oncall]}
+        max_duration: 10m
+  - name: quick
+    description: short grants for the expiry tests
+    capability: sudo
+    requesters: {users: [writt_alice]}
+    approvers: {users: [writt_bob]}
+    duration: {default: 6s, max: 1m}
+    reason: {required: false}
+    pending_timeout: 3s
+    warn_before: 3s
+  - name: dual
+    description: two approvals
+    capability: sudo
+    requesters: {users: [writt_alice]}
+    approvers: {users: [writt_bob, writt_carol]}
+    approvals: 2
+    duration: {default: 10m, max: 1h}
+    reason: {required: false}
+YAML
+}
+
+start_writd() {
+    "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" \
+        --session-grace 2 --warn-before 3 "$@" >>"$WRITD_LOG" 2>&1 &
+    WRITD_PID=$!
+    for _ in $(seq 100); do
+        [ -S /run/writ/writd.sock ] && python3 "$HERE/wire.py" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "writd did not start:"; tail -20 "$WRITD_LOG"
+    return 1
+}
+stop_writd() {
+    [ -n "${WRITD_PID:-}" ] || return 0
+    kill -TERM "$WRITD_PID" 2>/dev/null; wait "$WRITD_PID" 2>/dev/null; WRITD_PID=
+}
+
+# writ_as USER ARGS...: the CLI as that user; prints "rc=N" then its output.
+writ_as() {
+    local u=$1; shift
+    local out rc=0
+    out=$(cd "$WORK/home/$u" && runuser -u "$u" -- "$WRIT" "$@" 2>&1) || rc=$?
+    printf 'rc=%s\n%s' "$rc" "$out"
+}
+# writ_json USER ARGS...: the CLI's stdout alone (for --json).
+writ_json() { local u=$1; shift; (cd "$WORK/home/$u" && runuser -u "$u" -- "$WRIT" "$@" 2>/dev/null); }
+# json_field JSON KEY: one top-level field of a JSON object.
+json_field() { printf '%s' "$1" | python3 -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$2"; }
+# file_request USER ARGS...: files with --no-wait --json, prints the request id.
+file_request() {
+    local u=$1; shift
+    local out
+    out=$(cd "$WORK/home/$u" && runuser -u "$u" -- "$WRIT" request sudo --no-wait --json "$@" 2>/dev/null)
+    json_field "$out" id
+}
+request_state() { json_field "$(runuser -u writt_alice -- "$WRIT" status --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); r=[x for x in d["requests"] if x["id"]==sys.argv[1]]; print(json.dumps(r[0] if r else {}))' "$1")" state; }
+sq() { sqlite3 "$STATE" "$@"; }
+
+# =================================================================================================
+section "writd: start, policy, socket"
+clear_grants
+write_policy
+sudo_pam_plain
+sudo_conf_plugin
+start_writd || fail "writd starts"
+out=$(writ_as writt_alice status)
+expect "status with no grants" "$out" "rc=0"$'\n'"no active grants"
+out=$("$WRIT" policy validate "$POLICY")
+expect "writ policy validate: the test policy is valid" "$out" "valid, 3 flow"
+ls -la /run/writ/writd.sock >"$WORK/sock.txt"
+expect "socket is world-connectable (the peer uid decides)" "$(cat "$WORK/sock.txt")" "^srw-rw-rw- 1 root root"
+
+# =================================================================================================
+section "writd: request, approve, sudo, expiry, ended root shell (alice asks, bob approves)"
+out=$(sudo_as writt_alice /usr/bin/id -u)
+expect "before: no grant, sudo refused with the line" "$out" "writ: no active sudo grant for writt_alice"
+out=$(writ_as writt_alice request sudo --flow ops --for 30m --reason "no ticket" --no-wait)
+expect "reason pattern enforced, with what to do" "$out" "rc=1"$'\n'"writ: .*INC-"
+RID=$(file_request writt_alice --flow quick --for 8s)
+expect "request filed (pending)" "$(request_state "$RID")" "^pending$"
+out=$(writ_as writt_alice approve "$RID")
+expect "self-approval refused" "$out" "rc=1"$'\n'"writ: you cannot approve your own request"
+out=$(writ_as writt_dave approve "$RID")
+expect "a non-approver cannot approve (or see) it" "$out" "rc=1"$'\n'"writ: no request $RID that you can see"
+out=$(writ_as writt_bob requests)
+expect "bob sees it in writ requests" "$out" "$RID +writt_alice +sudo +quick"
+t0=$(date +%s.%N)
+out=$(writ_as writt_bob approve "$RID" --comment "go ahead")
+expect "bob approves" "$out" "rc=0"$'\n'"approved $RID"
+out=$(sudo_as writt_alice /usr/bin/id -u)
+t1=$(date +%s.%N)
+expect "after approval: alice's sudo works" "$out" "rc=0"$'\n'"0"
+echo "approve→sudo allowed: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
+expect "exactly one grant for the request" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+out=$(writ_as writt_alice status)
+expect "writ status shows the grant with time left" "$out" "$GID +sudo .* [0-9]+s left"
+
+# A root shell opened under the grant, on a pty: it must be warned and then ended at expiry.
+mkfifo "$WORK/shin"
+TS=$WORK/home/writt_alice/typescript
+runuser -u writt_alice -- script -qfec "sudo -n /bin/bash --norc -i" "$TS" <"$WORK/shin" >/dev/null 2>&1 &
+SCRIPT_PID=$!
+exec 7>"$WORK/shin"
+echo 'echo ROOTSHELL-$(id -u)' >&7
+for _ in $(seq 100); do grep -q "ROOTSHELL-0" "$TS" 2>/dev/null && break; sleep 0.05; done
+expect "a root shell runs under the grant" "$(cat "$TS")" "ROOTSHELL-0"
+sleep 0.3
+expect "writd tracks the sudo session" "$(sq "SELECT count(*) FROM sessions WHERE grant_id='$GID' AND closed_at IS NULL")" "^[1-9]"
+EXP=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+while [ "$(date +%s)" -lt "$EXP" ]; do sleep 0.05; done
+out=$(sudo_as writt_alice /usr/bin/id -u)
+expect "at expires_at: sudo denied at once (the modules check the time)" "$out" "writ: no active sudo grant for writt_alice"
+for _ in $(seq 100); do kill -0 "$SCRIPT_PID" 2>/dev/null || break; sleep 0.05; done
+tend=$(date +%s.%N)
+exec 7>&-
+if kill -0 "$SCRIPT_PID" 2>/dev/null; then fail "the root shell is ended at expiry"; kill -9 "$SCRIPT_PID"; else pass "the root shell is ended at expiry"; fi
+wait "$SCRIPT_PID" 2>/dev/null
+echo "expiry→root shell ended: $(python3 -c "print(round(($tend-$EXP)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+expect "the shell's terminal was warned before expiry" "$(cat "$TS")" "writ: your sudo grant $GID ends in"
+expect "... and told at expiry" "$(cat "$TS")" "writ: your sudo grant $GID has ended"
+expect_not "no process of alice's root shell is left" "$(ps -eo user,args | grep -E '^root .*bash --norc -i' | grep -v grep)" "bash"
+expect "grant marked ended by writd" "$(sq "SELECT end_reason FROM watch WHERE grant_id='$GID'")" "^expired$"
+for _ in $(seq 40); do grep -q '"event":"session.end"' "$AUDIT" && break; sleep 0.05; done
+out=$("$WRIT" audit show --json)
+for ev in request.create request.approve grant.issue sudo.accept sudo.exit grant.expire session.end; do
+    expect "audit holds $ev" "$out" "\"event\":\"$ev\""
+done
+expect "audit: approval carries who and the policy version" "$out" "\"event\":\"request.approve\",\"actor\":\"writt_bob\".*\"policy_version\":\"[0-9a-f]{64}\""
+out=$("$WRIT" audit verify)
+expect "audit chain verifies" "$out" "chain intact"
+expect "head hashes are anchored in syslog" "$(cat "$SYSLOG")" "writd\[[0-9]+\]: audit seq=[0-9]+ hash=[0-9a-f]{64}"
+
+# =================================================================================================
+section "writd: deny, unanswered expiry, cancel, revoke, extend, two approvals, auto-approval"
+RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-1 disk")
+out=$(writ_as writt_carol deny "$RID" --reason "use the runbook")
+expect "carol denies" "$out" "rc=0"
+expect "denied request is denied" "$(request_state "$RID")" "^denied$"
+expect "no grant after a denial" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+out=$(writ_as writt_bob approve "$RID")
+expect "a decided request cannot be approved" "$out" "rc=1"$'\n'"writ: the request is denied, not pending"
+
+RID=$(file_request writt_alice --flow quick)
+sleep 4.2
+expect "unanswered request expires on time" "$(request_state "$RID")" "^expired$"
+out=$(writ_as writt_bob approve "$RID")
+expect "an expired request cannot be approved" "$out" "rc=1"
+
+RID=$(file_request writt_alice --flow ops --reason "INC-2")
+out=$(writ_as writt_alice cancel "$RID")
+expect "requester cancels" "$out" "rc=0"$'\n'"cancelled $RID"
+expect "cancelled" "$(request_state "$RID")" "^cancelled$"
+
+RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-3")
+writ_as writt_bob approve "$RID" >/dev/null
+GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
+expect "grant works before revocation" "$(sudo_as writt_alice /usr/bin/true)" "rc=0"
+out=$(writ_as writt_carol revoke "$GID" --reason "done early")
+expect "an approver revokes mid-grant" "$out" "rc=0"$'\n'"revoked $GID"
+expect "revoked: sudo denied at once" "$(sudo_as writt_alice /usr/bin/true)" "writ: no active sudo grant"
+out=$(writ_as writt_dave revoke "$GID")
+expect "someone unrelated cannot revoke" "$out" "rc=1"
+
+RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-4")
+writ_as writt_bob approve "$RID" >/dev/null
+GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
+old=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+out=$(writ_json writt_alice extend "$GID" --for 30m --reason "INC-4 still going" --no-wait --json)
+XID=$(json_field "$out" id)
+expect "extension filed through the flow (pending)" "$(json_field "$out" state)" "^pending$"
+writ_as writt_carol approve "$XID" >/dev/null
+new=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+expect "approved extension moves expires_at by 30m" "$((new - old))" "^1800$"
+out=$(writ_as writt_alice extend "$GID" --for 5h --reason "INC-4" --no-wait)
+expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ: .*maximum"
+"$WRIT" grant revoke --store "$STORE" "$GID" >/dev/null
+
+RID=$(file_request writt_alice --flow dual --for 10m)
+out=$(writ_as writt_bob approve "$RID")
+expect "two-approval flow: the first approval is recorded" "$out" "approval recorded for $RID: 1/2"
+expect "... and no grant yet" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+out=$(writ_as writt_bob approve "$RID")
+expect "... the same approver twice does not count" "$out" "rc=1"$'\n'"writ: writt_bob has already approved"
+out=$(writ_as writt_carol approve "$RID")
+expect "... the second distinct approval issues the grant" "$out" "approved $RID"
+expect "... one grant" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+
+out=$(writ_json writt_dave request sudo --flow ops --for 1h --reason "INC-5 paged" --json)
+expect "on-call requester auto-approved" "$(json_field "$out" state)" "^approved$"
+expect "... by the rule, clamped to its maximum" "$(json_field "$out" auto_rule)/$(json_field "$out" duration)" "^oncall/600$"
+expect "... and sudo works" "$(sudo_as writt_dave /usr/bin/id -u)" "rc=0"$'\n'"0"
+
+# Concurrent approvals of one request: exactly one grant.
+RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-6")
+pids=()
+for u in writt_bob writt_carol writt_bob writt_carol; do (writ_as $u approve "$RID" >/dev/null) & pids+=($!); done
+wait "${pids[@]}"
+expect "concurrent approvals: exactly one grant" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+
+# =================================================================================================
+section "writd: bad input on the socket and in the policy"
+out=$(python3 "$HERE/wire.py" garbage)
+expect "garbage frame: error reply, connection dropped" "$out" "bad_request"
+out=$(python3 "$HERE/wire.py" oversized)
+expect "oversized frame: refused by its header" "$out" "too_large"
+out=$(python3 "$HERE/wire.py" version)
+expect "unknown protocol version: refused" "$out" "unsupported_version"
+out=$(python3 "$HERE/wire.py" slow)
+expect "a slow client is timed out" "$out" "timeout"
+out=$(python3 "$HERE/wire.py" truncated)
+expect "a truncated frame then EOF: nothing breaks" "$out" "closed"
+out=$(runuser -u writt_alice -- python3 "$HERE/wire.py" forged-report)
+expect "a user cannot forge module reports" "$out" "forbidden"
+out=$(python3 "$HERE/wire.py" ping)
+expect "after all that writd still serves everyone" "$out" "\"ok\": true"
+
+cp "$POLICY" "$WORK/policy.good"
+cat >"$POLICY" <<'YAML'
+version: 1
+flows:
+  - name: broken
+    capability: sudoo
+    aprovers: {users: [writt_bob]}
+    duration: {default: 3h, max: 1h}
+YAML
+out=$("$WRIT" policy validate "$POLICY" 2>&1)
+expect "policy errors: each at file:line:column (missing key)" "$out" "policy.yaml:3:5: 'requesters' is missing in flow broken"
+expect "... a bad value, with a suggestion" "$out" "policy.yaml:4:17: unknown capability 'sudoo' in flow broken — did you mean 'sudo'\?"
+expect "... a typo'd key, with a suggestion" "$out" "policy.yaml:5:5: unknown key 'aprovers' in flow broken — did you mean 'approvers'\?"
+expect "... an inconsistent duration" "$out" "policy.yaml:6:25: the default duration 3h in flow broken is over its max 1h"
+expect "... and the exit status says so" "$("$WRIT" policy validate "$POLICY" >/dev/null 2>&1; echo "rc=$?")" "^rc=1$"
+kill -HUP "$WRITD_PID"; sleep 0.5
+out=$(python3 "$HERE/wire.py" ping)
+expect "SIGHUP with a bad policy: writd keeps the last good one and says so" "$out" "\"policy_error\": \".*policy.yaml:"
+expect "... and still takes requests under the old policy" "$(file_request writt_alice --flow dual)" "^r_"
+expect "... and logs why" "$(cat "$WRITD_LOG")" "policy not loaded \(keeping policy"
+cp "$WORK/policy.good" "$POLICY"
+kill -HUP "$WRITD_PID"; sleep 0.5
+expect "fixed policy reloaded on SIGHUP" "$(python3 "$HERE/wire.py" ping)" "\"policy_error\": null|\"ok\": true"
+
+# =================================================================================================
+section "writd: SIGKILL during request/approve/expiry traffic, then restart"
+kills=0
+for round in 1 2 3 4 5 6; do
+    for i in 1 2 3; do
+        r=$(file_request writt_alice --flow quick --for 2s)
+        [ -n "$r" ] && (writ_as writt_bob approve "$r" >/dev/null &)
+    done
+    sleep "0.$((RANDOM % 5))"
+    kill -KILL "$WRITD_PID" 2>/dev/null; wait "$WRITD_PID" 2>/dev/null; kills=$((kills + 1))
+    start_writd || break
+done
+sleep 3
+for _ in 1 2; do python3 "$HERE/wire.py" ping >/dev/null; sleep 1; done
+expect "writd killed $kills times and restarted" "$kills" "^6$"
+expect "no request has two grants" "$(sqlite3 "$STORE" "SELECT count(*) FROM (SELECT request_id FROM grants WHERE request_id IS NOT NULL GROUP BY request_id HAVING count(*) > 1)")" "^0$"
+sqlite3 "$STORE" "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND r.kind='grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)" >"$WORK/lost.txt"
+expect "no approved request lost its grant" "$(cat "$WORK/lost.txt")" "^0$"
+expect "no expiry missed: every ended grant is marked ended" "$(sqlite3 "$STORE" "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g JOIN d.watch w ON w.grant_id=g.id WHERE g.expires_at <= strftime('%s','now') - 2 AND w.ended_at IS NULL")" "^0$"
+expect "no audit record lost (outbox empty)" "$(sq "SELECT count(*) FROM outbox")" "^0$"
+expect "the audit chain still verifies" "$("$WRIT" audit verify)" "chain intact"
+grants_in_audit=$(grep -c '"event":"grant.issue"' "$AUDIT")
+grants_in_store=$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id IS NOT NULL AND request_id IN (SELECT request_id FROM grants)")
+expect "every issued grant has exactly one grant.issue record" "$grants_in_audit" "^$grants_in_store$"
+
+out=$(writ_as writt_alice doctor --policy "$POLICY" --pam-dir /etc/pam.d)
+expect "writ doctor reports writd and its policy" "$out" "OK +writd +running.*OK +policy \(writd\)"
+stop_writd
+out=$(writ_as writt_alice status)
+expect "writd down: the CLI says so in one line" "$out" "rc=1"$'\n'"writ: writd is not running"
+out=$(sudo_as writt_dave /usr/bin/id -u)
+expect "writd down: enforcement goes on from the store" "$out" "rc=0"$'\n'"0"
+sudo_conf_plain

@@ -1,0 +1,52 @@
+"""Talks writd's socket protocol directly, to test what the CLI never sends.
+
+    python3 wire.py ping|garbage|oversized|version|slow|truncated|forged-report
+"""
+import json, socket, struct, sys, time
+
+PATH = "/run/writ/writd.sock"
+
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    s.connect(PATH)
+    return s
+
+def frame(obj):
+    body = json.dumps(obj).encode()
+    return struct.pack(">I", len(body)) + body
+
+def reply(s):
+    head = b""
+    while len(head) < 4:
+        chunk = s.recv(4 - len(head))
+        if not chunk:
+            return "closed"
+        head += chunk
+    (n,) = struct.unpack(">I", head)
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return json.dumps(json.loads(body), indent=1)
+
+case = sys.argv[1]
+s = connect()
+if case == "ping":
+    s.sendall(frame({"v": 1, "op": "ping"}))
+elif case == "garbage":
+    s.sendall(struct.pack(">I", 11) + b"not json!!!")
+elif case == "oversized":
+    s.sendall(struct.pack(">I", 50_000_000))
+elif case == "version":
+    s.sendall(frame({"v": 99, "op": "ping"}))
+elif case == "slow":
+    s.sendall(struct.pack(">I", 100) + b"{")
+elif case == "truncated":
+    s.sendall(struct.pack(">I", 100) + b'{"v":1')
+    s.shutdown(socket.SHUT_WR)
+elif case == "forged-report":
+    s.sendall(frame({"v": 1, "op": "report", "event": "session_close", "user": "writt_bob"}))
+print(reply(s))

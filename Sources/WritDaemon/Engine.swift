@@ -80,6 +80,14 @@ public actor Engine {
     /// logged and shown by `writ doctor`.
     @discardableResult
     public func loadPolicy(initial: Bool = false) -> Bool {
+        // The policy decides who becomes root: a file someone else can change is no policy.
+        var st = stat()
+        if stat(config.policyPath, &st) == 0 && (st.st_uid != 0 || st.st_mode & 0o022 != 0) {
+            return policyFailed(
+                "\(config.policyPath): owned by uid \(st.st_uid) with mode \(String(st.st_mode & 0o777, radix: 8)); it must be root's and not writable by others (chown root: and chmod go-w)",
+                initial: initial
+            )
+        }
         let text: [UInt8]
         do { text = try FileBytes.read(config.policyPath, limit: 4 << 20) } catch {
             return policyFailed("\(config.policyPath): \(error.message)", initial: initial)

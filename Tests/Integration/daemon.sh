@@ -80,7 +80,8 @@ file_request() {
     json_field "$out" id
 }
 request_state() { json_field "$(runuser -u writt_alice -- "$WRIT" status --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); r=[x for x in d["requests"] if x["id"]==sys.argv[1]]; print(json.dumps(r[0] if r else {}))' "$1")" state; }
-sq() { sqlite3 "$STATE" "$@"; }
+sq() { sqlite3 -cmd ".timeout 5000" "$STATE" "$@"; }
+sqs() { sqlite3 -cmd ".timeout 5000" "$STORE" "$@"; }
 
 # =================================================================================================
 section "writd: start, policy, socket"
@@ -117,8 +118,8 @@ out=$(sudo_as writt_alice /usr/bin/id -u)
 t1=$(date +%s.%N)
 expect "after approval: alice's sudo works" "$out" "rc=0"$'\n'"0"
 echo "approve→sudo allowed: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
-GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
-expect "exactly one grant for the request" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+expect "exactly one grant for the request" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
 out=$(writ_as writt_alice status)
 expect "writ status shows the grant with time left" "$out" "$GID +sudo .* [0-9]+s left"
 
@@ -133,7 +134,7 @@ for _ in $(seq 100); do grep -q "ROOTSHELL-0" "$TS" 2>/dev/null && break; sleep 
 expect "a root shell runs under the grant" "$(cat "$TS")" "ROOTSHELL-0"
 sleep 0.3
 expect "writd tracks the sudo session" "$(sq "SELECT count(*) FROM sessions WHERE grant_id='$GID' AND closed_at IS NULL")" "^[1-9]"
-EXP=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+EXP=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
 while [ "$(date +%s)" -lt "$EXP" ]; do sleep 0.05; done
 out=$(sudo_as writt_alice /usr/bin/id -u)
 expect "at expires_at: sudo denied at once (the modules check the time)" "$out" "writ: no active sudo grant for writt_alice"
@@ -158,12 +159,64 @@ expect "audit chain verifies" "$out" "chain intact"
 expect "head hashes are anchored in syslog" "$(cat "$SYSLOG")" "writd\[[0-9]+\]: audit seq=[0-9]+ hash=[0-9a-f]{64}"
 
 # =================================================================================================
+section "writd: an ssh login session is ended when its login grant ends (sshd session hook)"
+mkdir -p "$WORK/ssh2" "$WORK/keys2"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh2/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh2/client_key"
+cp "$WORK/ssh2/client_key.pub" "$WORK/keys2/writt_carol"
+chmod 0755 "$WORK/keys2"; chmod 0644 "$WORK/keys2/"*
+cat >/etc/pam.d/sshd <<PAM
+auth       required   pam_deny.so
+account    required   $MODULE store=$STORE capability=login
+account    include    common-account
+session    required   pam_permit.so
+session    optional   $MODULE capability=login
+password   required   pam_deny.so
+PAM
+PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$WORK/ssh2/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $PORT2
+HostKey $WORK/ssh2/host_key
+PidFile $WORK/ssh2/sshd.pid
+UsePAM yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $WORK/keys2/%u
+StrictModes no
+PermitRootLogin no
+CONF
+/usr/sbin/sshd -D -f "$WORK/ssh2/sshd_config" -E "$WORK/ssh2/sshd.log" &
+SSHD_PID=$!
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$PORT2") 2>/dev/null && break; sleep 0.1; done
+LGID=$("$WRIT" grant add --store "$STORE" --user writt_carol --capability login --for 6s --reason "login test")
+expect "root's grant add goes through writd (it watches the grant)" "$(sq "SELECT count(*) FROM watch WHERE grant_id='$LGID'")" "^1$"
+ssh -i "$WORK/ssh2/client_key" -p "$PORT2" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR writt_carol@127.0.0.1 'echo LOGGED-IN; exec sleep 1000' >"$WORK/ssh2/out" 2>&1 &
+SSH_PID=$!
+for _ in $(seq 100); do grep -q LOGGED-IN "$WORK/ssh2/out" && break; sleep 0.05; done
+expect "ssh login under the login grant" "$(cat "$WORK/ssh2/out")" "LOGGED-IN"
+sleep 0.3
+expect "writd tracks the sshd session (reported by the PAM session hook)" "$(sq "SELECT service FROM sessions WHERE grant_id='$LGID' AND closed_at IS NULL")" "^sshd$"
+LEXP=$(sqs "SELECT expires_at FROM grants WHERE id='$LGID'")
+for _ in $(seq 200); do kill -0 "$SSH_PID" 2>/dev/null || break; sleep 0.05; done
+lend=$(date +%s.%N)
+if kill -0 "$SSH_PID" 2>/dev/null; then fail "the ssh session is ended at expiry"; kill "$SSH_PID"; else pass "the ssh session is ended at expiry"; fi
+wait "$SSH_PID" 2>/dev/null
+echo "expiry→ssh session ended: $(python3 -c "print(round(($lend-$LEXP)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+expect_not "no sleep of carol's session is left" "$(ps -eo user,args | grep -E '^writt_c.*sleep 1000' | grep -v grep)" "sleep"
+for _ in $(seq 40); do grep -q '"event":"session.end".*"service":"sshd"' "$AUDIT" && break; sleep 0.05; done
+expect "audit: the ended ssh session" "$(cat "$AUDIT")" '"event":"session.end","actor":"writd".*"user":"writt_carol".*"service":"sshd"'
+kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; SSHD_PID=
+
+# =================================================================================================
 section "writd: deny, unanswered expiry, cancel, revoke, extend, two approvals, auto-approval"
 RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-1 disk")
 out=$(writ_as writt_carol deny "$RID" --reason "use the runbook")
 expect "carol denies" "$out" "rc=0"
 expect "denied request is denied" "$(request_state "$RID")" "^denied$"
-expect "no grant after a denial" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+expect "no grant after a denial" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
 out=$(writ_as writt_bob approve "$RID")
 expect "a decided request cannot be approved" "$out" "rc=1"$'\n'"writ: the request is denied, not pending"
 
@@ -180,7 +233,7 @@ expect "cancelled" "$(request_state "$RID")" "^cancelled$"
 
 RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-3")
 writ_as writt_bob approve "$RID" >/dev/null
-GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
+GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
 expect "grant works before revocation" "$(sudo_as writt_alice /usr/bin/true)" "rc=0"
 out=$(writ_as writt_carol revoke "$GID" --reason "done early")
 expect "an approver revokes mid-grant" "$out" "rc=0"$'\n'"revoked $GID"
@@ -190,13 +243,13 @@ expect "someone unrelated cannot revoke" "$out" "rc=1"
 
 RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-4")
 writ_as writt_bob approve "$RID" >/dev/null
-GID=$(sqlite3 "$STORE" "SELECT id FROM grants WHERE request_id='$RID'")
-old=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+old=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
 out=$(writ_json writt_alice extend "$GID" --for 30m --reason "INC-4 still going" --no-wait --json)
 XID=$(json_field "$out" id)
 expect "extension filed through the flow (pending)" "$(json_field "$out" state)" "^pending$"
 writ_as writt_carol approve "$XID" >/dev/null
-new=$(sqlite3 "$STORE" "SELECT expires_at FROM grants WHERE id='$GID'")
+new=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
 expect "approved extension moves expires_at by 30m" "$((new - old))" "^1800$"
 out=$(writ_as writt_alice extend "$GID" --for 5h --reason "INC-4" --no-wait)
 expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ: .*maximum"
@@ -205,12 +258,12 @@ expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ
 RID=$(file_request writt_alice --flow dual --for 10m)
 out=$(writ_as writt_bob approve "$RID")
 expect "two-approval flow: the first approval is recorded" "$out" "approval recorded for $RID: 1/2"
-expect "... and no grant yet" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+expect "... and no grant yet" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
 out=$(writ_as writt_bob approve "$RID")
 expect "... the same approver twice does not count" "$out" "rc=1"$'\n'"writ: writt_bob has already approved"
 out=$(writ_as writt_carol approve "$RID")
 expect "... the second distinct approval issues the grant" "$out" "approved $RID"
-expect "... one grant" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+expect "... one grant" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
 
 out=$(writ_json writt_dave request sudo --flow ops --for 1h --reason "INC-5 paged" --json)
 expect "on-call requester auto-approved" "$(json_field "$out" state)" "^approved$"
@@ -222,7 +275,7 @@ RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-6")
 pids=()
 for u in writt_bob writt_carol writt_bob writt_carol; do (writ_as $u approve "$RID" >/dev/null) & pids+=($!); done
 wait "${pids[@]}"
-expect "concurrent approvals: exactly one grant" "$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+expect "concurrent approvals: exactly one grant" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
 
 # =================================================================================================
 section "writd: bad input on the socket and in the policy"
@@ -280,14 +333,14 @@ done
 sleep 3
 for _ in 1 2; do python3 "$HERE/wire.py" ping >/dev/null; sleep 1; done
 expect "writd killed $kills times and restarted" "$kills" "^6$"
-expect "no request has two grants" "$(sqlite3 "$STORE" "SELECT count(*) FROM (SELECT request_id FROM grants WHERE request_id IS NOT NULL GROUP BY request_id HAVING count(*) > 1)")" "^0$"
-sqlite3 "$STORE" "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND r.kind='grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)" >"$WORK/lost.txt"
+expect "no request has two grants" "$(sqs "SELECT count(*) FROM (SELECT request_id FROM grants WHERE request_id IS NOT NULL GROUP BY request_id HAVING count(*) > 1)")" "^0$"
+sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND r.kind='grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)" >"$WORK/lost.txt"
 expect "no approved request lost its grant" "$(cat "$WORK/lost.txt")" "^0$"
-expect "no expiry missed: every ended grant is marked ended" "$(sqlite3 "$STORE" "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g JOIN d.watch w ON w.grant_id=g.id WHERE g.expires_at <= strftime('%s','now') - 2 AND w.ended_at IS NULL")" "^0$"
+expect "no expiry missed: every ended grant is marked ended" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g JOIN d.watch w ON w.grant_id=g.id WHERE g.expires_at <= strftime('%s','now') - 2 AND w.ended_at IS NULL")" "^0$"
 expect "no audit record lost (outbox empty)" "$(sq "SELECT count(*) FROM outbox")" "^0$"
 expect "the audit chain still verifies" "$("$WRIT" audit verify)" "chain intact"
 grants_in_audit=$(grep -c '"event":"grant.issue"' "$AUDIT")
-grants_in_store=$(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE request_id IS NOT NULL AND request_id IN (SELECT request_id FROM grants)")
+grants_in_store=$(sqs "SELECT count(*) FROM grants WHERE request_id IS NOT NULL AND request_id IN (SELECT request_id FROM grants)")
 expect "every issued grant has exactly one grant.issue record" "$grants_in_audit" "^$grants_in_store$"
 
 out=$(writ_as writt_alice doctor --policy "$POLICY" --pam-dir /etc/pam.d)

@@ -7,7 +7,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=${1:-$ROOT/.build/release}
+BUILD=$(cd "${1:-$ROOT/.build/release}" && pwd)
 [ "$(id -u)" = 0 ] || { echo "integration tests need root (they run sudo and sshd for test users)" >&2; exit 1; }
 for f in "$BUILD/pam_writ.so" "$BUILD/writ"; do
     [ -e "$f" ] || { echo "missing $f: run swift build -c release && scripts/build-module.sh first" >&2; exit 1; }

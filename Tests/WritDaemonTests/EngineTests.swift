@@ -302,6 +302,19 @@ struct Fixture {
     }
 }
 
+@Suite(.serialized) struct PolicyFileTests {
+    @Test func aPolicyOthersCanWriteIsRefused() async throws {
+        let f = try await Fixture()
+        defer { f.cleanup() }
+        chmod(f.config.policyPath, 0o666)
+        let reload = await f.call(Users.root, .reload)
+        #expect(reload.error?.code == "policy")
+        #expect(reload.error?.message.contains("must be root's and not writable by others") == true)
+        // The last good policy stays in force.
+        #expect(await f.file() != nil)
+    }
+}
+
 extension AuditChain.Verdict {
     var isIntact: Bool {
         if case .intact = self { return true }

@@ -1,0 +1,177 @@
+#!/bin/bash
+# writd figures (issue 3), not pass/fail: approve → sudo allowed, expiry → sudo denied, expiry →
+# session ended, idle RSS and CPU with 10,000 active grants, 1,000 concurrent status clients. Each
+# figure is printed with how it was measured, its target and the verdict. Runs as root inside a
+# private mount namespace with the integration tests' sandbox (Tests/Integration/lib.sh: test users
+# only in bind-mounted copies of /etc/passwd etc., real sudo with the Writ plugins, writd's socket
+# under a private /run, store and logs under a temporary directory); builds nothing, and checks
+# afterwards that the machine is as it was. About 3 minutes.
+#
+#   Benchmarks/daemon.sh [BUILD_DIR]     (default .build/release; output also in
+#                                        Benchmarks/results/daemon-latest.txt)
+set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$SELF/.." && pwd)
+
+if [ -z "${WRIT_DAEMON_BENCH_INNER:-}" ]; then
+    BUILD=$(cd "${1:-$ROOT/.build/release}" && pwd)
+    [ "$(id -u)" = 0 ] || { echo "the writd benchmarks need root" >&2; exit 1; }
+    for f in writd writ writ-bench-seed pam_writ.so; do
+        [ -e "$BUILD/$f" ] || {
+            echo "missing $BUILD/$f: swift build -c release --static-swift-stdlib && scripts/build-module.sh" >&2
+            exit 1
+        }
+    done
+    for tool in python3 sqlite3 sudo unshare pgrep; do
+        command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
+    done
+    fingerprint() {
+        # What the run must leave as it found it (as Tests/Integration/run.sh checks).
+        { sha256sum /etc/passwd /etc/group /etc/shadow /etc/sudo.conf /etc/sudoers 2>/dev/null
+          find /etc/pam.d /etc/sudoers.d -type f -exec sha256sum {} + 2>/dev/null | sort
+          ls -la /dev/log /run/sshd /run/writ /var/lib/writ /var/log/writ 2>&1 | sed "s/ [A-Z][a-z][a-z] .*//" || true; } | sha256sum
+    }
+    before=$(fingerprint)
+    WORK=$(mktemp -d /tmp/writ-daemon-bench.XXXXXX)
+    chmod 0755 "$WORK"
+    trap 'rm -rf "$WORK"' EXIT
+    mkdir -p "$SELF/results"
+    status=0
+    unshare --mount --propagation private --fork \
+        env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        WRIT_DAEMON_BENCH_INNER=1 WORK="$WORK" BUILD="$BUILD" HERE="$ROOT/Tests/Integration" BENCH="$SELF" \
+        bash "$SELF/daemon.sh" 2>&1 | tee "$SELF/results/daemon-latest.txt" || status=$?
+    left=$(pgrep -fa "$WORK" || true)
+    if [ "$before" != "$(fingerprint)" ] || [ -n "$left" ]; then
+        echo "FAIL: the machine was changed (/etc, /dev/log, /run, /var/lib/writ or /var/log/writ differ) or processes are left: $left"
+        status=1
+    else
+        echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log, /run, /var/lib/writ, /var/log/writ as before; no process left"
+    fi
+    exit $status
+fi
+
+# --- inside the private mount namespace ----------------------------------------------------------
+source "$HERE/lib.sh"
+WRITD=$BUILD/writd
+STATE=$WORK/store/writd.db
+POLICY=$WORK/policy.yaml
+WRITD_LOG=$WORK/writd.log
+GRACE=2
+cleanup() {
+    teardown_sandbox
+}
+trap cleanup EXIT
+setup_sandbox
+
+# 33 more test users for the session and expiry figures, in the namespace's copies of /etc/passwd,
+# /etc/group, /etc/shadow and /etc/sudoers only (bind-mounted by setup_sandbox).
+SESSION_USERS=()
+for i in $(seq -w 1 33); do
+    u=writt_s$i uid=$((29200 + 10#$i))
+    mkdir -p "$WORK/home/$u"
+    echo "$u:x:$uid:$uid:writ bench user:$WORK/home/$u:/bin/sh" >>"$WORK/etc/passwd"
+    echo "$u:x:$uid:" >>"$WORK/etc/group"
+    echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+    chown "$uid:$uid" "$WORK/home/$u"
+    SESSION_USERS+=("$u")
+done
+echo "$(IFS=,; echo "${SESSION_USERS[*]}") ALL=(ALL:ALL) NOPASSWD: ALL" >>"$WORK/etc/sudoers"
+
+cat >"$POLICY" <<'YAML'
+version: 1
+flows:
+  - name: bench
+    description: approve → sudo benchmark
+    capability: sudo
+    requesters: {users: [writt_alice]}
+    approvers: {users: [writt_bob]}
+    duration: {default: 10m, max: 1h}
+    reason: {required: false}
+    pending_timeout: 1h
+YAML
+# sudo as in the integration tests: the stock PAM stack, the writ_approval + writ_audit plugins
+# (which also report accepts, refusals and exits to writd: its session tracking).
+sudo_pam_plain
+sudo_conf_plugin
+
+start_writd() {
+    "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" \
+        --session-grace "$GRACE" >>"$WRITD_LOG" 2>&1 &
+    WRITD_PID=$!
+    for _ in $(seq 200); do
+        [ -S /run/writ/writd.sock ] && python3 "$HERE/wire.py" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "writd did not start:"; tail -20 "$WRITD_LOG"; exit 1
+}
+rss_line() { awk '/^(VmRSS|RssAnon|RssFile)/ {printf "%s %.1f MiB  ", $1, $2/1024}' "/proc/$1/status"; }
+
+echo "== writd benchmarks: $(nproc) cores, $(uname -r), $(sudo -V | head -1), writd $("$WRITD" --version), $(date -u '+%F %H:%M UTC')"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the latencies)"
+echo "sudo: stock PAM stack + Plugin writ_approval / writ_audit (sudo_conf_plugin); writd --session-grace $GRACE"
+
+# Baseline: writd on an empty store, 5 s after start.
+start_writd
+sleep 5
+baseline=$(rss_line "$WRITD_PID")
+kill "$WRITD_PID"; wait "$WRITD_PID" 2>/dev/null || true
+rm -f "$STATE"
+
+# 100,000 grants over 10,000 users (writ-bench-seed: real schema and index, written through
+# GrantStore), then exactly 10,000 of them made active — ending 2 to 26 hours from now, so that
+# none falls due during the run — and every other one ended (expired or revoked). Written while
+# writd is stopped; writd picks them up at start (it watches grants written behind its back).
+rm -f "$STORE"
+"$BUILD/writ-bench-seed" "$STORE" writt_seedowner 29999 100000 10000 >/dev/null
+NOW=$(date +%s)
+sqlite3 "$STORE" "UPDATE grants SET not_before = $NOW - 60, expires_at = $NOW + 7200 + (rowid * 7919) % 86400,
+    revoked_at = NULL, revoked_by = NULL WHERE rowid % 10 = 0;
+    UPDATE grants SET revoked_at = $NOW - 10, revoked_by = 'bench'
+    WHERE rowid % 10 != 0 AND revoked_at IS NULL AND expires_at > $NOW;"
+t0=$(date +%s.%N)
+start_writd
+export WRIT STORE STATE
+CLIENTS="python3 $BENCH/daemon_clients.py"
+
+echo "store: $(sqlite3 "$STORE" 'SELECT count(*) FROM grants') grants, $(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE revoked_at IS NULL AND expires_at > strftime('%s','now')") active ($(du -h "$STORE" | cut -f1)); writd up and answering $(python3 -c "print(round(($(date +%s.%N)-$t0)*1000))") ms after start (start-up watches every grant written while it was down)"
+echo
+echo "== 4. writd idle with 10,000 active grants (after 5 s to settle)"
+sleep 5
+echo "for comparison, writd on an empty store 5 s after start: $baseline"
+$CLIENTS idle "$WRITD_PID" 60
+if command -v strace >/dev/null; then
+    timeout -s INT 10 strace -c -f -p "$WRITD_PID" -o "$WORK/strace.txt" 2>/dev/null || true
+    calls=$(awk '$NF == "total" {print $4}' "$WORK/strace.txt")
+    echo "writd syscalls over 10 s idle (strace -c -f -p PID, all threads): ${calls:-0}$( [ -n "$calls" ] && grep -E '^ +[0-9]' "$WORK/strace.txt" | sort -k4 -nr | head -4 | awk '{printf "%s%s %s", (NR==1?" (":", "), $NF, $4}' && echo ")")"
+else
+    echo "(strace not installed: syscall count skipped)"
+fi
+
+echo
+echo "== 5. 1,000 concurrent status clients (Python, the wire protocol: 4-byte length + {\"v\":1,\"op\":\"status\"}, one request per connection)"
+$CLIENTS status "$WRITD_PID" writt_alice,writt_bob,writt_carol,writt_dave 1000
+echo "-- again with writd's open-file soft limit at 1024, systemd's default for a service (dist/writd.service sets no LimitNOFILE)"
+hard=$(prlimit --pid "$WRITD_PID" --nofile --noheadings --output HARD)
+soft=$(prlimit --pid "$WRITD_PID" --nofile --noheadings --output SOFT)
+prlimit --pid "$WRITD_PID" --nofile=1024:"$hard"
+$CLIENTS status "$WRITD_PID" writt_alice,writt_bob,writt_carol,writt_dave 1000
+prlimit --pid "$WRITD_PID" --nofile="$soft":"$hard"
+
+echo
+echo "== 1. approve → sudo allowed"
+$CLIENTS approve writt_alice writt_bob bench 100
+
+echo
+echo "== 2. expiry → sudo denied"
+$CLIENTS expiry "${SESSION_USERS[@]:0:5}"
+
+echo
+echo "== 3. expiry → session ended"
+$CLIENTS sessions "$GRACE" 3 "${SESSION_USERS[@]}"
+
+echo
+echo "== afterwards"
+echo "writd $(rss_line "$WRITD_PID")$(awk '/^Threads/ {print $2}' "/proc/$WRITD_PID/status") threads; lines in its log with error/warning: $(grep -ciE 'error|warning' "$WRITD_LOG" || true)"
+echo "audit: $("$WRIT" audit verify 2>&1 | head -1)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -270,6 +270,25 @@ expect "on-call requester auto-approved" "$(json_field "$out" state)" "^approved
 expect "... by the rule, clamped to its maximum" "$(json_field "$out" auto_rule)/$(json_field "$out" duration)" "^oncall/600$"
 expect "... and sudo works" "$(sudo_as writt_dave /usr/bin/id -u)" "rc=0"$'\n'"0"
 
+# writ request waits and follows the request; Ctrl-C leaves it pending and says how to follow it.
+(cd "$WORK/home/writt_alice" && runuser -u writt_alice -- "$WRIT" request sudo --flow dual --for 5m >"$WORK/wait.out" 2>&1; echo "rc=$?" >>"$WORK/wait.out") &
+WAITER=$!
+for _ in $(seq 100); do RID=$(sq "SELECT id FROM requests WHERE state='pending' AND flow='dual' ORDER BY created_at DESC LIMIT 1"); [ -n "$RID" ] && break; sleep 0.05; done
+writ_as writt_bob approve "$RID" >/dev/null; writ_as writt_carol approve "$RID" >/dev/null
+wait "$WAITER"
+expect "writ request waits, then prints what the user can now do" "$(cat "$WORK/wait.out")" "approved $RID by writt_carol: you can now use sudo.*rc=0"
+(cd "$WORK/home/writt_alice" && exec runuser -u writt_alice -- "$WRIT" request sudo --flow dual --for 5m >"$WORK/int.out" 2>&1) &
+WAITER=$!
+sleep 1
+pkill -INT -u writt_alice -f "writ request sudo --flow dual"
+wait "$WAITER"; rc=$?
+expect "Ctrl-C while waiting: exit 2, the request stays pending, and how to follow it" "rc=$rc $(cat "$WORK/int.out")" "^rc=2 .*still pending.*writ status.*writ cancel r_"
+
+# writ audit: root sees everything, a user only what is about them.
+out=$(writ_as writt_dave audit --json)
+expect "writ audit as a user: their own records" "$out" "\"requester\":\"writt_dave\""
+expect_not "... and nobody else's" "$out" "\"requester\":\"writt_alice\""
+
 # Concurrent approvals of one request: exactly one grant.
 RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-6")
 pids=()

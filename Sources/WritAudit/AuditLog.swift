@@ -45,15 +45,32 @@ public struct AuditLog: Sendable {
         }
         let line = AuditLine.render(seq: seq, prev: prev, event)
         let bytes = Array((line + "\n").utf8)
+        let size = lseek(fd, 0, SEEK_END)
         var written = 0
         while written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .unreadable(path: path, errno: errno) }
+            guard n > 0 else {
+                let e = errno
+                // A partial line (disk full) would make every later append refuse the log: cut it.
+                if size >= 0 { _ = ftruncate(fd, size) }
+                throw .unreadable(path: path, errno: e)
+            }
             written += n
         }
         guard fsync(fd) == 0 else { throw .unreadable(path: path, errno: errno) }
         return (seq, AuditChain.hash(line))
+    }
+
+    /// The last record (line) of the log, reading only its tail; nil when empty or missing.
+    public func lastRecord() throws(StoreError) -> String? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw errno == ELOOP ? .symlink(path: path) : .unreadable(path: path, errno: errno)
+        }
+        defer { close(fd) }
+        return try lastLine(fd)
     }
 
     /// Every line of the log (without newlines); an empty array when the log does not exist yet.

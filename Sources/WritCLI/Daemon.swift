@@ -18,6 +18,14 @@ enum Daemon {
         }
     }
 
+    /// Connects if writd is up and writes the store at `store` (the admin commands go through the
+    /// store's single writer); nil otherwise, and the CLI writes the store itself.
+    static func connectIfServing(store: String, socket: String) throws -> WritClient? {
+        guard let client = try connectIfRunning(socket) else { return nil }
+        let daemon = try call(client, WireRequest(op: .ping)).daemon
+        return daemon?.storePath == store ? client : nil
+    }
+
     /// One call; a refusal becomes the CLI's one-line error.
     static func call(_ client: WritClient, _ request: WireRequest) throws -> WireResponse {
         let response: WireResponse

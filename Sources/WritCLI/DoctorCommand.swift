@@ -2,6 +2,7 @@ import ArgumentParser
 import CWritSystem
 import FoundationEssentials
 import Glibc
+import WritCore
 import WritPolicy
 import WritProtocol
 import WritStore
@@ -164,7 +165,7 @@ struct DoctorCommand: ParsableCommand {
                 add(
                     "warn",
                     "policy (writd)",
-                    "the last reload failed, writd keeps policy \(d.policyVersion.prefix(12)): \(err.split(separator: "\n").first ?? "")"
+                    "the last reload failed, writd keeps policy \(d.policyVersion.prefix(12)): \(LogText.escape(String(err.split(separator: "\n").first ?? ""), limit: 300))"
                 )
             } else {
                 add("ok", "policy (writd)", "policy \(d.policyVersion.prefix(12)) in force")

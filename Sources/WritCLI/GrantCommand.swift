@@ -60,7 +60,7 @@ struct GrantCommand: ParsableCommand {
             try requireRoot("writ grant add")
             let grant = try makeGrant(now: currentTime())
             // writd is the store's only writer while it runs; it also watches the grant's expiry.
-            if let client = try Daemon.connectIfRunning(socketOptions.socket) {
+            if let client = try Daemon.connectIfServing(store: path, socket: socketOptions.socket) {
                 var r = WireRequest(op: .grantAdd)
                 r.user = grant.user
                 r.capability = grant.capability.rawValue
@@ -220,7 +220,7 @@ struct GrantCommand: ParsableCommand {
             let path = try storeOptions.validatedPath()
             let log = try auditOptions.log()
             try requireRoot("writ grant revoke")
-            if let client = try Daemon.connectIfRunning(socketOptions.socket) {
+            if let client = try Daemon.connectIfServing(store: path, socket: socketOptions.socket) {
                 var r = WireRequest(op: .grantRevoke)
                 r.id = id
                 let g = try Daemon.call(client, r).grant

@@ -90,7 +90,9 @@ func follow(_ first: RequestView, client: WritClient, noWait: Bool, json: Bool) 
 
 func approvalsLine(_ r: RequestView) -> String {
     let left = DurationText.format(max(0, r.pendingUntil - Clock.now()))
-    let names = r.approvers.isEmpty ? "nobody can approve it" : r.approvers.joined(separator: ", ")
+    let names =
+        r.approvers.isEmpty
+        ? "nobody can approve it" : r.approvers.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
     return "\(r.approvals.count)/\(r.requiredApprovals) approvals from \(names); expires unanswered in \(left)"
 }
 
@@ -98,7 +100,9 @@ func outcomeLine(_ r: RequestView) -> String {
     let what = r.kind == "extend" ? "extension of \(r.extendsGrant ?? "?")" : "\(r.capability) on \(r.host)"
     switch r.state {
     case "approved":
-        let by = r.autoRule.map { "automatically (rule \($0))" } ?? "by \(r.decidedBy ?? "?")"
+        let by =
+            r.autoRule.map { "automatically (rule \(LogText.escape($0, limit: 64)))" }
+            ?? "by \(LogText.escape(r.decidedBy ?? "?", limit: 64))"
         let grant = r.grantId ?? "?"
         let verb = r.capability == "sudo" ? "you can now use sudo" : "you can now log in"
         return
@@ -147,7 +151,8 @@ struct StatusCommand: ParsableCommand {
                             $0.state == "pending"
                                 ? "starts in \(DurationText.format($0.notBefore - now))"
                                 : "\(DurationText.format(max(0, $0.expiresAt - now))) left",
-                            $0.commands?.joined(separator: "; ") ?? "any", LogText.escape($0.reason, limit: 50),
+                            $0.commands.map { LogText.escape($0.joined(separator: "; "), limit: 120) } ?? "any",
+                            LogText.escape($0.reason, limit: 50),
                         ]
                     },
                     useColor: color
@@ -171,7 +176,8 @@ func requestTable(_ requests: [RequestView], now: Int64, color: Bool) -> String 
         ["REQUEST", "BY", "CAP", "FLOW", "FOR", "STATE", "APPROVALS", "WHEN", "REASON"],
         requests.map {
             [
-                $0.id, $0.requester, $0.kind == "extend" ? "extend" : $0.capability, $0.flow,
+                $0.id, LogText.escape($0.requester, limit: 32), $0.kind == "extend" ? "extend" : $0.capability,
+                LogText.escape($0.flow, limit: 32),
                 DurationText.format($0.duration), $0.state, "\($0.approvals.count)/\($0.requiredApprovals)",
                 $0.state == "pending"
                     ? "expires in \(DurationText.format(max(0, $0.pendingUntil - now)))"

@@ -26,7 +26,7 @@ struct AuditSink {
     /// Appends every queued record to the log, oldest first. Returns how many were appended.
     /// On a failure (disk full, log tampered with) the rest stay queued and the error says why.
     @discardableResult
-    func flush(_ db: SQLiteDatabase, afterRestart: Bool = false) throws(StoreError) -> Int {
+    func flush(_ db: SQLiteDatabase) throws(StoreError) -> Int {
         let s = try db.prepare("SELECT seq, id, time, event, actor, fields FROM d.outbox ORDER BY seq")
         var rows: [(seq: Int64, id: String, event: AuditEvent)] = []
         while try s.step() {
@@ -41,8 +41,9 @@ struct AuditSink {
             )
         }
         guard !rows.isEmpty else { return 0 }
-        // Only a restart can find a record both appended and still queued.
-        let lastLine = afterRestart ? ((try? log.lines().last) ?? nil) : nil
+        // The first queued record may already be in the log: a crash (or a failed delete) after
+        // the append. The log's last line says so; only its tail is read.
+        let lastLine = try log.lastRecord()
         var appended = 0
         for row in rows {
             if appended == 0, let lastLine, lastLine.contains("\"id\":\"\(row.id)\"") {

@@ -14,7 +14,6 @@ public struct ExpiryService: Service {
     }
 
     public func run() async throws {
-        await engine.start()
         let engine = self.engine
         timer.run { Task { await engine.tick() } }
         try? await gracefulShutdown()

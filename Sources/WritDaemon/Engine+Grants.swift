@@ -33,7 +33,8 @@ extension Engine {
                 _ = try state.grants.revoke(id: id, by: actor, now: now)
                 try markEnded(id, at: now, reason: "revoked")
                 var e = grantEvent("grant.revoke", grant, actor: actor, at: now)
-                if let reason = r.reason, !reason.isEmpty { e.fields.append(.init("why", reason)) }
+                let why = Engine.note(r.reason)
+                if !why.isEmpty { e.fields.append(.init("why", why)) }
                 try audit.queue(db, e)
             }
         } catch { throw internalError("revoke \(id)", error) }
@@ -68,8 +69,14 @@ extension Engine {
             throw WireError("bad_request", "no such user \(LogText.escape(r.user ?? "")) on this host")
         }
         guard target.uid != 0 else { throw WireError("bad_request", "\(name) is uid 0, which Writ never restricts") }
-        guard let capability = Capability(rawValue: r.capability ?? ""), let duration = r.duration, duration > 0 else {
-            throw WireError("bad_request", "grant_add needs a capability and a positive duration")
+        let maximum: Int64 = 31 * 86400
+        guard let capability = Capability(rawValue: r.capability ?? ""), let duration = r.duration, duration > 0,
+            duration <= maximum, (r.startsIn ?? 0) <= maximum
+        else {
+            throw WireError(
+                "bad_request",
+                "grant_add needs a capability, a duration of at most 31d and --starts-in at most 31d"
+            )
         }
         let now = self.now()
         let start = now + max(0, r.startsIn ?? 0)
@@ -94,7 +101,7 @@ extension Engine {
             expiresAt: start + duration,
             revokedAt: nil,
             revokedBy: nil,
-            reason: r.reason ?? "",
+            reason: Engine.note(r.reason),
             approvedBy: "cli:root",
             requestID: nil,
             policyVersion: nil,
@@ -147,7 +154,9 @@ extension Engine {
             out.append(line)
         }
         var resp = WireResponse(ok: true)
-        resp.audit = out
+        // The newest records when there are very many: narrow with --since for older ones.
+        resp.audit = Array(out.suffix(20_000))
+        if out.count > 20_000 { resp.message = "showing the last 20000 of \(out.count) records; use --since to narrow" }
         return resp
     }
 }

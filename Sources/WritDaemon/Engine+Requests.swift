@@ -32,6 +32,7 @@ extension Engine {
             )
         }
         let now = self.now()
+        try requireFewPending(who)
         let input = RequestInput(
             user: who.name,
             unixGroups: UserDirectory.groupNames(of: who),
@@ -41,7 +42,7 @@ extension Engine {
             runas: r.runas,
             commands: r.commands,
             duration: r.duration,
-            reason: r.reason ?? "",
+            reason: Self.note(r.reason),
             now: now
         )
         let evaluation: Evaluation
@@ -58,7 +59,7 @@ extension Engine {
                 requester: who.name,
                 capability: capability,
                 duration: evaluation.duration,
-                reason: r.reason ?? "",
+                reason: Self.note(r.reason),
                 createdAt: now,
                 pendingUntil: now + flow.pendingTimeout,
                 approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
@@ -132,7 +133,9 @@ extension Engine {
             guard grant.state(at: now) == .active else {
                 throw .invalid("grant \(id) has ended; an extension cannot revive it — file a new request")
             }
-            let newEnd = grant.expiresAt + request.core.duration
+            // More time, but never more left than the flow's maximum from now.
+            let flowMax = policy?.flow(named: request.flow)?.maxDuration ?? request.core.duration
+            let newEnd = min(grant.expiresAt + request.core.duration, now + flowMax)
             try state.grants.extend(id: id, to: newEnd)
             let s = try db.prepare("UPDATE d.watch SET expires_at = ?2, warn_at = ?3, warned = 0 WHERE grant_id = ?1")
             try s.bind(1, id)
@@ -303,12 +306,26 @@ extension Engine {
         let now = self.now()
         let event: AccessRequest.Event
         if approve {
-            event = .approve(by: who.name, at: now, comment: r.comment ?? "")
+            event = .approve(by: who.name, at: now, comment: Self.note(r.comment))
         } else {
             guard let reason = r.reason, !reason.trimmingSpaces.isEmpty else {
                 throw WireError("bad_request", "say why you deny it: writ deny \(request.core.id) --reason \"…\"")
             }
-            event = .deny(by: who.name, at: now, reason: reason)
+            event = .deny(by: who.name, at: now, reason: Self.note(reason))
+        }
+        // Approvers are fixed when the request is filed, and must still be approvers of the flow
+        // under the policy in force when they decide: removing someone from the policy takes
+        // effect on pending requests too.
+        if let policy, request.core.approvers.contains(who.name) {
+            let current = policy.flow(named: request.flow).map {
+                policy.approverUsers(of: $0, membersOf: UserDirectory.members(ofGroup:))
+            }
+            if current?.contains(who.name) != true {
+                throw WireError(
+                    "refused",
+                    "\(who.name) is no longer an approver of flow \(request.flow) under the current policy"
+                )
+            }
         }
         let actions: [AccessRequest.Action]
         do throws(AccessRequest.Refusal) { actions = try request.core.apply(event) } catch {
@@ -392,6 +409,15 @@ extension Engine {
                 "grant \(id) is \(grant.state(at: now).rawValue): only an active grant can be extended — file a new request"
             )
         }
+        let pendingExtensions =
+            (try? StoredRequest.query(db, "WHERE state = 'pending' AND kind = 'extend' AND extends_grant = ?1", [id]))
+            ?? []
+        if let other = pendingExtensions.first {
+            throw WireError(
+                "refused",
+                "an extension of \(id) is already pending (\(other.core.id)) — wait for it, or cancel it: writ cancel \(other.core.id)"
+            )
+        }
         guard let requestID = grant.requestID, let original = try? StoredRequest.load(db, id: requestID) else {
             throw WireError(
                 "refused",
@@ -407,7 +433,7 @@ extension Engine {
             runas: grant.runas,
             commands: original.commands,
             duration: duration,
-            reason: r.reason ?? "",
+            reason: Self.note(r.reason),
             now: now
         )
         let evaluation: Evaluation
@@ -422,7 +448,7 @@ extension Engine {
                 requester: who.name,
                 capability: grant.capability,
                 duration: evaluation.duration,
-                reason: r.reason ?? "",
+                reason: Self.note(r.reason),
                 createdAt: now,
                 pendingUntil: min(now + flow.pendingTimeout, grant.expiresAt),
                 approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
@@ -470,6 +496,27 @@ extension AccessRequest {
             decidedBy: "policy:" + rule,
             decisionNote: "auto-approved by rule \(rule)"
         )
+    }
+}
+
+extension Engine {
+    /// User text kept with a request (reason, comment): trimmed, and at most 1,000 characters.
+    static func note(_ text: String?) -> String {
+        String((text ?? "").trimmingSpaces.prefix(1000))
+    }
+
+    /// A user may have at most 20 requests pending: enough for anyone, too few to flood approvers.
+    func requireFewPending(_ who: UserDirectory.Account) throws(WireError) {
+        let pending: Int
+        do {
+            let s = try db.prepare("SELECT count(*) FROM d.requests WHERE requester = ?1 AND state = 'pending'")
+            try s.bind(1, who.name)
+            _ = try s.step()
+            pending = Int(s.int64(0))
+        } catch { throw internalError("count your requests", error) }
+        if pending >= 20 {
+            throw WireError("refused", "you have 20 pending requests — cancel some first (writ status, writ cancel ID)")
+        }
     }
 }
 

@@ -77,7 +77,19 @@ extension Engine {
         tty: String?,
         now: Int64
     ) throws(WireError) -> String? {
-        guard let identity = ProcessTable.identity(of: peer.pid) else { return nil }
+        // The process must be the one that connected (same start time as at accept), and unless
+        // it runs with root's real uid (sshd, login) it must be the user's own (sudo keeps the
+        // invoking user as its real uid): a report can never make writd adopt someone else's
+        // process as a session to kill.
+        guard let start = peer.startTime, let info = ProcessTable.info(of: peer.pid), info.identity.startTime == start
+        else { return nil }
+        if info.realUID != 0 && UserDirectory.user(named: user)?.uid != info.realUID {
+            logger.warning(
+                "session report for \(LogText.escape(user, limit: 64)) from pid \(peer.pid) of uid \(info.realUID): ignored"
+            )
+            return nil
+        }
+        let identity = info.identity
         do {
             var grantID: String? = nil
             if let g = grant, let found = try state.grants.grant(id: g), found.user == user,
@@ -85,22 +97,13 @@ extension Engine {
             {
                 grantID = found.id
             } else {
-                let s = try db.prepare(
-                    """
-                    SELECT id FROM grants WHERE user = ?1 AND capability = ?2 AND revoked_at IS NULL
-                    AND not_before <= ?3 AND expires_at > ?3 ORDER BY expires_at DESC LIMIT 1
-                    """
-                )
-                try s.bind(1, user)
-                try s.bind(2, capability.rawValue)
-                try s.bind(3, now)
-                if try s.step() { grantID = s.string(0) }
+                grantID = try activeGrant(user: user, capability: capability, except: nil)
             }
             guard let grantID else { return nil }
             let ins = try db.prepare(
                 """
-                INSERT OR IGNORE INTO d.sessions (grant_id, user, kind, service, pid, start_time, tty, opened_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT OR IGNORE INTO d.sessions (grant_id, user, kind, service, pid, start_time, tty, opened_at, boot_id)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                 """
             )
             try ins.bind(1, grantID)
@@ -111,6 +114,7 @@ extension Engine {
             try ins.bind(6, Int64(bitPattern: identity.startTime))
             try ins.bind(7, tty)
             try ins.bind(8, now)
+            try ins.bind(9, BootID.current)
             _ = try ins.step()
             return grantID
         } catch {
@@ -119,13 +123,13 @@ extension Engine {
     }
 
     func closeSession(peer: Peer, now: Int64, reason: String) {
-        guard let identity = ProcessTable.identity(of: peer.pid) else { return }
+        guard let start = peer.startTime else { return }
         do {
             let s = try db.prepare(
                 "UPDATE d.sessions SET closed_at = ?3, close_reason = ?4 WHERE pid = ?1 AND start_time = ?2 AND closed_at IS NULL"
             )
-            try s.bind(1, Int64(identity.pid))
-            try s.bind(2, Int64(bitPattern: identity.startTime))
+            try s.bind(1, Int64(peer.pid))
+            try s.bind(2, Int64(bitPattern: start))
             try s.bind(3, now)
             try s.bind(4, reason)
             _ = try s.step()
@@ -134,11 +138,28 @@ extension Engine {
         }
     }
 
+    /// The user's active grant of `capability` that ends last, other than `except`.
+    func activeGrant(user: String, capability: Capability, except: String?) throws(StoreError) -> String? {
+        let now = self.now()
+        let s = try db.prepare(
+            """
+            SELECT id FROM grants WHERE user = ?1 AND capability = ?2 AND revoked_at IS NULL
+            AND not_before <= ?3 AND expires_at > ?3 AND id != ?4 ORDER BY expires_at DESC LIMIT 1
+            """
+        )
+        try s.bind(1, user)
+        try s.bind(2, capability.rawValue)
+        try s.bind(3, now)
+        try s.bind(4, except ?? "")
+        return try s.step() ? s.string(0) : nil
+    }
+
     func openSessions(grant: String) throws(StoreError) -> [TrackedSession] {
         let s = try db.prepare(
-            "SELECT id, pid, start_time, user, kind, service FROM d.sessions WHERE grant_id = ?1 AND closed_at IS NULL"
+            "SELECT id, pid, start_time, user, kind, service FROM d.sessions WHERE grant_id = ?1 AND closed_at IS NULL AND boot_id = ?2"
         )
         try s.bind(1, grant)
+        try s.bind(2, BootID.current)
         var out: [TrackedSession] = []
         while try s.step() {
             out.append(
@@ -160,8 +181,23 @@ extension Engine {
     /// Tells the sessions opened under `grant` that it ended, then ends them: SIGHUP, and SIGKILL
     /// after the grace period. Runs in the background; the outcome is audited per session.
     func endSessions(of grant: Grant, reason: String) {
-        let sessions: [TrackedSession]
-        do { sessions = try openSessions(grant: grant.id) } catch {
+        guard !ending.contains(grant.id) else { return }
+        var sessions: [TrackedSession]
+        do {
+            sessions = try openSessions(grant: grant.id)
+            // A session runs under whatever grant of the same capability the user still holds:
+            // renewing with a new request must not cost the user their open sessions.
+            if !sessions.isEmpty,
+                let other = try activeGrant(user: grant.user, capability: grant.capability, except: grant.id)
+            {
+                let s = try db.prepare("UPDATE d.sessions SET grant_id = ?2 WHERE grant_id = ?1 AND closed_at IS NULL")
+                try s.bind(1, grant.id)
+                try s.bind(2, other)
+                _ = try s.step()
+                logger.info("\(sessions.count) session(s) of \(grant.id) now run under \(other)")
+                sessions = []
+            }
+        } catch {
             logger.error("sessions of \(grant.id): \(error.description)")
             return
         }
@@ -177,6 +213,7 @@ extension Engine {
         let key = nextTermination
         nextTermination += 1
         logger.notice("ending \(live.count) session(s) of grant \(grant.id) (\(reason))")
+        ending.insert(grant.id)
         terminations[key] = Task {
             let report = await SessionTerminator.end(live.map(\.identity), grace: grace)
             await self.sessionsEnded(live, report: report, grant: grant, reason: reason, key: key)
@@ -185,6 +222,7 @@ extension Engine {
 
     func sessionsEnded(_ sessions: [TrackedSession], report: EndReport, grant: Grant, reason: String, key: Int) {
         terminations[key] = nil
+        ending.remove(grant.id)
         markClosed(sessions, reason: "ended: \(reason)", report: report, grant: grant)
         if !report.survivors.isEmpty {
             logger.error("processes \(report.survivors) of grant \(grant.id) survived SIGKILL")
@@ -230,4 +268,13 @@ extension Engine {
         }
         flushAudit()
     }
+}
+
+/// This boot's id: process start times count from boot, so a session row from an earlier boot
+/// names no process of this one.
+enum BootID {
+    static let current: String = {
+        guard let bytes = try? FileBytes.read("/proc/sys/kernel/random/boot_id", limit: 64) else { return "unknown" }
+        return String(decoding: bytes, as: UTF8.self).trimmingSpaces.description
+    }()
 }

@@ -11,6 +11,7 @@ extension Engine {
     public func tick() {
         let now = self.now()
         var ended: [(grant: Grant, reason: String)] = []
+        var failed = false
         do {
             try state.transaction { () throws(StoreError) in
                 for var r in try StoredRequest.query(
@@ -32,6 +33,13 @@ extension Engine {
                 try s.bind(1, now)
                 var ids: [String] = []
                 while try s.step() { ids.append(s.string(0)) }
+                // A watched grant that is no longer in the store (a store restored from a backup)
+                // has nothing left to end; without this its deadline would stay in the past.
+                let orphans = try db.prepare(
+                    "UPDATE d.watch SET ended_at = ?1, end_reason = 'missing' WHERE ended_at IS NULL AND grant_id NOT IN (SELECT id FROM grants)"
+                )
+                try orphans.bind(1, now)
+                _ = try orphans.step()
                 for id in ids {
                     guard let g = try state.grants.grant(id: id) else { continue }
                     let revoked = g.revokedAt != nil
@@ -51,6 +59,7 @@ extension Engine {
             }
         } catch {
             logger.error("tick: \(error.description)")
+            failed = true
         }
         flushAudit()
         warnDue(now: now)
@@ -58,7 +67,49 @@ extension Engine {
             logger.info("grant \(g.id) of \(g.user) \(reason)")
             endSessions(of: g, reason: reason)
         }
-        rearm()
+        endLeftoverSessions()
+        if failed {
+            // Retry soon, not at once: a persistent error (disk full) must not spin the CPU.
+            timer?.arm(at: now + 5)
+        } else {
+            rearm()
+        }
+    }
+
+    /// Sessions still open under grants that ended: a crash or restart between marking a grant
+    /// ended and ending its sessions leaves them here, and they are ended now.
+    func endLeftoverSessions() {
+        do {
+            let s = try db.prepare(
+                """
+                SELECT DISTINCT s.grant_id FROM d.sessions s JOIN d.watch w ON w.grant_id = s.grant_id
+                WHERE s.closed_at IS NULL AND s.boot_id = ?1 AND w.ended_at IS NOT NULL
+                """
+            )
+            try s.bind(1, BootID.current)
+            var ids: [String] = []
+            while try s.step() { ids.append(s.string(0)) }
+            for id in ids where !ending.contains(id) {
+                guard let g = try state.grants.grant(id: id) else { continue }
+                endSessions(of: g, reason: g.revokedAt != nil ? "revoked" : "expired")
+            }
+        } catch {
+            logger.error("leftover sessions: \(error.description)")
+        }
+    }
+
+    /// Sessions recorded in an earlier boot name no process of this one.
+    func closeSessionsOfEarlierBoots() {
+        do {
+            let s = try db.prepare(
+                "UPDATE d.sessions SET closed_at = ?1, close_reason = 'reboot' WHERE closed_at IS NULL AND boot_id != ?2"
+            )
+            try s.bind(1, now())
+            try s.bind(2, BootID.current)
+            _ = try s.step()
+        } catch {
+            logger.error("sessions of earlier boots: \(error.description)")
+        }
     }
 
     /// Arms the wall-clock timer for the earliest deadline.
@@ -73,8 +124,10 @@ extension Engine {
             """
             SELECT min(t) FROM (
                 SELECT min(pending_until) AS t FROM d.requests WHERE state = 'pending'
-                UNION ALL SELECT min(expires_at) FROM d.watch WHERE ended_at IS NULL
-                UNION ALL SELECT min(warn_at) FROM d.watch WHERE ended_at IS NULL AND warned = 0
+                UNION ALL SELECT min(g.expires_at) FROM d.watch w JOIN grants g ON g.id = w.grant_id
+                    WHERE w.ended_at IS NULL AND g.revoked_at IS NULL
+                UNION ALL SELECT min(w.warn_at) FROM d.watch w JOIN grants g ON g.id = w.grant_id
+                    WHERE w.ended_at IS NULL AND w.warned = 0
             )
             """
         )

@@ -12,10 +12,13 @@ public struct Peer: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var pid: Int32
-    public init(uid: UInt32, gid: UInt32, pid: Int32) {
+    /// The peer process's start time, read when the connection was accepted (nil: gone already).
+    public var startTime: UInt64?
+    public init(uid: UInt32, gid: UInt32, pid: Int32, startTime: UInt64? = nil) {
         self.uid = uid
         self.gid = gid
         self.pid = pid
+        self.startTime = startTime
     }
 }
 
@@ -39,6 +42,8 @@ public actor Engine {
     /// Session terminations in flight (graceful shutdown waits for them).
     var terminations: [Int: Task<Void, Never>] = [:]
     var nextTermination = 0
+    /// Grants whose sessions are being ended now.
+    var ending: Set<String> = []
 
     public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
         self.config = config
@@ -59,12 +64,13 @@ public actor Engine {
     public func start() {
         Syslog.open()
         do {
-            let n = try audit.flush(db, afterRestart: true)
+            let n = try audit.flush(db)
             if n > 0 { logger.notice("appended \(n) audit record(s) queued before the last stop") }
         } catch {
             logger.error("audit log: \(error.description)")
         }
         loadPolicy(initial: true)
+        closeSessionsOfEarlierBoots()
         do {
             let added = try syncWatch(now: now())
             if added > 0 { logger.info("now watching \(added) grant(s) written while writd was not running") }
@@ -106,18 +112,24 @@ public actor Engine {
                 "policy \(String(version.prefix(12))) loaded from \(config.policyPath): \(p.flows.count) flow(s)"
             )
             if changed {
-                try? state.setMeta("policy_version", version)
-                record(
-                    AuditEvent(
-                        time: now(),
-                        event: "policy.load",
-                        actor: "writd",
-                        fields: [
-                            .init("policy_version", version), .init("path", config.policyPath),
-                            .init("flows", String(p.flows.count)),
-                        ]
-                    )
+                let event = AuditEvent(
+                    time: now(),
+                    event: "policy.load",
+                    actor: "writd",
+                    fields: [
+                        .init("policy_version", version), .init("path", config.policyPath),
+                        .init("flows", String(p.flows.count)),
+                    ]
                 )
+                do {
+                    try state.transaction { () throws(StoreError) in
+                        try state.setMeta("policy_version", version)
+                        try audit.queue(db, event)
+                    }
+                } catch {
+                    logger.error("audit: cannot record the policy load: \(error.description)")
+                }
+                flushAudit()
             }
             return true
         } catch {
@@ -218,7 +230,7 @@ public actor Engine {
 
     func daemonView() -> DaemonView {
         let now = self.now()
-        return DaemonView(
+        var view = DaemonView(
             version: Self.version,
             pid: getpid(),
             host: config.hostName,
@@ -233,6 +245,8 @@ public actor Engine {
             trackedSessions: (try? count("SELECT count(*) FROM d.sessions WHERE closed_at IS NULL")) ?? -1,
             nextDeadline: try? nextDeadline()
         )
+        view.storePath = config.storePath
+        return view
     }
 
     func count(_ sql: String) throws(StoreError) -> Int {

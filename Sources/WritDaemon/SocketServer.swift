@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
+import WritProcesses
 import WritProtocol
 
 /// The Unix socket writ talks to. Each connection may send requests one after another; each
@@ -29,11 +31,14 @@ public struct SocketServer: Service {
         try Self.prepareDirectory(path)
         let engine = self.engine
         let logger = self.logger
+        let limiter = ConnectionLimiter()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 4096)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(FrameHandler(engine: engine, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(
+                        FrameHandler(engine: engine, logger: logger, limiter: limiter)
+                    )
                 }
             }
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
@@ -73,12 +78,41 @@ public struct SocketServer: Service {
 }
 
 /// `struct ucred` (pid, uid, gid: three 32-bit fields), which the Glibc module does not import
-/// without _GNU_SOURCE. getsockopt(SO_PEERCRED) fills exactly this layout; its size is checked
-/// against the kernel's answer below.
+/// without _GNU_SOURCE. getsockopt(SO_PEERCRED) fills exactly this layout (12 bytes; NIO passes
+/// MemoryLayout<PeerCredentials>.size as the option length).
 struct PeerCredentials: Sendable {
     var pid: Int32 = 0
     var uid: UInt32 = 0
     var gid: UInt32 = 0
+}
+
+/// Caps connections per uid and in all, so that one user cannot use up writd's descriptors
+/// (SQLite journals, /proc reads and pidfds need them too) or fill the accept backlog that the
+/// modules' reports go through.
+final class ConnectionLimiter: Sendable {
+    static let perUser = 32
+    /// Root's own connections: the modules' reports from every sudo and login.
+    static let perRoot = 1024
+    static let total = 3072
+    private let counts = Mutex<(total: Int, byUID: [UInt32: Int])>((0, [:]))
+
+    func acquire(_ uid: UInt32) -> Bool {
+        counts.withLock { c in
+            let mine = c.byUID[uid, default: 0]
+            guard c.total < Self.total, mine < (uid == 0 ? Self.perRoot : Self.perUser) else { return false }
+            c.total += 1
+            c.byUID[uid] = mine + 1
+            return true
+        }
+    }
+
+    func release(_ uid: UInt32) {
+        counts.withLock { c in
+            c.total -= 1
+            let mine = c.byUID[uid, default: 1] - 1
+            c.byUID[uid] = mine > 0 ? mine : nil
+        }
+    }
 }
 
 /// One connection: reassembles frames, asks the engine, writes replies in order.
@@ -90,6 +124,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
 
     let engine: Engine
     let logger: Logger
+    let limiter: ConnectionLimiter
+    private var counted = false
     private var buffer = ByteBuffer()
     private var peer: Peer?
     private var busy = false
@@ -97,9 +133,10 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private var idleDeadline: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    init(engine: Engine, logger: Logger) {
+    init(engine: Engine, logger: Logger, limiter: ConnectionLimiter) {
         self.engine = engine
         self.logger = logger
+        self.limiter = limiter
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -112,17 +149,35 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
                 level: SocketOptionLevel(SOL_SOCKET),
                 name: SocketOptionName(SO_PEERCRED)
             )
+            // On the event loop NIO answers at once. The process's start time is read now, at
+            // accept, not when the engine gets to the request: the pid cannot have been recycled
+            // in between (the reporting sudo or sshd is still running; a report from a process
+            // already gone tracks nothing).
             future.whenComplete { [weak self] result in
                 if case .success(let cred) = result {
-                    self?.peer = Peer(uid: cred.uid, gid: cred.gid, pid: cred.pid)
+                    self?.peer = Peer(
+                        uid: cred.uid,
+                        gid: cred.gid,
+                        pid: cred.pid,
+                        startTime: ProcessTable.identity(of: cred.pid)?.startTime
+                    )
                 }
             }
+        }
+        if let peer {
+            guard limiter.acquire(peer.uid) else {
+                fail(context, WireError("busy", "too many connections from uid \(peer.uid); try again shortly"))
+                return
+            }
+            counted = true
         }
         armIdle(context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if counted, let peer { limiter.release(peer.uid) }
+        counted = false
         frameDeadline?.cancel()
         idleDeadline?.cancel()
         self.context = nil
@@ -131,6 +186,11 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        // Never buffer more than one frame: a client that pipelines or floods is cut off.
+        guard buffer.readableBytes + incoming.readableBytes <= 4 + Wire.maxRequestBytes else {
+            fail(context, WireError("too_large", "more than one request's worth of bytes sent without waiting"))
+            return
+        }
         buffer.writeBuffer(&incoming)
         armIdle(context)
         process(context)
@@ -176,6 +236,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         busy = true
+        // Read nothing more until the reply is written: one request in flight per connection.
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         let engine = self.engine
         let loop = context.eventLoop
         Task {
@@ -184,6 +246,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
                 guard let self, let context = self.context else { return }
                 self.busy = false
                 self.write(context, response)
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+                self.armIdle(context)
                 self.process(context)
             }
         }
@@ -198,7 +262,14 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func write(_ context: ChannelHandlerContext, _ response: WireResponse) {
-        let body = (try? Wire.encoder().encode(response)) ?? Data()
+        var body = (try? Wire.encoder().encode(response)) ?? Data()
+        if body.count > Wire.maxResponseBytes {
+            let e = WireError(
+                "too_large",
+                "the reply would be over \(Wire.maxResponseBytes) bytes — narrow the query (--since, --user)"
+            )
+            body = (try? Wire.encoder().encode(WireResponse.failure(e))) ?? Data()
+        }
         var out = context.channel.allocator.buffer(capacity: body.count + 4)
         out.writeInteger(UInt32(body.count))
         out.writeBytes(body)

@@ -67,7 +67,8 @@ final class StateStore {
             opened_at   INTEGER NOT NULL,
             closed_at   INTEGER,
             close_reason TEXT,
-            UNIQUE (pid, start_time)
+            boot_id     TEXT NOT NULL DEFAULT '',
+            UNIQUE (pid, start_time, boot_id)
         ) STRICT;
         CREATE INDEX IF NOT EXISTS d.sessions_open ON sessions (grant_id) WHERE closed_at IS NULL;
         CREATE TABLE IF NOT EXISTS d.outbox (

@@ -264,6 +264,8 @@ public struct DaemonView: Codable, Sendable, Equatable {
     public var startedAt: Int64
     public var now: Int64
     public var policyPath: String
+    /// The grant store writd writes.
+    public var storePath: String?
     /// Content hash of the policy in force; empty when none could ever be loaded.
     public var policyVersion: String
     public var policyLoadedAt: Int64?

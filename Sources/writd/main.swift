@@ -63,6 +63,16 @@ struct Writd: AsyncParsableCommand {
             FileHandleStderr.write("writd: cannot start: \(error)\n")
             throw ExitCode(1)
         }
+        // Descriptors: one per client connection (capped per user), SQLite's journals, /proc reads
+        // and pidfds while ending sessions. Raise the soft limit to the hard one.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        // Recovery (queued audit records, expiries that fell due while down) completes before the
+        // socket accepts anyone.
+        await engine.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let services: [any Service] = [
             ExpiryService(engine: engine, timer: timer),

@@ -158,6 +158,26 @@ out=$("$WRIT" audit verify)
 expect "audit chain verifies" "$out" "chain intact"
 expect "head hashes are anchored in syslog" "$(cat "$SYSLOG")" "writd\[[0-9]+\]: audit seq=[0-9]+ hash=[0-9a-f]{64}"
 
+# A session opened under one grant keeps running when the user holds another one at its end.
+RID=$(file_request writt_alice --flow quick --for 5s)
+writ_as writt_bob approve "$RID" >/dev/null
+GA=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+runuser -u writt_alice -- sudo -n /bin/sleep 300 &
+SLEEPER=$!
+sleep 0.5
+RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-9 renewal")
+writ_as writt_bob approve "$RID" >/dev/null
+GB=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+EXPA=$(sqs "SELECT expires_at FROM grants WHERE id='$GA'")
+while [ "$(date +%s)" -le "$((EXPA + 1))" ]; do sleep 0.1; done
+sleep 0.5
+if kill -0 "$SLEEPER" 2>/dev/null; then pass "renewed: a session outlives the grant it was opened under"; else fail "renewed: a session outlives the grant it was opened under"; fi
+expect "... it now runs under the new grant" "$(sq "SELECT count(*) FROM sessions WHERE grant_id='$GB' AND closed_at IS NULL")" "^[1-9]"
+writ_as writt_alice revoke "$GB" >/dev/null
+for _ in $(seq 100); do kill -0 "$SLEEPER" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$SLEEPER" 2>/dev/null; then fail "... and ends when that one is revoked"; kill -9 "$SLEEPER"; else pass "... and ends when that one is revoked"; fi
+wait "$SLEEPER" 2>/dev/null
+
 # =================================================================================================
 section "writd: an ssh login session is ended when its login grant ends (sshd session hook)"
 mkdir -p "$WORK/ssh2" "$WORK/keys2"
@@ -310,6 +330,10 @@ out=$(python3 "$HERE/wire.py" truncated)
 expect "a truncated frame then EOF: nothing breaks" "$out" "closed"
 out=$(runuser -u writt_alice -- python3 "$HERE/wire.py" forged-report)
 expect "a user cannot forge module reports" "$out" "forbidden"
+out=$(python3 "$HERE/wire.py" flood 2>&1)
+expect "a client that floods requests without reading is cut off" "$out" "too_large|\"ok\": true|closed"
+out=$(runuser -u writt_dave -- python3 "$HERE/wire.py" many)
+expect "one user holding connections: capped at 32, the rest refused" "$out" "^held=32 refused=68$"
 out=$(python3 "$HERE/wire.py" ping)
 expect "after all that writd still serves everyone" "$out" "\"ok\": true"
 

@@ -33,6 +33,24 @@ def reply(s):
     return json.dumps(json.loads(body), indent=1)
 
 case = sys.argv[1]
+if case == "many":
+    # Connections held open by one user: writd accepts a bounded number, refuses the rest, and
+    # keeps serving others.
+    held, refused = [], 0
+    for _ in range(100):
+        c = connect()
+        try:
+            c.sendall(frame({"v": 1, "op": "ping"}))
+            r = reply(c)
+        except (BrokenPipeError, ConnectionResetError):
+            r = "closed"
+        if '"busy"' in r or r == "closed":
+            refused += 1
+            c.close()
+        else:
+            held.append(c)
+    print(f"held={len(held)} refused={refused}")
+    sys.exit(0)
 s = connect()
 if case == "ping":
     s.sendall(frame({"v": 1, "op": "ping"}))
@@ -47,6 +65,12 @@ elif case == "slow":
 elif case == "truncated":
     s.sendall(struct.pack(">I", 100) + b'{"v":1')
     s.shutdown(socket.SHUT_WR)
+elif case == "flood":
+    # Many requests sent without reading a reply: cut off, not buffered.
+    try:
+        s.sendall(frame({"v": 1, "op": "ping"}) * 20000)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 elif case == "forged-report":
     s.sendall(frame({"v": 1, "op": "report", "event": "session_close", "user": "writt_bob"}))
 print(reply(s))

@@ -247,13 +247,13 @@ struct Fixture {
         try AuditLog(path: f.config.auditPath).append(
             AuditEvent(time: 1, event: "test.crash", actor: "t", fields: [.init("id", id)])
         )
-        #expect(try sink.flush(state.db, afterRestart: true) == 0)
+        #expect(try sink.flush(state.db) == 0)
         #expect(try f.auditEvents().filter { $0 == "test.crash" }.count == 1)
         // And a queued record that never reached the log is appended at restart.
         try state.transaction { () throws(StoreError) in
             try sink.queue(state.db, AuditEvent(time: 2, event: "test.queued", actor: "t"))
         }
-        #expect(try sink.flush(state.db, afterRestart: true) == 1)
+        #expect(try sink.flush(state.db) == 1)
         #expect(try f.auditEvents().last == "test.queued")
     }
 

@@ -799,3 +799,15 @@ extension String {
         return copy
     }
 }
+
+@Suite struct BacktrackingPatternTests {
+    @Test(arguments: ["^(\\w+\\s?)*$", "(a|aa)+", "((ab)*c)+", "(x+){2,}", "^(a?){25}"])
+    func nestedRepetitionIsRefused(_ pattern: String) {
+        #expect(Policy.backtrackingProblem(pattern) != nil)
+    }
+
+    @Test(arguments: ["^INC-[0-9]+", "^(INC|CHG)-[0-9]+", "(ab)+", "[(+)]*x", "\\(a+\\)*", "^(?:CHG|INC)-\\d{3,6}\\b"])
+    func simplePatternsPass(_ pattern: String) {
+        #expect(Policy.backtrackingProblem(pattern) == nil)
+    }
+}

@@ -186,7 +186,16 @@ public actor Engine {
 
     private func dispatch(_ r: WireRequest, peer: Peer) throws(WireError) -> WireResponse {
         switch r.op {
-        case .ping: return pingResponse()
+        case .ping:
+            var resp = pingResponse()
+            // The policy's path and its errors are root's business.
+            if peer.uid != 0 {
+                let failed = resp.daemon?.policyError != nil
+                resp.daemon?.policyError = failed ? "the last policy reload failed (root sees why)" : nil
+                resp.daemon?.policyPath = ""
+                resp.daemon?.storePath = nil
+            }
+            return resp
         case .report: return try report(r, peer: peer)
         default: break
         }

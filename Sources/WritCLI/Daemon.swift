@@ -28,8 +28,23 @@ enum Daemon {
 
     /// One call; a refusal becomes the CLI's one-line error.
     static func call(_ client: WritClient, _ request: WireRequest) throws -> WireResponse {
-        let response: WireResponse
+        var response: WireResponse
         do { response = try client.call(request) } catch { throw CLIError(error.message) }
+        // writd caps connections per user; under a burst it refuses some as busy. Back off and
+        // retry for up to about ten seconds, with jitter so a crowd does not come back at once.
+        var attempt = 0
+        while response.error?.code == "busy" && attempt < 40 {
+            attempt += 1
+            usleep(UInt32.random(in: 50_000...250_000))
+            do {
+                try client.reconnect()
+                response = try client.call(request)
+            } catch let e as WireError {
+                throw CLIError(e.message)
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
         if !response.ok || response.error != nil {
             let e = response.error ?? WireError("internal", "writd refused without saying why")
             throw CLIError(e.message, exitCode: e.code == "bad_request" ? 64 : 1)

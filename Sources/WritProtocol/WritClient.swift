@@ -20,10 +20,24 @@ public final class WritClient {
         }
     }
 
+    private let timeoutSeconds: Int
+
     /// Connects, with `timeoutSeconds` for each send and receive.
     public init(socketPath: String = Wire.defaultSocketPath, timeoutSeconds: Int = 30) throws(ConnectError) {
         self.socketPath = socketPath
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        self.timeoutSeconds = timeoutSeconds
+        fd = try Self.open(socketPath, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Drops the connection and opens a new one (after writd refused it as busy).
+    public func reconnect() throws(ConnectError) {
+        close(fd)
+        fd = -1
+        fd = try Self.open(socketPath, timeoutSeconds: timeoutSeconds)
+    }
+
+    private static func open(_ socketPath: String, timeoutSeconds: Int) throws(ConnectError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .failed(path: socketPath, errno: errno) }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -49,6 +63,7 @@ public final class WritClient {
             if e == ENOENT || e == ECONNREFUSED { throw .notRunning(path: socketPath) }
             throw .failed(path: socketPath, errno: e)
         }
+        return fd
     }
 
     deinit { close(fd) }

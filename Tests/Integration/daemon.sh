@@ -334,6 +334,11 @@ out=$(python3 "$HERE/wire.py" flood 2>&1)
 expect "a client that floods requests without reading is cut off" "$out" "too_large|\"ok\": true|closed"
 out=$(runuser -u writt_dave -- python3 "$HERE/wire.py" many)
 expect "one user holding connections: capped at 32, the rest refused" "$out" "^held=32 refused=68$"
+pids=()
+for i in $(seq 200); do (writ_as writt_alice status | head -1 >"$WORK/st.$i") & pids+=($!); done
+wait "${pids[@]}"
+expect "200 concurrent writ status from one user: all answered (busy ones retry)" "$(cat "$WORK"/st.* | grep -c '^rc=0$')" "^200$"
+rm -f "$WORK"/st.*
 out=$(python3 "$HERE/wire.py" ping)
 expect "after all that writd still serves everyone" "$out" "\"ok\": true"
 

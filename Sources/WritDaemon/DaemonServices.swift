@@ -49,7 +49,7 @@ extension Engine {
     /// After a reload: pick up grants written behind writd's back, re-evaluate deadlines.
     func syncAfterReload() throws -> Int {
         let n = try syncWatch(now: now())
-        tick()
+        tick(reconcile: true)
         return n
     }
 }

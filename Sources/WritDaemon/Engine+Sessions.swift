@@ -61,7 +61,7 @@ extension Engine {
         }
         // Only the first record of one sudo is worth a line per module: when both the PAM session
         // hook and the audit plugin report one sudo, the second open is dropped by track().
-        record(AuditEvent(time: now, event: name, actor: user, fields: fields))
+        recordReport(AuditEvent(time: now, event: name, actor: user, fields: fields))
         return WireResponse(ok: true)
     }
 

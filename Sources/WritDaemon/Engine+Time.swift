@@ -8,7 +8,11 @@ extension Engine {
     /// Applies everything that fell due: pending requests that nobody answered, warnings before
     /// expiry, grants that ended (expired or revoked behind writd's back). Then arms the timer
     /// for the next deadline. Runs at start, when the timer fires, and when the clock is set.
-    public func tick() {
+    /// `reconcile`: also compare every watched grant with the store (revoked or removed behind
+    /// writd's back: the CLI while writd was down, a restored backup). At start and on SIGHUP; the
+    /// timer's ticks use the index on the watch table alone, so their cost does not grow with
+    /// the number of active grants.
+    public func tick(reconcile: Bool = false) {
         let now = self.now()
         var ended: [(grant: Grant, reason: String)] = []
         var failed = false
@@ -25,23 +29,38 @@ extension Engine {
                     try audit.queue(db, requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil))
                 }
                 let s = try db.prepare(
-                    """
-                    SELECT w.grant_id FROM d.watch w JOIN grants g ON g.id = w.grant_id
-                    WHERE w.ended_at IS NULL AND (g.expires_at <= ?1 OR g.revoked_at IS NOT NULL)
-                    """
+                    reconcile
+                        ? """
+                        SELECT w.grant_id FROM d.watch w JOIN grants g ON g.id = w.grant_id
+                        WHERE w.ended_at IS NULL AND (g.expires_at <= ?1 OR g.revoked_at IS NOT NULL)
+                        """
+                        : "SELECT grant_id FROM d.watch WHERE ended_at IS NULL AND expires_at <= ?1"
                 )
                 try s.bind(1, now)
                 var ids: [String] = []
                 while try s.step() { ids.append(s.string(0)) }
-                // A watched grant that is no longer in the store (a store restored from a backup)
-                // has nothing left to end; without this its deadline would stay in the past.
-                let orphans = try db.prepare(
-                    "UPDATE d.watch SET ended_at = ?1, end_reason = 'missing' WHERE ended_at IS NULL AND grant_id NOT IN (SELECT id FROM grants)"
-                )
-                try orphans.bind(1, now)
-                _ = try orphans.step()
+                if reconcile {
+                    // A watched grant that is no longer in the store has nothing left to end;
+                    // without this its deadline would stay in the past.
+                    let orphans = try db.prepare(
+                        "UPDATE d.watch SET ended_at = ?1, end_reason = 'missing' WHERE ended_at IS NULL AND grant_id NOT IN (SELECT id FROM grants)"
+                    )
+                    try orphans.bind(1, now)
+                    _ = try orphans.step()
+                }
                 for id in ids {
-                    guard let g = try state.grants.grant(id: id) else { continue }
+                    guard let g = try state.grants.grant(id: id) else {
+                        try markEnded(id, at: now, reason: "missing")
+                        continue
+                    }
+                    if g.revokedAt == nil && g.expiresAt > now {
+                        // The store says later (an extension written behind writd's back).
+                        let u = try db.prepare("UPDATE d.watch SET expires_at = ?2 WHERE grant_id = ?1")
+                        try u.bind(1, id)
+                        try u.bind(2, g.expiresAt)
+                        _ = try u.step()
+                        continue
+                    }
                     let revoked = g.revokedAt != nil
                     let at = revoked ? (g.revokedAt ?? now) : g.expiresAt
                     let reason = revoked ? "revoked" : "expired"
@@ -124,10 +143,8 @@ extension Engine {
             """
             SELECT min(t) FROM (
                 SELECT min(pending_until) AS t FROM d.requests WHERE state = 'pending'
-                UNION ALL SELECT min(g.expires_at) FROM d.watch w JOIN grants g ON g.id = w.grant_id
-                    WHERE w.ended_at IS NULL AND g.revoked_at IS NULL
-                UNION ALL SELECT min(w.warn_at) FROM d.watch w JOIN grants g ON g.id = w.grant_id
-                    WHERE w.ended_at IS NULL AND w.warned = 0
+                UNION ALL SELECT min(expires_at) FROM d.watch WHERE ended_at IS NULL
+                UNION ALL SELECT min(warn_at) FROM d.watch WHERE ended_at IS NULL AND warned = 0
             )
             """
         )
@@ -160,12 +177,12 @@ extension Engine {
     func warnDue(now: Int64) {
         do {
             let s = try db.prepare(
-                "SELECT grant_id, capability, expires_at FROM d.watch WHERE ended_at IS NULL AND warned = 0 AND warn_at <= ?1 AND expires_at > ?1"
+                "SELECT grant_id, capability, expires_at FROM d.watch WHERE ended_at IS NULL AND warned = 0 AND warn_at <= ?1"
             )
             try s.bind(1, now)
             var due: [(String, String, Int64)] = []
             while try s.step() { due.append((s.string(0), s.string(1), s.int64(2))) }
-            for (id, capability, expiresAt) in due {
+            for (id, capability, expiresAt) in due where expiresAt > now {
                 let sessions = try openSessions(grant: id)
                 let left = DurationText.format(max(0, expiresAt - now))
                 let paths = TerminalNotifier.write(

@@ -55,6 +55,7 @@ final class StateStore {
             end_reason  TEXT
         ) STRICT;
         CREATE INDEX IF NOT EXISTS d.watch_open ON watch (expires_at) WHERE ended_at IS NULL;
+        CREATE INDEX IF NOT EXISTS d.watch_warn ON watch (warn_at) WHERE ended_at IS NULL AND warned = 0;
         CREATE TABLE IF NOT EXISTS d.sessions (
             id          INTEGER PRIMARY KEY,
             grant_id    TEXT NOT NULL,
@@ -87,6 +88,9 @@ final class StateStore {
         let quoted = statePath.replacingAll("'", with: "''")
         try grants.database.execute("ATTACH DATABASE '\(quoted)' AS d")
         try grants.database.execute("PRAGMA d.journal_mode = DELETE; PRAGMA d.synchronous = FULL")
+        // writd's idle memory target is 30 MiB: SQLite's page cache (2 MiB per database by
+        // default) is the part that grows with the store. Hot pages are the index tops.
+        try grants.database.execute("PRAGMA main.cache_size = -1024; PRAGMA d.cache_size = -1024")
         try transaction { () throws(StoreError) in
             try db.execute(Self.schema)
             try db.execute(

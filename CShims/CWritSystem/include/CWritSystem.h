@@ -1,6 +1,7 @@
 #ifndef WRIT_CWRITSYSTEM_H
 #define WRIT_CWRITSYSTEM_H
 /* Kernel interfaces the Glibc module does not import, for the CLI and writd (not the modules). */
+#include <malloc.h>
 #include <sys/timerfd.h>
 #include <sys/timex.h>
 #include <time.h>
@@ -24,4 +25,6 @@ static inline int writ_clock_unsynchronised(void) {
     if (state == -1) return -1;
     return (state == TIME_ERROR || (tx.status & STA_UNSYNC)) ? 1 : 0;
 }
+/* Returns freed heap memory to the system (glibc malloc_trim). */
+static inline void writ_malloc_trim(void) { (void)malloc_trim(0); }
 #endif

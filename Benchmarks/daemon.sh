@@ -5,7 +5,7 @@
 # private mount namespace with the integration tests' sandbox (Tests/Integration/lib.sh: test users
 # only in bind-mounted copies of /etc/passwd etc., real sudo with the Writ plugins, writd's socket
 # under a private /run, store and logs under a temporary directory); builds nothing, and checks
-# afterwards that the machine is as it was. About 3 minutes.
+# afterwards that the machine is as it was. About 4 minutes.
 #
 #   Benchmarks/daemon.sh [BUILD_DIR]     (default .build/release; output also in
 #                                        Benchmarks/results/daemon-latest.txt)
@@ -63,6 +63,10 @@ cleanup() {
 }
 trap cleanup EXIT
 setup_sandbox
+# /var/lib as an overlay too (lib.sh does this for /var/log only): the CLI's default store
+# /var/lib/writ/grants.db must never be the host's, whatever a command line forgets.
+mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
 
 # 33 more test users for the session and expiry figures, in the namespace's copies of /etc/passwd,
 # /etc/group, /etc/shadow and /etc/sudoers only (bind-mounted by setup_sandbox).
@@ -77,6 +81,15 @@ for i in $(seq -w 1 33); do
     SESSION_USERS+=("$u")
 done
 echo "$(IFS=,; echo "${SESSION_USERS[*]}") ALL=(ALL:ALL) NOPASSWD: ALL" >>"$WORK/etc/sudoers"
+# 40 users for the concurrent status clients (writd caps connections per uid).
+CLIENT_USERS=()
+for i in $(seq -w 1 40); do
+    u=writt_c$i uid=$((29300 + 10#$i))
+    echo "$u:x:$uid:$uid:writ bench client:/nonexistent:/bin/sh" >>"$WORK/etc/passwd"
+    echo "$u:x:$uid:" >>"$WORK/etc/group"
+    echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+    CLIENT_USERS+=("$u")
+done
 
 cat >"$POLICY" <<'YAML'
 version: 1
@@ -108,13 +121,23 @@ start_writd() {
 rss_line() { awk '/^(VmRSS|RssAnon|RssFile)/ {printf "%s %.1f MiB  ", $1, $2/1024}' "/proc/$1/status"; }
 
 echo "== writd benchmarks: $(nproc) cores, $(uname -r), $(sudo -V | head -1), writd $("$WRITD" --version), $(date -u '+%F %H:%M UTC')"
+echo "build: $BUILD (writd built $(date -u -r "$WRITD" '+%F %H:%M UTC')); source tree when run: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- Sources CShims Package.swift 2>/dev/null || echo ' with uncommitted changes in Sources/')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the latencies)"
 echo "sudo: stock PAM stack + Plugin writ_approval / writ_audit (sudo_conf_plugin); writd --session-grace $GRACE"
 
-# Baseline: writd on an empty store, 5 s after start.
+export WRIT STORE STATE
+CLIENTS="python3 $BENCH/daemon_clients.py"
+
+# Baseline: writd on an empty store — its RSS 5 s after start, and the approve and session
+# figures, to compare with the same on 10,000 active grants below (printed at the end).
 start_writd
 sleep 5
 baseline=$(rss_line "$WRITD_PID")
+{ $CLIENTS approve writt_alice writt_bob bench 30
+  $CLIENTS drain "$WRITD_PID" "the approvals"
+  $CLIENTS expiry "$WRITD_PID" "${SESSION_USERS[@]:30:3}"
+  $CLIENTS sessions "$GRACE" 0 "${SESSION_USERS[@]:0:30}"; } >"$WORK/baseline.txt" 2>&1 ||
+    { cat "$WORK/baseline.txt"; tail -5 "$WRITD_LOG"; exit 1; }
 kill "$WRITD_PID"; wait "$WRITD_PID" 2>/dev/null || true
 rm -f "$STATE"
 
@@ -131,8 +154,6 @@ sqlite3 "$STORE" "UPDATE grants SET not_before = $NOW - 60, expires_at = $NOW + 
     WHERE rowid % 10 != 0 AND revoked_at IS NULL AND expires_at > $NOW;"
 t0=$(date +%s.%N)
 start_writd
-export WRIT STORE STATE
-CLIENTS="python3 $BENCH/daemon_clients.py"
 
 echo "store: $(sqlite3 "$STORE" 'SELECT count(*) FROM grants') grants, $(sqlite3 "$STORE" "SELECT count(*) FROM grants WHERE revoked_at IS NULL AND expires_at > strftime('%s','now')") active ($(du -h "$STORE" | cut -f1)); writd up and answering $(python3 -c "print(round(($(date +%s.%N)-$t0)*1000))") ms after start (start-up watches every grant written while it was down)"
 echo
@@ -149,26 +170,26 @@ else
 fi
 
 echo
-echo "== 5. 1,000 concurrent status clients (Python, the wire protocol: 4-byte length + {\"v\":1,\"op\":\"status\"}, one request per connection)"
-$CLIENTS status "$WRITD_PID" writt_alice,writt_bob,writt_carol,writt_dave 1000
-echo "-- again with writd's open-file soft limit at 1024, systemd's default for a service (dist/writd.service sets no LimitNOFILE)"
-hard=$(prlimit --pid "$WRITD_PID" --nofile --noheadings --output HARD)
-soft=$(prlimit --pid "$WRITD_PID" --nofile --noheadings --output SOFT)
-prlimit --pid "$WRITD_PID" --nofile=1024:"$hard"
-$CLIENTS status "$WRITD_PID" writt_alice,writt_bob,writt_carol,writt_dave 1000
-prlimit --pid "$WRITD_PID" --nofile="$soft":"$hard"
+echo "== 5. 1,000 concurrent status clients (Python speaking the wire protocol — 4-byte length + {\"v\":1,\"op\":\"status\"}, one request per connection — from 40 users, one process each)"
+$CLIENTS status "$WRITD_PID" "$(IFS=,; echo "${CLIENT_USERS[*]}")" 25 writt_alice,writt_bob,writt_carol,writt_dave
+$CLIENTS drain "$WRITD_PID" "the status clients"
 
 echo
 echo "== 1. approve → sudo allowed"
 $CLIENTS approve writt_alice writt_bob bench 100
+$CLIENTS drain "$WRITD_PID" "the approvals"
 
 echo
 echo "== 2. expiry → sudo denied"
-$CLIENTS expiry "${SESSION_USERS[@]:0:5}"
+$CLIENTS expiry "$WRITD_PID" "${SESSION_USERS[@]:0:5}"
 
 echo
 echo "== 3. expiry → session ended"
 $CLIENTS sessions "$GRACE" 3 "${SESSION_USERS[@]}"
+
+echo
+echo "== for comparison: the same on an empty store (writd started on a fresh store; run before the figures above)"
+sed 's/^/  /' "$WORK/baseline.txt"
 
 echo
 echo "== afterwards"

@@ -62,7 +62,8 @@ def store_query(sql, *args, db=STORE):
 
 
 def grant_add(user, seconds):
-    r = run([WRIT, "grant", "add", "--user", user, "--capability", "sudo", "--for", f"{seconds}s",
+    # --store always: without it the CLI writes the default store itself when writd serves another.
+    r = run([WRIT, "grant", "add", "--store", STORE, "--user", user, "--capability", "sudo", "--for", f"{seconds}s",
              "--reason", "daemon benchmark"])
     if r.returncode != 0:
         sys.exit(f"writ grant add failed: {r.stdout}{r.stderr}")
@@ -103,6 +104,24 @@ def start_time(pid):
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def drain(pid, label=None):
+    """Waits until writd has worked off what it was sent (its CPU time stops moving for 0.5 s);
+    returns (seconds waited, CPU ticks it used meanwhile)."""
+    pid = int(pid)
+    t0 = time.monotonic()
+    first = last = sum(cpu_ticks(pid))
+    still = 0
+    while still < 2 and time.monotonic() - t0 < 120:
+        time.sleep(0.25)
+        now = sum(cpu_ticks(pid))
+        still = still + 1 if now == last else 0
+        last = now
+    waited = max(0.0, time.monotonic() - t0 - 0.5)
+    if label:
+        print(f"  (writd was still busy for {waited:.1f} s after {label}, {last - first} CPU ticks)")
+    return waited, last - first
 
 
 # --- 4. idle -------------------------------------------------------------------------------------
@@ -162,23 +181,26 @@ def frame(obj):
     return struct.pack(">I", len(body)) + body
 
 
-def status_worker(user, n, go_r, ready_w, out_w, connect_first):
+def status_worker(user, n, go_r, ready_w, out_w, connect_first, retry):
     """Child process: become USER, open N connections (before the start signal when
-    connect_first), then on the signal send one status request on each and time the replies."""
+    connect_first), then on the signal send one status request on each and time the replies.
+    With retry, a "busy" refusal is retried like the CLI does (reconnect after 50–250 ms, up to
+    40 times); the latency then runs from the first send to the answer."""
+    import random
     pw = pwd.getpwnam(user)
     os.setgroups(os.getgrouplist(user, pw.pw_gid))
     os.setgid(pw.pw_gid)
     os.setuid(pw.pw_uid)
     msg = frame({"v": 1, "op": "status"})
-    socks, results = [], []
+    results = []
 
     def open_one():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(30)
         s.connect(SOCK)
-        s.setblocking(False)
         return s
 
+    socks = []
     if connect_first:
         for _ in range(n):
             try:
@@ -188,26 +210,37 @@ def status_worker(user, n, go_r, ready_w, out_w, connect_first):
     os.write(ready_w, b"r")
     os.read(go_r, 1)
     sel = selectors.DefaultSelector()
-    state = {}
-    for i in range(n):
-        t = time.monotonic()
+    state = {}  # socket -> [client index, buffer]
+    first = {}  # client index -> first send time
+    attempts = [0] * n
+    later = []  # (due, client index)
+
+    def send(i, s=None):
+        attempts[i] += 1
         try:
-            s = socks[i] if connect_first else open_one()
+            s = s if s is not None else open_one()
             if isinstance(s, OSError):
                 raise s
-            s.setblocking(True)
+            first.setdefault(i, time.monotonic())
             s.sendall(msg)
             s.setblocking(False)
         except OSError as e:
-            results.append((None, f"connect/send: {e}"))
-            continue
-        state[s] = [t, b""]
+            results.append((None, f"connect/send: {e}", attempts[i]))
+            return
+        state[s] = [i, b""]
         sel.register(s, selectors.EVENT_READ)
+
+    for i in range(n):
+        send(i, socks[i] if connect_first else None)
     deadline = time.monotonic() + 30
-    while state and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=1):
+    while (state or later) and time.monotonic() < deadline:
+        later.sort()
+        while later and later[0][0] <= time.monotonic():
+            send(later.pop(0)[1])
+        timeout = max(0, later[0][0] - time.monotonic()) if later else 1
+        for key, _ in sel.select(timeout=min(timeout, 1)):
             s = key.fileobj
-            t, buf = state[s]
+            i, buf = state[s]
             try:
                 chunk = s.recv(65536)
             except BlockingIOError:
@@ -217,22 +250,33 @@ def status_worker(user, n, go_r, ready_w, out_w, connect_first):
             buf += chunk
             state[s][1] = buf
             done = len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]
-            if done or not chunk:
-                now = time.monotonic()
-                ok = done and json.loads(buf[4:]).get("ok") is True
-                results.append((now - t if ok else None, "" if ok else buf[:200].decode(errors="replace")))
-                sel.unregister(s)
-                s.close()
-                del state[s]
-    for s in state:
-        results.append((None, "no reply within 30 s"))
-    os.write(out_w, json.dumps(results).encode())
+            if not (done or not chunk):
+                continue
+            now = time.monotonic()
+            sel.unregister(s)
+            s.close()
+            del state[s]
+            reply = json.loads(buf[4:]) if done else {}
+            if reply.get("ok") is True:
+                results.append((now - first[i], "", attempts[i]))
+            elif retry and (reply.get("error") or {}).get("code") == "busy" and attempts[i] < 41:
+                later.append((now + random.uniform(0.05, 0.25), i))
+            else:
+                err = reply.get("error") or {}
+                results.append((None, f"{err.get('code')}: {err.get('message')}" if err else buf[:120].decode(errors="replace"), attempts[i]))
+    for s, (i, _) in state.items():
+        results.append((None, "no reply within 30 s", attempts[i]))
+    for _, i in later:
+        results.append((None, "still busy after 30 s", attempts[i]))
+    data = json.dumps(results).encode()
+    while data:
+        data = data[os.write(out_w, data):]
     os.close(out_w)
     os._exit(0)
 
 
-def status_round(pid, users, total, connect_first):
-    per = total // len(users)
+def status_round(pid, users, per, connect_first, retry=False):
+    total = per * len(users)
     go_r, go_w = os.pipe()
     ready_r, ready_w = os.pipe()
     children = []
@@ -242,7 +286,7 @@ def status_round(pid, users, total, connect_first):
         if child == 0:
             os.close(out_r)
             try:
-                status_worker(u, per, go_r, ready_w, out_w, connect_first)
+                status_worker(u, per, go_r, ready_w, out_w, connect_first, retry)
             finally:
                 os._exit(1)
         os.close(out_w)
@@ -271,37 +315,48 @@ def status_round(pid, users, total, connect_first):
         while chunk := os.read(out_r, 1 << 20):
             data += chunk
         os.waitpid(child, 0)
-        results += json.loads(data) if data else [(None, "worker died")]
+        results += json.loads(data) if data else [(None, "worker died", 0)]
     wall = time.monotonic() - t0
     stop.set()
     sampler.join()
     lat = [r[0] for r in results if r[0] is not None]
     errors = [r[1] for r in results if r[0] is None]
-    how = (f"{total} connections opened first ({open_fds} fds open in writd), then {total} status requests sent at once"
-           if connect_first else f"{total} clients each connect and send at once (like {total} writ status processes)")
-    print(f"  {how}, {len(users)} users × {per}:")
+    tries = [r[2] for r in results]
+    how = (f"{total} connections opened first ({open_fds} fds open in writd when all had connected), then a status "
+           f"request on each at once" if connect_first else f"{total} clients each connect and send at once")
+    print(f"  {how}; {len(users)} users × {per}" + (", \"busy\" retried as the CLI does" if retry else "") + ":")
     print(f"    answered {len(lat)}/{len(results)}; latency send→whole reply: "
           + (summary(lat) if lat else "none") + f"; all done in {ms(wall)}")
+    if retry:
+        print(f"    attempts per client: median {pct(tries, 50)}, p99 {pct(tries, 99)}, max {max(tries)}")
     if errors:
-        print(f"    {len(errors)} failed, e.g. {sorted(set(errors))[:3]}")
-    return len(lat) == total, lat, peak[0]
+        counts = {}
+        for e in errors:
+            counts[e] = counts.get(e, 0) + 1
+        print(f"    {len(errors)} not answered: " + "; ".join(f"{n}× {e[:110]}" for e, n in sorted(counts.items(), key=lambda x: -x[1])[:3]))
+    return len(lat) == total, peak[0]
 
 
-def status(pid, users, total):
-    pid, total, users = int(pid), int(total), users.split(",")
+def status(pid, users, per, few_users):
+    pid, per, users, few_users = int(pid), int(per), users.split(","), few_users.split(",")
     with open(f"/proc/{pid}/limits") as f:
         nofile = next(l.split()[3:5] for l in f if l.startswith("Max open files"))
-    print(f"  writd's open-file limit: soft {nofile[0]}, hard {nofile[1]}")
+    print(f"  writd's open-file limit here: soft {nofile[0]}, hard {nofile[1]}")
     with open(f"/proc/{pid}/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM, so the peak below is this load's
     before = kib(proc_status(pid)["VmRSS"]) / 1024
-    ok1, lat1, peak1 = status_round(pid, users, total, connect_first=True)
-    ok2, lat2, peak2 = status_round(pid, users, total, connect_first=False)
+    ok1, peak1 = status_round(pid, users, per, connect_first=True)
+    ok2, peak2 = status_round(pid, users, per, connect_first=False)
     st = proc_status(pid)
-    hwm = kib(st["VmHWM"]) / 1024
     print(f"  writd RSS: {before:.1f} MiB before; peak during the load {max(peak1, peak2) / 1024:.1f} MiB "
-          f"(sampled every 5 ms; VmHWM reset before the load: {hwm:.1f} MiB); {kib(st['VmRSS']) / 1024:.1f} MiB after")
+          f"(sampled every 5 ms; VmHWM, reset before the load: {kib(st['VmHWM']) / 1024:.1f} MiB); "
+          f"{kib(st['VmRSS']) / 1024:.1f} MiB after")
     print(f"  — target all answered: {verdict(ok1 and ok2)}")
+    total = per * len(users)
+    print(f"  the same {total} from only {len(few_users)} users (writd caps each uid's simultaneous connections and "
+          f"refuses the rest as \"busy\"):")
+    status_round(pid, few_users, total // len(few_users), connect_first=False)
+    status_round(pid, few_users, total // len(few_users), connect_first=False, retry=True)
 
 
 # --- 1. approve → sudo allowed -------------------------------------------------------------------
@@ -341,7 +396,7 @@ def file_request(requester, flow):
 
 def revoke_for(rid):
     (gid,), = store_query("SELECT id FROM grants WHERE request_id = ?", rid)
-    rv = run([WRIT, "grant", "revoke", gid])
+    rv = run([WRIT, "grant", "revoke", "--store", STORE, gid])
     if rv.returncode != 0:
         sys.exit(f"revoke failed: {rv.stdout}{rv.stderr}")
 
@@ -409,8 +464,10 @@ def approve(requester, approver, flow, n):
 
 # --- 2. expiry → sudo denied ---------------------------------------------------------------------
 
-def expiry(*users):
+def expiry(pid, *users):
+    pid = int(pid)
     firsts, lastok, late_allowed, early_denied, runs = [], [], 0, 0, 0
+    ticks0, t_start, busy = sum(cpu_ticks(pid)), time.monotonic(), 0.0
     for user in users:
         gid, exp = grant_add(user, 2)
         log = []
@@ -432,6 +489,8 @@ def expiry(*users):
         print(f"  {gid} (expires_at {exp}): last allowed sudo started {ms(exp - max(allowed))} before expires_at; "
               f"first refused one started {ms(abs(d0))} {'after' if d0 >= 0 else 'before (its check ran after)'} it "
               f"and had printed its refusal {ms(denied[0][1] - exp)} after it")
+        busy += drain(pid)[0]  # the next grant add would queue behind this round's reports
+    ticks = sum(cpu_ticks(pid)) - ticks0
     worst = max(f[1] for f in firsts)
     print(f"expiry → sudo denied ({len(users)} grants of 2 s, `sudo -n /usr/bin/true` back to back as the user "
           f"around expires_at, {runs} sudo runs in all):")
@@ -440,25 +499,35 @@ def expiry(*users):
     print(f"  first refusal completed {ms(min(f[1] for f in firsts))}–{ms(worst)} after expires_at "
           f"(one sudo's run time: the check itself falls on the second boundary)")
     print(f"  — target 0 s late: {verdict(late_allowed == 0 and early_denied == 0)}")
+    hz = os.sysconf("SC_CLK_TCK")
+    print(f"  writd's cost of the reports these sudo runs sent (sudo_writ.so reports accept, reject and exit): "
+          f"{ticks} CPU ticks = {ticks / hz / runs * 1000:.1f} ms of CPU per sudo run; after each round writd needed "
+          f"{busy / len(users):.1f} s on average to work off its queue")
 
 
 # --- 3. expiry → session ended -------------------------------------------------------------------
 
 def sessions(grace, nohup, *users):
+    """Each user gets a short sudo grant, added through writd; once all are added, each user
+    starts one long-running sudo under theirs. The grants end three per second, the first a few
+    seconds after the last sudo started (the lead scales with how long writd took to add one)."""
     grace, nohup = float(grace), int(nohup)
-    plan = []
+    n_all = len(users)
+    t = time.monotonic()
+    grant_add(users[0], 1)  # times one add; ends before the sessions start
+    t_add = time.monotonic() - t
+    start = math.ceil(time.time() + 3 + 2.5 * n_all * t_add)
+    grants = []
     for i, user in enumerate(users):
-        hup_ignored = i >= len(users) - nohup
-        # three grants end per second, from 5 s on, so the sessions are open well before
-        seconds = 5 + i // 3
-        gid, exp = grant_add(user, seconds)
-        plan.append((user, gid, exp, hup_ignored))
-    procs = []
-    for user, gid, exp, hup_ignored in plan:
+        grants.append(grant_add(user, max(3, start + i // 3 - math.floor(time.time()))))
+    plan, procs = [], []
+    for i, user in enumerate(users):
+        hup_ignored = i >= n_all - nohup
         cmd = ["sudo", "-n"] + (["/usr/bin/nohup"] if hup_ignored else []) + ["/bin/sleep", "1000"]
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, **as_user(user))
-        procs.append(p)
+        plan.append((user, grants[i][0], grants[i][1], hup_ignored, time.time()))
+        procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, **as_user(user)))
+    sudos_started = time.time()
     gone = [None] * len(procs)
 
     def wait(i):
@@ -468,40 +537,60 @@ def sessions(grace, nohup, *users):
     threads = [threading.Thread(target=wait, args=(i,)) for i in range(len(procs))]
     for t in threads:
         t.start()
-    time.sleep(1.0)
-    commands = [(c, start_time(c)) for p in procs for c in children(p.pid)]
-    tracked = {g for (g,) in store_query("SELECT grant_id FROM sessions WHERE closed_at IS NULL", db=STATE)}
-    untracked = [gid for _, gid, _, _ in plan if gid not in tracked]
-    early = [i for i in range(len(procs)) if gone[i] is not None]
+    # When does writd know each session? (The sudo plugin reports it; writd records it.)
+    tracked_at, commands = {}, set()
+    while (len(tracked_at) < len(procs) or len(commands) < len(procs)) and time.time() < max(g[2] for g in plan):
+        rows = store_query("SELECT pid FROM sessions WHERE closed_at IS NULL", db=STATE)
+        now = time.time()
+        for (pid,) in rows:
+            tracked_at.setdefault(pid, now)
+        commands |= {(c, start_time(c)) for p in procs for c in children(p.pid)}
+        time.sleep(0.05)
     for t in threads:
-        t.join(timeout=max(1, plan[-1][2] - time.time() + grace + 5))
+        t.join(timeout=max(1, max(g[2] for g in plan) - time.time() + grace + 5))
     leftover = [p.pid for p in procs if p.poll() is None]
-    # The commands under sudo (recorded by pid and start time while they ran): none may be left.
-    left = [pid for pid, t in commands if start_time(pid) == t]
+    # The commands under sudo (recorded by pid and start time while they ran): none may be left
+    # once writd's last termination has had its time (a command can outlive its sudo by a moment).
+    settle = time.time() + 1.5
+    while (left := [pid for pid, t in commands if start_time(pid) == t]) and time.time() < settle:
+        time.sleep(0.05)
     for pid in left + leftover:  # only our own processes, by pid
         os.kill(pid, 9)
     for p in procs:
         if p.poll() is None:
             p.wait()
-    normal = [gone[i] - plan[i][2] for i in range(len(plan)) if not plan[i][3] and gone[i] is not None and i not in early]
-    ignoring = [gone[i] - plan[i][2] for i in range(len(plan)) if plan[i][3] and gone[i] is not None and i not in early]
+    early = [i for i in range(len(plan)) if gone[i] is not None and gone[i] < plan[i][2]]
+    normal = [gone[i] - plan[i][2] for i in range(len(plan))
+              if not plan[i][3] and i not in early and procs[i].pid not in leftover]
+    ignoring = [gone[i] - plan[i][2] for i in range(len(plan))
+                if plan[i][3] and i not in early and procs[i].pid not in leftover]
+    lags = [tracked_at[p.pid] - plan[i][4] for i, p in enumerate(procs) if p.pid in tracked_at]
     n = len(plan) - nohup
-    print(f"expiry → session ended ({n} sessions, each `sudo -n /bin/sleep 1000` as its own user under its own "
-          f"sudo grant of 5–{4 + (len(users) - 1) // 3 + 1} s, three grants ending per second; writd --session-grace "
-          f"{grace:g}; clock from expires_at to the moment sudo has exited, from waitpid in the parent):")
+    spread = max(e for _, _, e, _, _ in plan) - min(e for _, _, e, _, _ in plan)
+    first_end = min(e for _, _, e, _, _ in plan)
+    print(f"expiry → session ended ({n} sessions, each `sudo -n /bin/sleep 1000` as its own user under its own short "
+          f"sudo grant added through writd ({ms(t_add)} for one add); the sudos started {first_end - sudos_started:.1f} s "
+          f"before the first grant ended, and the grants ended over {spread} s; writd --session-grace {grace:g}; clock "
+          f"from expires_at to the moment sudo has exited, from waitpid in the parent):")
     if normal:
         p99 = pct(normal, 99)
         print(f"  {summary(normal)}")
         print(f"  — target p99 ≤ 2 s: ratio {p99 / 2:.2f}, {verdict(p99 <= 2 and len(normal) == n)}")
     if ignoring:
-        print(f"  sessions that ignore SIGHUP (`sudo -n /usr/bin/nohup /bin/sleep 1000`, {nohup}): ended after "
+        print(f"  sessions that ignore SIGHUP (`sudo -n /usr/bin/nohup /bin/sleep 1000`, {len(ignoring)}): ended after "
               f"{', '.join(ms(x) for x in ignoring)} (grace {grace:g} s, then SIGSTOP and SIGKILL) — outside the target by design")
-    if untracked or early or leftover or len(normal) < n:
-        print(f"  PROBLEMS: not tracked by writd {untracked}; exited before expiry {early}; "
-              f"still running {leftover}: " + "; ".join(p.stderr.read().decode()[:200] for p in procs if p.stderr and p.returncode not in (None, -9, 129, 0))[:600])
-    print(f"  commands under sudo ({len(commands)} sleep processes) left after the run: {len(left)}")
+    if lags:
+        print(f"  sudo start → session recorded by writd: median {ms(pct(lags, 50))}, max {ms(max(lags))} "
+              f"({len(lags)}/{len(procs)} recorded before the last grant ended; "
+              f"{sum(1 for i, p in enumerate(procs) if p.pid not in tracked_at or tracked_at[p.pid] >= plan[i][2])} "
+              f"not recorded before their own grant ended)")
+    if early or leftover:
+        errs = "; ".join(sorted({procs[i].stderr.read().decode().strip()[:100] for i in early}))
+        print(f"  PROBLEMS: {len(early)} sudo exited before its grant ended ({errs}); "
+              f"{len(leftover)} still running {grace + 5:g} s after the last grant ended, never ended by writd (killed here)")
+    print(f"  commands under sudo ({len(commands)} sleep processes) still running 1.5 s after the last sudo exited: {len(left)}")
 
 
 if __name__ == "__main__":
     {"idle": idle, "status": status, "approve": approve, "expiry": expiry, "sessions": sessions,
-     "wire-approver": wire_approver}[sys.argv[1]](*sys.argv[2:])
+     "wire-approver": wire_approver, "drain": drain}[sys.argv[1]](*sys.argv[2:])

@@ -22,5 +22,7 @@ for bin in writ writd; do
     fi
     echo "$bin: self-contained ($(du -h ".build/release/$bin" | cut -f1))"
 done
+echo "== the shipped policies are valid"
+for p in examples/policy.yaml dist/policy.yaml; do .build/release/writ policy validate "$p"; done
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release

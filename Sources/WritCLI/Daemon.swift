@@ -31,9 +31,9 @@ enum Daemon {
         var response: WireResponse
         do { response = try client.call(request) } catch { throw CLIError(error.message) }
         // writd caps connections per user; under a burst it refuses some as busy. Back off and
-        // retry for up to about ten seconds, with jitter so a crowd does not come back at once.
+        // retry for up to about twenty seconds, with jitter so a crowd does not come back at once.
         var attempt = 0
-        while response.error?.code == "busy" && attempt < 40 {
+        while response.error?.code == "busy" && attempt < 80 {
             attempt += 1
             usleep(UInt32.random(in: 50_000...250_000))
             do {

@@ -74,7 +74,18 @@ public final class WritClient {
         do { body = try Wire.encoder().encode(request) } catch {
             throw WireError("bad_request", "could not encode the request: \(error)")
         }
-        try send(Wire.header(length: body.count) + Array(body))
+        do {
+            try send(Wire.header(length: body.count) + Array(body))
+        } catch {
+            // writd may have answered and closed before reading (it refuses a connection over the
+            // per-user cap at once): its reply is still waiting to be read.
+            if let early = try? readReply() { return early }
+            throw error
+        }
+        return try readReply()
+    }
+
+    private func readReply() throws(WireError) -> WireResponse {
         let header = try receive(4)
         let length = Wire.length(header: header)
         guard length <= Wire.maxResponseBytes else {

@@ -34,7 +34,7 @@ public struct ReloadService: Service {
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             for await _ in signals.cancelOnGracefulShutdown() {
                 logger.notice("SIGHUP: reloading the policy")
                 await engine.loadPolicy()

@@ -53,40 +53,76 @@ extension Engine {
         // Check the commands now, so a request that could never become a grant is refused at once.
         if let commands = evaluation.commands { _ = try commandPatterns(commands) }
         let flow = evaluation.flow
-        var request = StoredRequest(
-            core: AccessRequest(
-                id: StoredRequest.generateID(),
-                requester: who.name,
-                capability: capability,
-                duration: evaluation.duration,
-                reason: Self.note(r.reason),
-                createdAt: now,
-                pendingUntil: now + flow.pendingTimeout,
-                approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
-                requiredApprovals: flow.approvals,
-                selfApprovalAllowed: flow.selfApproval
-            ),
-            kind: "grant",
-            extendsGrant: nil,
-            requesterUID: who.uid,
-            flow: flow.name,
-            host: config.hostName,
+        let request = try file(
+            policy: policy,
+            evaluation: evaluation,
+            who: who,
+            reason: r.reason,
+            capability: capability,
             runas: evaluation.runas,
             commands: evaluation.commands,
-            grantID: nil,
-            autoRule: nil,
-            warnBefore: flow.warnBefore,
-            policyVersion: policyVersion
+            extending: nil,
+            at: now
         )
-        try store(&request, evaluation: evaluation, who: who, at: now, what: "file the request")
-        flushAudit()
-        rearm()
         logger.info(
             "request \(request.core.id) by \(who.name) for \(capability.rawValue) (flow \(flow.name)): \(request.core.state.rawValue)"
         )
         var resp = WireResponse(ok: true)
         resp.request = request.view
         return resp
+    }
+
+    /// Files a new request (or an extension of `extending`) as the policy evaluated it.
+    func file(
+        policy: Policy,
+        evaluation: Evaluation,
+        who: UserDirectory.Account,
+        reason: String?,
+        capability: Capability,
+        runas: String,
+        commands: [String]?,
+        extending grant: Grant?,
+        at now: Int64
+    ) throws(WireError) -> StoredRequest {
+        let flow = evaluation.flow
+        var pendingUntil = now + flow.pendingTimeout
+        // An extension nobody answers before the grant ends has nothing left to extend.
+        if let grant { pendingUntil = min(pendingUntil, grant.expiresAt) }
+        var request = StoredRequest(
+            core: AccessRequest(
+                id: StoredRequest.generateID(),
+                requester: who.name,
+                capability: capability,
+                duration: evaluation.duration,
+                reason: Self.note(reason),
+                createdAt: now,
+                pendingUntil: pendingUntil,
+                approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
+                requiredApprovals: flow.approvals,
+                selfApprovalAllowed: flow.selfApproval
+            ),
+            kind: grant == nil ? "grant" : "extend",
+            extendsGrant: grant?.id,
+            requesterUID: who.uid,
+            flow: flow.name,
+            host: config.hostName,
+            runas: runas,
+            commands: commands,
+            grantID: nil,
+            autoRule: nil,
+            warnBefore: flow.warnBefore,
+            policyVersion: policyVersion
+        )
+        try store(
+            &request,
+            evaluation: evaluation,
+            who: who,
+            at: now,
+            what: grant == nil ? "file the request" : "file the extension"
+        )
+        flushAudit()
+        rearm()
+        return request
     }
 
     /// Saves a new request, and when a policy rule approves it at once, the grant it earns, all in
@@ -441,35 +477,17 @@ extension Engine {
         case .failure(let refusal): throw WireError("policy", refusal.description)
         case .success(let e): evaluation = e
         }
-        let flow = evaluation.flow
-        var request = StoredRequest(
-            core: AccessRequest(
-                id: StoredRequest.generateID(),
-                requester: who.name,
-                capability: grant.capability,
-                duration: evaluation.duration,
-                reason: Self.note(r.reason),
-                createdAt: now,
-                pendingUntil: min(now + flow.pendingTimeout, grant.expiresAt),
-                approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
-                requiredApprovals: flow.approvals,
-                selfApprovalAllowed: flow.selfApproval
-            ),
-            kind: "extend",
-            extendsGrant: grant.id,
-            requesterUID: who.uid,
-            flow: flow.name,
-            host: config.hostName,
+        let request = try file(
+            policy: policy,
+            evaluation: evaluation,
+            who: who,
+            reason: r.reason,
+            capability: grant.capability,
             runas: grant.runas,
             commands: original.commands,
-            grantID: nil,
-            autoRule: nil,
-            warnBefore: flow.warnBefore,
-            policyVersion: policyVersion
+            extending: grant,
+            at: now
         )
-        try store(&request, evaluation: evaluation, who: who, at: now, what: "file the extension")
-        flushAudit()
-        rearm()
         var resp = WireResponse(ok: true)
         resp.request = request.view
         return resp

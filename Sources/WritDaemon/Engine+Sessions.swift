@@ -216,7 +216,7 @@ extension Engine {
         ending.insert(grant.id)
         terminations[key] = Task {
             let report = await SessionTerminator.end(live.map(\.identity), grace: grace)
-            await self.sessionsEnded(live, report: report, grant: grant, reason: reason, key: key)
+            self.sessionsEnded(live, report: report, grant: grant, reason: reason, key: key)
         }
     }
 

@@ -97,12 +97,9 @@ public actor Engine {
                 initial: initial
             )
         }
-        let text: [UInt8]
-        do { text = try FileBytes.read(config.policyPath, limit: 4 << 20) } catch {
-            return policyFailed("\(config.policyPath): \(error.message)", initial: initial)
-        }
         do {
-            let p = try Policy.parse(String(decoding: text, as: UTF8.self), file: config.policyPath)
+            let text = try Policy.contents(of: config.policyPath)
+            let p = try Policy.parse(bytes: text, file: config.policyPath)
             let version = SHA256.hash(data: text).map { String(format2hex: $0) }.joined()
             // Audited when it differs from the last policy recorded, across restarts too.
             let recorded = try? state.meta("policy_version")
@@ -152,16 +149,6 @@ public actor Engine {
 
     // MARK: audit
 
-    /// Queues and appends one record outside any other change.
-    func record(_ event: AuditEvent) {
-        do {
-            try state.transaction { () throws(StoreError) in try audit.queue(db, event) }
-        } catch {
-            logger.error("audit: cannot queue \(event.event): \(error.description)")
-        }
-        flushAudit()
-    }
-
     /// A module's report changes nothing in the stores, so it skips the outbox and is appended
     /// at once (one fsync instead of three transactions): every sudo sends two or three. If writd
     /// dies before the append, the report is lost here but still in syslog, where the module
@@ -203,44 +190,43 @@ public actor Engine {
         }
     }
 
+    /// Module reports and ping need no account; everything else names the caller from NSS.
     private func dispatch(_ r: WireRequest, peer: Peer) throws(WireError) -> WireResponse {
         switch r.op {
-        case .ping:
-            var resp = pingResponse()
-            // The policy's path and its errors are root's business.
-            if peer.uid != 0 {
-                let failed = resp.daemon?.policyError != nil
-                resp.daemon?.policyError = failed ? "the last policy reload failed (root sees why)" : nil
-                resp.daemon?.policyPath = ""
-                resp.daemon?.storePath = nil
-            }
-            return resp
+        case .ping: return ping(for: peer)
         case .report: return try report(r, peer: peer)
-        default: break
-        }
-        let who = try account(peer)
-        switch r.op {
-        case .ping, .report: return pingResponse()
-        case .request: return try fileRequest(r, who: who)
-        case .get: return try getRequest(r, who: who)
-        case .status: return try status(who: who)
-        case .requests: return try listRequests(r, who: who)
-        case .approve: return try decide(r, who: who, approve: true)
-        case .deny: return try decide(r, who: who, approve: false)
-        case .cancel: return try cancel(r, who: who)
-        case .revoke, .grantRevoke: return try revoke(r, who: who)
-        case .extend: return try extend(r, who: who)
-        case .audit: return try auditLines(r, who: who)
-        case .grantAdd: return try grantAdd(r, who: who)
-        case .grantList: return try grantList(r, who: who)
+        case .request: return try fileRequest(r, who: account(peer))
+        case .get: return try getRequest(r, who: account(peer))
+        case .status: return try status(who: account(peer))
+        case .requests: return try listRequests(r, who: account(peer))
+        case .approve: return try decide(r, who: account(peer), approve: true)
+        case .deny: return try decide(r, who: account(peer), approve: false)
+        case .cancel: return try cancel(r, who: account(peer))
+        case .revoke, .grantRevoke: return try revoke(r, who: account(peer))
+        case .extend: return try extend(r, who: account(peer))
+        case .audit: return try auditLines(r, who: account(peer))
+        case .grantAdd: return try grantAdd(r, who: account(peer))
+        case .grantList: return try grantList(r, who: account(peer))
         case .reload:
-            guard who.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
+            guard peer.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
             let ok = loadPolicy()
             var resp = pingResponse()
             resp.ok = ok
             if !ok { resp.error = WireError("policy", policyError ?? "policy not loaded") }
             return resp
         }
+    }
+
+    /// The policy's path and its errors are root's business.
+    private func ping(for peer: Peer) -> WireResponse {
+        var resp = pingResponse()
+        if peer.uid != 0 {
+            let failed = resp.daemon?.policyError != nil
+            resp.daemon?.policyError = failed ? "the last policy reload failed (root sees why)" : nil
+            resp.daemon?.policyPath = ""
+            resp.daemon?.storePath = nil
+        }
+        return resp
     }
 
     func account(_ peer: Peer) throws(WireError) -> UserDirectory.Account {

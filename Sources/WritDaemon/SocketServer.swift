@@ -199,7 +199,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private func armIdle(_ context: ChannelHandlerContext) {
         idleDeadline?.cancel()
         idleDeadline = context.eventLoop.scheduleTask(in: SocketServer.idleTimeout) { [weak self] in
-            guard let self, !self.busy else { return }
+            // The handler's own context (touched on the event loop only), not a captured one.
+            guard let self, !self.busy, let context = self.context else { return }
             context.close(promise: nil)
         }
     }
@@ -257,7 +258,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private func startFrameClock(_ context: ChannelHandlerContext) {
         guard buffer.readableBytes > 0, frameDeadline == nil else { return }
         frameDeadline = context.eventLoop.scheduleTask(in: SocketServer.frameTimeout) { [weak self] in
-            self?.fail(context, WireError("timeout", "the request did not arrive in time; connection closed"))
+            guard let self, let context = self.context else { return }
+            self.fail(context, WireError("timeout", "the request did not arrive in time; connection closed"))
         }
     }
 

@@ -242,10 +242,21 @@ func auditWho() -> String {
     return "user=\(LogText.escape(inv.user, limit: 64)) uid=\(inv.uid)"
 }
 
-func describe(commandInfo: KeyValues, argv: [String]) -> String {
-    let runas = commandInfo["runas_user"] ?? commandInfo["runas_uid"].map { "uid:" + $0 } ?? "?"
-    let command = ([commandInfo["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
-    return "runas=\(LogText.escape(runas, limit: 64)) command=\"\(LogText.escape(command, limit: 1024))\""
+/// What sudo is about to run, read once from command_info and run_argv for both the syslog
+/// record and the report to writd.
+struct SudoCommandLine {
+    var runas: String
+    var command: String
+
+    init(_ commandInfo: UnsafePointer<UnsafeMutablePointer<CChar>?>?, argv: [String]) {
+        let info = CStrings.keyValues(commandInfo)
+        runas = info["runas_user"] ?? info["runas_uid"].map { "uid:" + $0 } ?? "?"
+        command = ([info["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
+    }
+
+    var logText: String {
+        "runas=\(LogText.escape(runas, limit: 64)) command=\"\(LogText.escape(command, limit: 1024))\""
+    }
 }
 
 @_cdecl("writ_swift_audit_accept")
@@ -258,13 +269,12 @@ func auditAccept(
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let grant = allowingGrant ?? "-"
+    let line = SudoCommandLine(commandInfo, argv: CStrings.array(runArgv))
     sudoLog(
         LOG_INFO,
-        "audit accept by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(describe(commandInfo: CStrings.keyValues(commandInfo), argv: CStrings.array(runArgv))) grant=\(LogText.escape(grant))"
+        "audit accept by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(line.logText) grant=\(LogText.escape(grant))"
     )
     if let inv = auditInvocation, inv.uid != 0 {
-        let info = CStrings.keyValues(commandInfo)
-        let argv = CStrings.array(runArgv)
         WritdReport.send(
             .init(
                 event: "sudo_accept",
@@ -272,8 +282,8 @@ func auditAccept(
                 service: "sudo",
                 capability: .sudo,
                 grant: allowingGrant,
-                runas: info["runas_user"] ?? info["runas_uid"].map { "uid:" + $0 },
-                command: ([info["command"] ?? "?"] + argv.dropFirst()).joined(separator: " ")
+                runas: line.runas,
+                command: line.command
             )
         )
     }
@@ -313,24 +323,23 @@ func auditRecord(
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
     let msg = auditMsg.map { String(cString: $0) } ?? ""
-    let what = describe(commandInfo: CStrings.keyValues(commandInfo), argv: [])
+    let line = SudoCommandLine(commandInfo, argv: [])
     if let inv = auditInvocation, inv.uid != 0 {
-        let info = CStrings.keyValues(commandInfo)
         WritdReport.send(
             .init(
                 event: "sudo_" + kind,
                 user: inv.user,
                 service: "sudo",
                 capability: .sudo,
-                runas: info["runas_user"],
-                command: info["command"],
+                runas: line.runas,
+                command: line.command,
                 detail: msg
             )
         )
     }
     sudoLog(
         priority,
-        "audit \(kind) by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(what) reason=\"\(LogText.escape(msg, limit: 256))\""
+        "audit \(kind) by=\(LogText.escape(name, limit: 64)) \(auditWho()) \(line.logText) reason=\"\(LogText.escape(msg, limit: 256))\""
     )
     return 1
 }

@@ -15,12 +15,20 @@ extension Policy {
     /// issue saying why. Ownership and permissions are the caller's to check: writd runs as root
     /// and must refuse a policy that someone else could have written.
     public static func load(path: String) throws(PolicyErrors) -> Policy {
-        let bytes: [UInt8]
+        try parse(bytes: contents(of: path), file: path)
+    }
+
+    /// The policy file's bytes (writd hashes exactly what it parses), or one issue saying why not.
+    public static func contents(of path: String) throws(PolicyErrors) -> [UInt8] {
         switch readFile(path) {
-        case .success(let b): bytes = b
+        case .success(let b): return b
         case .failure(let failure):
             throw PolicyErrors(issues: [PolicyIssue(file: path, line: 1, column: 1, message: failure.message)])
         }
+    }
+
+    /// Parses a policy file's bytes; bytes that are not UTF-8 are an issue at their position.
+    public static func parse(bytes: [UInt8], file path: String) throws(PolicyErrors) -> Policy {
         if let (line, column) = firstInvalidUTF8(bytes) {
             throw PolicyErrors(issues: [
                 PolicyIssue(

@@ -144,6 +144,38 @@ pam_service_marked() {
 # pam_check SERVICE USER [--silent]: prints the conversation and result=PAM_…
 pam_check() { "$WORK/pam_harness" "$PAMDIR" "$@"; }
 
+# --- sshd ----------------------------------------------------------------------------------------
+
+# start_sshd DIR USER...: an sshd on a free loopback port with its own host key, public-key logins
+# for USERs with DIR/client_key, PAM on (the caller writes /etc/pam.d/sshd). Sets SSHD_PID, PORT.
+start_sshd() {
+    local dir=$1; shift
+    mkdir -p "$dir/keys"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/client_key"
+    local u
+    for u in "$@"; do cp "$dir/client_key.pub" "$dir/keys/$u"; done
+    chmod 0755 "$dir/keys"; chmod 0644 "$dir/keys/"*
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$dir/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $PORT
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+UsePAM yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile $dir/keys/%u
+StrictModes no
+PermitRootLogin no
+CONF
+    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
+    SSHD_PID=$!
+    for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+}
+stop_sshd() { kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; SSHD_PID=; }
+
 # --- sudo ----------------------------------------------------------------------------------------
 
 # as_user USER CMD...: runs CMD as USER with an environment the user controls.

@@ -388,10 +388,6 @@ clear_grants
 
 # =================================================================================================
 section "sshd (OpenSSH $(ssh -V 2>&1 | cut -d, -f1)) with public-key login and pam_writ.so in the account stack"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/client_key"
-for u in writt_alice writt_bob; do cp "$WORK/ssh/client_key.pub" "$WORK/keys/$u"; done
-chmod 0755 "$WORK/keys"; chmod 0644 "$WORK/keys/"*
 cat >/etc/pam.d/sshd <<PAM
 auth       required   pam_deny.so
 account    required   $MODULE store=$STORE
@@ -399,23 +395,7 @@ account    include    common-account
 session    required   pam_permit.so
 password   required   pam_deny.so
 PAM
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/ssh/sshd_config" <<CONF
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $WORK/ssh/host_key
-PidFile $WORK/ssh/sshd.pid
-UsePAM yes
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-AuthorizedKeysFile $WORK/keys/%u
-StrictModes no
-PermitRootLogin no
-CONF
-/usr/sbin/sshd -D -f "$WORK/ssh/sshd_config" -E "$WORK/ssh/sshd.log" &
-SSHD_PID=$!
-for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+start_sshd "$WORK/ssh" writt_alice writt_bob
 ssh_as() {
     ssh -i "$WORK/ssh/client_key" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 "$1@127.0.0.1" "echo logged-in-as-\$(id -un)" 2>&1
@@ -432,7 +412,7 @@ expect "ssh with a login grant: logged in" "$out" "logged-in-as-writt_alice"
 expect "ssh: bob still refused" "$(ssh_as writt_bob)" "rc=255"
 clear_grants
 expect "ssh after the grant is gone: refused" "$(ssh_as writt_alice)" "rc=255"
-kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; SSHD_PID=
+stop_sshd
 
 # =================================================================================================
 section "writ CLI: bad input changes nothing"

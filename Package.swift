@@ -11,6 +11,8 @@
 //               Embedded Swift by scripts/build-module.sh, which SwiftPM cannot express.
 //   WritAudit   the hash-chained audit log (append, verify)
 //   WritPolicy  the approval policy file (YAML): flows, who may request and approve, durations
+//   WritExpr    the condition language of `when:` clauses (a CEL subset) and its linear-time regex
+//   WritHooks   policy hooks: executables run as an unprivileged user, JSON in and out
 //   WritProcesses  /proc: sessions opened under a grant, ending them, writing to their terminals
 //   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
 //   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
@@ -56,6 +58,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("pam")]
         ),
         .target(name: "CWritSystem", path: "CShims/CWritSystem"),
+        .target(name: "CWritSpawn", path: "CShims/CWritSpawn"),
         .target(
             name: "WritCore",
             swiftSettings: hotPathSwiftFlags
@@ -79,6 +82,8 @@ let package = Package(
             dependencies: ["WritCore", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "WritProcesses"),
+        .target(name: "WritExpr"),
+        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "CWritSpawn"]),
         .target(name: "WritProtocol", dependencies: ["WritCore"]),
         .target(
             name: "WritDaemon",
@@ -121,6 +126,8 @@ let package = Package(
         .testTarget(name: "WritAuditTests", dependencies: ["WritAudit", "WritCore"]),
         .testTarget(name: "WritPolicyTests", dependencies: ["WritPolicy", "WritCore"]),
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
+        .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
+        .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
         .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]

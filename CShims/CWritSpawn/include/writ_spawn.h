@@ -1,0 +1,2 @@
+#pragma once
+// Replaced by the hook spawner (issue 4).

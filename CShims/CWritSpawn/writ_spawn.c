@@ -1,0 +1,1 @@
+#include "writ_spawn.h"

@@ -1,0 +1,1 @@
+// Replaced by the expression language (see NOTES.md, issue 4).

@@ -1,0 +1,1 @@
+// Replaced by the hook runner (see NOTES.md, issue 4).

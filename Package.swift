@@ -79,16 +79,17 @@ let package = Package(
         ),
         .target(
             name: "WritPolicy",
-            dependencies: ["WritCore", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WritCore", "WritExpr", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "WritProcesses"),
         .target(name: "WritExpr"),
-        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "CWritSpawn"]),
+        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "CWritSpawn"]),
         .target(name: "WritProtocol", dependencies: ["WritCore"]),
         .target(
             name: "WritDaemon",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritProcesses", "WritProtocol", "CWritSystem",
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses", "WritProtocol",
+                "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "WritCLI",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritProtocol", "CWritSystem",
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProtocol", "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -120,6 +121,11 @@ let package = Package(
             name: "writ-bench-check",
             dependencies: ["WritCore", "WritStore"],
             path: "Benchmarks/Check"
+        ),
+        .executableTarget(
+            name: "writ-bench-policy",
+            dependencies: ["WritCore", "WritPolicy"],
+            path: "Benchmarks/Policy"
         ),
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),

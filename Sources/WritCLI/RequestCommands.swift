@@ -25,6 +25,11 @@ struct RequestCommand: ParsableCommand {
     var commands: [String] = []
     @Option(name: .customLong("for"), help: "How long: 30m, 2h, 1h30m (default: the flow's).") var duration: String?
     @Option(help: "Why (a ticket or incident id, if the flow asks for one).") var reason: String = ""
+    @Option(
+        name: .customLong("field"),
+        help: "NAME=VALUE the policy's conditions and hooks can read, e.g. ticket=INC-4521 (repeatable)."
+    )
+    var fields: [String] = []
     @Flag(name: .customLong("no-wait"), help: "Return as soon as the request is filed.") var noWait = false
     @Flag(help: "Print the request as JSON.") var json = false
     @OptionGroup var socketOptions: SocketOptions
@@ -41,6 +46,14 @@ struct RequestCommand: ParsableCommand {
         r.commands = commands.isEmpty ? nil : commands
         r.duration = try duration.map(parseDuration)
         r.reason = reason
+        if !fields.isEmpty {
+            r.fields = try fields.map { text in
+                guard let eq = text.firstIndex(of: "=") else {
+                    throw CLIError("--field \(LogText.escape(text)) needs NAME=VALUE, e.g. --field ticket=INC-4521", exitCode: 64)
+                }
+                return RequestField(name: String(text[..<eq]), value: String(text[text.index(after: eq)...]))
+            }
+        }
         let client = try Daemon.connect(socketOptions.socket)
         let filed = try Daemon.call(client, r).request
         guard let filed else { throw CLIError("writd filed the request but did not describe it") }
@@ -90,6 +103,16 @@ func follow(_ first: RequestView, client: WritClient, noWait: Bool, json: Bool) 
 
 func approvalsLine(_ r: RequestView) -> String {
     let left = DurationText.format(max(0, r.pendingUntil - Clock.now()))
+    // With steps: the step it waits for, and who may approve that one.
+    if let steps = r.steps, steps.count > 1, let i = r.currentStep, i < steps.count {
+        let step = steps[i]
+        let names = step.approvers.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
+        var text =
+            "step \(i + 1)/\(steps.count) \(LogText.escape(step.name, limit: 40)): \(step.approvals.count)/\(step.required) "
+            + "approvals from \(names.isEmpty ? "nobody yet" : names)"
+        if let at = step.escalatesAt { text += ", escalates in \(DurationText.format(max(0, at - Clock.now())))" }
+        return text + "; expires unanswered in \(left)"
+    }
     let names =
         r.approvers.isEmpty
         ? "nobody can approve it" : r.approvers.map { LogText.escape($0, limit: 64) }.joined(separator: ", ")
@@ -101,15 +124,16 @@ func outcomeLine(_ r: RequestView) -> String {
     switch r.state {
     case "approved":
         let by =
-            r.autoRule.map { "automatically (rule \(LogText.escape($0, limit: 64)))" }
+            r.decidedVia.map { "automatically (\(LogText.escape($0, limit: 120)))" }
+            ?? r.autoRule.map { "automatically (rule \(LogText.escape($0, limit: 64)))" }
             ?? "by \(LogText.escape(r.decidedBy ?? "?", limit: 64))"
         let grant = r.grantId ?? "?"
         let verb = r.capability == "sudo" ? "you can now use sudo" : "you can now log in"
         return
             "\(Style.green("approved")) \(r.id) \(by): \(verb) (\(what), \(DurationText.format(r.duration))) — grant \(grant)"
     case "denied":
-        return
-            "\(Style.red("denied")) \(r.id) by \(r.decidedBy ?? "?"): \(LogText.escape(r.decisionNote ?? "", limit: 200))"
+        let by = r.decidedVia ?? r.decidedBy ?? "?"
+        return "\(Style.red("denied")) \(r.id) by \(LogText.escape(by, limit: 120)): \(LogText.escape(r.decisionNote ?? "", limit: 200))"
     case "expired":
         return
             "\(Style.red("expired")) \(r.id): nobody answered in time — file a new request, or ask an approver directly"

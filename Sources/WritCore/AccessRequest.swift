@@ -10,10 +10,52 @@ public struct AccessRequest: Sendable, Equatable {
         public var by: String
         public var at: Int64
         public var comment: String
-        public init(by: String, at: Int64, comment: String = "") {
+        /// The index of the step this approval counted toward.
+        public var step: Int
+        public init(by: String, at: Int64, comment: String = "", step: Int = 0) {
             self.by = by
             self.at = at
             self.comment = comment
+            self.step = step
+        }
+    }
+
+    /// One approval step: `required` distinct people out of `approvers` must approve before the
+    /// next step starts. Steps are taken in order; the request is approved when the last one is.
+    public struct Step: Sendable, Equatable {
+        public var name: String
+        public var approvers: Set<String>
+        public var required: Int
+        /// Seconds this step may wait, once started, before `escalateTo` may approve it too.
+        public var escalateAfter: Int64?
+        public var escalateTo: Set<String>
+        /// When the step became the current one (nil: not yet).
+        public var startedAt: Int64?
+        /// Whether `escalateTo` has been added to `approvers`.
+        public var escalated: Bool
+
+        public init(
+            name: String,
+            approvers: Set<String>,
+            required: Int = 1,
+            escalateAfter: Int64? = nil,
+            escalateTo: Set<String> = [],
+            startedAt: Int64? = nil,
+            escalated: Bool = false
+        ) {
+            self.name = name
+            self.approvers = approvers
+            self.required = max(1, required)
+            self.escalateAfter = escalateAfter
+            self.escalateTo = escalateTo
+            self.startedAt = startedAt
+            self.escalated = escalated
+        }
+
+        /// When the step escalates, if it has an escalation still to come.
+        public var escalatesAt: Int64? {
+            guard !escalated, let after = escalateAfter, let startedAt else { return nil }
+            return startedAt + after
         }
     }
 
@@ -26,10 +68,12 @@ public struct AccessRequest: Sendable, Equatable {
     public var createdAt: Int64
     /// When a request nobody answered expires.
     public var pendingUntil: Int64
-    /// Who may approve (decided by the policy when the request is filed).
-    public var approvers: Set<String>
-    /// How many distinct approvers must approve.
-    public var requiredApprovals: Int
+    /// The approval steps, in order (decided by the policy when the request is filed).
+    public private(set) var steps: [Step]
+    /// Everyone who may approve some step now: who may see and deny the request.
+    public var approvers: Set<String> { steps.reduce(into: Set()) { $0.formUnion($1.approvers) } }
+    /// How many approvals the request needs over all its steps.
+    public var requiredApprovals: Int { steps.reduce(0) { $0 + $1.required } }
     /// Whether the requester may approve their own request (off unless a flow turns it on).
     public var selfApprovalAllowed: Bool
     public private(set) var state: State = .pending
@@ -38,6 +82,7 @@ public struct AccessRequest: Sendable, Equatable {
     public private(set) var decidedBy: String? = nil
     public private(set) var decisionNote: String? = nil
 
+    /// A request with one approval step (`approvers`, `requiredApprovals`).
     public init(
         id: String,
         requester: String,
@@ -57,9 +102,54 @@ public struct AccessRequest: Sendable, Equatable {
         self.reason = reason
         self.createdAt = createdAt
         self.pendingUntil = pendingUntil
-        self.approvers = approvers
-        self.requiredApprovals = max(1, requiredApprovals)
+        self.steps = [Step(name: "approve", approvers: approvers, required: requiredApprovals, startedAt: createdAt)]
         self.selfApprovalAllowed = selfApprovalAllowed
+    }
+
+    /// A request with approval steps taken in order. The first step starts at `createdAt`.
+    public init(
+        id: String,
+        requester: String,
+        capability: Capability,
+        duration: Int64,
+        reason: String,
+        createdAt: Int64,
+        pendingUntil: Int64,
+        steps: [Step],
+        selfApprovalAllowed: Bool = false
+    ) {
+        self.id = id
+        self.requester = requester
+        self.capability = capability
+        self.duration = duration
+        self.reason = reason
+        self.createdAt = createdAt
+        self.pendingUntil = pendingUntil
+        var steps = steps.isEmpty ? [Step(name: "approve", approvers: [])] : steps
+        steps[0].startedAt = createdAt
+        self.steps = steps
+        self.selfApprovalAllowed = selfApprovalAllowed
+    }
+
+    /// The index of the step approvals count toward now (the last one once approved).
+    public var currentStep: Int {
+        var i = 0
+        while i < steps.count - 1 && approvals.filter({ $0.step == i }).count >= steps[i].required { i += 1 }
+        return i
+    }
+
+    /// The next time a `.tick` can change this request: its expiry, or its current step's
+    /// escalation. nil when it is no longer pending.
+    public var nextDeadline: Int64? {
+        guard state == .pending else { return nil }
+        guard let e = steps[currentStep].escalatesAt else { return pendingUntil }
+        return min(pendingUntil, e)
+    }
+
+    /// Adds people who may approve the current step (a hook's `add_approvers`).
+    public mutating func addApprovers(_ names: [String]) {
+        guard state == .pending else { return }
+        steps[currentStep].approvers.formUnion(names)
     }
 
     /// What happened to a request.
@@ -77,6 +167,10 @@ public struct AccessRequest: Sendable, Equatable {
         case issueGrant(notBefore: Int64, expiresAt: Int64)
         /// Record the approval and tell the requester how many more are needed.
         case recordApproval(remaining: Int)
+        /// A step was completed and `next` (its index) started.
+        case stepCompleted(step: Int, next: Int)
+        /// The step at this index waited too long: its escalation approvers may approve it now.
+        case escalated(step: Int)
         case notifyDenied
         case notifyExpired
         case notifyCancelled
@@ -86,6 +180,8 @@ public struct AccessRequest: Sendable, Equatable {
     public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         case notPending(State)
         case notAnApprover(String)
+        /// An approver of another step than the current one.
+        case notThisStep(String, step: String)
         case selfApproval
         case alreadyApproved(String)
         case onlyRequesterMayCancel
@@ -95,6 +191,8 @@ public struct AccessRequest: Sendable, Equatable {
             switch self {
             case .notPending(let s): "the request is \(s.rawValue), not pending: nothing to decide"
             case .notAnApprover(let who): "\(LogText.escape(who, limit: 64)) is not an approver for this request"
+            case .notThisStep(let who, let step):
+                "\(LogText.escape(who, limit: 64)) approves another step; this request waits for step \(LogText.escape(step, limit: 64)) — try again when it gets there"
             case .selfApproval: "you cannot approve your own request — ask another approver"
             case .alreadyApproved(let who): "\(LogText.escape(who, limit: 64)) has already approved this request"
             case .onlyRequesterMayCancel: "only the requester may cancel a request — approvers can deny it"
@@ -109,16 +207,31 @@ public struct AccessRequest: Sendable, Equatable {
     public mutating func apply(_ event: Event) throws(Refusal) -> [Action] {
         switch event {
         case .tick(let at):
-            guard state == .pending, at >= pendingUntil else { return [] }
-            decide(.expired, at: pendingUntil, by: nil, note: nil)
-            return [.notifyExpired]
+            guard state == .pending else { return [] }
+            if at >= pendingUntil {
+                decide(.expired, at: pendingUntil, by: nil, note: nil)
+                return [.notifyExpired]
+            }
+            let i = currentStep
+            guard let due = steps[i].escalatesAt, at >= due else { return [] }
+            steps[i].escalated = true
+            steps[i].approvers.formUnion(steps[i].escalateTo)
+            return [.escalated(step: i)]
         case .approve(let by, let at, let comment):
             try requirePending(at)
             if by == requester && !selfApprovalAllowed { throw .selfApproval }
-            guard approvers.contains(by) || (by == requester && selfApprovalAllowed) else { throw .notAnApprover(by) }
+            // Distinct people across all steps: the team's approver cannot also be security's.
             guard !approvals.contains(where: { $0.by == by }) else { throw .alreadyApproved(by) }
-            approvals.append(Approval(by: by, at: at, comment: comment))
+            let i = currentStep
+            guard steps[i].approvers.contains(by) || (by == requester && selfApprovalAllowed) else {
+                throw approvers.contains(by) ? .notThisStep(by, step: steps[i].name) : .notAnApprover(by)
+            }
+            approvals.append(Approval(by: by, at: at, comment: comment, step: i))
             let remaining = requiredApprovals - approvals.count
+            if approvals.filter({ $0.step == i }).count >= steps[i].required && i < steps.count - 1 {
+                steps[i + 1].startedAt = at
+                return [.recordApproval(remaining: remaining), .stepCompleted(step: i, next: i + 1)]
+            }
             guard remaining <= 0 else { return [.recordApproval(remaining: remaining)] }
             decide(.approved, at: at, by: by, note: comment)
             return [.issueGrant(notBefore: at, expiresAt: at + duration)]
@@ -160,8 +273,7 @@ extension AccessRequest {
         reason: String,
         createdAt: Int64,
         pendingUntil: Int64,
-        approvers: Set<String>,
-        requiredApprovals: Int,
+        steps: [Step],
         selfApprovalAllowed: Bool,
         state: State,
         approvals: [Approval],
@@ -177,10 +289,10 @@ extension AccessRequest {
             reason: reason,
             createdAt: createdAt,
             pendingUntil: pendingUntil,
-            approvers: approvers,
-            requiredApprovals: requiredApprovals,
+            steps: steps,
             selfApprovalAllowed: selfApprovalAllowed
         )
+        self.steps = steps
         self.state = state
         self.approvals = approvals
         self.decidedAt = decidedAt

@@ -22,8 +22,17 @@ public struct DaemonConfiguration: Sendable {
     /// The wall clock, UTC seconds. Grants end at a UTC second, so this is time(2), not a
     /// monotonic clock; tests replace it to step time forwards and backwards.
     public var clock: @Sendable () -> Int64 = { Int64(time(nil)) }
+    /// Where `writ_hook.py` is installed: put on hooks' PYTHONPATH.
+    public var hookLibraryPath: String? = "/usr/local/lib/writ/python"
 
     public init() {}
+
+    /// Milliseconds on the monotonic clock, for how long things took.
+    public static func monotonicMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
 
     public static func nodeName() -> String {
         var u = utsname()

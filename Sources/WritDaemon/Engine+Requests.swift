@@ -1,6 +1,9 @@
+import FoundationEssentials
 import Glibc
 import WritAudit
 import WritCore
+import WritExpr
+import WritHooks
 import WritPolicy
 import WritProtocol
 import WritStore
@@ -33,6 +36,7 @@ extension Engine {
         }
         let now = self.now()
         try requireFewPending(who)
+        let fields = try Self.requestFields(r.fields)
         let input = RequestInput(
             user: who.name,
             unixGroups: UserDirectory.groupNames(of: who),
@@ -43,11 +47,16 @@ extension Engine {
             commands: r.commands,
             duration: r.duration,
             reason: Self.note(r.reason),
-            now: now
+            now: now,
+            fields: fields,
+            kind: "grant",
+            context: context(for: who)
         )
         let evaluation: Evaluation
         switch policy.evaluate(input) {
-        case .failure(let refusal): throw WireError("policy", refusal.description)
+        case .failure(let refusal):
+            recordRefusal(input, refusal: refusal, at: now)
+            throw WireError("policy", refusal.description)
         case .success(let e): evaluation = e
         }
         // Check the commands now, so a request that could never become a grant is refused at once.
@@ -56,6 +65,7 @@ extension Engine {
         let request = try file(
             policy: policy,
             evaluation: evaluation,
+            input: input,
             who: who,
             reason: r.reason,
             capability: capability,
@@ -76,6 +86,7 @@ extension Engine {
     func file(
         policy: Policy,
         evaluation: Evaluation,
+        input: RequestInput,
         who: UserDirectory.Account,
         reason: String?,
         capability: Capability,
@@ -88,6 +99,15 @@ extension Engine {
         var pendingUntil = now + flow.pendingTimeout
         // An extension nobody answers before the grant ends has nothing left to extend.
         if let grant { pendingUntil = min(pendingUntil, grant.expiresAt) }
+        let steps = evaluation.steps.map { step in
+            AccessRequest.Step(
+                name: step.name,
+                approvers: policy.users(step.approvers, membersOf: UserDirectory.members(ofGroup:)),
+                required: step.approvals,
+                escalateAfter: step.escalation?.after,
+                escalateTo: step.escalation.map { policy.users($0.to, membersOf: UserDirectory.members(ofGroup:)) } ?? []
+            )
+        }
         var request = StoredRequest(
             core: AccessRequest(
                 id: StoredRequest.generateID(),
@@ -97,8 +117,7 @@ extension Engine {
                 reason: Self.note(reason),
                 createdAt: now,
                 pendingUntil: pendingUntil,
-                approvers: policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:)),
-                requiredApprovals: flow.approvals,
+                steps: steps,
                 selfApprovalAllowed: flow.selfApproval
             ),
             kind: grant == nil ? "grant" : "extend",
@@ -111,8 +130,17 @@ extension Engine {
             grantID: nil,
             autoRule: nil,
             warnBefore: flow.warnBefore,
-            policyVersion: policyVersion
+            policyVersion: policyVersion,
+            fields: input.fields,
+            context: Self.contextJSON(input.context),
+            groups: input.unixGroups.sorted(),
+            policyCommit: policyCommit,
+            askedFlow: input.flow
         )
+        for error in evaluation.conditionErrors {
+            logger.warning("request \(request.core.id), flow \(flow.name): condition failed, treated as not deciding: \(error)")
+            Syslog.log(LOG_WARNING, "policy condition failed for request \(request.core.id): \(LogText.escape(error))")
+        }
         try store(
             &request,
             evaluation: evaluation,
@@ -122,6 +150,12 @@ extension Engine {
         )
         flushAudit()
         rearm()
+        switch evaluation.outcome {
+        case .hook(let hook): startRequestHook(request, hook: hook, flow: flow, input: input)
+        case .autoApproved: notifyHook("on_approve", request)
+        case .autoDenied: notifyHook("on_deny", request)
+        case .people: break
+        }
         return request
     }
 
@@ -137,13 +171,28 @@ extension Engine {
         do {
             try state.transaction { () throws(StoreError) in
                 try audit.queue(db, requestEvent("request.create", request, actor: who.name, at: now))
-                if let rule = evaluation.autoApproval {
-                    let duration = evaluation.autoDuration ?? evaluation.duration
-                    let by = "policy:" + rule.name
-                    request.core = request.core.autoApproved(at: now, rule: rule.name, duration: duration)
-                    request.autoRule = rule.name
+                switch evaluation.outcome {
+                case .autoApproved(let rule, let duration):
+                    let by = "policy:" + rule
+                    request.core = request.core.decidedWithoutPeople(
+                        .approved,
+                        at: now,
+                        by: by,
+                        note: "auto-approved by rule \(rule)",
+                        duration: duration
+                    )
+                    request.autoRule = rule
+                    request.decidedVia = "auto_approve rule \(rule)"
                     try issue(&request, notBefore: now, expiresAt: now + duration, approvedBy: by, at: now)
                     try audit.queue(db, requestEvent("request.approve", request, actor: by, at: now))
+                case .autoDenied(let rule, let message):
+                    let by = "policy:" + rule
+                    request.core = request.core.decidedWithoutPeople(.denied, at: now, by: by, note: message)
+                    request.autoRule = rule
+                    request.decidedVia = "auto_deny rule \(rule)"
+                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now))
+                case .hook, .people:
+                    break
                 }
                 try request.save(db)
             }
@@ -258,9 +307,20 @@ extension Engine {
         if let g = r.extendsGrant { fields.append(.init("extends", g)) }
         if let c = r.commands { fields.append(.init("commands", c.joined(separator: "; "))) }
         if let rule = r.autoRule { fields.append(.init("rule", rule)) }
+        if let via = r.decidedVia, name != "request.create" { fields.append(.init("decided_by", via)) }
         if let note = r.core.decisionNote, !note.isEmpty { fields.append(.init("note", note)) }
+        if let commit = r.policyCommit { fields.append(.init("policy_commit", commit)) }
+        if name == "request.create" {
+            // What replay needs to decide the request again: who asked, as what, and the route.
+            if let asked = r.askedFlow { fields.append(.init("asked_flow", asked)) }
+            fields.append(.init("groups", r.groups.joined(separator: ",")))
+            for (k, v) in r.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
+            if r.context != "{}" { fields.append(.init("context", r.context)) }
+            fields.append(.init("route", Self.route(r.core)))
+        }
         if name == "request.approval", let last = r.core.approvals.last {
             fields.append(.init("approvals", "\(r.core.approvals.count)/\(r.core.requiredApprovals)"))
+            fields.append(.init("step", r.core.steps[last.step].name))
             if !last.comment.isEmpty { fields.append(.init("comment", last.comment)) }
         }
         return AuditEvent(time: at, event: name, actor: actor, fields: fields)
@@ -385,7 +445,12 @@ extension Engine {
                         try audit.queue(db, requestEvent("request.approve", request, actor: who.name, at: now))
                     case .notifyDenied:
                         try audit.queue(db, requestEvent("request.deny", request, actor: who.name, at: now))
-                    case .notifyExpired, .notifyCancelled:
+                    case .stepCompleted(let step, let next):
+                        var e = requestEvent("request.step", request, actor: who.name, at: now)
+                        e.fields.append(.init("completed", request.core.steps[step].name))
+                        e.fields.append(.init("next", request.core.steps[next].name))
+                        try audit.queue(db, e)
+                    case .notifyExpired, .notifyCancelled, .escalated:
                         break
                     }
                 }
@@ -397,6 +462,8 @@ extension Engine {
         }
         flushAudit()
         rearm()
+        if request.core.state == .approved { notifyHook("on_approve", request) }
+        if request.core.state == .denied { notifyHook("on_deny", request) }
         logger.info(
             "request \(request.core.id): \(approve ? "approval" : "denial") by \(who.name), now \(request.core.state.rawValue)"
         )
@@ -470,16 +537,22 @@ extension Engine {
             commands: original.commands,
             duration: duration,
             reason: Self.note(r.reason),
-            now: now
+            now: now,
+            fields: original.fields,
+            kind: "extend",
+            context: context(for: who)
         )
         let evaluation: Evaluation
         switch policy.evaluate(input) {
-        case .failure(let refusal): throw WireError("policy", refusal.description)
+        case .failure(let refusal):
+            recordRefusal(input, refusal: refusal, at: now)
+            throw WireError("policy", refusal.description)
         case .success(let e): evaluation = e
         }
         let request = try file(
             policy: policy,
             evaluation: evaluation,
+            input: input,
             who: who,
             reason: r.reason,
             capability: grant.capability,
@@ -495,29 +568,111 @@ extension Engine {
 }
 
 extension AccessRequest {
-    /// The request approved by a policy rule rather than a person.
-    func autoApproved(at: Int64, rule: String, duration: Int64) -> AccessRequest {
+    /// The request decided by a policy rule or hook rather than a person.
+    func decidedWithoutPeople(_ state: State, at: Int64, by: String, note: String, duration: Int64? = nil)
+        -> AccessRequest
+    {
         AccessRequest(
             restoring: id,
             requester: requester,
             capability: capability,
-            duration: duration,
+            duration: duration ?? self.duration,
             reason: reason,
             createdAt: createdAt,
             pendingUntil: pendingUntil,
-            approvers: approvers,
-            requiredApprovals: requiredApprovals,
+            steps: steps,
             selfApprovalAllowed: selfApprovalAllowed,
-            state: .approved,
-            approvals: [],
+            state: state,
+            approvals: approvals,
             decidedAt: at,
-            decidedBy: "policy:" + rule,
-            decisionNote: "auto-approved by rule \(rule)"
+            decidedBy: by,
+            decisionNote: note
         )
     }
 }
 
 extension Engine {
+    /// `--field name=value`: at most 16, names of lower-case letters, digits and `_` (up to 32),
+    /// values up to 200 characters without control characters. Conditions and hooks read them;
+    /// a bad one is refused, not dropped.
+    static func requestFields(_ list: [RequestField]?) throws(WireError) -> [String: String] {
+        guard let list else { return [:] }
+        guard list.count <= 16 else { throw WireError("bad_request", "at most 16 --field options") }
+        var out: [String: String] = [:]
+        for f in list {
+            let nameOK =
+                (1...32).contains(f.name.utf8.count)
+                && f.name.utf8.first.map { $0 >= 97 && $0 <= 122 } == true
+                && f.name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+            guard nameOK else {
+                throw WireError(
+                    "bad_request",
+                    "field name \(LogText.escape(f.name, limit: 40)) is not allowed — use lower-case letters, digits and _, e.g. --field ticket=INC-1"
+                )
+            }
+            guard f.value.unicodeScalars.count <= 200,
+                !f.value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else {
+                throw WireError(
+                    "bad_request",
+                    "field \(f.name): the value must be at most 200 characters without control characters"
+                )
+            }
+            guard out[f.name] == nil else { throw WireError("bad_request", "field \(f.name) is given twice") }
+            out[f.name] = f.value
+        }
+        return out
+    }
+
+    /// Facts integrations know about `who` (on-call state, …), for conditions and hooks. Each
+    /// integration adds its own keys here; with none configured the context is empty.
+    func context(for who: UserDirectory.Account) -> [String: Value] {
+        [:]
+    }
+
+    static func contextJSON(_ context: [String: Value]) -> String {
+        guard !context.isEmpty else { return "{}" }
+        return StoredRequest.encodeJSON(JSONValue(context))
+    }
+
+    /// A refused request is audited too: `writ policy replay` shows what a new policy would have
+    /// allowed, and a stream of refusals is worth seeing.
+    func recordRefusal(_ input: RequestInput, refusal: PolicyRefusal, at now: Int64) {
+        var fields: [AuditEvent.Field] = [
+            .init("requester", input.user), .init("kind", input.kind), .init("capability", input.capability.rawValue),
+            .init("host", input.host), .init("reason", input.reason), .init("groups", input.unixGroups.sorted().joined(separator: ",")),
+            .init("message", refusal.description), .init("policy_version", policyVersion),
+        ]
+        if let f = input.flow { fields.append(.init("asked_flow", f)) }
+        if let r = input.runas { fields.append(.init("runas", r)) }
+        if let c = input.commands, !c.isEmpty { fields.append(.init("commands", c.joined(separator: "; "))) }
+        if let d = input.duration { fields.append(.init("duration", String(d))) }
+        for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
+        if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
+        if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }
+        do {
+            try state.transaction { () throws(StoreError) in
+                try audit.queue(db, AuditEvent(time: now, event: "request.refuse", actor: input.user, fields: fields))
+            }
+        } catch {
+            logger.error("audit: cannot record a refused request: \(error.description)")
+        }
+        flushAudit()
+    }
+
+    /// The approval route of a request as one audit field: "team: bob,carol (1); security: sam (1)".
+    static func route(_ r: AccessRequest) -> String {
+        r.steps.map {
+            Policy.routeText(
+                name: $0.name,
+                approvers: $0.approvers,
+                required: $0.required,
+                escalateAfter: $0.escalateAfter,
+                escalateTo: $0.escalateTo
+            )
+        }.joined(separator: "; ")
+    }
+
     /// User text kept with a request (reason, comment): trimmed, and at most 1,000 characters.
     static func note(_ text: String?) -> String {
         String((text ?? "").trimmingSpaces.prefix(1000))

@@ -15,18 +15,32 @@ extension Engine {
     public func tick(reconcile: Bool = false) {
         let now = self.now()
         var ended: [(grant: Grant, reason: String)] = []
+        var expiredRequests: [StoredRequest] = []
         var failed = false
         do {
             try state.transaction { () throws(StoreError) in
-                for var r in try StoredRequest.query(
-                    db,
-                    "WHERE state = 'pending' AND pending_until <= ?1",
-                    [String(now)]
-                ) {
+                for var r in try StoredRequest.query(db, "WHERE state = 'pending' AND next_at <= ?1", [String(now)]) {
                     let actions = (try? r.core.apply(.tick(at: now))) ?? []
-                    guard actions.contains(.notifyExpired) else { continue }
+                    for action in actions {
+                        switch action {
+                        case .notifyExpired:
+                            try audit.queue(db, requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil))
+                            expiredRequests.append(r)
+                        case .escalated(let i):
+                            let step = r.core.steps[i]
+                            // Dated when it fell due, like an expiry applied late.
+                            let due = (step.startedAt ?? now) + (step.escalateAfter ?? 0)
+                            var e = requestEvent("request.escalate", r, actor: "writd", at: due)
+                            e.fields.append(.init("step", step.name))
+                            e.fields.append(.init("added", step.escalateTo.sorted().joined(separator: ",")))
+                            try audit.queue(db, e)
+                            logger.info("request \(r.core.id): step \(step.name) escalated")
+                        default:
+                            break
+                        }
+                    }
+                    // Saved either way: next_at moves past a deadline that changed nothing.
                     try r.save(db)
-                    try audit.queue(db, requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil))
                 }
                 let s = try db.prepare(
                     reconcile
@@ -82,9 +96,13 @@ extension Engine {
         }
         flushAudit()
         warnDue(now: now)
+        for r in expiredRequests { notifyHook("on_expire", r) }
         for (g, reason) in ended {
             logger.info("grant \(g.id) of \(g.user) \(reason)")
             endSessions(of: g, reason: reason)
+            if reason == "expired", let id = g.requestID, let r = try? StoredRequest.load(db, id: id) {
+                notifyHook("on_expire", r, grant: g)
+            }
         }
         endLeftoverSessions()
         if failed {
@@ -142,7 +160,7 @@ extension Engine {
         let s = try db.prepare(
             """
             SELECT min(t) FROM (
-                SELECT min(pending_until) AS t FROM d.requests WHERE state = 'pending'
+                SELECT min(next_at) AS t FROM d.requests WHERE state = 'pending'
                 UNION ALL SELECT min(expires_at) FROM d.watch WHERE ended_at IS NULL
                 UNION ALL SELECT min(warn_at) FROM d.watch WHERE ended_at IS NULL AND warned = 0
             )

@@ -38,6 +38,8 @@ public actor Engine {
 
     var policy: Policy?
     var policyVersion = ""
+    /// The git commit of the policy's checkout, when it is one (provenance, next to the hash).
+    var policyCommit: String?
     var policyLoadedAt: Int64?
     var policyError: String?
     /// Session terminations in flight (graceful shutdown waits for them).
@@ -106,6 +108,7 @@ public actor Engine {
             let changed = version != recorded
             policy = p
             policyVersion = version
+            policyCommit = PolicyProvenance.gitCommit(forFileAt: config.policyPath)
             policyLoadedAt = now()
             policyError = nil
             logger.notice(
@@ -119,7 +122,7 @@ public actor Engine {
                     fields: [
                         .init("policy_version", version), .init("path", config.policyPath),
                         .init("flows", String(p.flows.count)),
-                    ]
+                    ] + (policyCommit.map { [.init("policy_commit", $0)] } ?? [])
                 )
                 do {
                     try state.transaction { () throws(StoreError) in

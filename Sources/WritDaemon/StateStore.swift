@@ -10,7 +10,14 @@ final class StateStore {
     let grants: GrantStore
     var db: SQLiteDatabase { grants.database }
 
-    static let schemaVersion: Int64 = 1
+    /// 2: requests gained approval steps, request fields, context, provenance (`addedColumns`).
+    static let schemaVersion: Int64 = 2
+
+    /// Columns added to `d.requests` after version 1, added to older files at start.
+    static let addedColumns: [(name: String, type: String)] = [
+        ("steps", "TEXT"), ("fields", "TEXT"), ("context", "TEXT"), ("groups", "TEXT"),
+        ("next_at", "INTEGER"), ("decided_via", "TEXT"), ("policy_commit", "TEXT"), ("asked_flow", "TEXT"),
+    ]
 
     static let schema = """
         CREATE TABLE IF NOT EXISTS d.meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) STRICT;
@@ -91,16 +98,31 @@ final class StateStore {
         // writd's idle memory target is 30 MiB: SQLite's page cache (2 MiB per database by
         // default) is the part that grows with the store. Hot pages are the index tops.
         try grants.database.execute("PRAGMA main.cache_size = -1024; PRAGMA d.cache_size = -1024")
+        // A newer writd's file is left alone (a fresh file has no meta table yet).
+        if let found = Self.recordedSchema(db), found > Self.schemaVersion {
+            throw StoreError.newerSchema(path: statePath, found: Int32(found), supported: Int32(Self.schemaVersion))
+        }
         try transaction { () throws(StoreError) in
             try db.execute(Self.schema)
-            try db.execute(
-                "INSERT OR IGNORE INTO d.meta (key, value) VALUES ('schema', '\(Self.schemaVersion)')"
-            )
+            // Version 1 files: add the new columns (all nullable; `StoredRequest.row` fills in
+            // what they would have held), then the index that needs one of them.
+            let info = try db.prepare("PRAGMA d.table_info(requests)")
+            var have: Set<String> = []
+            while try info.step() { have.insert(info.string(1)) }
+            for column in Self.addedColumns where !have.contains(column.name) {
+                try db.execute("ALTER TABLE d.requests ADD COLUMN \(column.name) \(column.type)")
+            }
+            try db.execute("UPDATE d.requests SET next_at = pending_until WHERE next_at IS NULL AND state = 'pending'")
+            try db.execute("CREATE INDEX IF NOT EXISTS d.requests_next ON requests (next_at) WHERE state = 'pending'")
+            try db.execute("INSERT OR REPLACE INTO d.meta (key, value) VALUES ('schema', '\(Self.schemaVersion)')")
         }
-        let s = try db.prepare("SELECT value FROM d.meta WHERE key = 'schema'")
-        if try s.step(), let v = Int64(s.string(0)), v > Self.schemaVersion {
-            throw StoreError.newerSchema(path: statePath, found: Int32(v), supported: Int32(Self.schemaVersion))
+    }
+
+    static func recordedSchema(_ db: SQLiteDatabase) -> Int64? {
+        guard let s = try? db.prepare("SELECT value FROM d.meta WHERE key = 'schema'"), (try? s.step()) == true else {
+            return nil
         }
+        return Int64(s.string(0))
     }
 
     /// Creates the state file 0600 root if needed and checks it like the grant store.

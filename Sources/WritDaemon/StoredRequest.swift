@@ -18,6 +18,18 @@ struct StoredRequest: Sendable {
     var autoRule: String?
     var warnBefore: Int64
     var policyVersion: String
+    /// `writ request --field name=value`.
+    var fields: [String: String] = [:]
+    /// Integration facts the policy saw (JSON object text), for the audit log and replay.
+    var context: String = "{}"
+    /// The requester's Unix groups when the request was filed.
+    var groups: [String] = []
+    /// What decided without people: "auto_approve rule x", "auto_deny rule y", "hook on_request".
+    var decidedVia: String? = nil
+    /// The git commit of the policy's checkout, when it is one.
+    var policyCommit: String? = nil
+    /// The flow the requester named (`--flow`), if any.
+    var askedFlow: String? = nil
 
     var view: RequestView {
         RequestView(
@@ -43,20 +55,47 @@ struct StoredRequest: Sendable {
             decisionNote: core.decisionNote,
             grantId: grantID,
             autoRule: autoRule,
-            policyVersion: policyVersion
+            policyVersion: policyVersion,
+            steps: core.steps.enumerated().map { i, step in
+                StepView(
+                    name: step.name,
+                    approvers: step.approvers.sorted(),
+                    required: step.required,
+                    approvals: core.approvals.filter { $0.step == i }.map(\.by),
+                    escalatesAt: step.escalatesAt,
+                    escalated: step.escalated
+                )
+            },
+            currentStep: core.state == .pending ? core.currentStep : nil,
+            fields: fields.isEmpty ? nil : fields.sorted { $0.key < $1.key }.map { RequestField(name: $0.key, value: $0.value) },
+            decidedVia: decidedVia,
+            policyCommit: policyCommit
         )
     }
 
     static let columns = """
         id, kind, extends_grant, requester, requester_uid, capability, flow, host, runas, commands, duration, \
         reason, state, created_at, pending_until, required_approvals, approvers, self_approval, approvals, \
-        decided_at, decided_by, decision_note, grant_id, auto_rule, warn_before, policy_version
+        decided_at, decided_by, decision_note, grant_id, auto_rule, warn_before, policy_version, \
+        steps, fields, context, groups, next_at, decided_via, policy_commit, asked_flow
         """
 
     private struct ApprovalJSON: Codable {
         var by: String
         var at: Int64
         var comment: String
+        /// Absent in rows written before approval steps (they had one step).
+        var step: Int?
+    }
+
+    private struct StepJSON: Codable {
+        var name: String
+        var approvers: [String]
+        var required: Int
+        var escalateAfter: Int64?
+        var escalateTo: [String]
+        var startedAt: Int64?
+        var escalated: Bool
     }
 
     static func encodeJSON<T: Encodable>(_ value: T) -> String {
@@ -74,7 +113,7 @@ struct StoredRequest: Sendable {
             """
             INSERT OR REPLACE INTO d.requests (\(Self.columns))
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26)
+                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
             """
         )
         try s.bind(1, core.id)
@@ -95,7 +134,10 @@ struct StoredRequest: Sendable {
         try s.bind(16, Int64(core.requiredApprovals))
         try s.bind(17, Self.encodeJSON(core.approvers.sorted()))
         try s.bind(18, core.selfApprovalAllowed ? 1 : 0)
-        try s.bind(19, Self.encodeJSON(core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment) }))
+        try s.bind(
+            19,
+            Self.encodeJSON(core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step) })
+        )
         try s.bind(20, core.decidedAt)
         try s.bind(21, core.decidedBy)
         try s.bind(22, core.decisionNote)
@@ -103,6 +145,29 @@ struct StoredRequest: Sendable {
         try s.bind(24, autoRule)
         try s.bind(25, warnBefore)
         try s.bind(26, policyVersion)
+        try s.bind(
+            27,
+            Self.encodeJSON(
+                core.steps.map {
+                    StepJSON(
+                        name: $0.name,
+                        approvers: $0.approvers.sorted(),
+                        required: $0.required,
+                        escalateAfter: $0.escalateAfter,
+                        escalateTo: $0.escalateTo.sorted(),
+                        startedAt: $0.startedAt,
+                        escalated: $0.escalated
+                    )
+                }
+            )
+        )
+        try s.bind(28, Self.encodeJSON(fields))
+        try s.bind(29, context)
+        try s.bind(30, Self.encodeJSON(groups))
+        try s.bind(31, core.nextDeadline)
+        try s.bind(32, decidedVia)
+        try s.bind(33, policyCommit)
+        try s.bind(34, askedFlow)
         _ = try s.step()
     }
 
@@ -112,6 +177,28 @@ struct StoredRequest: Sendable {
             let approvers = decodeJSON([String].self, s.string(16)),
             let approvals = decodeJSON([ApprovalJSON].self, s.string(18))
         else { throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) is malformed") }
+        // Rows from before approval steps had one step: its approvers and count are the columns.
+        let steps =
+            s.optionalString(26).flatMap { decodeJSON([StepJSON].self, $0) }?
+            .map {
+                AccessRequest.Step(
+                    name: $0.name,
+                    approvers: Set($0.approvers),
+                    required: $0.required,
+                    escalateAfter: $0.escalateAfter,
+                    escalateTo: Set($0.escalateTo),
+                    startedAt: $0.startedAt,
+                    escalated: $0.escalated
+                )
+            }
+            ?? [
+                AccessRequest.Step(
+                    name: "approve",
+                    approvers: Set(approvers),
+                    required: Int(s.int64(15)),
+                    startedAt: s.int64(13)
+                )
+            ]
         let core = AccessRequest(
             restoring: s.string(0),
             requester: s.string(3),
@@ -120,11 +207,12 @@ struct StoredRequest: Sendable {
             reason: s.string(11),
             createdAt: s.int64(13),
             pendingUntil: s.int64(14),
-            approvers: Set(approvers),
-            requiredApprovals: Int(s.int64(15)),
+            steps: steps,
             selfApprovalAllowed: s.int64(17) != 0,
             state: state,
-            approvals: approvals.map { AccessRequest.Approval(by: $0.by, at: $0.at, comment: $0.comment) },
+            approvals: approvals.map {
+                AccessRequest.Approval(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step ?? 0)
+            },
             decidedAt: s.optionalInt64(19),
             decidedBy: s.optionalString(20),
             decisionNote: s.optionalString(21)
@@ -141,7 +229,13 @@ struct StoredRequest: Sendable {
             grantID: s.optionalString(22),
             autoRule: s.optionalString(23),
             warnBefore: s.int64(24),
-            policyVersion: s.string(25)
+            policyVersion: s.string(25),
+            fields: s.optionalString(27).flatMap { decodeJSON([String: String].self, $0) } ?? [:],
+            context: s.optionalString(28) ?? "{}",
+            groups: s.optionalString(29).flatMap { decodeJSON([String].self, $0) } ?? [],
+            decidedVia: s.optionalString(31),
+            policyCommit: s.optionalString(32),
+            askedFlow: s.optionalString(33)
         )
     }
 

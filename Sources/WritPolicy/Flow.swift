@@ -1,4 +1,5 @@
 import WritCore
+import WritExpr
 
 /// One kind of access that may be requested: what it grants, who may ask, who approves, for how
 /// long. Flows are only made by `Policy.parse`, which has checked every field (and every rule
@@ -16,10 +17,13 @@ public struct Flow: Sendable, Equatable {
     /// `CommandPattern(parsing:)`; `nil` lets the grant run any command. Sudo flows only.
     public let commands: [String]?
     public let requesters: Principals
-    /// Who may approve; may be empty only when the flow has auto-approve rules.
-    public let approvers: Principals
-    /// How many distinct approvers must approve (at least 1).
-    public let approvals: Int
+    /// The approval steps, taken in order; a step whose `condition` is false for a request is
+    /// skipped. A flow written with plain `approvers:`/`approvals:` has one step, `approve`.
+    public let steps: [ApprovalStep]
+    /// The first step's approvers; empty only when the flow has auto-approve rules or a hook.
+    public var approvers: Principals { steps.first?.approvers ?? Principals() }
+    /// How many distinct approvers the first step needs (at least 1).
+    public var approvals: Int { steps.first?.approvals ?? 1 }
     /// Whether the requester's own approval counts toward `approvals` (`AccessRequest`'s
     /// `selfApprovalAllowed`). The parser then requires `approvals` of at least 2, so that
     /// nobody grants themselves access alone.
@@ -37,8 +41,12 @@ public struct Flow: Sendable, Equatable {
     public let pendingTimeout: Int64
     /// How long before a grant ends its holder is warned, in seconds (0: no warning).
     public let warnBefore: Int64
+    /// Checked in order, before `autoApprove`; the first that applies denies the request.
+    public let autoDeny: [DenyRule]
     /// Checked in order; the first that applies approves the request without people.
     public let autoApprove: [AutoRule]
+    /// Executables run at points of a request's life (`on_request` may decide it).
+    public let hooks: FlowHooks
 
     init(
         name: String,
@@ -48,8 +56,9 @@ public struct Flow: Sendable, Equatable {
         runas: String = "root",
         commands: [String]? = nil,
         requesters: Principals,
-        approvers: Principals,
+        approvers: Principals = Principals(),
         approvals: Int = 1,
+        steps: [ApprovalStep]? = nil,
         selfApproval: Bool = false,
         defaultDuration: Int64 = Policy.builtInDefaultDuration,
         maxDuration: Int64 = Policy.builtInDefaultDuration,
@@ -58,7 +67,9 @@ public struct Flow: Sendable, Equatable {
         reasonExample: String? = nil,
         pendingTimeout: Int64 = Policy.builtInPendingTimeout,
         warnBefore: Int64 = Policy.builtInWarnBefore,
-        autoApprove: [AutoRule] = []
+        autoDeny: [DenyRule] = [],
+        autoApprove: [AutoRule] = [],
+        hooks: FlowHooks = FlowHooks()
     ) {
         self.name = name
         self.description = description
@@ -67,8 +78,7 @@ public struct Flow: Sendable, Equatable {
         self.runas = runas
         self.commands = commands
         self.requesters = requesters
-        self.approvers = approvers
-        self.approvals = approvals
+        self.steps = steps ?? [ApprovalStep(name: "approve", approvers: approvers, approvals: approvals)]
         self.selfApproval = selfApproval
         self.defaultDuration = defaultDuration
         self.maxDuration = maxDuration
@@ -77,7 +87,9 @@ public struct Flow: Sendable, Equatable {
         self.reasonExample = reasonExample
         self.pendingTimeout = pendingTimeout
         self.warnBefore = warnBefore
+        self.autoDeny = autoDeny
         self.autoApprove = autoApprove
+        self.hooks = hooks
     }
 
     /// Whether one of the flow's host globs matches `host` or its short name (the part before the
@@ -124,20 +136,120 @@ public struct Principals: Sendable, Equatable {
     }
 }
 
-/// Approves a request without people when the requester is one of `requesterIn` and, if there
-/// is a window, the request is made inside it.
+/// Approves a request without people when every test it has passes: the requester is one of
+/// `requesterIn`, the request is made inside `window`, and `condition` is true. A rule has at
+/// least one of the three.
 public struct AutoRule: Sendable, Equatable {
     /// Unique within its flow; recorded with the decision.
     public var name: String
-    public var requesterIn: Principals
+    public var requesterIn: Principals?
     public var window: TimeWindow?
+    public var condition: Condition?
     /// The longest grant this rule gives, in seconds: a longer request is approved for this long.
     public var maxDuration: Int64
 
-    public init(name: String, requesterIn: Principals, window: TimeWindow? = nil, maxDuration: Int64) {
+    public init(
+        name: String,
+        requesterIn: Principals? = nil,
+        window: TimeWindow? = nil,
+        condition: Condition? = nil,
+        maxDuration: Int64
+    ) {
         self.name = name
         self.requesterIn = requesterIn
         self.window = window
+        self.condition = condition
         self.maxDuration = maxDuration
     }
+}
+
+/// Denies a request without people when `condition` is true; `message` tells the requester why
+/// and what to do instead.
+public struct DenyRule: Sendable, Equatable {
+    public var name: String
+    public var condition: Condition
+    public var message: String
+}
+
+/// One approval step of a flow.
+public struct ApprovalStep: Sendable, Equatable {
+    /// Unique within its flow; shown to approvers ("waiting for step security").
+    public var name: String
+    public var approvers: Principals
+    /// Distinct approvers this step needs.
+    public var approvals: Int
+    /// The step applies only to requests for which this is true (nil: to every request). A
+    /// condition that fails to evaluate counts as true: an error never removes an approval.
+    public var condition: Condition?
+    public var escalation: Escalation?
+
+    public init(
+        name: String,
+        approvers: Principals,
+        approvals: Int = 1,
+        condition: Condition? = nil,
+        escalation: Escalation? = nil
+    ) {
+        self.name = name
+        self.approvers = approvers
+        self.approvals = approvals
+        self.condition = condition
+        self.escalation = escalation
+    }
+}
+
+/// After `after` seconds unanswered, the step's approvers are joined by `to`.
+public struct Escalation: Sendable, Equatable {
+    public var after: Int64
+    public var to: Principals
+}
+
+/// A hook as the policy names it.
+public struct HookConfig: Sendable, Equatable {
+    /// Absolute path of the executable.
+    public var path: String
+    public var timeoutMilliseconds: Int
+    /// Extra environment variables the admin set in the policy (the hook's own settings).
+    public var environment: [String: String]
+}
+
+/// The hooks of one flow; nil where none is set.
+public struct FlowHooks: Sendable, Equatable {
+    public var onRequest: HookConfig?
+    public var onApprove: HookConfig?
+    public var onDeny: HookConfig?
+    public var onExpire: HookConfig?
+
+    public init(
+        onRequest: HookConfig? = nil,
+        onApprove: HookConfig? = nil,
+        onDeny: HookConfig? = nil,
+        onExpire: HookConfig? = nil
+    ) {
+        self.onRequest = onRequest
+        self.onApprove = onApprove
+        self.onDeny = onDeny
+        self.onExpire = onExpire
+    }
+
+    /// The hook for an event name (`on_request`, …).
+    public subscript(event: String) -> HookConfig? {
+        switch event {
+        case "on_request": onRequest
+        case "on_approve": onApprove
+        case "on_deny": onDeny
+        case "on_expire": onExpire
+        default: nil
+        }
+    }
+
+    public static let events = ["on_request", "on_approve", "on_deny", "on_expire"]
+}
+
+/// A `when:` clause: its text as written and the compiled expression.
+public struct Condition: Sendable, Equatable {
+    public let source: String
+    let expression: Expression
+
+    public static func == (a: Condition, b: Condition) -> Bool { a.source == b.source }
 }

@@ -1,4 +1,5 @@
 import WritCore
+import WritExpr
 
 /// A request as writd receives it, with what writd knows about the requester.
 public struct RequestInput: Sendable, Equatable {
@@ -19,8 +20,14 @@ public struct RequestInput: Sendable, Equatable {
     /// Seconds; nil: the flow's default.
     public var duration: Int64?
     public var reason: String
-    /// Epoch seconds, for auto-approve windows.
+    /// Epoch seconds, for auto-approve windows and `time`/`now` in conditions.
     public var now: Int64
+    /// `writ request --field name=value`: what the flow's conditions and hooks may ask for.
+    public var fields: [String: String]
+    /// `grant` (a new grant) or `extend`.
+    public var kind: String
+    /// Facts from integrations (`context.on_call`), as conditions see them.
+    public var context: [String: Value]
 
     public init(
         user: String,
@@ -32,7 +39,10 @@ public struct RequestInput: Sendable, Equatable {
         commands: [String]? = nil,
         duration: Int64? = nil,
         reason: String,
-        now: Int64
+        now: Int64,
+        fields: [String: String] = [:],
+        kind: String = "grant",
+        context: [String: Value] = [:]
     ) {
         self.user = user
         self.unixGroups = unixGroups
@@ -44,6 +54,9 @@ public struct RequestInput: Sendable, Equatable {
         self.duration = duration
         self.reason = reason
         self.now = now
+        self.fields = fields
+        self.kind = kind
+        self.context = context
     }
 }
 
@@ -57,10 +70,67 @@ public struct Evaluation: Sendable, Equatable {
     public let runas: String
     /// The grant's commands: the ones asked for, else the flow's; nil lets the grant run any.
     public let commands: [String]?
+    /// What the policy decided.
+    public let outcome: Outcome
+    /// The approval steps that apply to this request, in order (the steps whose condition holds).
+    public let steps: [ApprovalStep]
+    /// Conditions that failed to evaluate, as "auto_approve rule x: message": each was treated
+    /// as not deciding (a step's as applying). writd logs them; `writ policy test` shows them.
+    public let conditionErrors: [String]
+
     /// The rule that approves the request without people, if one applies now.
-    public let autoApproval: AutoRule?
-    /// With `autoApproval`: the grant length it approves, `min(duration, rule.maxDuration)`.
-    public let autoDuration: Int64?
+    public var autoApproval: String? {
+        if case .autoApproved(let rule, _) = outcome { return rule }
+        return nil
+    }
+
+    /// What the policy decided without people.
+    public enum Outcome: Sendable, Equatable {
+        /// Approved by the auto_approve rule `rule` for `duration` seconds (at most its maximum).
+        case autoApproved(rule: String, duration: Int64)
+        /// Denied by the auto_deny rule `rule`, whose message tells the requester why.
+        case autoDenied(rule: String, message: String)
+        /// Up to the flow's on_request hook, then (if it defers or fails) to people.
+        case hook(HookConfig)
+        /// Up to people: `steps`.
+        case people
+    }
+
+    /// The decision once the on_request hook has answered (`.hook` outcomes).
+    public func resolve(_ verdict: HookVerdict) -> HookResolution {
+        verdict.resolution(forDuration: duration)
+    }
+}
+
+/// What an on_request hook said, as the policy uses it.
+public enum HookVerdict: Sendable, Equatable {
+    /// `duration`: the hook's own limit (it may only shorten the grant).
+    case approve(reason: String, duration: Int64?)
+    case deny(reason: String)
+    /// Leave it to people, adding these approvers to the first step.
+    case `defer`(addApprovers: [String])
+    /// The hook failed (crashed, timed out, printed garbage): no decision, the request goes to
+    /// people. The message is for the log.
+    case failed(String)
+
+    /// What the answer does to a request for `duration` seconds: a hook may shorten a grant,
+    /// never lengthen it; a failed hook leaves the request to people.
+    public func resolution(forDuration duration: Int64) -> HookResolution {
+        switch self {
+        case .approve(let reason, let hookDuration):
+            return .approved(duration: min(duration, max(1, hookDuration ?? duration)), reason: reason)
+        case .deny(let reason): return .denied(reason: reason)
+        case .defer(let add): return .people(addApprovers: add)
+        case .failed: return .people(addApprovers: [])
+        }
+    }
+}
+
+/// A request's fate after its on_request hook.
+public enum HookResolution: Sendable, Equatable {
+    case approved(duration: Int64, reason: String)
+    case denied(reason: String)
+    case people(addApprovers: [String])
 }
 
 /// Why the policy refuses a request: each says what happened and what to do instead, on one line.
@@ -83,6 +153,8 @@ public enum PolicyRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     /// `length` in Unicode scalars.
     case reasonTooLong(length: Int, limit: Int)
     case reasonMismatch(flow: String, pattern: String, example: String?)
+    /// Every approval step has a condition, and none holds for this request.
+    case noStep(flow: String)
 
     public var description: String {
         switch self {
@@ -132,6 +204,8 @@ public enum PolicyRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .reasonMismatch(let flow, let pattern, let example):
             let hint = example.map { "e.g. --reason \"\(Self.shown($0))\"" } ?? "reword it to match"
             return "reason must match \(pattern) (flow \(flow)) — \(hint)"
+        case .noStep(let flow):
+            return "no approval step of flow \(flow) applies to this request, so nobody could approve it — ask an admin to fix the flow's steps"
         }
     }
 
@@ -186,21 +260,72 @@ extension Policy {
             return .failure(.reasonMismatch(flow: flow.name, pattern: pattern, example: flow.reasonExample))
         }
 
-        let rule = flow.autoApprove.first { rule in
-            rule.requesterIn.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
-                && (rule.window?.contains(input.now) ?? true)
-        }
         let requested = (input.commands ?? []).map(PolicyParser.trimmed)
-        return .success(
+        let commands = flow.capability == .login ? nil : requested.isEmpty ? flow.commands : requested
+        let evaluation = decide(input, flow: flow, duration: duration, commands: commands)
+        switch evaluation.outcome {
+        case .people, .hook: if evaluation.steps.isEmpty { return .failure(.noStep(flow: flow.name)) }
+        case .autoApproved, .autoDenied: break
+        }
+        return .success(evaluation)
+    }
+
+    /// Conditions, rules and steps for a request the flow accepts: auto_deny rules first, then
+    /// auto_approve rules (both in file order, the first that applies decides), then the
+    /// on_request hook, then people.
+    private func decide(_ input: RequestInput, flow: Flow, duration: Int64, commands: [String]?) -> Evaluation {
+        var errors: [String] = []
+        // Built once, and only for flows that have conditions: most requests never need them.
+        var cached: [String: Value]? = nil
+        func holds(_ condition: Condition, _ what: String) -> Bool? {
+            if cached == nil {
+                cached = Conditions.variables(
+                    input,
+                    flow: flow,
+                    duration: duration,
+                    runas: flow.runas,
+                    commands: commands,
+                    utcOffset: timeZoneOffset
+                )
+            }
+            switch condition.holds(cached ?? [:]) {
+            case .success(let value): return value
+            case .failure(let error):
+                errors.append("\(what): \(error.message)")
+                return nil
+            }
+        }
+        func evaluation(_ outcome: Evaluation.Outcome, _ steps: [ApprovalStep]) -> Evaluation {
             Evaluation(
                 flow: flow,
                 duration: duration,
                 runas: flow.runas,
-                commands: flow.capability == .login ? nil : requested.isEmpty ? flow.commands : requested,
-                autoApproval: rule,
-                autoDuration: rule.map { min(duration, $0.maxDuration) }
+                commands: commands,
+                outcome: outcome,
+                steps: steps,
+                conditionErrors: errors
             )
-        )
+        }
+        // A step whose condition cannot be evaluated applies: an error never removes an approval.
+        let steps = flow.steps.filter { step in
+            guard let c = step.condition else { return true }
+            return holds(c, "step \(step.name)") ?? true
+        }
+        for rule in flow.autoDeny where holds(rule.condition, "auto_deny rule \(rule.name)") == true {
+            return evaluation(.autoDenied(rule: rule.name, message: rule.message), steps)
+        }
+        for rule in flow.autoApprove {
+            if let who = rule.requesterIn,
+                !who.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
+            {
+                continue
+            }
+            if let window = rule.window, !window.contains(input.now) { continue }
+            if let c = rule.condition, holds(c, "auto_approve rule \(rule.name)") != true { continue }
+            return evaluation(.autoApproved(rule: rule.name, duration: min(duration, rule.maxDuration)), steps)
+        }
+        if let hook = flow.hooks.onRequest { return evaluation(.hook(hook), steps) }
+        return evaluation(.people, steps)
     }
 
     private func selectFlow(_ input: RequestInput) -> Result<Flow, PolicyRefusal> {

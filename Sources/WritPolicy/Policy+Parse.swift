@@ -81,10 +81,11 @@ struct FlowSettings {
 }
 
 extension PolicyParser {
-    static let topLevelKeys = ["version", "groups", "defaults", "flows"]
+    static let topLevelKeys = ["version", "groups", "defaults", "timezone", "hook_user", "flows"]
 
     /// The whole policy, or nil when something is wrong (and then reported).
     mutating func policy(from text: String) -> Policy? {
+        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard let root = compose(text) else { return nil }
         let place = "at the top level"
         guard case .mapping = root else {
@@ -135,6 +136,29 @@ extension PolicyParser {
             defaults = settings(fields, in: "in defaults").markedAsDefaults()
         }
 
+        var utcOffset = 0
+        if top["timezone"] != nil, let tz = self.text(top, "timezone", in: place) {
+            if let seconds = Self.utcOffset(tz.value) {
+                utcOffset = seconds
+            } else {
+                report(
+                    "'timezone' is '\(LogText.escape(tz.value, limit: 60))': only UTC or a fixed offset such as +02:00 "
+                        + "or -05:30 is supported (named zones and daylight saving time are not)",
+                    at: tz.position
+                )
+            }
+        }
+        var hookUser = "nobody"
+        if top["hook_user"] != nil, let user = word(top["hook_user"]!, label: "'hook_user'") {
+            if user.value == "root" {
+                report(
+                    "'hook_user' must not be root: hooks read what requesters typed — name an unprivileged user such as nobody",
+                    at: user.position
+                )
+            }
+            hookUser = user.value
+        }
+
         guard let flowsNode = top["flows"] else {
             reportMissing("flows", in: top, "'flows' is missing at the top level: a policy needs at least one flow")
             return nil
@@ -169,7 +193,13 @@ extension PolicyParser {
             }
             if let f = parsed.flow { flows.append(f) } else { allValid = false }
         }
-        return allValid && !hasIssues ? Policy(groups: groups.mapValues { $0.map(\.value) }, flows: flows) : nil
+        guard allValid, !hasIssues else { return nil }
+        return Policy(
+            groups: groups.mapValues { $0.map(\.value) },
+            flows: flows,
+            timeZoneOffset: utcOffset,
+            hookUser: hookUser
+        )
     }
 
     /// The root node, or nil after reporting a YAML error at the position libyaml gives.

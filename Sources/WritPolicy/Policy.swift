@@ -10,10 +10,16 @@ public struct Policy: Sendable {
     /// In file order, which is the order `evaluate` tries them in.
     public let flows: [Flow]
     private let flowIndex: [String: Int]
+    /// Seconds east of UTC of the clock `time.*` in conditions reads (`timezone:`).
+    public let timeZoneOffset: Int
+    /// The account hooks run as (`hook_user:`, built-in `nobody`).
+    public let hookUser: String
 
-    init(groups: [String: [String]], flows: [Flow]) {
+    init(groups: [String: [String]], flows: [Flow], timeZoneOffset: Int = 0, hookUser: String = "nobody") {
         self.groups = groups
         self.flows = flows
+        self.timeZoneOffset = timeZoneOffset
+        self.hookUser = hookUser
         var index: [String: Int] = [:]
         // The parser refuses duplicate names; keeping the first anyway mirrors file order.
         for (i, flow) in flows.enumerated() where index[flow.name] == nil { index[flow.name] = i }
@@ -29,8 +35,19 @@ public struct Policy: Sendable {
     /// policy groups, and the members of its Unix groups as `membersOf` reports them (the caller
     /// asks the host: this module does not read `/etc/group`).
     public func approverUsers(of flow: Flow, membersOf: (String) -> [String]) -> Set<String> {
-        var result = flow.approvers.staticUsers(policyGroups: groups)
-        for group in flow.approvers.unixGroups { result.formUnion(membersOf(group)) }
+        var result: Set<String> = []
+        for step in flow.steps {
+            result.formUnion(users(step.approvers, membersOf: membersOf))
+            if let e = step.escalation { result.formUnion(users(e.to, membersOf: membersOf)) }
+        }
+        return result
+    }
+
+    /// The users `principals` names: directly, through policy groups, and through Unix groups as
+    /// `membersOf` reports them.
+    public func users(_ principals: Principals, membersOf: (String) -> [String]) -> Set<String> {
+        var result = principals.staticUsers(policyGroups: groups)
+        for group in principals.unixGroups { result.formUnion(membersOf(group)) }
         return result
     }
 

@@ -5,10 +5,11 @@ extension PolicyParser {
     /// In the order the reference example writes them, which is the order "expected one of" lists.
     static let flowKeys = [
         "name", "description", "capability", "hosts", "runas", "commands", "requesters", "approvers", "approvals",
-        "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_approve",
+        "steps", "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_deny", "auto_approve",
+        "hooks",
     ]
     static let principalKeys = ["users", "unix_groups", "groups"]
-    static let ruleKeys = ["name", "requester_in", "window", "max_duration"]
+    static let ruleKeys = ["name", "requester_in", "window", "when", "max_duration"]
     static let windowKeys = ["days", "from", "to", "tz"]
     static let dayNames = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
     static let fullDayNames = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
@@ -135,13 +136,90 @@ extension PolicyParser {
             if let parsed { rules = parsed } else { valid = false }
         }
 
+        var denyRules: [DenyRule] = []
+        if let node = fields["auto_deny"] {
+            var denyNames: [String: Position] = [:]
+            let parsed = items(
+                node,
+                position: fields.position(of: "auto_deny"),
+                name: "auto_deny",
+                in: place,
+                example: "[{name: too-long, when: 'request.duration > duration(\"4h\")', message: \"…\"}]",
+                allowEmpty: true
+            ) { parser, item, _ -> DenyRule? in
+                let rule = parser.denyRule(item, flowPlace: place)
+                if let ruleName = rule.name {
+                    if let first = denyNames[ruleName.value] {
+                        parser.report(
+                            "auto_deny rule name '\(LogText.escape(ruleName.value, limit: 60))' is already used \(place) at line \(first.line): "
+                                + "rule names must be unique within a flow",
+                            at: ruleName.position
+                        )
+                        return nil
+                    }
+                    denyNames[ruleName.value] = ruleName.position
+                }
+                return rule.rule
+            }
+            if let parsed { denyRules = parsed } else { valid = false }
+        }
+
+        var hooks = FlowHooks()
+        if let node = fields["hooks"] {
+            if let parsed = self.hooks(node, position: fields.position(of: "hooks"), in: place) {
+                hooks = parsed
+            } else {
+                valid = false
+            }
+        }
+
         let approvers = principals(fields, "approvers", in: place, groups: groups)
         if fields["approvers"] != nil && approvers == nil { valid = false }
-        // Without auto-approve rules someone must be able to approve. Rules that failed to parse
-        // still count: their author meant the flow to have them, and one error is enough.
+        var steps: [ApprovalStep]? = nil
+        if let node = fields["steps"] {
+            for key in ["approvers", "approvals"] where fields[key] != nil {
+                report(
+                    "'\(key)' \(place) cannot be used with 'steps': each step names its own approvers and approvals",
+                    at: Position(fields.key(key) ?? node)
+                )
+                valid = false
+            }
+            let parsed = self.steps(
+                node,
+                position: fields.position(of: "steps"),
+                flowPlace: place,
+                groups: groups,
+                defaultApprovals: merged.approvals?.value ?? 1
+            )
+            if let parsed, let requesters {
+                steps = parsed.map(\.step)
+                for item in parsed {
+                    var stepSettings = merged
+                    if let own = item.approvals { stepSettings.approvals = own }
+                    let stepPlace = "in step \(LogText.escape(item.step.name, limit: 60)) of \(place.dropFirst(3))"
+                    if !checkApprovals(
+                        stepSettings,
+                        requesters: requesters,
+                        approvers: item.approvers,
+                        place: stepPlace,
+                        groups: groups
+                    ) {
+                        valid = false
+                    }
+                }
+            } else {
+                valid = false
+            }
+        }
+        // Without auto-approve rules or an on_request hook (which may add approvers), someone
+        // must be able to approve. Rules that failed to parse still count: their author meant the
+        // flow to have them, and one error is enough.
         var hasRules = false
-        if case .sequence(let list)? = fields["auto_approve"] { hasRules = !list.isEmpty }
-        if !hasRules {
+        if case .mapping(let m)? = fields["hooks"], m.contains(where: { $0.key.scalar?.string == "on_request" }) {
+            hasRules = true
+        }
+        if case .sequence(let list)? = fields["auto_approve"], !list.isEmpty { hasRules = true }
+        if !hasRules && fields["steps"] == nil {
             if let approvers, approvers.value.isEmpty {
                 report(
                     "'approvers' \(place) names nobody: list users, unix_groups or groups (or add auto_approve rules)",
@@ -152,7 +230,7 @@ extension PolicyParser {
                 reportMissing(
                     "approvers",
                     in: fields,
-                    "'approvers' is missing \(place): say who may approve, e.g. approvers: {groups: [leads]}"
+                    "'approvers' is missing \(place): say who may approve, e.g. approvers: {groups: [leads]} (or steps:)"
                 )
                 valid = false
             }
@@ -170,7 +248,7 @@ extension PolicyParser {
         checkExample(merged, place: place, mixedOnly: true)
         // A flow without approvers (it has auto-approve rules) still must not allow self-approval
         // alone; one whose approvers were malformed has been reported already.
-        if let requesters, fields["approvers"] == nil || approvers != nil {
+        if let requesters, fields["steps"] == nil, fields["approvers"] == nil || approvers != nil {
             let approvers = approvers ?? Located(value: Principals(), position: fields.position)
             if !checkApprovals(merged, requesters: requesters, approvers: approvers, place: place, groups: groups) {
                 valid = false
@@ -191,6 +269,7 @@ extension PolicyParser {
             requesters: requesters.value,
             approvers: approvers?.value ?? Principals(),
             approvals: merged.approvals?.value ?? 1,
+            steps: steps,
             selfApproval: merged.selfApproval?.value ?? false,
             defaultDuration: durations.default,
             maxDuration: durations.max,
@@ -199,7 +278,9 @@ extension PolicyParser {
             reasonExample: merged.reasonExample?.value,
             pendingTimeout: merged.pendingTimeout?.value ?? Policy.builtInPendingTimeout,
             warnBefore: merged.warnBefore?.value ?? Policy.builtInWarnBefore,
-            autoApprove: rules
+            autoDeny: denyRules,
+            autoApprove: rules,
+            hooks: hooks
         )
         return (name, flow)
     }
@@ -446,14 +527,20 @@ extension PolicyParser {
         if let requesterIn, requesterIn.value.isEmpty {
             report("'requester_in' \(place) names nobody: list users, unix_groups or groups", at: requesterIn.position)
             valid = false
-        } else if requesterIn == nil {
-            if fields["requester_in"] == nil {
-                reportMissing(
-                    "requester_in",
-                    in: fields,
-                    "'requester_in' is missing \(place): say whose requests it approves, e.g. requester_in: {groups: [sre]}"
-                )
-            }
+        } else if requesterIn == nil && fields["requester_in"] != nil {
+            valid = false
+        }
+        let condition = condition(fields, in: place)
+        if fields["when"] != nil && condition == nil { valid = false }
+        // A rule with no test at all would approve every request of the flow: say so on purpose.
+        if fields["requester_in"] == nil && fields["window"] == nil && fields["when"] == nil
+            && !fields.misspelt.contains("requester_in") && !fields.misspelt.contains("when")
+        {
+            report(
+                "an auto_approve rule \(place.dropFirst(3)) needs requester_in, window or when — say whose requests it approves, "
+                    + "e.g. requester_in: {groups: [sre]} (write when: 'true' to approve every request)",
+                at: fields.position
+            )
             valid = false
         }
         var window: TimeWindow? = nil
@@ -477,9 +564,16 @@ extension PolicyParser {
                 valid = false
             }
         }
-        guard valid, let name, let requesterIn else { return (name, nil) }
+        guard valid, let name else { return (name, nil) }
         return (
-            name, AutoRule(name: name.value, requesterIn: requesterIn.value, window: window, maxDuration: maxDuration)
+            name,
+            AutoRule(
+                name: name.value,
+                requesterIn: requesterIn?.value,
+                window: window,
+                condition: condition?.value,
+                maxDuration: maxDuration
+            )
         )
     }
 

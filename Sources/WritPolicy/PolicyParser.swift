@@ -64,6 +64,11 @@ struct Fields {
     fileprivate mutating func set(_ name: String, key: Node, value: Node) {
         entries[name] = (key, value)
     }
+
+    /// A value merged from two mappings (a test case over its defaults).
+    mutating func setForCases(_ name: String, value: Node) {
+        entries[name] = (value, value)
+    }
 }
 
 /// Walks the YAML node tree of a policy, collecting every problem as an issue instead of stopping
@@ -71,6 +76,13 @@ struct Fields {
 struct PolicyParser {
     let file: String
     private var collected: [(position: Position, message: String)] = []
+    /// The file's lines, for positions inside block scalars (`when: |`).
+    var lines: [Substring] = []
+
+    /// The text of a 1-based line, or "" past the end.
+    func sourceLine(_ line: Int) -> Substring {
+        line >= 1 && line <= lines.count ? lines[line - 1] : ""
+    }
 
     init(file: String) {
         self.file = file

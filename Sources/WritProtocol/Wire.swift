@@ -65,6 +65,9 @@ public struct WireRequest: Codable, Sendable, Equatable {
     public var commands: [String]?
     public var duration: Int64?
     public var reason: String?
+    /// `writ request --field name=value` (request only). Pairs, not a dictionary: the snake-case
+    /// key strategy would rewrite dictionary keys.
+    public var fields: [RequestField]?
     public var comment: String?
     public var pendingOnly: Bool?
     public var includeEnded: Bool?
@@ -154,6 +157,16 @@ public struct RequestView: Codable, Sendable, Equatable {
     /// The auto-approval rule that decided, if any.
     public var autoRule: String?
     public var policyVersion: String
+    /// The approval steps in order, with who has approved each.
+    public var steps: [StepView]?
+    /// The index in `steps` of the step approvals count toward now (pending requests only).
+    public var currentStep: Int?
+    /// `writ request --field name=value`, sorted by name.
+    public var fields: [RequestField]?
+    /// What decided without people: "auto_approve rule x", "auto_deny rule y", "hook on_request".
+    public var decidedVia: String?
+    /// The git commit of the policy's checkout, when it is one.
+    public var policyCommit: String?
 
     public init(
         id: String,
@@ -178,7 +191,12 @@ public struct RequestView: Codable, Sendable, Equatable {
         decisionNote: String?,
         grantId: String?,
         autoRule: String?,
-        policyVersion: String
+        policyVersion: String,
+        steps: [StepView]? = nil,
+        currentStep: Int? = nil,
+        fields: [RequestField]? = nil,
+        decidedVia: String? = nil,
+        policyCommit: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -203,6 +221,49 @@ public struct RequestView: Codable, Sendable, Equatable {
         self.grantId = grantId
         self.autoRule = autoRule
         self.policyVersion = policyVersion
+        self.steps = steps
+        self.currentStep = currentStep
+        self.fields = fields
+        self.decidedVia = decidedVia
+        self.policyCommit = policyCommit
+    }
+}
+
+/// `--field name=value` of a request.
+public struct RequestField: Codable, Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// One approval step of a request.
+public struct StepView: Codable, Sendable, Equatable {
+    public var name: String
+    public var approvers: [String]
+    public var required: Int
+    /// Who approved this step, in order.
+    public var approvals: [String]
+    /// When the step's escalation approvers join, if that is still to come.
+    public var escalatesAt: Int64?
+    public var escalated: Bool
+
+    public init(
+        name: String,
+        approvers: [String],
+        required: Int,
+        approvals: [String],
+        escalatesAt: Int64?,
+        escalated: Bool
+    ) {
+        self.name = name
+        self.approvers = approvers
+        self.required = required
+        self.approvals = approvals
+        self.escalatesAt = escalatesAt
+        self.escalated = escalated
     }
 }
 

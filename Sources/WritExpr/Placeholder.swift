@@ -1,1 +1,0 @@
-// Replaced by the expression language (see NOTES.md, issue 4).

@@ -1,1 +1,0 @@
-// Replaced by the hook runner (see NOTES.md, issue 4).

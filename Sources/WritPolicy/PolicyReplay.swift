@@ -1,0 +1,327 @@
+import WritCore
+import WritExpr
+
+/// `writ policy replay`: the requests recorded in the audit log, decided again under another
+/// policy, and which decisions would change.
+///
+/// A request is re-decided from what its `request.create` (or `request.refuse`) record holds: the
+/// requester, their Unix groups then, capability, the flow they named, host, run-as user,
+/// commands, duration, reason, fields, context, and the time. Approver groups are resolved now
+/// (`membersOf`). The on_request hook is not run: a flow that would ask its hook says so.
+public enum PolicyReplay {
+    /// How a request was (or would be) decided, in the terms a reviewer compares.
+    public enum Decision: Sendable, Equatable, CustomStringConvertible {
+        case refused(String)
+        case autoApproved(by: String, duration: Int64)
+        case autoDenied(by: String)
+        /// Left to the on_request hook (not run by replay).
+        case hook
+        /// Left to people; `route` is nil when the record predates routes.
+        case people(route: String?)
+
+        public var description: String {
+            switch self {
+            case .refused(let m): "refused: \(m)"
+            case .autoApproved(let by, let d): "approved by \(by) for \(DurationText.format(d))"
+            case .autoDenied(let by): "denied by \(by)"
+            case .hook: "left to the on_request hook"
+            case .people(let route): "to people" + (route.map { " — \($0)" } ?? "")
+            }
+        }
+
+        /// The change's kind, for the summary.
+        static func change(from old: Decision, to new: Decision) -> String {
+            switch (old, new) {
+            case (.autoApproved, .autoApproved): return "auto-approved differently"
+            case (_, .autoApproved): return "newly auto-approved"
+            case (.autoApproved, _): return "no longer auto-approved"
+            case (_, .refused): return "newly refused"
+            case (.refused, _): return "no longer refused"
+            case (_, .autoDenied): return "newly auto-denied"
+            case (.autoDenied, _): return "no longer auto-denied"
+            default: return "routed differently"
+            }
+        }
+    }
+
+    /// One replayed request.
+    public struct Outcome: Sendable {
+        public var id: String
+        public var time: Int64
+        public var user: String
+        public var flow: String
+        public var then: Decision
+        public var now: Decision
+        public var changed: Bool
+        /// "newly auto-approved", … (changed ones only).
+        public var change: String?
+    }
+
+    /// Replays `records` (audit lines as their flat fields, in log order) under `policy`.
+    public static func replay(
+        _ records: [[(String, String)]],
+        policy: Policy,
+        since: Int64? = nil,
+        membersOf: (String) -> [String]
+    ) -> [Outcome] {
+        func field(_ r: [(String, String)], _ name: String) -> String? { r.first { $0.0 == name }?.1 }
+        // The first decision recorded for each request.
+        var decisions: [String: [(String, String)]] = [:]
+        for r in records {
+            guard let event = field(r, "event"), event == "request.approve" || event == "request.deny",
+                let id = field(r, "request"), decisions[id] == nil
+            else { continue }
+            decisions[id] = r
+        }
+        var out: [Outcome] = []
+        for r in records {
+            guard let event = field(r, "event"), event == "request.create" || event == "request.refuse",
+                let time = field(r, "time").flatMap({ Int64($0) })
+            else { continue }
+            if let since, time < since { continue }
+            guard let input = requestInput(r, time: time) else { continue }
+            let id = field(r, "request") ?? "(refused)"
+            let then: Decision
+            if event == "request.refuse" {
+                then = .refused(field(r, "message") ?? "")
+            } else if let d = decisions[id] {
+                then = recorded(d, create: r)
+            } else {
+                then = .people(route: field(r, "route"))
+            }
+            let now = decide(input, policy: policy, membersOf: membersOf)
+            let same = equivalent(then, now)
+            out.append(
+                Outcome(
+                    id: id,
+                    time: time,
+                    user: input.user,
+                    flow: field(r, "flow") ?? input.flow ?? "-",
+                    then: then,
+                    now: now,
+                    changed: !same,
+                    change: same ? nil : Decision.change(from: then, to: now)
+                )
+            )
+        }
+        return out
+    }
+
+    /// How a decision record says the request was decided.
+    static func recorded(_ d: [(String, String)], create: [(String, String)]) -> Decision {
+        func field(_ name: String) -> String? { d.first { $0.0 == name }?.1 }
+        let actor = field("actor") ?? ""
+        let approve = field("event") == "request.approve"
+        if actor.hasPrefix("policy:") {
+            let rule = String(actor.dropFirst(7))
+            let by = field("decided_by") ?? (approve ? "auto_approve rule \(rule)" : "auto_deny rule \(rule)")
+            if approve { return .autoApproved(by: by, duration: field("duration").flatMap { Int64($0) } ?? 0) }
+            return .autoDenied(by: by)
+        }
+        if actor.hasPrefix("hook:") { return .hook }
+        return .people(route: create.first { $0.0 == "route" }?.1)
+    }
+
+    /// The request a record describes, as the policy evaluates it.
+    static func requestInput(_ r: [(String, String)], time: Int64) -> RequestInput? {
+        func field(_ name: String) -> String? { r.first { $0.0 == name }?.1 }
+        guard let user = field("requester"), let capability = field("capability").flatMap(Capability.init(rawValue:))
+        else { return nil }
+        var fields: [String: String] = [:]
+        for (k, v) in r where k.hasPrefix("field.") { fields[String(k.dropFirst(6))] = v }
+        let commands = field("commands").map { $0.split(separator: ";").map { PolicyParser.trimmed(String($0)) } }
+        return RequestInput(
+            user: user,
+            unixGroups: Set((field("groups") ?? "").split(separator: ",").map(String.init)),
+            capability: capability,
+            flow: field("asked_flow"),
+            host: field("host") ?? "",
+            runas: capability == .sudo ? field("runas") : nil,
+            commands: commands,
+            duration: field("duration").flatMap { Int64($0) },
+            reason: field("reason") ?? "",
+            now: time,
+            fields: fields,
+            kind: field("kind") ?? "grant",
+            context: field("context").flatMap(JSONText.object) ?? [:]
+        )
+    }
+
+    /// What `policy` decides for `input` (hooks not run).
+    public static func decide(_ input: RequestInput, policy: Policy, membersOf: (String) -> [String]) -> Decision {
+        switch policy.evaluate(input) {
+        case .failure(let refusal): return .refused(refusal.description)
+        case .success(let e):
+            switch e.outcome {
+            case .autoApproved(let rule, let duration): return .autoApproved(by: "auto_approve rule \(rule)", duration: duration)
+            case .autoDenied(let rule, _): return .autoDenied(by: "auto_deny rule \(rule)")
+            case .hook: return .hook
+            case .people: return .people(route: policy.route(e.steps, membersOf: membersOf))
+            }
+        }
+    }
+
+    /// Same decision: same kind, same rule and duration, same route (when the old one is known).
+    /// Refusals compare as refusals: their wording may change with the policy.
+    static func equivalent(_ a: Decision, _ b: Decision) -> Bool {
+        switch (a, b) {
+        case (.refused, .refused), (.hook, .hook): return true
+        case (.autoApproved(let x, let d), .autoApproved(let y, let e)): return x == y && d == e
+        case (.autoDenied(let x), .autoDenied(let y)): return x == y
+        case (.people(let x), .people(let y)): return x == nil || x == y
+        default: return false
+        }
+    }
+}
+
+extension Policy {
+    /// The approval route of `steps` as one line, the way writd records it in the audit log:
+    /// "team: bob,carol (1); security: sam (1) escalates after 30m to ciso".
+    public func route(_ steps: [ApprovalStep], membersOf: (String) -> [String]) -> String {
+        steps.map { step in
+            Policy.routeText(
+                name: step.name,
+                approvers: users(step.approvers, membersOf: membersOf),
+                required: step.approvals,
+                escalateAfter: step.escalation?.after,
+                escalateTo: step.escalation.map { users($0.to, membersOf: membersOf) } ?? []
+            )
+        }.joined(separator: "; ")
+    }
+
+    /// One step of a route.
+    public static func routeText(
+        name: String,
+        approvers: Set<String>,
+        required: Int,
+        escalateAfter: Int64?,
+        escalateTo: Set<String>
+    ) -> String {
+        var text = "\(name): \(approvers.sorted().joined(separator: ",")) (\(required))"
+        if let after = escalateAfter {
+            text += " escalates after \(DurationText.format(after)) to \(escalateTo.sorted().joined(separator: ","))"
+        }
+        return text
+    }
+}
+
+/// The context recorded in the audit log (a JSON object) back as condition values.
+enum JSONText {
+    static func object(_ text: String) -> [String: Value]? {
+        var p = JSONReader(bytes: Array(text.utf8))
+        guard case .map(let m)? = p.value(depth: 0) else { return nil }
+        return m
+    }
+}
+
+/// A small JSON reader for recorded context (objects, arrays, strings, integers, booleans, null).
+struct JSONReader {
+    let bytes: [UInt8]
+    var i = 0
+
+    mutating func space() { while i < bytes.count, [9, 10, 13, 32].contains(bytes[i]) { i += 1 } }
+
+    mutating func value(depth: Int) -> Value? {
+        guard depth < 32 else { return nil }
+        space()
+        guard i < bytes.count else { return nil }
+        switch bytes[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var out: [String: Value] = [:]
+            space()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return .map(out)
+            }
+            while true {
+                space()
+                guard case .string(let k)? = value(depth: depth + 1) else { return nil }
+                space()
+                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                guard let v = value(depth: depth + 1) else { return nil }
+                out[k] = v
+                space()
+                guard i < bytes.count else { return nil }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard bytes[i] == UInt8(ascii: "}") else { return nil }
+                i += 1
+                return .map(out)
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var out: [Value] = []
+            space()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+                i += 1
+                return .list(out)
+            }
+            while true {
+                guard let v = value(depth: depth + 1) else { return nil }
+                out.append(v)
+                space()
+                guard i < bytes.count else { return nil }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                guard bytes[i] == UInt8(ascii: "]") else { return nil }
+                i += 1
+                return .list(out)
+            }
+        case UInt8(ascii: "\""):
+            i += 1
+            var s: [UInt8] = []
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+                if bytes[i] == UInt8(ascii: "\\"), i + 1 < bytes.count {
+                    i += 1
+                    switch bytes[i] {
+                    case UInt8(ascii: "n"): s.append(10)
+                    case UInt8(ascii: "t"): s.append(9)
+                    case UInt8(ascii: "r"): s.append(13)
+                    case UInt8(ascii: "u"):
+                        guard i + 4 < bytes.count,
+                            let code = UInt32(String(decoding: bytes[(i + 1)...(i + 4)], as: UTF8.self), radix: 16)
+                        else { return nil }
+                        s += Array(String(Unicode.Scalar(code).map(Character.init) ?? "?").utf8)
+                        i += 4
+                    default: s.append(bytes[i])
+                    }
+                } else {
+                    s.append(bytes[i])
+                }
+                i += 1
+            }
+            guard i < bytes.count else { return nil }
+            i += 1
+            return .string(String(decoding: s, as: UTF8.self))
+        case UInt8(ascii: "t"):
+            guard bytes[i...].starts(with: Array("true".utf8)) else { return nil }
+            i += 4
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            guard bytes[i...].starts(with: Array("false".utf8)) else { return nil }
+            i += 5
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            guard bytes[i...].starts(with: Array("null".utf8)) else { return nil }
+            i += 4
+            return .null
+        default:
+            let start = i
+            while i < bytes.count, bytes[i] == UInt8(ascii: "-") || (bytes[i] >= 48 && bytes[i] <= 57) { i += 1 }
+            // Fractions are cut: conditions compare whole numbers.
+            let whole = Int64(String(decoding: bytes[start..<i], as: UTF8.self))
+            while i < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+")]
+                .contains(bytes[i]) || (bytes[i] >= 48 && bytes[i] <= 57)
+            {
+                i += 1
+            }
+            return whole.map(Value.int)
+        }
+    }
+}

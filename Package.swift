@@ -88,7 +88,8 @@ let package = Package(
         .target(
             name: "WritDaemon",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses", "WritProtocol",
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses",
+                "WritProtocol",
                 "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -108,7 +109,8 @@ let package = Package(
         .executableTarget(
             name: "WritCLI",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProtocol", "CWritSystem",
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProtocol",
+                "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

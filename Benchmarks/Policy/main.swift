@@ -98,8 +98,11 @@ for (name, policy, input) in [
     let cols = [percentile(t, 0.5), percentile(t, 0.99), t.last ?? 0].map { String(format3: $0) }
     print(name.padding(38) + cols.map { $0.leftPadding(9) }.joined())
 }
-let ratio = (medians["last flow, with conditions"] ?? 0) / max(0.001, medians["last flow, no conditions (baseline)"] ?? 1)
-print("conditions cost ×\(String(format3: ratio)) over the baseline (median, last flow); target: < 1000 µs per decision")
+let ratio =
+    (medians["last flow, with conditions"] ?? 0) / max(0.001, medians["last flow, no conditions (baseline)"] ?? 1)
+print(
+    "conditions cost ×\(String(format3: ratio)) over the baseline (median, last flow); target: < 1000 µs per decision"
+)
 
 extension String {
     init(format3 v: Double) {

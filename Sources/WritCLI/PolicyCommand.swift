@@ -23,7 +23,8 @@ struct PolicyCommand: ParsableCommand {
 
         func run() throws {
             let policy = try loadPolicy(path)
-            var line = "\(path): valid, \(policy.flows.count) flow(s): \(policy.flows.map(\.name).joined(separator: ", "))"
+            var line =
+                "\(path): valid, \(policy.flows.count) flow(s): \(policy.flows.map(\.name).joined(separator: ", "))"
             if let commit = PolicyProvenance.gitCommit(forFileAt: path) { line += " (git \(commit.prefix(12)))" }
             print(line)
         }
@@ -130,7 +131,10 @@ struct PolicyCommand: ParsableCommand {
                 case .defer: return (.defer(addApprovers: d.addApprovers), note)
                 }
             case .failure(let failure):
-                return (.failed(failure.description), "ran \(hook.path): failed — \(failure.description) (the request goes to people)")
+                return (
+                    .failed(failure.description),
+                    "ran \(hook.path): failed — \(failure.description) (the request goes to people)"
+                )
             }
         }
     }
@@ -210,7 +214,8 @@ extension PolicyCommand {
                         shown.map {
                             [
                                 $0.id, UTCTime.format($0.time), LogText.escape($0.user, limit: 32), $0.flow,
-                                LogText.escape($0.then.description, limit: 90), LogText.escape($0.now.description, limit: 90),
+                                LogText.escape($0.then.description, limit: 90),
+                                LogText.escape($0.now.description, limit: 90),
                             ]
                         },
                         useColor: isatty(1) != 0

@@ -49,7 +49,10 @@ struct RequestCommand: ParsableCommand {
         if !fields.isEmpty {
             r.fields = try fields.map { text in
                 guard let eq = text.firstIndex(of: "=") else {
-                    throw CLIError("--field \(LogText.escape(text)) needs NAME=VALUE, e.g. --field ticket=INC-4521", exitCode: 64)
+                    throw CLIError(
+                        "--field \(LogText.escape(text)) needs NAME=VALUE, e.g. --field ticket=INC-4521",
+                        exitCode: 64
+                    )
                 }
                 return RequestField(name: String(text[..<eq]), value: String(text[text.index(after: eq)...]))
             }
@@ -133,7 +136,8 @@ func outcomeLine(_ r: RequestView) -> String {
             "\(Style.green("approved")) \(r.id) \(by): \(verb) (\(what), \(DurationText.format(r.duration))) — grant \(grant)"
     case "denied":
         let by = r.decidedVia ?? r.decidedBy ?? "?"
-        return "\(Style.red("denied")) \(r.id) by \(LogText.escape(by, limit: 120)): \(LogText.escape(r.decisionNote ?? "", limit: 200))"
+        return
+            "\(Style.red("denied")) \(r.id) by \(LogText.escape(by, limit: 120)): \(LogText.escape(r.decisionNote ?? "", limit: 200))"
     case "expired":
         return
             "\(Style.red("expired")) \(r.id): nobody answered in time — file a new request, or ask an approver directly"

@@ -33,6 +33,9 @@ public struct AccessRequest: Sendable, Equatable {
         public var startedAt: Int64?
         /// Whether `escalateTo` has been added to `approvers`.
         public var escalated: Bool
+        /// Approvers a hook added (also in `approvers`): not named by the policy, so writd does
+        /// not expect to find them there when they decide.
+        public var addedApprovers: Set<String>
 
         public init(
             name: String,
@@ -41,7 +44,8 @@ public struct AccessRequest: Sendable, Equatable {
             escalateAfter: Int64? = nil,
             escalateTo: Set<String> = [],
             startedAt: Int64? = nil,
-            escalated: Bool = false
+            escalated: Bool = false,
+            addedApprovers: Set<String> = []
         ) {
             self.name = name
             self.approvers = approvers
@@ -50,6 +54,7 @@ public struct AccessRequest: Sendable, Equatable {
             self.escalateTo = escalateTo
             self.startedAt = startedAt
             self.escalated = escalated
+            self.addedApprovers = addedApprovers
         }
 
         /// When the step escalates, if it has an escalation still to come.
@@ -149,7 +154,9 @@ public struct AccessRequest: Sendable, Equatable {
     /// Adds people who may approve the current step (a hook's `add_approvers`).
     public mutating func addApprovers(_ names: [String]) {
         guard state == .pending else { return }
-        steps[currentStep].approvers.formUnion(names)
+        let new = Set(names).subtracting(steps[currentStep].approvers)
+        steps[currentStep].approvers.formUnion(new)
+        steps[currentStep].addedApprovers.formUnion(new)
     }
 
     /// What happened to a request.

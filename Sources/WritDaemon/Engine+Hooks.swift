@@ -70,7 +70,12 @@ extension Engine {
         let started = DaemonConfiguration.monotonicMilliseconds()
         Task {
             let result = await runner.decide(spec, input: document)
-            await self.applyRequestHook(id, hook: hook, result: result, tookMs: DaemonConfiguration.monotonicMilliseconds() - started)
+            await self.applyRequestHook(
+                id,
+                hook: hook,
+                result: result,
+                tookMs: DaemonConfiguration.monotonicMilliseconds() - started
+            )
         }
     }
 
@@ -89,7 +94,9 @@ extension Engine {
             }
         case .failure(let failure):
             verdict = .failed(failure.description)
-            logger.error("request \(id): hook on_request \(hook.path) failed, the request goes to people: \(failure.description)")
+            logger.error(
+                "request \(id): hook on_request \(hook.path) failed, the request goes to people: \(failure.description)"
+            )
             Syslog.log(
                 LOG_ERR,
                 "hook on_request \(LogText.escape(hook.path)) failed for request \(id): \(LogText.escape(failure.description)) — the request goes to its approvers"

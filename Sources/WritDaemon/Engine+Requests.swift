@@ -105,7 +105,8 @@ extension Engine {
                 approvers: policy.users(step.approvers, membersOf: UserDirectory.members(ofGroup:)),
                 required: step.approvals,
                 escalateAfter: step.escalation?.after,
-                escalateTo: step.escalation.map { policy.users($0.to, membersOf: UserDirectory.members(ofGroup:)) } ?? []
+                escalateTo: step.escalation.map { policy.users($0.to, membersOf: UserDirectory.members(ofGroup:)) }
+                    ?? []
             )
         }
         var request = StoredRequest(
@@ -138,7 +139,9 @@ extension Engine {
             askedFlow: input.flow
         )
         for error in evaluation.conditionErrors {
-            logger.warning("request \(request.core.id), flow \(flow.name): condition failed, treated as not deciding: \(error)")
+            logger.warning(
+                "request \(request.core.id), flow \(flow.name): condition failed, treated as not deciding: \(error)"
+            )
             Syslog.log(LOG_WARNING, "policy condition failed for request \(request.core.id): \(LogText.escape(error))")
         }
         try store(
@@ -412,7 +415,9 @@ extension Engine {
         // Approvers are fixed when the request is filed, and must still be approvers of the flow
         // under the policy in force when they decide: removing someone from the policy takes
         // effect on pending requests too.
-        if let policy, request.core.approvers.contains(who.name) {
+        // Approvers a hook added are the hook's choice, not the policy's: they stay.
+        let addedByHook = request.core.steps.contains { $0.addedApprovers.contains(who.name) }
+        if let policy, request.core.approvers.contains(who.name), !addedByHook {
             let current = policy.flow(named: request.flow).map {
                 policy.approverUsers(of: $0, membersOf: UserDirectory.members(ofGroup:))
             }
@@ -569,7 +574,13 @@ extension Engine {
 
 extension AccessRequest {
     /// The request decided by a policy rule or hook rather than a person.
-    func decidedWithoutPeople(_ state: State, at: Int64, by: String, note: String, duration: Int64? = nil)
+    func decidedWithoutPeople(
+        _ state: State,
+        at: Int64,
+        by: String,
+        note: String,
+        duration: Int64? = nil
+    )
         -> AccessRequest
     {
         AccessRequest(
@@ -640,7 +651,8 @@ extension Engine {
     func recordRefusal(_ input: RequestInput, refusal: PolicyRefusal, at now: Int64) {
         var fields: [AuditEvent.Field] = [
             .init("requester", input.user), .init("kind", input.kind), .init("capability", input.capability.rawValue),
-            .init("host", input.host), .init("reason", input.reason), .init("groups", input.unixGroups.sorted().joined(separator: ",")),
+            .init("host", input.host), .init("reason", input.reason),
+            .init("groups", input.unixGroups.sorted().joined(separator: ",")),
             .init("message", refusal.description), .init("policy_version", policyVersion),
         ]
         if let f = input.flow { fields.append(.init("asked_flow", f)) }

@@ -24,7 +24,10 @@ extension Engine {
                     for action in actions {
                         switch action {
                         case .notifyExpired:
-                            try audit.queue(db, requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil))
+                            try audit.queue(
+                                db,
+                                requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil)
+                            )
                             expiredRequests.append(r)
                         case .escalated(let i):
                             let step = r.core.steps[i]

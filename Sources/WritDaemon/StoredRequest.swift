@@ -67,7 +67,8 @@ struct StoredRequest: Sendable {
                 )
             },
             currentStep: core.state == .pending ? core.currentStep : nil,
-            fields: fields.isEmpty ? nil : fields.sorted { $0.key < $1.key }.map { RequestField(name: $0.key, value: $0.value) },
+            fields: fields.isEmpty
+                ? nil : fields.sorted { $0.key < $1.key }.map { RequestField(name: $0.key, value: $0.value) },
             decidedVia: decidedVia,
             policyCommit: policyCommit
         )
@@ -96,6 +97,7 @@ struct StoredRequest: Sendable {
         var escalateTo: [String]
         var startedAt: Int64?
         var escalated: Bool
+        var added: [String]?
     }
 
     static func encodeJSON<T: Encodable>(_ value: T) -> String {
@@ -136,7 +138,9 @@ struct StoredRequest: Sendable {
         try s.bind(18, core.selfApprovalAllowed ? 1 : 0)
         try s.bind(
             19,
-            Self.encodeJSON(core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step) })
+            Self.encodeJSON(
+                core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step) }
+            )
         )
         try s.bind(20, core.decidedAt)
         try s.bind(21, core.decidedBy)
@@ -156,7 +160,8 @@ struct StoredRequest: Sendable {
                         escalateAfter: $0.escalateAfter,
                         escalateTo: $0.escalateTo.sorted(),
                         startedAt: $0.startedAt,
-                        escalated: $0.escalated
+                        escalated: $0.escalated,
+                        added: $0.addedApprovers.isEmpty ? nil : $0.addedApprovers.sorted()
                     )
                 }
             )
@@ -188,7 +193,8 @@ struct StoredRequest: Sendable {
                     escalateAfter: $0.escalateAfter,
                     escalateTo: Set($0.escalateTo),
                     startedAt: $0.startedAt,
-                    escalated: $0.escalated
+                    escalated: $0.escalated,
+                    addedApprovers: Set($0.added ?? [])
                 )
             }
             ?? [

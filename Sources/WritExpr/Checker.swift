@@ -2,6 +2,9 @@
 ///
 /// Recursion follows the tree, whose height the parser bounded.
 struct Checker {
+    /// A checked node: its code and its static type.
+    typealias Checked = (code: Code, type: ExprType)
+
     private let declarations: [String: ExprType]
     private let limits: Limits
     /// Top-level variables the condition reads, in slot order.
@@ -227,7 +230,7 @@ struct Checker {
 
     // MARK: - Checking
 
-    mutating func check(_ node: Node, inPath: Bool = false) throws(ExprError) -> (code: Code, type: ExprType) {
+    mutating func check(_ node: Node, inPath: Bool = false) throws(ExprError) -> Checked {
         switch node.kind {
         case .null:
             return (.constant(.null), .null)
@@ -331,13 +334,7 @@ struct Checker {
         }
     }
 
-    private mutating func identifier(
-        _ name: String,
-        at offset: Int,
-        inPath: Bool
-    ) throws(ExprError)
-        -> (code: Code, type: ExprType)
-    {
+    private mutating func identifier(_ name: String, at offset: Int, inPath: Bool) throws(ExprError) -> Checked {
         if let slot = scopes.lastIndex(where: { $0.name == name }) {
             return (.local(slot), scopes[slot].type)
         }
@@ -355,11 +352,7 @@ struct Checker {
         return (.global(globalNames.count - 1), type)
     }
 
-    private mutating func map(
-        _ entries: [(key: Node, value: Node)]
-    ) throws(ExprError)
-        -> (code: Code, type: ExprType)
-    {
+    private mutating func map(_ entries: [(key: Node, value: Node)]) throws(ExprError) -> Checked {
         var codes: [(key: Code, value: Code)] = []
         var valueType: ExprType? = nil
         var literalKeys: Set<String> = []
@@ -383,9 +376,7 @@ struct Checker {
         of base: Node,
         in fields: [String: ExprType],
         at offset: Int
-    )
-        -> ExprError
-    {
+    ) -> ExprError {
         ExprError(
             "\(Self.label(base)) has no field '\(field)'"
                 + Suggestions.help(for: field, among: Array(fields.keys), kind: "fields"),
@@ -399,9 +390,7 @@ struct Checker {
         _ field: String,
         nameOffset: Int,
         inPath: Bool
-    )
-        throws(ExprError) -> (code: Code, type: ExprType)
-    {
+    ) throws(ExprError) -> Checked {
         let (baseCode, baseType) = try check(base, inPath: true)
         if !inPath, let path = globalPath(node) { references.insert(path) }
         let label = Self.label(base)
@@ -422,7 +411,7 @@ struct Checker {
         }
     }
 
-    private mutating func index(_ base: Node, _ index: Node) throws(ExprError) -> (code: Code, type: ExprType) {
+    private mutating func index(_ base: Node, _ index: Node) throws(ExprError) -> Checked {
         let (baseCode, baseType) = try check(base)
         let (indexCode, indexType) = try check(index)
         let label = Self.label(base)
@@ -465,9 +454,7 @@ struct Checker {
         _ arguments: [Node],
         _ counts: ClosedRange<Int>,
         at offset: Int
-    )
-        throws(ExprError)
-    {
+    ) throws(ExprError) {
         guard counts.contains(arguments.count) else {
             let expected =
                 counts.lowerBound == counts.upperBound
@@ -504,7 +491,7 @@ struct Checker {
         nameOffset: Int,
         expected: String,
         _ accepts: (ExprType) -> Bool
-    ) throws(ExprError) -> (code: Code, type: ExprType) {
+    ) throws(ExprError) -> Checked {
         let (code, type) = try check(node)
         guard accepts(type) else {
             throw ExprError(
@@ -521,9 +508,7 @@ struct Checker {
         name: String,
         nameOffset: Int,
         arguments: [Node]
-    ) throws(ExprError)
-        -> (code: Code, type: ExprType)
-    {
+    ) throws(ExprError) -> Checked {
         guard let target else {
             return try function(name, nameOffset: nameOffset, arguments: arguments)
         }
@@ -574,13 +559,7 @@ struct Checker {
         }
     }
 
-    private mutating func function(
-        _ name: String,
-        nameOffset: Int,
-        arguments: [Node]
-    ) throws(ExprError)
-        -> (code: Code, type: ExprType)
-    {
+    private mutating func function(_ name: String, nameOffset: Int, arguments: [Node]) throws(ExprError) -> Checked {
         switch name {
         case "has":
             return try has(nameOffset: nameOffset, arguments: arguments)
@@ -654,7 +633,7 @@ struct Checker {
         }
     }
 
-    private mutating func has(nameOffset: Int, arguments: [Node]) throws(ExprError) -> (code: Code, type: ExprType) {
+    private mutating func has(nameOffset: Int, arguments: [Node]) throws(ExprError) -> Checked {
         guard arguments.count == 1, case .member(let base, let field, let fieldOffset) = arguments[0].kind else {
             throw ExprError(
                 "has() takes one field selection, e.g. has(context.on_call): \(signature("has"))",
@@ -682,9 +661,7 @@ struct Checker {
         target: Node,
         nameOffset: Int,
         arguments: [Node]
-    )
-        throws(ExprError) -> (code: Code, type: ExprType)
-    {
+    ) throws(ExprError) -> Checked {
         let name = part.rawValue
         try requireCount(name, arguments, 0...1, at: nameOffset)
         let (code, _) = try receiver(target, of: name, nameOffset: nameOffset, expected: "a timestamp") {
@@ -707,9 +684,7 @@ struct Checker {
         target: Node,
         nameOffset: Int,
         arguments: [Node]
-    )
-        throws(ExprError) -> (code: Code, type: ExprType)
-    {
+    ) throws(ExprError) -> Checked {
         let name = macro.rawValue
         guard arguments.count == 2, case .identifier(let variable) = arguments[0].kind else {
             throw ExprError(

@@ -43,7 +43,7 @@ enum Builtin: Sendable, Equatable {
 }
 
 /// The timestamp accessors.
-enum TimePart: String, Sendable, Equatable, CaseIterable {
+enum TimePart: String, Sendable, Equatable {
     case getHours
     case getMinutes
     case getDayOfWeek

@@ -338,13 +338,7 @@ struct Evaluator {
 
     // MARK: - Macros
 
-    private mutating func comprehension(
-        _ macro: Macro,
-        range: Value,
-        slot: Int,
-        body: Code
-    ) throws(EvalError)
-        -> Value
+    private mutating func comprehension(_ macro: Macro, range: Value, slot: Int, body: Code) throws(EvalError) -> Value
     {
         let items: [Value]
         switch range {

@@ -62,9 +62,7 @@ struct Parser {
         at offset: Int,
         over children: [Node],
         errorAt: Int? = nil
-    ) throws(ExprError)
-        -> Node
-    {
+    ) throws(ExprError) -> Node {
         var height = 0
         for child in children { height = max(height, child.height) }
         height += 1

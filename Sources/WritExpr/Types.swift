@@ -3,13 +3,17 @@
 /// Declarations give the types of the top-level variables; the checker derives every other type
 /// from them. `dyn` defers the check to run time (a wrong type there is an evaluation error).
 public indirect enum ExprType: Sendable, Equatable, CustomStringConvertible {
+    /// `true` or `false`.
     case bool
+    /// A 64-bit signed integer.
     case int
+    /// Unicode text.
     case string
     /// Whole seconds (`duration("1h30m")`).
     case duration
     /// Epoch seconds (`timestamp("2026-11-25T10:00:00Z")`, `now`).
     case timestamp
+    /// The type of `null`.
     case null
     /// A list whose elements have this type.
     case list(ExprType)
@@ -41,14 +45,19 @@ public indirect enum ExprType: Sendable, Equatable, CustomStringConvertible {
 ///
 /// Objects (a declared `ExprType.object`) are passed as `.map` with one entry per field.
 public indirect enum Value: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A 64-bit signed integer.
     case int(Int64)
+    /// Unicode text (compared by its UTF-8 bytes).
     case string(String)
     /// Seconds.
     case duration(Int64)
     /// Epoch seconds.
     case timestamp(Int64)
+    /// A list of values.
     case list([Value])
     /// A map with string keys; also the value of an object.
     case map([String: Value])

@@ -63,7 +63,9 @@ public enum Conditions {
             "date": .string(civilDate(day)),
             "zone": .string(offsetText(utcOffset)),
         ]
-        return ["request": .map(request), "time": .map(time), "now": .timestamp(input.now), "context": .map(input.context)]
+        return [
+            "request": .map(request), "time": .map(time), "now": .timestamp(input.now), "context": .map(input.context),
+        ]
     }
 
     /// `YYYY-MM-DD` of a day number since 1970-01-01 (Howard Hinnant's civil-from-days).

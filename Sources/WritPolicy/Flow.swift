@@ -202,6 +202,11 @@ public struct ApprovalStep: Sendable, Equatable {
 public struct Escalation: Sendable, Equatable {
     public var after: Int64
     public var to: Principals
+
+    public init(after: Int64, to: Principals) {
+        self.after = after
+        self.to = to
+    }
 }
 
 /// A hook as the policy names it.
@@ -211,6 +216,12 @@ public struct HookConfig: Sendable, Equatable {
     public var timeoutMilliseconds: Int
     /// Extra environment variables the admin set in the policy (the hook's own settings).
     public var environment: [String: String]
+
+    public init(path: String, timeoutMilliseconds: Int = 5000, environment: [String: String] = [:]) {
+        self.path = path
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.environment = environment
+    }
 }
 
 /// The hooks of one flow; nil where none is set.

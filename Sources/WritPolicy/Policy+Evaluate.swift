@@ -84,6 +84,12 @@ public struct Evaluation: Sendable, Equatable {
         return nil
     }
 
+    /// With `autoApproval`: the grant length it approves, `min(duration, rule.maxDuration)`.
+    public var autoDuration: Int64? {
+        if case .autoApproved(_, let d) = outcome { return d }
+        return nil
+    }
+
     /// What the policy decided without people.
     public enum Outcome: Sendable, Equatable {
         /// Approved by the auto_approve rule `rule` for `duration` seconds (at most its maximum).
@@ -205,7 +211,8 @@ public enum PolicyRefusal: Error, Sendable, Equatable, CustomStringConvertible {
             let hint = example.map { "e.g. --reason \"\(Self.shown($0))\"" } ?? "reword it to match"
             return "reason must match \(pattern) (flow \(flow)) — \(hint)"
         case .noStep(let flow):
-            return "no approval step of flow \(flow) applies to this request, so nobody could approve it — ask an admin to fix the flow's steps"
+            return
+                "no approval step of flow \(flow) applies to this request, so nobody could approve it — ask an admin to fix the flow's steps"
         }
     }
 

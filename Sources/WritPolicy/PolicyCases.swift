@@ -159,7 +159,9 @@ public struct PolicyCases: Sendable {
             return out
         }
         if let by = want.by, by != result.by { out.append("expected by \(by), got by \(result.by ?? "people")") }
-        if let flow = want.flow, flow != result.flow { out.append("expected flow \(flow), got \(result.flow ?? "none")") }
+        if let flow = want.flow, flow != result.flow {
+            out.append("expected flow \(flow), got \(result.flow ?? "none")")
+        }
         if let d = want.duration, d != result.duration {
             out.append(
                 "expected duration \(DurationText.format(d)), got \(result.duration.map(DurationText.format) ?? "none")"
@@ -270,7 +272,10 @@ extension PolicyParser {
             )
         }
         guard case .sequence(let list)? = top["cases"], !list.isEmpty else {
-            report("'cases' must be a non-empty list of cases, each starting with '- name:'", at: top.position(of: "cases"))
+            report(
+                "'cases' must be a non-empty list of cases, each starting with '- name:'",
+                at: top.position(of: "cases")
+            )
             return nil
         }
         var out: [PolicyCases.Case] = []
@@ -287,7 +292,8 @@ extension PolicyParser {
         defaults: Fields?,
         unixGroups: [String: [String]]
     ) -> PolicyCases.Case? {
-        let place = Self.scalar("name", in: node).map { "in case \(LogText.escape($0, limit: 60))" } ?? "in case \(number)"
+        let place =
+            Self.scalar("name", in: node).map { "in case \(LogText.escape($0, limit: 60))" } ?? "in case \(number)"
         guard
             let f = fields(
                 node,
@@ -370,7 +376,14 @@ extension PolicyParser {
         func pick(_ key: String) -> Node? { f[key] ?? defaults?[key] }
         var groups: Set<String>
         if let g = pick("groups") {
-            let list = items(g, position: Position(g), name: "groups", in: place, example: "[sre, ops]", allowEmpty: true) {
+            let list = items(
+                g,
+                position: Position(g),
+                name: "groups",
+                in: place,
+                example: "[sre, ops]",
+                allowEmpty: true
+            ) {
                 p,
                 item,
                 label in p.word(item, label: label)
@@ -393,7 +406,11 @@ extension PolicyParser {
         }
         var context: [String: Value] = [:]
         if let c = pick("context") {
-            if case .map(let m) = Self.value(c) { context = m } else { report("'context' \(place) must be a mapping", at: c) }
+            if case .map(let m) = Self.value(c) {
+                context = m
+            } else {
+                report("'context' \(place) must be a mapping", at: c)
+            }
         }
 
         var hookAnswer: HookVerdict? = nil
@@ -462,7 +479,11 @@ extension PolicyParser {
 
     mutating func expectation(_ f: Fields, in place: String) -> PolicyCases.Expectation? {
         guard let node = f["expect"] else {
-            reportMissing("expect", in: f, "'expect' is missing \(place): say what should happen, e.g. expect: {outcome: approved}")
+            reportMissing(
+                "expect",
+                in: f,
+                "'expect' is missing \(place): say what should happen, e.g. expect: {outcome: approved}"
+            )
             return nil
         }
         guard
@@ -501,7 +522,14 @@ extension PolicyParser {
             ]
         }
         if let s = e["steps"] {
-            steps = items(s, position: Position(s), name: "steps", in: place, example: "[{name: team}]", allowEmpty: false) {
+            steps = items(
+                s,
+                position: Position(s),
+                name: "steps",
+                in: place,
+                example: "[{name: team}]",
+                allowEmpty: false
+            ) {
                 p,
                 item,
                 label in

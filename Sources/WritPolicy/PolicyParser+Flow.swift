@@ -537,7 +537,7 @@ extension PolicyParser {
             && !fields.misspelt.contains("requester_in") && !fields.misspelt.contains("when")
         {
             report(
-                "an auto_approve rule \(place.dropFirst(3)) needs requester_in, window or when — say whose requests it approves, "
+                "\(place.dropFirst(3)) needs requester_in, window or when — say whose requests it approves, "
                     + "e.g. requester_in: {groups: [sre]} (write when: 'true' to approve every request)",
                 at: fields.position
             )

@@ -44,7 +44,7 @@ extension PolicyParser {
         case .literal, .folded:
             // The value starts on the line after the indicator, at the block's indentation.
             let line = start.line + 1 + (scalar.style == .literal ? newlines : 0)
-            let indent = sourceLine(line).prefix { $0 == " " }.count
+            let indent = sourceLine(start.line + 1).prefix { $0 == " " }.count
             return Position(line: line, column: indent + 1 + (scalar.style == .literal ? sinceNewline : 0))
         case .singleQuoted, .doubleQuoted:
             return newlines == 0 ? Position(line: start.line, column: start.column + 1 + offset) : start
@@ -56,7 +56,10 @@ extension PolicyParser {
     /// One item of `auto_deny:`.
     mutating func denyRule(_ node: Node, flowPlace: String) -> (name: Located<String>?, rule: DenyRule?) {
         guard case .mapping = node else {
-            report("an auto_deny rule \(flowPlace) must be a mapping starting with 'name:'\(Self.found(node))", at: node)
+            report(
+                "an auto_deny rule \(flowPlace) must be a mapping starting with 'name:'\(Self.found(node))",
+                at: node
+            )
             return (nil, nil)
         }
         let place =
@@ -149,7 +152,10 @@ extension PolicyParser {
             }
             let approvers = parser.principals(fields, "approvers", in: place, groups: groups)
             if let approvers, approvers.value.isEmpty {
-                parser.report("'approvers' \(place) names nobody: list users, unix_groups or groups", at: approvers.position)
+                parser.report(
+                    "'approvers' \(place) names nobody: list users, unix_groups or groups",
+                    at: approvers.position
+                )
                 valid = false
             } else if approvers == nil {
                 if fields["approvers"] == nil {
@@ -174,7 +180,12 @@ extension PolicyParser {
             if fields["when"] != nil && condition == nil { valid = false }
             var escalation: Escalation? = nil
             if let node = fields["escalate"] {
-                escalation = parser.escalation(node, position: fields.position(of: "escalate"), in: place, groups: groups)
+                escalation = parser.escalation(
+                    node,
+                    position: fields.position(of: "escalate"),
+                    in: place,
+                    groups: groups
+                )
                 if escalation == nil { valid = false }
             }
             guard valid, let name, let approvers else { return nil }
@@ -206,7 +217,11 @@ extension PolicyParser {
         else { return nil }
         let after = duration(fields, "after", in: place)
         if after == nil && fields["after"] == nil {
-            reportMissing("after", in: fields, "'after' is missing \(place): say how long the step waits, e.g. after: 30m")
+            reportMissing(
+                "after",
+                in: fields,
+                "'after' is missing \(place): say how long the step waits, e.g. after: 30m"
+            )
         }
         let to = principals(fields, "to", in: place, groups: groups)
         if let to, to.value.isEmpty {
@@ -214,7 +229,11 @@ extension PolicyParser {
             return nil
         }
         if to == nil && fields["to"] == nil {
-            reportMissing("to", in: fields, "'to' is missing \(place): say who may approve then, e.g. to: {groups: [leads]}")
+            reportMissing(
+                "to",
+                in: fields,
+                "'to' is missing \(place): say who may approve then, e.g. to: {groups: [leads]}"
+            )
         }
         guard let after, let to else { return nil }
         return Escalation(after: after.value, to: to.value)

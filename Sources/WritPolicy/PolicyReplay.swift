@@ -153,7 +153,8 @@ public enum PolicyReplay {
         case .failure(let refusal): return .refused(refusal.description)
         case .success(let e):
             switch e.outcome {
-            case .autoApproved(let rule, let duration): return .autoApproved(by: "auto_approve rule \(rule)", duration: duration)
+            case .autoApproved(let rule, let duration):
+                return .autoApproved(by: "auto_approve rule \(rule)", duration: duration)
             case .autoDenied(let rule, _): return .autoDenied(by: "auto_deny rule \(rule)")
             case .hook: return .hook
             case .people: return .people(route: policy.route(e.steps, membersOf: membersOf))
@@ -316,8 +317,9 @@ struct JSONReader {
             while i < bytes.count, bytes[i] == UInt8(ascii: "-") || (bytes[i] >= 48 && bytes[i] <= 57) { i += 1 }
             // Fractions are cut: conditions compare whole numbers.
             let whole = Int64(String(decoding: bytes[start..<i], as: UTF8.self))
-            while i < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+")]
-                .contains(bytes[i]) || (bytes[i] >= 48 && bytes[i] <= 57)
+            while i < bytes.count,
+                [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+")]
+                    .contains(bytes[i]) || (bytes[i] >= 48 && bytes[i] <= 57)
             {
                 i += 1
             }

@@ -155,7 +155,9 @@ func writeExecutable(_ path: String, _ text: String) {
             var run: String? = nil
             for _ in 0..<100 where run == nil {
                 try await Task.sleep(for: .milliseconds(50))
-                run = try AuditLog(path: f.config.auditPath).lines().first { AuditLine.field("event", in: $0) == "hook.run" }
+                run = try AuditLog(path: f.config.auditPath).lines().first {
+                    AuditLine.field("event", in: $0) == "hook.run"
+                }
             }
             #expect(run.flatMap { AuditLine.field("result", in: $0) } == "failed", "\(hook)")
             let still = await f.call(Users.requester, .get) { $0.id = filed.id }.request

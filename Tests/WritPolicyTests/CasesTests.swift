@@ -40,7 +40,11 @@ struct CasesTests {
             file: "t.yaml"
         )
         let r0 = suite.run(suite.cases[0], policy: policy) { _, _, _ in (.failed(""), "") }
-        #expect(PolicyCases.mismatches(suite.cases[0], r0) == ["expected approved, got pending (flow ops-sudo) — approve: bob (1)"])
+        #expect(
+            PolicyCases.mismatches(suite.cases[0], r0) == [
+                "expected approved, got pending (flow ops-sudo) — approve: bob (1)"
+            ]
+        )
         let r1 = suite.run(suite.cases[1], policy: policy) { _, _, _ in (.failed(""), "") }
         #expect(PolicyCases.mismatches(suite.cases[1], r1) == ["step approve: expected approvers carol, got bob"])
     }
@@ -48,7 +52,7 @@ struct CasesTests {
     @Test("the hook runs when a case gives no answer, and its answer decides")
     func hookRunsWithoutAnswer() throws {
         let policy = try Policy.parse(
-            "version: 1\nflows:\n  - {name: h, capability: sudo, requesters: {users: [alice]}, hooks: {on_request: /etc/writ/hooks/x}}",
+            "version: 1\nflows:\n  - {name: h, capability: sudo, requesters: {users: [alice]}, reason: {required: false}, hooks: {on_request: /etc/writ/hooks/x}}",
             file: "p.yaml"
         )
         let suite = try PolicyCases.parse(
@@ -76,8 +80,8 @@ struct CasesTests {
         } catch {
             let lines = error.issues.map { "\($0.line):\($0.column): \($0.message)" }
             #expect(lines.count == 3)
-            #expect(lines[0].hasPrefix("4:41: unknown key 'colour'"))
-            #expect(lines[1].hasPrefix("5:24: unknown outcome 'maybe'"))
+            #expect(lines[0].hasPrefix("4:42: unknown key 'colour'"))
+            #expect(lines[1].hasPrefix("5:23: unknown outcome 'maybe'"))
             #expect(lines[2].hasPrefix("6:11: 'time' in case x must be an RFC 3339 time"))
         }
     }
@@ -85,8 +89,8 @@ struct CasesTests {
     @Test("RFC 3339 times, with Z and offsets")
     func timestamps() {
         #expect(Timestamp.parse("1970-01-01T00:00:00Z") == 0)
-        #expect(Timestamp.parse("2026-11-25T22:30:00Z") == 1_796_164_200)
-        #expect(Timestamp.parse("2026-11-25T23:30:00+01:00") == 1_796_164_200)
+        #expect(Timestamp.parse("2026-11-25T22:30:00Z") == 1_795_645_800)
+        #expect(Timestamp.parse("2026-11-25T23:30:00+01:00") == 1_795_645_800)
         #expect(Timestamp.parse("2024-02-29T12:00:00.5-05:30") == 1_709_227_800)
         #expect(Timestamp.parse("2026-13-01T00:00:00Z") == nil)
         #expect(Timestamp.parse("yesterday") == nil)
@@ -169,4 +173,3 @@ struct CasesTests {
 
     struct TempDirError: Error {}
 }
-

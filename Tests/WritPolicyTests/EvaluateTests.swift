@@ -320,7 +320,7 @@ struct EvaluateTests {
     func autoInsideWindow() throws {
         // Friday 23:00 at +02:00 is 21:00 UTC.
         let e = try policy.evaluate(input(now: Self.friday + 21 * 3600)).get()
-        #expect(e.autoApproval?.name == "weekend-nights")
+        #expect(e.autoApproval == "weekend-nights")
         #expect(e.autoDuration == 1800)
         let long = try policy.evaluate(input(duration: 7200, now: Self.friday + 21 * 3600)).get()
         #expect(long.duration == 7200)
@@ -330,7 +330,7 @@ struct EvaluateTests {
     @Test("the window runs past midnight and belongs to the day it started, in the rule's offset")
     func autoWindowWrapsAndOffsets() throws {
         func rule(at now: Int64) throws -> String? {
-            try policy.evaluate(input(now: now)).get().autoApproval?.name
+            try policy.evaluate(input(now: now)).get().autoApproval
         }
         let hour: Int64 = 3600
         // Friday 22:00 local = 20:00 UTC: opens (in UTC it would still be closed).
@@ -354,7 +354,7 @@ struct EvaluateTests {
         #expect(bob.autoApproval == nil)
         #expect(bob.autoDuration == nil)
         let erin = try policy.evaluate(input(by: "erin", duration: 7200)).get()
-        #expect(erin.autoApproval?.name == "erin-always")
+        #expect(erin.autoApproval == "erin-always")
         #expect(erin.autoDuration == 2700)
 
         let both = """
@@ -373,10 +373,10 @@ struct EvaluateTests {
             """
         let policy = try Policy.parse(both, file: "p.yaml")
         let e = try policy.evaluate(input(groups: ["oncall"], reason: "x")).get()
-        #expect(e.autoApproval?.name == "first")
+        #expect(e.autoApproval == "first")
         #expect(e.autoDuration == 600)
         let notOnCall = try policy.evaluate(input(reason: "x")).get()
-        #expect(notOnCall.autoApproval?.name == "second")
+        #expect(notOnCall.autoApproval == "second")
         #expect(notOnCall.autoDuration == 3600)
     }
 

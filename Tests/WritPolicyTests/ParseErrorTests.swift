@@ -162,8 +162,8 @@ struct ParseErrorTests {
                 "10:30: unknown key 'maximum' in the duration of flow ops-sudo — expected one of: default, max",
                 "11:14: unknown key 'patern' in the reason of flow ops-sudo — did you mean 'pattern'?",
                 "12:5: unknown key 'colour' in flow ops-sudo — expected one of: name, description, capability, hosts, "
-                    + "runas, commands, requesters, approvers, approvals, self_approval, duration, reason, "
-                    + "pending_timeout, warn_before, auto_approve",
+                    + "runas, commands, requesters, approvers, approvals, steps, self_approval, duration, reason, "
+                    + "pending_timeout, warn_before, auto_deny, …",
                 "16:9: unknown key 'max_duraton' in auto_approve rule nights of flow ops-sudo — did you mean 'max_duration'?",
                 "17:18: unknown key 'form' in the window of auto_approve rule nights of flow ops-sudo — did you mean 'from'?",
             ]
@@ -266,7 +266,7 @@ struct ParseErrorTests {
                 "3:5: flow 1 has no 'name'",
                 "6:5: 'capability' is missing in flow no-capability: add capability: sudo or capability: login",
                 "9:5: 'requesters' is missing in flow no-requesters: say who may ask, e.g. requesters: {unix_groups: [ops]}",
-                "12:5: 'approvers' is missing in flow no-approvers: say who may approve, e.g. approvers: {groups: [leads]}",
+                "12:5: 'approvers' is missing in flow no-approvers: say who may approve, e.g. approvers: {groups: [leads]} (or steps:)",
             ]
         )
     }
@@ -665,7 +665,7 @@ struct ParseErrorTests {
         )
     }
 
-    @Test("auto_approve rules need a name (unique in the flow) and requester_in")
+    @Test("auto_approve rules need a name (unique in the flow) and something to test")
     func ruleRequiredKeys() {
         let yaml = """
             version: 1
@@ -682,8 +682,8 @@ struct ParseErrorTests {
         #expect(
             issues(yaml) == [
                 "8:9: an auto_approve rule in flow ops-sudo has no 'name'",
-                "9:9: 'requester_in' is missing in auto_approve rule nights of flow ops-sudo: say whose requests it "
-                    + "approves, e.g. requester_in: {groups: [sre]}",
+                "9:9: auto_approve rule nights of flow ops-sudo needs requester_in, window or when — say whose "
+                    + "requests it approves, e.g. requester_in: {groups: [sre]} (write when: 'true' to approve every request)",
                 "12:15: auto_approve rule name 'weekends' is already used in flow ops-sudo at line 10: rule names must "
                     + "be unique within a flow",
             ]
@@ -782,7 +782,7 @@ struct ParseErrorTests {
         #expect(
             issues(yaml) == [
                 "3:5: 'requesters' is missing in flow a: say who may ask, e.g. requesters: {unix_groups: [ops]}",
-                "3:5: 'approvers' is missing in flow a: say who may approve, e.g. approvers: {groups: [leads]}",
+                "3:5: 'approvers' is missing in flow a: say who may approve, e.g. approvers: {groups: [leads]} (or steps:)",
                 "9:25: 'default' in the duration of flow b: \"1x\" is not a duration: use a number and a unit, e.g. "
                     + "90s, 30m, 4h, 1h30m, 2d",
             ]

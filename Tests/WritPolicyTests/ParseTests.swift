@@ -7,8 +7,14 @@ struct ParseTests {
     @Test("the reference example in examples/policy.yaml loads, with every value as documented")
     func referenceExample() throws {
         let policy = try Policy.load(path: examplePolicyPath)
-        #expect(policy.groups == ["sre": ["alice", "bob"], "dba": ["dave", "erin"], "leads": ["carol", "frank"]])
-        #expect(policy.flows.map(\.name) == ["ops-sudo", "db-restart", "web-login"])
+        #expect(
+            policy.groups == [
+                "sre": ["alice", "bob"], "dba": ["dave", "erin"], "leads": ["carol", "frank"], "security": ["sam"],
+            ]
+        )
+        #expect(policy.flows.map(\.name) == ["ops-sudo", "db-restart", "prod-db", "web-login"])
+        #expect(policy.timeZoneOffset == 3600)
+        #expect(policy.hookUser == "nobody")
 
         let ops = try #require(policy.flow(named: "ops-sudo"))
         #expect(ops.description == "root on this host for incidents")
@@ -27,8 +33,11 @@ struct ParseTests {
         #expect(ops.reasonExample == "INC-4521 disk full on db-01")
         #expect(ops.pendingTimeout == 1800)
         #expect(ops.warnBefore == 300)
+        #expect(ops.autoDeny.map(\.name) == ["long-at-night"])
+        #expect(ops.autoDeny.first?.condition.source == "time.hour < 6 && request.duration > duration(\"1h\")")
+        #expect(ops.autoApprove.first?.condition?.source == "has(context.on_call) && context.on_call == true")
         #expect(
-            ops.autoApprove == [
+            Array(ops.autoApprove.dropFirst()) == [
                 AutoRule(
                     name: "sre-off-hours",
                     requesterIn: Principals(groups: ["sre"]),
@@ -56,6 +65,14 @@ struct ParseTests {
         // From defaults:
         #expect(db.pendingTimeout == 3600)
         #expect(db.warnBefore == 300)
+
+        let prod = try #require(policy.flow(named: "prod-db"))
+        #expect(prod.steps.map(\.name) == ["team", "security"])
+        #expect(prod.steps[1].escalation == Escalation(after: 1800, to: Principals(groups: ["leads"])))
+        #expect(prod.steps[1].condition != nil)
+        #expect(prod.hooks.onRequest?.path == "/etc/writ/hooks/require_ticket.py")
+        #expect(prod.hooks.onRequest?.environment["TICKET_URL"] == "https://tickets.example.com/api/issues/{ticket}")
+        #expect(prod.hooks.onApprove == HookConfig(path: "/etc/writ/hooks/notify_webhook.py"))
 
         let web = try #require(policy.flow(named: "web-login"))
         #expect(web.capability == .login)

@@ -7,7 +7,9 @@
 #   /usr/local/bin/writ                          the CLI
 #   /usr/local/sbin/writd                        the daemon, started (systemd unit writd.service,
 #                                                or in the background where systemd is not running)
-#   /etc/writ/policy.yaml                        a starting policy, only if none exists
+#   /usr/local/lib/writ/python/writ_hook.py      the helper Python policy hooks import
+#   /etc/writ/policy.yaml                        a starting policy, only if none exists, and its
+#   /etc/writ/policy.tests.yaml                  test cases (writ policy test)
 #   /var/lib/writ/grants.db                      the grant store (dir 0700, file 0600, root)
 #
 # It does not touch /etc/pam.d or /etc/sudo.conf: a wrong line there can lock people out. It
@@ -63,9 +65,15 @@ ln -sfn "$PAMDIR/pam_writ.so" "$SUDODIR/sudo_writ.so"
 install -o root -g root -m 0755 .build/release/writ "$PREFIX/bin/writ"
 install -d -o root -g root -m 0755 "$PREFIX/sbin" /etc/writ /etc/systemd/system
 install -o root -g root -m 0755 .build/release/writd "$PREFIX/sbin/writd"
-sed "s|/usr/local/sbin/writd|$PREFIX/sbin/writd|" dist/writd.service >/etc/systemd/system/writd.service
+install -d -o root -g root -m 0755 "$PREFIX/lib/writ" "$PREFIX/lib/writ/python"
+install -o root -g root -m 0644 hooks/python/writ_hook.py "$PREFIX/lib/writ/python/writ_hook.py"
+WRITD_ARGS=""
+[ "$PREFIX" = /usr/local ] || WRITD_ARGS=" --hook-library $PREFIX/lib/writ/python"
+sed "s|^ExecStart=/usr/local/sbin/writd|ExecStart=$PREFIX/sbin/writd$WRITD_ARGS|" dist/writd.service \
+    >/etc/systemd/system/writd.service
 chmod 0644 /etc/systemd/system/writd.service
 [ -e /etc/writ/policy.yaml ] || install -o root -g root -m 0644 dist/policy.yaml /etc/writ/policy.yaml
+[ -e /etc/writ/policy.tests.yaml ] || install -o root -g root -m 0644 dist/policy.tests.yaml /etc/writ/policy.tests.yaml
 "$PREFIX/bin/writ" policy validate /etc/writ/policy.yaml || echo "install.sh: fix /etc/writ/policy.yaml; writd refuses requests until it is valid" >&2
 "$PREFIX/bin/writ" store init
 "$PREFIX/bin/writ" store check
@@ -85,7 +93,8 @@ if [ $START = 1 ]; then
         fi
         install -d -o root -g root -m 0700 /var/log/writ
         install -d -o root -g root -m 0755 /run/writ
-        setsid "$PREFIX/sbin/writd" </dev/null >>/var/log/writ/writd.log 2>&1 &
+        # shellcheck disable=SC2086 # WRITD_ARGS is words on purpose
+        setsid "$PREFIX/sbin/writd"$WRITD_ARGS </dev/null >>/var/log/writ/writd.log 2>&1 &
         echo $! >/run/writ/writd.pid
     fi
     for _ in $(seq 100); do [ -S /run/writ/writd.sock ] && break; sleep 0.1; done

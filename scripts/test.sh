@@ -22,7 +22,10 @@ for bin in writ writd; do
     fi
     echo "$bin: self-contained ($(du -h ".build/release/$bin" | cut -f1))"
 done
-echo "== the shipped policies are valid"
-for p in examples/policy.yaml dist/policy.yaml; do .build/release/writ policy validate "$p"; done
+echo "== the shipped policies are valid and pass their test cases"
+for p in examples/policy.yaml dist/policy.yaml; do
+    .build/release/writ policy validate "$p"
+    .build/release/writ policy test "$p"
+done
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release

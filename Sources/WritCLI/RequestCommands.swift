@@ -194,6 +194,15 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
+/// "1/2", and the step a pending multi-step request waits for: "1/2 security".
+func approvalsCell(_ r: RequestView) -> String {
+    let count = "\(r.approvals.count)/\(r.requiredApprovals)"
+    guard r.state == "pending", let steps = r.steps, steps.count > 1, let i = r.currentStep, i < steps.count else {
+        return count
+    }
+    return "\(count) \(LogText.escape(steps[i].name, limit: 24))"
+}
+
 struct StatusJSON: Encodable {
     var grants: [GrantView]
     var requests: [RequestView]
@@ -206,7 +215,7 @@ func requestTable(_ requests: [RequestView], now: Int64, color: Bool) -> String 
             [
                 $0.id, LogText.escape($0.requester, limit: 32), $0.kind == "extend" ? "extend" : $0.capability,
                 LogText.escape($0.flow, limit: 32),
-                DurationText.format($0.duration), $0.state, "\($0.approvals.count)/\($0.requiredApprovals)",
+                DurationText.format($0.duration), $0.state, approvalsCell($0),
                 $0.state == "pending"
                     ? "expires in \(DurationText.format(max(0, $0.pendingUntil - now)))"
                     : "\(DurationText.format(max(0, now - ($0.decidedAt ?? $0.createdAt)))) ago",
@@ -259,7 +268,7 @@ struct ApproveCommand: ParsableCommand {
             )
         } else {
             print(
-                "approval recorded for \(view.id): \(view.approvals.count)/\(view.requiredApprovals) — more approvers must approve"
+                "approval recorded for \(view.id): \(approvalsLine(view))"
             )
         }
     }

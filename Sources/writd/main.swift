@@ -25,6 +25,8 @@ struct Writd: AsyncParsableCommand {
     @Option(help: "Seconds between SIGHUP and SIGKILL when a grant's sessions are ended.") var sessionGrace: Int = 5
     @Option(help: "Seconds before expiry to warn terminals (grants no flow configured).") var warnBefore: Int = 300
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "The directory holding writ_hook.py, put on policy hooks' PYTHONPATH.")
+    var hookLibrary = DaemonConfiguration().hookLibraryPath ?? "/usr/local/lib/writ/python"
 
     func run() async throws {
         guard getuid() == 0 else {
@@ -54,6 +56,7 @@ struct Writd: AsyncParsableCommand {
         config.policyPath = policy
         config.sessionGrace = .seconds(max(0, sessionGrace))
         config.defaultWarnBefore = Int64(max(0, warnBefore))
+        config.hookLibraryPath = hookLibrary
         let timer: WallClockTimer
         let engine: Engine
         do {

@@ -17,9 +17,10 @@ summary() {
         exit 1
     fi
 }
-# ONLY=daemon (run.sh passes it through): just the writd scenarios, for quick iteration.
+# ONLY=daemon (run.sh passes it through): just the writd scenarios, with approval as code.
 if [ "${ONLY:-}" = daemon ]; then
     source "$HERE/daemon.sh"
+    source "$HERE/policy.sh"
     summary
     exit 0
 fi
@@ -473,7 +474,7 @@ install_sandbox() {
     # Everything install.sh writes lands in upper layers under $WORK; the test users' files are
     # bound again on top of the /etc overlay.
     local i=0 d
-    for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /usr/local/sbin /var/lib; do
+    for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /usr/local/sbin /usr/local/lib /var/lib; do
         i=$((i + 1)); mkdir -p "$WORK/ov$i/up" "$WORK/ov$i/work"
         mount -t overlay overlay -o "lowerdir=$d,upperdir=$WORK/ov$i/up,workdir=$WORK/ov$i/work" "$d"
     done
@@ -490,7 +491,7 @@ out=$(unshare --mount --propagation private bash -c '
     before=$(sha256sum /etc/sudo.conf)
     "'"$ROOTDIR"'/scripts/install.sh" --no-deps 2>&1 | tail -32
     echo "writd answers: $(python3 "'"$HERE"'/wire.py" ping | grep -c "\"ok\": true")"
-    stat -c "%U %a %n" /usr/local/sbin/writd /etc/writ/policy.yaml /etc/systemd/system/writd.service
+    stat -c "%U %a %n" /usr/local/sbin/writd /etc/writ/policy.yaml /etc/systemd/system/writd.service /usr/local/lib/writ/python/writ_hook.py
     echo "sudo.conf unchanged by plain install: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
     stat -c "%U %a %n" /usr/lib/x86_64-linux-gnu/security/pam_writ.so /usr/local/bin/writ /var/lib/writ /var/lib/writ/grants.db
     readlink /usr/libexec/sudo/sudo_writ.so
@@ -515,7 +516,7 @@ out=$(unshare --mount --propagation private bash -c '
 expect "install: prints the sudo.conf lines" "$out" "Plugin writ_approval sudo_writ.so"
 expect "install: prints the pam.d lines" "$out" "account required pam_writ.so sudo_plugin"
 expect "install: starts writd, which answers on its socket" "$out" "writd is running"$'\n'".*writd answers: 1"
-expect "install: writd, a starting policy and the systemd unit" "$out" "root 755 /usr/local/sbin/writd"$'\n'"root 644 /etc/writ/policy.yaml"$'\n'"root 644 /etc/systemd/system/writd.service"
+expect "install: writd, a starting policy and the systemd unit" "$out" "root 755 /usr/local/sbin/writd"$'\n'"root 644 /etc/writ/policy.yaml"$'\n'"root 644 /etc/systemd/system/writd.service"$'\n'"root 644 /usr/local/lib/writ/python/writ_hook.py"
 expect_not "writd stops on SIGTERM" "$out" "writd still running"
 expect "install: does not touch sudo.conf unless asked" "$out" "sudo.conf unchanged by plain install: yes"
 expect "install: module root-owned 0644 in the PAM directory" "$out" "root 644 /usr/lib/x86_64-linux-gnu/security/pam_writ.so"
@@ -531,6 +532,7 @@ expect "... and leaves sudo.conf exactly as it was" "$out" "broken sudo.conf lef
 expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
 
 source "$HERE/daemon.sh"
+source "$HERE/policy.sh"
 
 # =================================================================================================
 summary

@@ -173,3 +173,30 @@ struct CasesTests {
 
     struct TempDirError: Error {}
 }
+
+@Suite("Policy replay and hooks")
+struct ReplayHookTests {
+    @Test("a request whose hook was asked then and would be asked now is not shown as changed")
+    func hookAskedBothTimes() throws {
+        let policy = try Policy.parse(
+            "version: 1\nflows:\n  - {name: h, capability: sudo, requesters: {users: [alice]}, approvers: {users: [bob]}, reason: {required: false}, hooks: {on_request: /etc/writ/hooks/x}}",
+            file: "p.yaml"
+        )
+        let create: [(String, String)] = [
+            ("time", "100"), ("event", "request.create"), ("request", "r_1"), ("requester", "alice"),
+            ("capability", "sudo"), ("host", "web-01"), ("runas", "root"), ("duration", "600"),
+            ("route", "approve: bob (1)"),
+        ]
+        let asked: [(String, String)] = [
+            ("time", "101"), ("event", "hook.run"), ("request", "r_1"), ("result", "defer"),
+        ]
+        let approved: [(String, String)] = [
+            ("time", "102"), ("event", "request.approve"), ("actor", "bob"), ("request", "r_1"),
+        ]
+        let withHook = PolicyReplay.replay([create, asked, approved], policy: policy, membersOf: { _ in [] })
+        #expect(withHook.map(\.changed) == [false])
+        // Without a hook.run record the hook was not asked then: a change.
+        let without = PolicyReplay.replay([create, approved], policy: policy, membersOf: { _ in [] })
+        #expect(without.map(\.change) == ["routed differently"])
+    }
+}

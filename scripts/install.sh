@@ -8,6 +8,7 @@
 #   /usr/local/sbin/writd                        the daemon, started (systemd unit writd.service,
 #                                                or in the background where systemd is not running)
 #   /usr/local/lib/writ/python/writ_hook.py      the helper Python policy hooks import
+#   the system account writ-hook                 what policy hooks run as
 #   /etc/writ/policy.yaml                        a starting policy, only if none exists, and its
 #   /etc/writ/policy.tests.yaml                  test cases (writ policy test)
 #   /var/lib/writ/grants.db                      the grant store (dir 0700, file 0600, root)
@@ -65,6 +66,9 @@ ln -sfn "$PAMDIR/pam_writ.so" "$SUDODIR/sudo_writ.so"
 install -o root -g root -m 0755 .build/release/writ "$PREFIX/bin/writ"
 install -d -o root -g root -m 0755 "$PREFIX/sbin" /etc/writ /etc/systemd/system
 install -o root -g root -m 0755 .build/release/writd "$PREFIX/sbin/writd"
+# Policy hooks run as an account of their own (docs/hooks.md): no home, no shell, no password.
+getent passwd writ-hook >/dev/null ||
+    useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin writ-hook
 install -d -o root -g root -m 0755 "$PREFIX/lib/writ" "$PREFIX/lib/writ/python"
 install -o root -g root -m 0644 hooks/python/writ_hook.py "$PREFIX/lib/writ/python/writ_hook.py"
 WRITD_ARGS=""

@@ -15,34 +15,40 @@ func nanoseconds() -> UInt64 {
 /// 200 flows, each for its own hosts; with `conditions`, each has an auto_deny rule, two
 /// auto_approve rules with conditions, and two steps, one conditional.
 func policyText(flows: Int, conditions: Bool) -> String {
-    var text = "version: 1\ntimezone: \"+01:00\"\ngroups: {leads: [carol, frank], sec: [sam]}\nflows:\n"
+    var lines = [
+        "version: 1", "timezone: \"+01:00\"", "groups: {leads: [carol, frank], sec: [sam]}", "flows:",
+    ]
     for i in 0..<flows {
-        text += """
-              - name: flow-\(i)
-                capability: sudo
-                hosts: ["app\(i)-*"]
-                requesters: {users: [alice, bob], unix_groups: [ops]}
-                duration: {default: 30m, max: 4h}
-                reason: {required: true, pattern: "^(INC|CHG)-[0-9]+"}
-
-            """
+        lines += [
+            "  - name: flow-\(i)",
+            "    capability: sudo",
+            "    hosts: [\"app\(i)-*\"]",
+            "    requesters: {users: [alice, bob], unix_groups: [ops]}",
+            "    duration: {default: 30m, max: 4h}",
+            "    reason: {required: true, pattern: \"^(INC|CHG)-[0-9]+\"}",
+        ]
         if conditions {
-            text += """
-                    auto_deny:
-                      - {name: long-nights, when: 'time.hour < 6 && request.duration > duration("1h")', message: "1h at night"}
-                    auto_approve:
-                      - {name: on-call, when: 'has(context.on_call) && context.on_call == true && "sre" in request.groups', max_duration: 1h}
-                      - {name: ticketed, when: 'request.reason.matches("^CHG-[0-9]+ ") && request.fields.ticket != "" && time.weekday != "sat"', max_duration: 30m}
-                    steps:
-                      - {name: team, approvers: {groups: [leads]}}
-                      - {name: security, when: 'request.duration > duration("2h") || request.commands.exists(c, c.startsWith("/usr/bin/psql"))', approvers: {groups: [sec]}}
-
-                """
+            lines += [
+                "    auto_deny:",
+                "      - {name: long-nights, when: 'time.hour < 6 && request.duration > duration(\"1h\")', message: 1h at night}",
+                "    auto_approve:",
+                "      - name: on-call",
+                "        when: 'has(context.on_call) && context.on_call == true && \"sre\" in request.groups'",
+                "        max_duration: 1h",
+                "      - name: ticketed",
+                "        when: 'request.reason.matches(\"^CHG-[0-9]+ \") && request.fields.ticket != \"\" && time.weekday != \"sat\"'",
+                "        max_duration: 30m",
+                "    steps:",
+                "      - {name: team, approvers: {groups: [leads]}}",
+                "      - name: security",
+                "        when: 'request.duration > duration(\"2h\") || request.commands.exists(c, c.startsWith(\"/usr/bin/psql\"))'",
+                "        approvers: {groups: [sec]}",
+            ]
         } else {
-            text += "        approvers: {groups: [leads]}\n"
+            lines.append("    approvers: {groups: [leads]}")
         }
     }
-    return text
+    return lines.joined(separator: "\n") + "\n"
 }
 
 func measure(_ policy: Policy, _ input: RequestInput, runs: Int) -> [Double] {

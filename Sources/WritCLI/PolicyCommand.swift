@@ -203,8 +203,18 @@ extension PolicyCommand {
             if json {
                 for o in shown {
                     print(
-                        "{\"request\":\(jsonString(o.id)),\"time\":\(o.time),\"user\":\(jsonString(o.user)),\"flow\":\(jsonString(o.flow)),"
-                            + "\"changed\":\(o.changed),\"then\":\(jsonString(o.then.description)),\"now\":\(jsonString(o.now.description))}"
+                        JSONOut.encode(
+                            ReplayLine(
+                                request: o.id,
+                                time: o.time,
+                                user: o.user,
+                                flow: o.flow,
+                                changed: o.changed,
+                                change: o.change,
+                                then: o.then.description,
+                                now: o.now.description
+                            )
+                        )
                     )
                 }
             } else if !shown.isEmpty {
@@ -232,8 +242,18 @@ extension PolicyCommand {
             )
             if failOnChange && !changed.isEmpty { throw ExitCode(1) }
         }
+    }
 
-        func jsonString(_ s: String) -> String { "\"" + LogText.escape(s, limit: 2000) + "\"" }
+    /// One request of `writ policy replay --json`.
+    struct ReplayLine: Encodable {
+        var request: String
+        var time: Int64
+        var user: String
+        var flow: String
+        var changed: Bool
+        var change: String?
+        var then: String
+        var now: String
     }
 }
 

@@ -151,12 +151,17 @@ public struct AccessRequest: Sendable, Equatable {
         return min(pendingUntil, e)
     }
 
-    /// Adds people who may approve the current step (a hook's `add_approvers`).
-    public mutating func addApprovers(_ names: [String]) {
-        guard state == .pending else { return }
-        let new = Set(names).subtracting(steps[currentStep].approvers)
-        steps[currentStep].approvers.formUnion(new)
-        steps[currentStep].addedApprovers.formUnion(new)
+    /// Adds people who may approve step `step` (a hook's `add_approvers`: the step that was
+    /// current when the hook was asked, the first), while that step is still the current one:
+    /// names meant for the team's step must not become approvers of a later one. Returns the
+    /// names added.
+    @discardableResult
+    public mutating func addApprovers(_ names: [String], toStep step: Int = 0) -> [String] {
+        guard state == .pending, step == currentStep else { return [] }
+        let new = Set(names).subtracting(steps[step].approvers)
+        steps[step].approvers.formUnion(new)
+        steps[step].addedApprovers.formUnion(new)
+        return new.sorted()
     }
 
     /// What happened to a request.

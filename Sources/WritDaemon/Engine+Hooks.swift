@@ -12,7 +12,10 @@ import WritStore
 extension Engine {
     func hookRunner() -> HookRunner {
         // A writd that is not root (tests) can only run hooks as itself.
-        HookRunner(user: getuid() == 0 ? policy?.hookUser ?? "nobody" : nil, libraryPath: config.hookLibraryPath)
+        HookRunner(
+            user: getuid() == 0 ? policy?.hookUser ?? Policy.builtInHookUser : nil,
+            libraryPath: config.hookLibraryPath
+        )
     }
 
     static func spec(_ hook: HookConfig) -> HookSpec {
@@ -61,15 +64,39 @@ extension Engine {
         return o
     }
 
+    /// At most this many hooks run at once (each is a process and a thread). Requesters decide
+    /// how often hooks run, so beyond it an on_request hook is not run (the request goes to
+    /// people, as when a hook fails) and a notification is dropped, both logged.
+    static let maxRunningHooks = 16
+
+    /// Counts a hook as running; false (and nothing counted) when `maxRunningHooks` run already.
+    func admitHook() -> Bool {
+        guard runningHooks < Self.maxRunningHooks else { return false }
+        runningHooks += 1
+        return true
+    }
+
+    func hookFinished() { runningHooks -= 1 }
+
     /// Runs the on_request hook of a request just filed, and applies its answer when it comes.
     func startRequestHook(_ request: StoredRequest, hook: HookConfig, flow: Flow, input: RequestInput) {
+        let id = request.core.id
+        guard admitHook() else {
+            applyRequestHook(
+                id,
+                hook: hook,
+                result: .failure(.notRunnable("\(Self.maxRunningHooks) hooks are running already; not run")),
+                tookMs: 0
+            )
+            return
+        }
         let runner = hookRunner()
         let document = hookInput(request, event: "on_request")
-        let id = request.core.id
         let spec = Self.spec(hook)
         let started = DaemonConfiguration.monotonicMilliseconds()
         Task {
             let result = await runner.decide(spec, input: document)
+            await self.hookFinished()
             await self.applyRequestHook(
                 id,
                 hook: hook,
@@ -106,7 +133,10 @@ extension Engine {
             .init("request", id), .init("hook", "on_request"), .init("path", hook.path),
             .init("took_ms", String(tookMs)),
         ]
-        let still = request.core.state == .pending && now < request.core.pendingUntil
+        var still = request.core.state == .pending && now < request.core.pendingUntil
+        // Only accounts that exist, and never the requester: a hook cannot make a requester their
+        // own approver. Recorded as added only if they were.
+        var names: [String] = []
         switch verdict {
         case .approve(let reason, let d):
             run += [.init("result", "approve"), .init("reason", reason)]
@@ -114,16 +144,34 @@ extension Engine {
         case .deny(let reason): run += [.init("result", "deny"), .init("reason", reason)]
         case .defer(let add):
             run.append(.init("result", "defer"))
-            if !add.isEmpty { run.append(.init("add_approvers", add.joined(separator: ","))) }
+            names = add.filter { $0 != request.core.requester && UserDirectory.user(named: $0) != nil }
         case .failed(let message): run += [.init("result", "failed"), .init("error", message)]
         }
-        if !still { run.append(.init("applied", "no: the request was decided before the hook answered")) }
+        if !still {
+            run.append(.init("applied", "no: the request was decided before the hook answered"))
+        } else if policy?.flow(named: request.flow)?.hooks.onRequest?.path != hook.path {
+            // The policy was reloaded while the hook ran and no longer asks this hook.
+            still = false
+            run.append(.init("applied", "no: the policy no longer names this hook"))
+        }
         let by = "hook:on_request"
         var decided: AccessRequest.State? = nil
         do {
             try state.transaction { () throws(StoreError) in
+                guard still else {
+                    try audit.queue(db, AuditEvent(time: now, event: "hook.run", actor: "writd", fields: run))
+                    return
+                }
+                if !names.isEmpty {
+                    let added = request.core.addApprovers(names, toStep: 0)
+                    run.append(
+                        .init(
+                            "added_approvers",
+                            added.isEmpty ? "none (the first step was done)" : added.joined(separator: ",")
+                        )
+                    )
+                }
                 try audit.queue(db, AuditEvent(time: now, event: "hook.run", actor: "writd", fields: run))
-                guard still else { return }
                 switch verdict.resolution(forDuration: request.core.duration) {
                 case .approved(let duration, let reason):
                     request.core = request.core.decidedWithoutPeople(
@@ -147,12 +195,8 @@ extension Engine {
                     request.decidedVia = "hook on_request (\(hook.path))"
                     try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now))
                     decided = .denied
-                case .people(let add):
-                    // Only accounts that exist, and never the requester: a hook cannot make a
-                    // requester their own approver.
-                    let names = add.filter { $0 != request.core.requester && UserDirectory.user(named: $0) != nil }
-                    guard !names.isEmpty else { return }
-                    request.core.addApprovers(names)
+                case .people:
+                    break
                 }
                 try request.save(db)
             }
@@ -169,13 +213,20 @@ extension Engine {
     /// waiting for it. A failure is logged; it changes nothing.
     func notifyHook(_ event: String, _ request: StoredRequest, grant: Grant? = nil) {
         guard let hook = policy?.flow(named: request.flow)?.hooks[event] else { return }
+        guard admitHook() else {
+            logger.error("request \(request.core.id): hook \(event) not run: \(Self.maxRunningHooks) hooks are running")
+            Syslog.log(LOG_ERR, "hook \(event) not run for request \(request.core.id): too many hooks running")
+            return
+        }
         let runner = hookRunner()
         let document = hookInput(request, event: event, grant: grant)
         let spec = Self.spec(hook)
         let logger = self.logger
         let id = request.core.id
         Task {
-            if let failure = await runner.notify(spec, input: document) {
+            let failure = await runner.notify(spec, input: document)
+            await self.hookFinished()
+            if let failure {
                 logger.error("request \(id): hook \(event) \(hook.path) failed: \(failure.description)")
                 Syslog.log(
                     LOG_ERR,

@@ -147,6 +147,7 @@ extension Engine {
         try store(
             &request,
             evaluation: evaluation,
+            input: input,
             who: who,
             at: now,
             what: grant == nil ? "file the request" : "file the extension"
@@ -167,13 +168,19 @@ extension Engine {
     func store(
         _ request: inout StoredRequest,
         evaluation: Evaluation,
+        input: RequestInput,
         who: UserDirectory.Account,
         at now: Int64,
         what: String
     ) throws(WireError) {
         do {
             try state.transaction { () throws(StoreError) in
-                try audit.queue(db, requestEvent("request.create", request, actor: who.name, at: now))
+                var create = requestEvent("request.create", request, actor: who.name, at: now)
+                create.fields += Self.askedFields(input)
+                if !evaluation.conditionErrors.isEmpty {
+                    create.fields.append(.init("condition_errors", evaluation.conditionErrors.joined(separator: "; ")))
+                }
+                try audit.queue(db, create)
                 switch evaluation.outcome {
                 case .autoApproved(let rule, let duration):
                     let by = "policy:" + rule
@@ -315,7 +322,6 @@ extension Engine {
         if let commit = r.policyCommit { fields.append(.init("policy_commit", commit)) }
         if name == "request.create" {
             // What replay needs to decide the request again: who asked, as what, and the route.
-            if let asked = r.askedFlow { fields.append(.init("asked_flow", asked)) }
             fields.append(.init("groups", r.groups.joined(separator: ",")))
             for (k, v) in r.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
             if r.context != "{}" { fields.append(.init("context", r.context)) }
@@ -416,7 +422,7 @@ extension Engine {
         // under the policy in force when they decide: removing someone from the policy takes
         // effect on pending requests too.
         // Approvers a hook added are the hook's choice, not the policy's: they stay.
-        let addedByHook = request.core.steps.contains { $0.addedApprovers.contains(who.name) }
+        let addedByHook = request.core.steps[request.core.currentStep].addedApprovers.contains(who.name)
         if let policy, request.core.approvers.contains(who.name), !addedByHook {
             let current = policy.flow(named: request.flow).map {
                 policy.approverUsers(of: $0, membersOf: UserDirectory.members(ofGroup:))
@@ -655,10 +661,7 @@ extension Engine {
             .init("groups", input.unixGroups.sorted().joined(separator: ",")),
             .init("message", refusal.description), .init("policy_version", policyVersion),
         ]
-        if let f = input.flow { fields.append(.init("asked_flow", f)) }
-        if let r = input.runas { fields.append(.init("runas", r)) }
-        if let c = input.commands, !c.isEmpty { fields.append(.init("commands", c.joined(separator: "; "))) }
-        if let d = input.duration { fields.append(.init("duration", String(d))) }
+        fields += Self.askedFields(input)
         for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
         if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
         if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }
@@ -670,6 +673,17 @@ extension Engine {
             logger.error("audit: cannot record a refused request: \(error.description)")
         }
         flushAudit()
+    }
+
+    /// What the requester asked for, as they asked it (before the flow's defaults): replay
+    /// submits exactly this again. Commands as a JSON array (a command may contain "; ").
+    static func askedFields(_ input: RequestInput) -> [AuditEvent.Field] {
+        var fields: [AuditEvent.Field] = []
+        if let f = input.flow { fields.append(.init("asked_flow", f)) }
+        if let r = input.runas { fields.append(.init("asked_runas", r)) }
+        if let c = input.commands, !c.isEmpty { fields.append(.init("asked_commands", StoredRequest.encodeJSON(c))) }
+        if let d = input.duration { fields.append(.init("asked_duration", String(d))) }
+        return fields
     }
 
     /// The approval route of a request as one audit field: "team: bob,carol (1); security: sam (1)".

@@ -47,6 +47,8 @@ public actor Engine {
     var nextTermination = 0
     /// Grants whose sessions are being ended now.
     var ending: Set<String> = []
+    /// Hooks running now (`Engine.maxRunningHooks`).
+    var runningHooks = 0
 
     public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
         self.config = config

@@ -183,8 +183,14 @@ struct StoredRequest: Sendable {
             let approvals = decodeJSON([ApprovalJSON].self, s.string(18))
         else { throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) is malformed") }
         // Rows from before approval steps had one step: its approvers and count are the columns.
+        // A steps column that is there but unreadable (or empty) is corruption, never one step:
+        // that would let the first step's approvers approve the later ones.
+        let stepsText = s.optionalString(26)
+        if let stepsText, (decodeJSON([StepJSON].self, stepsText) ?? []).isEmpty {
+            throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) has malformed approval steps")
+        }
         let steps =
-            s.optionalString(26).flatMap { decodeJSON([StepJSON].self, $0) }?
+            stepsText.flatMap { decodeJSON([StepJSON].self, $0) }?
             .map {
                 AccessRequest.Step(
                     name: $0.name,

@@ -18,7 +18,7 @@ public struct HookRunner: Sendable {
     /// Variables a spec's `environment` cannot set.
     static let reservedNames: Set<String> = [
         "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "PYTHONPATH",
-        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
     ]
 
     /// - Parameter user: the account hooks run as (name; resolved with getpwnam_r at each run).
@@ -172,6 +172,8 @@ public struct HookRunner: Sendable {
         ]
         if let library { environment.append("PYTHONPATH=" + library) }
         environment.append("PYTHONDONTWRITEBYTECODE=1")
+        // The hook user's ~/.local site-packages would outlive one run and change the next.
+        environment.append("PYTHONNOUSERSITE=1")
         for name in spec.environment.keys.sorted() { environment.append(name + "=" + spec.environment[name]!) }
 
         return .success(

@@ -279,7 +279,8 @@ extension Policy {
 
     /// Conditions, rules and steps for a request the flow accepts: auto_deny rules first, then
     /// auto_approve rules (both in file order, the first that applies decides), then the
-    /// on_request hook, then people.
+    /// on_request hook, then people. An auto_deny condition that fails to evaluate sends the
+    /// request straight to people: no rule or hook approves what a deny rule might have denied.
     private func decide(_ input: RequestInput, flow: Flow, duration: Int64, commands: [String]?) -> Evaluation {
         var errors: [String] = []
         // Built once, and only for flows that have conditions: most requests never need them.
@@ -318,9 +319,17 @@ extension Policy {
             guard let c = step.condition else { return true }
             return holds(c, "step \(step.name)") ?? true
         }
-        for rule in flow.autoDeny where holds(rule.condition, "auto_deny rule \(rule.name)") == true {
-            return evaluation(.autoDenied(rule: rule.name, message: rule.message), steps)
+        var denyFailed = false
+        for rule in flow.autoDeny {
+            switch holds(rule.condition, "auto_deny rule \(rule.name)") {
+            case true?: return evaluation(.autoDenied(rule: rule.name, message: rule.message), steps)
+            case nil: denyFailed = true
+            case false?: break
+            }
         }
+        // A deny rule that could not be evaluated might have denied: nothing may approve without
+        // people then (the requester could cause the error, e.g. by leaving out a field).
+        if denyFailed { return evaluation(.people, steps) }
         for rule in flow.autoApprove {
             if let who = rule.requesterIn,
                 !who.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)

@@ -148,11 +148,11 @@ extension PolicyParser {
                 )
             }
         }
-        var hookUser = "nobody"
+        var hookUser = Policy.builtInHookUser
         if top["hook_user"] != nil, let user = word(top["hook_user"]!, label: "'hook_user'") {
             if user.value == "root" {
                 report(
-                    "'hook_user' must not be root: hooks read what requesters typed — name an unprivileged user such as nobody",
+                    "'hook_user' must not be root: hooks read what requesters typed — name an unprivileged account of their own, such as writ-hook",
                     at: user.position
                 )
             }
@@ -192,6 +192,20 @@ extension PolicyParser {
                 }
             }
             if let f = parsed.flow { flows.append(f) } else { allValid = false }
+        }
+        // Anyone running as the hook user can read a running hook's input and environment and
+        // answer in its place: nobody who requests or approves may be that user.
+        if let node = top["hook_user"],
+            flows.contains(where: { flow in
+                flow.requesters.users.contains(hookUser)
+                    || flow.steps.contains { $0.approvers.users.contains(hookUser) }
+            })
+        {
+            report(
+                "'hook_user' \(LogText.escape(hookUser, limit: 60)) requests or approves in a flow: hooks must run as an account "
+                    + "nobody uses — create one (useradd --system writ-hook)",
+                at: node
+            )
         }
         guard allValid, !hasIssues else { return nil }
         return Policy(

@@ -12,10 +12,14 @@ public struct Policy: Sendable {
     private let flowIndex: [String: Int]
     /// Seconds east of UTC of the clock `time.*` in conditions reads (`timezone:`).
     public let timeZoneOffset: Int
-    /// The account hooks run as (`hook_user:`, built-in `nobody`).
+    /// The account hooks run as (`hook_user:`, built-in `writ-hook`).
     public let hookUser: String
 
-    init(groups: [String: [String]], flows: [Flow], timeZoneOffset: Int = 0, hookUser: String = "nobody") {
+    /// The account hooks run as when the policy names none: created by scripts/install.sh, used
+    /// for nothing else (every process of the hook user can see a running hook's input).
+    public static let builtInHookUser = "writ-hook"
+
+    init(groups: [String: [String]], flows: [Flow], timeZoneOffset: Int = 0, hookUser: String = builtInHookUser) {
         self.groups = groups
         self.flows = flows
         self.timeZoneOffset = timeZoneOffset

@@ -329,7 +329,7 @@ extension PolicyParser {
 
     /// Names the runner sets itself, which `env:` may not override.
     static let fixedHookVariables: Set<String> = [
-        "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
+        "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
         "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "LD_PRELOAD", "LD_LIBRARY_PATH",
     ]
 

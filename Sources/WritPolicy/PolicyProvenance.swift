@@ -69,11 +69,14 @@ public enum PolicyProvenance {
             && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
-    /// A small file's text (at most 1 MiB), or nil.
+    /// A small regular file's text (at most 1 MiB), or nil. Opened non-blocking and checked to be
+    /// a regular file: a FIFO planted as `.git/HEAD` must not hang writd's policy load.
     static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 8192)
         while out.count <= 1 << 20 {

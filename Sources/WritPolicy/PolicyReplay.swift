@@ -129,23 +129,36 @@ public enum PolicyReplay {
         return .people(route: create.first { $0.0 == "route" }?.1)
     }
 
-    /// The request a record describes, as the policy evaluates it.
+    /// The request a record describes, as the policy evaluates it: what the requester asked for
+    /// (`asked_*`), not what the flow filled in. Records from before Writ recorded `groups` and
+    /// `asked_*` give the resolved run-as user, commands and duration instead.
     static func requestInput(_ r: [(String, String)], time: Int64) -> RequestInput? {
         func field(_ name: String) -> String? { r.first { $0.0 == name }?.1 }
         guard let user = field("requester"), let capability = field("capability").flatMap(Capability.init(rawValue:))
         else { return nil }
         var fields: [String: String] = [:]
         for (k, v) in r where k.hasPrefix("field.") { fields[String(k.dropFirst(6))] = v }
-        let commands = field("commands").map { $0.split(separator: ";").map { PolicyParser.trimmed(String($0)) } }
+        let current = field("groups") != nil
+        var commands: [String]? = nil
+        if let asked = field("asked_commands") {
+            var reader = JSONReader(bytes: Array(asked.utf8))
+            if case .list(let items)? = reader.value(depth: 0) {
+                commands = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            }
+        } else if !current {
+            commands = field("commands").map { $0.split(separator: ";").map { PolicyParser.trimmed(String($0)) } }
+        }
+        let runas = current ? field("asked_runas") : field("runas")
+        let duration = current ? field("asked_duration") : field("duration")
         return RequestInput(
             user: user,
             unixGroups: Set((field("groups") ?? "").split(separator: ",").map(String.init)),
             capability: capability,
             flow: field("asked_flow"),
             host: field("host") ?? "",
-            runas: capability == .sudo ? field("runas") : nil,
+            runas: capability == .sudo ? runas : nil,
             commands: commands,
-            duration: field("duration").flatMap { Int64($0) },
+            duration: duration.flatMap { Int64($0) },
             reason: field("reason") ?? "",
             now: time,
             fields: fields,

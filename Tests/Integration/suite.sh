@@ -478,7 +478,10 @@ install_sandbox() {
         i=$((i + 1)); mkdir -p "$WORK/ov$i/up" "$WORK/ov$i/work"
         mount -t overlay overlay -o "lowerdir=$d,upperdir=$WORK/ov$i/up,workdir=$WORK/ov$i/work" "$d"
     done
-    for f in passwd group shadow sudoers; do mount --bind "$WORK/etc/$f" "/etc/$f"; done
+    # Copies into the overlay, not binds: install.sh adds the writ-hook account (useradd renames
+    # files in /etc, which a bind-mounted file refuses).
+    for f in passwd group shadow; do cp "$WORK/etc/$f" "/etc/$f"; done
+    mount --bind "$WORK/etc/sudoers" /etc/sudoers
     mount --bind "$WORK/etc/pam.d" /etc/pam.d
     sudo_pam_plain
 }
@@ -492,6 +495,7 @@ out=$(unshare --mount --propagation private bash -c '
     "'"$ROOTDIR"'/scripts/install.sh" --no-deps 2>&1 | tail -32
     echo "writd answers: $(python3 "'"$HERE"'/wire.py" ping | grep -c "\"ok\": true")"
     stat -c "%U %a %n" /usr/local/sbin/writd /etc/writ/policy.yaml /etc/systemd/system/writd.service /usr/local/lib/writ/python/writ_hook.py
+    getent passwd writ-hook | cut -d: -f1,6,7
     echo "sudo.conf unchanged by plain install: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
     stat -c "%U %a %n" /usr/lib/x86_64-linux-gnu/security/pam_writ.so /usr/local/bin/writ /var/lib/writ /var/lib/writ/grants.db
     readlink /usr/libexec/sudo/sudo_writ.so
@@ -517,6 +521,7 @@ expect "install: prints the sudo.conf lines" "$out" "Plugin writ_approval sudo_w
 expect "install: prints the pam.d lines" "$out" "account required pam_writ.so sudo_plugin"
 expect "install: starts writd, which answers on its socket" "$out" "writd is running"$'\n'".*writd answers: 1"
 expect "install: writd, a starting policy and the systemd unit" "$out" "root 755 /usr/local/sbin/writd"$'\n'"root 644 /etc/writ/policy.yaml"$'\n'"root 644 /etc/systemd/system/writd.service"$'\n'"root 644 /usr/local/lib/writ/python/writ_hook.py"
+expect "install: the hooks' own account, without home or shell" "$out" "writ-hook:/:/usr/sbin/nologin"
 expect_not "writd stops on SIGTERM" "$out" "writd still running"
 expect "install: does not touch sudo.conf unless asked" "$out" "sudo.conf unchanged by plain install: yes"
 expect "install: module root-owned 0644 in the PAM directory" "$out" "root 644 /usr/lib/x86_64-linux-gnu/security/pam_writ.so"

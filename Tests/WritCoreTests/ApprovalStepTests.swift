@@ -119,10 +119,14 @@ struct ApprovalStepTests {
         #expect(r.state == .denied)
     }
 
-    @Test("approvers a hook adds join the current step only")
+    @Test("approvers a hook adds join the first step, and only while it is current")
     func addApprovers() throws {
+        var late = request()
+        _ = try late.apply(.approve(by: "bob", at: Self.t0 + 1, comment: ""))
+        #expect(late.addApprovers(["dave"]) == [])
+        #expect(late.steps[1].approvers == ["sam"])
         var r = request()
-        r.addApprovers(["dave"])
+        #expect(r.addApprovers(["dave", "bob"]) == ["dave"])
         #expect(r.steps[0].approvers == ["bob", "carol", "dave"])
         #expect(r.steps[1].approvers == ["sam"])
         _ = try r.apply(.approve(by: "dave", at: Self.t0 + 5, comment: ""))

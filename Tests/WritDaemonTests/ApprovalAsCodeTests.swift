@@ -97,9 +97,11 @@ func writeExecutable(_ path: String, _ text: String) {
         #expect(AuditLine.field("message", in: r)?.hasPrefix("reason must match") == true)
     }
 
+    /// Hooks run as nobody here: the built-in writ-hook account exists only where install.sh ran.
     func hookPolicy(_ hook: String, timeout: String = "5s") -> String {
         """
         version: 1
+        hook_user: nobody
         flows:
           - name: hooked
             capability: sudo

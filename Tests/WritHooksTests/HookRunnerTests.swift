@@ -268,6 +268,7 @@ struct HookRunnerTests {
                     "WRIT_HOOK_VERSION": "1",
                     "PYTHONPATH": Sandbox.resolvedLibrary,
                     "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONNOUSERSITE": "1",
                     "WEBHOOK_URL": "http://127.0.0.1:9/x",
                     "TICKET_TOKEN": "s3cret",
                 ]

@@ -107,7 +107,7 @@ struct CasesTests {
                 ("seq", "1"), ("time", "1764068400"), ("event", "request.create"), ("actor", "alice"),
                 ("request", "r_1"), ("kind", "grant"), ("requester", "alice"), ("capability", "sudo"),
                 ("flow", "ops-sudo"), ("host", "web-01"), ("runas", "root"), ("duration", "1800"),
-                ("reason", "INC-1"), ("groups", ""), ("route", "approve: bob (1)"),
+                ("reason", "INC-1"), ("groups", ""), ("route", "approve: bob (1)"), ("asked_duration", "1800"),
             ],
             [
                 ("seq", "2"), ("time", "1764068460"), ("event", "request.approve"), ("actor", "bob"),
@@ -122,7 +122,7 @@ struct CasesTests {
                 ("seq", "4"), ("time", "1764068600"), ("event", "request.create"), ("actor", "alice"),
                 ("request", "r_2"), ("kind", "grant"), ("requester", "alice"), ("capability", "sudo"),
                 ("flow", "ops-sudo"), ("host", "web-01"), ("runas", "root"), ("duration", "600"),
-                ("reason", "INC-2"), ("groups", ""), ("route", "approve: bob (1)"),
+                ("reason", "INC-2"), ("groups", ""), ("route", "approve: bob (1)"), ("asked_duration", "600"),
             ],
         ]
         // Unchanged policy: nothing changes.
@@ -148,6 +148,11 @@ struct CasesTests {
         #expect(out[0].now == .people(route: "approve: bob,carol (1)"))
         #expect(out[2].now == .autoApproved(by: "auto_approve rule short", duration: 600))
         #expect(PolicyReplay.replay(old, policy: changed, since: 1_764_068_550, membersOf: { _ in [] }).count == 1)
+        // A request that named no duration is replayed with none: a new default applies to it.
+        var noDuration = old[3]
+        noDuration.removeAll { $0.0 == "asked_duration" }
+        let defaulted = PolicyReplay.replay([noDuration], policy: changed, membersOf: { _ in [] })
+        #expect(defaulted.first?.now == .people(route: "approve: bob,carol (1)"))
     }
 
     // MARK: provenance
@@ -166,6 +171,9 @@ struct CasesTests {
         let loose = "fedcba9876543210fedcba9876543210fedcba98"
         _ = system("echo \(loose) > '\(dir)/.git/refs/heads/main'")
         #expect(PolicyProvenance.gitCommit(forFileAt: "\(dir)/policies/policy.yaml") == loose)
+        // A FIFO in place of the ref is not read (it would block).
+        _ = system("rm '\(dir)/.git/refs/heads/main' && mkfifo '\(dir)/.git/refs/heads/main'")
+        #expect(PolicyProvenance.gitCommit(forFileAt: "\(dir)/policies/policy.yaml") == hash)
         // A HEAD naming a ref outside refs/ is not followed.
         _ = system("echo 'ref: ../../etc/passwd' > '\(dir)/.git/HEAD'")
         #expect(PolicyProvenance.gitCommit(forFileAt: "\(dir)/policies/policy.yaml") == nil)

@@ -14,7 +14,7 @@ struct ParseTests {
         )
         #expect(policy.flows.map(\.name) == ["ops-sudo", "db-restart", "prod-db", "web-login"])
         #expect(policy.timeZoneOffset == 3600)
-        #expect(policy.hookUser == "nobody")
+        #expect(policy.hookUser == "writ-hook")
 
         let ops = try #require(policy.flow(named: "ops-sudo"))
         #expect(ops.description == "root on this host for incidents")

@@ -94,10 +94,11 @@ extension Engine {
         let document = hookInput(request, event: "on_request")
         let spec = Self.spec(hook)
         let started = DaemonConfiguration.monotonicMilliseconds()
+        // The task runs on this actor; only the hook's run itself is awaited off it.
         Task {
             let result = await runner.decide(spec, input: document)
-            await self.hookFinished()
-            await self.applyRequestHook(
+            self.hookFinished()
+            self.applyRequestHook(
                 id,
                 hook: hook,
                 result: result,
@@ -225,7 +226,7 @@ extension Engine {
         let id = request.core.id
         Task {
             let failure = await runner.notify(spec, input: document)
-            await self.hookFinished()
+            self.hookFinished()
             if let failure {
                 logger.error("request \(id): hook \(event) \(hook.path) failed: \(failure.description)")
                 Syslog.log(

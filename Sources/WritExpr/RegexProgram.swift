@@ -288,3 +288,8 @@ public struct LinearRegex: Sendable {
     /// The number of instructions of the compiled program.
     var size: Int { program.instructions.count }
 }
+
+extension LinearRegex: Equatable {
+    /// Two regexes are equal when their patterns are: the program is a function of the pattern.
+    public static func == (a: LinearRegex, b: LinearRegex) -> Bool { a.pattern == b.pattern }
+}

@@ -33,8 +33,11 @@ public struct Flow: Sendable, Equatable {
     /// The longest grant this flow gives, in seconds.
     public let maxDuration: Int64
     public let reasonRequired: Bool
-    /// A regular expression (Swift `Regex` syntax) a reason must contain a match of.
+    /// A regular expression a reason must contain a match of: the RE2-style syntax of
+    /// docs/conditions.md, matched in linear time (requesters type the reason).
     public let reasonPattern: String?
+    /// `reasonPattern` compiled once, when the policy loads.
+    let reasonRegex: LinearRegex?
     /// A reason that matches `reasonPattern`, shown to people whose reason does not.
     public let reasonExample: String?
     /// How long a request waits for approvals before it expires, in seconds.
@@ -84,6 +87,8 @@ public struct Flow: Sendable, Equatable {
         self.maxDuration = maxDuration
         self.reasonRequired = reasonRequired
         self.reasonPattern = reasonPattern
+        // The parser has compiled it once already; a pattern that does not compile matches nothing.
+        self.reasonRegex = reasonPattern.flatMap { pattern in try? LinearRegex(pattern) }
         self.reasonExample = reasonExample
         self.pendingTimeout = pendingTimeout
         self.warnBefore = warnBefore
@@ -96,8 +101,12 @@ public struct Flow: Sendable, Equatable {
     /// first dot): the same names a grant's host scope is matched against (`HostIdentity`), so a
     /// flow for `db-01` covers the host `db-01.example.com`, as a grant for `db-01` does.
     public func covers(host: String) -> Bool {
-        let identity = HostIdentity(nodename: host)
-        return hosts.contains { identity.matches($0) }
+        covers(HostIdentity(nodename: host))
+    }
+
+    /// `covers(host:)` with the host's names worked out once, for many flows.
+    func covers(_ identity: HostIdentity) -> Bool {
+        hosts.contains { identity.matches($0) }
     }
 }
 

@@ -263,7 +263,7 @@ extension Policy {
                     .reasonMissing(flow: flow.name, pattern: flow.reasonPattern, example: flow.reasonExample)
                 )
             }
-        } else if let pattern = flow.reasonPattern, !PolicyParser.reason(reason, matches: pattern) {
+        } else if let pattern = flow.reasonPattern, flow.reasonRegex?.firstMatch(in: reason) != true {
             return .failure(.reasonMismatch(flow: flow.name, pattern: pattern, example: flow.reasonExample))
         }
 
@@ -363,8 +363,10 @@ extension Policy {
             if let refusal = scopeRefusal(flow, input) { return .failure(refusal) }
             return .success(flow)
         }
-        let candidates = flows.filter {
-            $0.capability == input.capability && mayRequest($0, input) && $0.covers(host: input.host)
+        let identity = HostIdentity(nodename: input.host)
+        // Cheapest test first; the first flow that fits wins, so the scan stops there.
+        let candidates = flows.lazy.filter {
+            $0.capability == input.capability && $0.covers(identity) && self.mayRequest($0, input)
         }
         if let fit = candidates.first(where: { scopeRefusal($0, input) == nil }) { return .success(fit) }
         // Flows exist but none takes this run-as user or these commands: say what the first one

@@ -1,4 +1,5 @@
 import WritCore
+import WritExpr
 import Yams
 
 extension Policy {
@@ -426,69 +427,21 @@ extension PolicyParser {
         }
     }
 
-    /// Why `pattern` does not compile as a Swift `Regex`, or nil when it does.
+    /// Why `pattern` does not compile, or nil when it does. Reason patterns use the linear-time
+    /// engine of conditions (WritExpr's `LinearRegex`): a requester's reason can never make
+    /// matching slow, whatever the pattern.
     static func regexProblem(_ pattern: String) -> String? {
-        do {
-            _ = try Regex(pattern)
+        do throws(ExprError) {
+            _ = try LinearRegex(pattern)
+            return nil
         } catch {
-            return "\(error)"
+            return "\(error.message) (at character \(error.offset + 1) of the pattern)"
         }
-        if let problem = backtrackingProblem(pattern) { return problem }
-        return nil
     }
 
-    /// Swift's `Regex` backtracks, and writd matches reasons that requesters type: a quantified
-    /// group that itself contains a quantifier or an alternation (`(\w+\s?)*`, `(a|a)+`) can take
-    /// exponential time on a crafted reason and stall writd. Such patterns are refused; ticket ids
-    /// never need them.
-    package static func backtrackingProblem(_ pattern: String) -> String? {
-        let chars = Array(pattern)
-        // For each open group: whether it contains a quantifier or an alternation so far.
-        var stack: [Bool] = []
-        var i = 0
-        var inClass = false
-        while i < chars.count {
-            let c = chars[i]
-            if c == "\\" {
-                i += 2
-                continue
-            }
-            if inClass {
-                if c == "]" { inClass = false }
-                i += 1
-                continue
-            }
-            switch c {
-            case "[": inClass = true
-            case "(": stack.append(false)
-            case "*", "+", "?", "{", "|":
-                if !stack.isEmpty && !(c == "?" && i > 0 && chars[i - 1] == "(") { stack[stack.count - 1] = true }
-            case ")":
-                let risky = stack.popLast() ?? false
-                let next = i + 1 < chars.count ? chars[i + 1] : " "
-                if risky && (next == "*" || next == "+" || next == "{") {
-                    return
-                        "a repeated group that contains a repetition or an alternation can make matching take exponential time — use a simpler pattern, e.g. ^INC-[0-9]+"
-                }
-                if risky, !stack.isEmpty { stack[stack.count - 1] = true }
-            default: break
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    /// Whether `reason` contains a match of `pattern` (`firstMatch`: anchor with `^` to require a
-    /// prefix). A pattern that does not compile matches nothing.
+    /// Whether `reason` contains a match of `pattern` (anchor with `^` to require a prefix). A
+    /// pattern that does not compile matches nothing.
     static func reason(_ reason: String, matches pattern: String) -> Bool {
-        guard let regex = try? Regex(pattern) else { return false }
-        return (try? regex.firstMatch(in: reason)) != nil
-    }
-}
-
-extension Policy {
-    /// Why a reason pattern could backtrack exponentially, or nil (see `PolicyParser`).
-    package static func backtrackingProblem(_ pattern: String) -> String? {
-        PolicyParser.backtrackingProblem(pattern)
+        (try? LinearRegex(pattern))?.firstMatch(in: reason) ?? false
     }
 }

@@ -100,15 +100,17 @@ public struct AccessRequest: Sendable, Equatable {
         requiredApprovals: Int = 1,
         selfApprovalAllowed: Bool = false
     ) {
-        self.id = id
-        self.requester = requester
-        self.capability = capability
-        self.duration = duration
-        self.reason = reason
-        self.createdAt = createdAt
-        self.pendingUntil = pendingUntil
-        self.steps = [Step(name: "approve", approvers: approvers, required: requiredApprovals, startedAt: createdAt)]
-        self.selfApprovalAllowed = selfApprovalAllowed
+        self.init(
+            id: id,
+            requester: requester,
+            capability: capability,
+            duration: duration,
+            reason: reason,
+            createdAt: createdAt,
+            pendingUntil: pendingUntil,
+            steps: [Step(name: "approve", approvers: approvers, required: requiredApprovals)],
+            selfApprovalAllowed: selfApprovalAllowed
+        )
     }
 
     /// A request with approval steps taken in order. The first step starts at `createdAt`.

@@ -1,5 +1,5 @@
 /// "Did you mean" help for misspelled names.
-enum Suggestions {
+public enum Suggestions {
     /// The candidate closest to `name` (optimal string alignment distance: a swap of two
     /// neighbouring letters counts once), when it is close enough to be a likely typo.
     static func closest(to name: String, among candidates: some Sequence<String>) -> String? {

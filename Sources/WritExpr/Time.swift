@@ -214,3 +214,24 @@ enum Time {
             + "\(pad(second / 3600, 2)):\(pad(second % 3600 / 60, 2)):\(pad(second % 60, 2))Z"
     }
 }
+
+/// The calendar and timestamp helpers of conditions, for the policy code that prepares their
+/// inputs (`time.date`) and reads test cases (`time:`), so both agree with `timestamp()`.
+public enum Calendar {
+    /// `YYYY-MM-DD` of a day counted from 1970-01-01.
+    public static func date(ofDay days: Int64) -> String {
+        let (y, m, d) = Time.civil(days: days)
+        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(y)-\(two(m))-\(two(d))"
+    }
+
+    /// An RFC 3339 time (`2026-11-25T10:00:00Z`, `…+02:00`) as epoch seconds, or nil.
+    public static func timestamp(_ text: String) -> Int64? {
+        try? Time.parseTimestamp(text)
+    }
+}
+
+extension Suggestions {
+    /// Optimal string alignment distance over Unicode scalars, for other "did you mean" helpers.
+    public static func editDistance(_ a: String, _ b: String) -> Int { distance(a, b) }
+}

@@ -60,27 +60,12 @@ public enum Conditions {
             "hour": .int(second / 3600),
             "minute": .int((second % 3600) / 60),
             "weekday": .string(weekdays[weekday]),
-            "date": .string(civilDate(day)),
+            "date": .string(Calendar.date(ofDay: day)),
             "zone": .string(offsetText(utcOffset)),
         ]
         return [
             "request": .map(request), "time": .map(time), "now": .timestamp(input.now), "context": .map(input.context),
         ]
-    }
-
-    /// `YYYY-MM-DD` of a day number since 1970-01-01 (Howard Hinnant's civil-from-days).
-    static func civilDate(_ days: Int64) -> String {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(y)-\(two(m))-\(two(d))"
     }
 
     /// `UTC` or `+HH:MM`.

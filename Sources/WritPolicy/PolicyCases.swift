@@ -581,49 +581,8 @@ extension PolicyParser {
     }
 }
 
-/// RFC 3339 times (`2026-11-25T22:30:00Z`, `…+02:00`) as epoch seconds.
+/// RFC 3339 times (`2026-11-25T22:30:00Z`, `…+02:00`) as epoch seconds: the same reading as
+/// `timestamp()` in conditions.
 public enum Timestamp {
-    public static func parse(_ text: String) -> Int64? {
-        let u = Array(text.utf8)
-        guard u.count >= 20, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 116 || u[10] == 32, u[13] == 58,
-            u[16] == 58
-        else { return nil }
-        func num(_ r: Range<Int>) -> Int64? {
-            var v: Int64 = 0
-            for i in r {
-                guard u[i] >= 48 && u[i] <= 57 else { return nil }
-                v = v * 10 + Int64(u[i] - 48)
-            }
-            return v
-        }
-        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
-            let mi = num(14..<16), let s = num(17..<19), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60,
-            s < 61
-        else { return nil }
-        var i = 19
-        if i < u.count && u[i] == 46 {  // fractional seconds: ignored
-            i += 1
-            while i < u.count && u[i] >= 48 && u[i] <= 57 { i += 1 }
-        }
-        guard i < u.count else { return nil }
-        let offset: Int64
-        if u[i] == 90 || u[i] == 122 {
-            guard i + 1 == u.count else { return nil }
-            offset = 0
-        } else {
-            guard u[i] == 43 || u[i] == 45, i + 6 == u.count, u[i + 3] == 58, let oh = num(i + 1..<i + 3),
-                let om = num(i + 4..<i + 6)
-            else { return nil }
-            offset = (u[i] == 45 ? -1 : 1) * (oh * 3600 + om * 60)
-        }
-        // Days from civil (Howard Hinnant).
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let mp = (mo + 9) % 12
-        let doy = (153 * mp + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        return days * 86_400 + h * 3600 + mi * 60 + s - offset
-    }
+    public static func parse(_ text: String) -> Int64? { Calendar.timestamp(text) }
 }

@@ -1,4 +1,5 @@
 import WritCore
+import WritExpr
 import Yams
 
 /// A place in the policy file (1-based, columns in Unicode scalars).
@@ -374,25 +375,6 @@ enum EditDistance {
         return best?.word
     }
 
-    /// Optimal string alignment distance over Unicode scalars.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let s = Array(a.unicodeScalars)
-        let t = Array(b.unicodeScalars)
-        if s.isEmpty { return t.count }
-        if t.isEmpty { return s.count }
-        var rows = [[Int]](repeating: [Int](repeating: 0, count: t.count + 1), count: s.count + 1)
-        for i in 0...s.count { rows[i][0] = i }
-        for j in 0...t.count { rows[0][j] = j }
-        for i in 1...s.count {
-            for j in 1...t.count {
-                let cost = s[i - 1] == t[j - 1] ? 0 : 1
-                var d = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
-                if i > 1, j > 1, s[i - 1] == t[j - 2], s[i - 2] == t[j - 1] {
-                    d = min(d, rows[i - 2][j - 2] + 1)
-                }
-                rows[i][j] = d
-            }
-        }
-        return rows[s.count][t.count]
-    }
+    /// Optimal string alignment distance over Unicode scalars (the conditions' own).
+    static func distance(_ a: String, _ b: String) -> Int { Suggestions.editDistance(a, b) }
 }

@@ -821,7 +821,9 @@ extension String {
     func nestedPatternMatches() throws {
         let policy = try Policy.parse(minimalPolicy + "\n    reason: {pattern: '^(a|aa)+$'}", file: "p.yaml")
         let reason = String(repeating: "a", count: 500)
-        let e = policy.evaluate(RequestInput(user: "alice", capability: .sudo, host: "h", duration: 60, reason: reason, now: 0))
+        let e = policy.evaluate(
+            RequestInput(user: "alice", capability: .sudo, host: "h", duration: 60, reason: reason, now: 0)
+        )
         #expect(try e.get().flow.name == "ops-sudo")
     }
 }

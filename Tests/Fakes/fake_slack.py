@@ -52,7 +52,7 @@ import websockets.server
 from websockets.frames import Opcode
 
 import fakelib
-from fakelib import Hang, Reset, Response, Upgraded, control_error, make_id
+from fakelib import Response, Upgraded, control_error, make_id
 import slack_signature
 
 # websockets >= 11 renamed the Sans-I/O class; 10.4 (Debian 12) has ServerConnection.
@@ -554,6 +554,8 @@ class FakeSlack:
             mime = ctype.split(";")[0].strip().lower()
             if mime == "application/x-www-form-urlencoded" or mime == "text/plain":
                 encoding = "form"
+                if "charset" in ctype.lower():
+                    warnings.append("superfluous_charset")
                 try:
                     form = urllib.parse.parse_qs(req.body.decode("utf-8"), keep_blank_values=True)
                 except UnicodeDecodeError:
@@ -637,9 +639,6 @@ class FakeSlack:
                 headers.append(("Retry-After", str(retry_after)))
                 raise SlackError("ratelimited")
             result = getattr(self, handler_name)(args)
-            # A method may add its own warnings (e.g. missing text); merge them.
-            result.pop("warning", None)
-            warnings += result.pop("response_metadata", {}).get("warnings", [])
             body = {"ok": True, **result}
         except SlackError as e:
             body = {"ok": False, "error": e.code, **e.extra}
@@ -722,7 +721,6 @@ class FakeSlack:
         text = args.get("text")
         blocks = self._validate_blocks(as_json(args.get("blocks"), "blocks"))
         attachments = as_json(args.get("attachments"), "attachments")
-        warnings = []
         if not text and not blocks and not attachments:
             raise SlackError("no_text")
         msg = {
@@ -739,14 +737,7 @@ class FakeSlack:
             "edits": [],
         }
         self.recorder.add("messages", msg)
-        out = {"channel": ch["id"], "ts": msg["ts"], "message": self.message_object(msg)}
-        if blocks and not text:
-            # Slack accepts it but warns: notifications have no text to show.
-            warnings.append("missing_text_or_fallback_or_attachments")
-        if warnings:
-            out["warning"] = ",".join(warnings)
-            out["response_metadata"] = {"warnings": warnings}
-        return out
+        return {"channel": ch["id"], "ts": msg["ts"], "message": self.message_object(msg)}
 
     def m_chat_update(self, args):
         cid, ts = args.get("channel"), args.get("ts")

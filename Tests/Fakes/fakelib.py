@@ -253,7 +253,10 @@ async def _read_chunked(reader):
 
 
 def _serialize(response, close=False, head_only=False):
-    phrase = http.HTTPStatus(response.status).phrase if response.status in http.HTTPStatus._value2member_map_ else "Unknown"
+    try:
+        phrase = http.HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = "Unknown"
     lines = [f"HTTP/1.1 {response.status} {phrase}"]
     names = {k.lower() for k, _ in response.headers}
     headers = list(response.headers)

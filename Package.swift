@@ -13,6 +13,7 @@
 //   WritPolicy  the approval policy file (YAML): flows, who may request and approve, durations
 //   WritExpr    the condition language of `when:` clauses (a CEL subset) and its linear-time regex
 //   WritHooks   policy hooks: executables run as an unprivileged user, JSON in and out
+//   WritIntegrations  PagerDuty (and later Slack) over HTTPS: clients, retries, on-call evidence
 //   WritProcesses  /proc: sessions opened under a grant, ending them, writing to their terminals
 //   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
 //   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
@@ -45,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -85,6 +87,15 @@ let package = Package(
         .target(name: "WritExpr"),
         .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "CWritSpawn"]),
         .target(name: "WritProtocol", dependencies: ["WritCore"]),
+        .target(
+            name: "WritIntegrations",
+            dependencies: [
+                "WritCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "WritDaemon",
             dependencies: [
@@ -136,6 +147,7 @@ let package = Package(
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
+        .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations"]),
         .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]

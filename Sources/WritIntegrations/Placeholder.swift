@@ -1,0 +1,1 @@
+// Replaced by the PagerDuty client (issue 5).

@@ -100,8 +100,7 @@ let package = Package(
             name: "WritDaemon",
             dependencies: [
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses",
-                "WritProtocol",
-                "CWritSystem",
+                "WritProtocol", "WritIntegrations", "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

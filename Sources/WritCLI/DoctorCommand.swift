@@ -170,6 +170,11 @@ struct DoctorCommand: ParsableCommand {
             } else {
                 add("ok", "policy (writd)", "policy \(d.policyVersion.prefix(12)) in force")
             }
+            // Root sees the integrations: whether each is configured, and whether it answered.
+            for line in d.integrations ?? [] {
+                let bad = line.contains("not loaded") || line.contains("unreachable")
+                add(bad ? "fail" : "ok", "integrations", LogText.escape(line, limit: 300))
+            }
         }
 
         // The policy file on disk (may differ from what writd has loaded).

@@ -22,6 +22,8 @@ public struct DaemonConfiguration: Sendable {
     /// The wall clock, UTC seconds. Grants end at a UTC second, so this is time(2), not a
     /// monotonic clock; tests replace it to step time forwards and backwards.
     public var clock: @Sendable () -> Int64 = { Int64(time(nil)) }
+    /// Secrets and settings of the integrations (PagerDuty); absent: none.
+    public var integrationsPath = "/etc/writ/integrations.yaml"
     /// Where `writ_hook.py` is installed: put on hooks' PYTHONPATH.
     public var hookLibraryPath: String? = "/usr/local/lib/writ/python"
 

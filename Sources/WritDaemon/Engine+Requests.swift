@@ -19,7 +19,11 @@ extension Engine {
         return policy
     }
 
-    func fileRequest(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
+    func fileRequest(
+        _ r: WireRequest,
+        who: UserDirectory.Account,
+        context: [String: Value] = [:]
+    ) throws(WireError) -> WireResponse {
         guard who.uid != 0 else { throw WireError("refused", "root is never restricted by Writ: no request is needed") }
         let policy = try requirePolicy()
         guard let capability = Capability(rawValue: r.capability ?? "") else {
@@ -50,7 +54,7 @@ extension Engine {
             now: now,
             fields: fields,
             kind: "grant",
-            context: context(for: who)
+            context: context
         )
         let evaluation: Evaluation
         switch policy.evaluate(input) {
@@ -184,17 +188,20 @@ extension Engine {
                 switch evaluation.outcome {
                 case .autoApproved(let rule, let duration):
                     let by = "policy:" + rule
+                    let glass = rule == Policy.breakGlassRule && evaluation.evidence != nil
                     request.core = request.core.decidedWithoutPeople(
                         .approved,
                         at: now,
                         by: by,
-                        note: "auto-approved by rule \(rule)",
+                        note: glass ? "break-glass: \(evidence(evaluation))" : "auto-approved by rule \(rule)",
                         duration: duration
                     )
                     request.autoRule = rule
-                    request.decidedVia = "auto_approve rule \(rule)"
+                    request.decidedVia = glass ? "break-glass (PagerDuty on call)" : "auto_approve rule \(rule)"
                     try issue(&request, notBefore: now, expiresAt: now + duration, approvedBy: by, at: now)
-                    try audit.queue(db, requestEvent("request.approve", request, actor: by, at: now))
+                    var approve = requestEvent("request.approve", request, actor: by, at: now)
+                    if let e = evaluation.evidence { approve.fields.append(.init("evidence", e)) }
+                    try audit.queue(db, approve)
                 case .autoDenied(let rule, let message):
                     let by = "policy:" + rule
                     request.core = request.core.decidedWithoutPeople(.denied, at: now, by: by, note: message)
@@ -503,7 +510,11 @@ extension Engine {
     }
 
     /// `writ extend`: more time on an active grant, asked for through the flow that issued it.
-    func extend(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
+    func extend(
+        _ r: WireRequest,
+        who: UserDirectory.Account,
+        context: [String: Value] = [:]
+    ) throws(WireError) -> WireResponse {
         let policy = try requirePolicy()
         guard let id = r.id, let duration = r.duration else {
             throw WireError("bad_request", "usage: writ extend GRANT-ID --for DURATION --reason TEXT")
@@ -551,7 +562,7 @@ extension Engine {
             now: now,
             fields: original.fields,
             kind: "extend",
-            context: context(for: who)
+            context: context
         )
         let evaluation: Evaluation
         switch policy.evaluate(input) {
@@ -641,11 +652,7 @@ extension Engine {
         return out
     }
 
-    /// Facts integrations know about `who` (on-call state, …), for conditions and hooks. Each
-    /// integration adds its own keys here; with none configured the context is empty.
-    func context(for who: UserDirectory.Account) -> [String: Value] {
-        [:]
-    }
+    func evidence(_ e: Evaluation) -> String { e.evidence ?? "" }
 
     static func contextJSON(_ context: [String: Value]) -> String {
         guard !context.isEmpty else { return "{}" }

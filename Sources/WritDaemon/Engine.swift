@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import WritAudit
 import WritCore
+import WritExpr
 import WritPolicy
 import WritProtocol
 import WritStore
@@ -35,6 +36,8 @@ public actor Engine {
     let logger: Logger
     let timer: WallClockTimer?
     let startedAt: Int64
+    /// PagerDuty (and later Slack): used off the actor, so it locks its own state.
+    public nonisolated let integrations: IntegrationHub
 
     var policy: Policy?
     var policyVersion = ""
@@ -57,6 +60,7 @@ public actor Engine {
         state = try StateStore(storePath: config.storePath, statePath: config.statePath)
         audit = AuditSink(log: AuditLog(path: config.auditPath))
         startedAt = config.clock()
+        integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
     }
 
     var db: SQLiteDatabase { state.db }
@@ -93,6 +97,7 @@ public actor Engine {
     /// logged and shown by `writ doctor`.
     @discardableResult
     public func loadPolicy(initial: Bool = false) -> Bool {
+        integrations.load()
         // The policy decides who becomes root: a file someone else can change is no policy.
         var st = stat()
         if stat(config.policyPath, &st) == 0 && (st.st_uid != 0 || st.st_mode & 0o022 != 0) {
@@ -179,8 +184,21 @@ public actor Engine {
 
     // MARK: dispatch
 
-    /// Serves one request from a socket peer.
-    public func handle(_ request: WireRequest, peer: Peer) -> WireResponse {
+    /// Serves one request from a socket peer. Requests and extensions first learn what the
+    /// integrations know about the requester (PagerDuty on-call), off the actor: a slow
+    /// PagerDuty delays that request only.
+    public nonisolated func serve(_ request: WireRequest, peer: Peer) async -> WireResponse {
+        var context: [String: Value] = [:]
+        if request.op == .request || request.op == .extend, request.v == Wire.version,
+            let who = UserDirectory.user(uid: peer.uid), who.uid != 0
+        {
+            context = await integrations.context(for: who.name, now: config.clock())
+        }
+        return await handle(request, peer: peer, context: context)
+    }
+
+    /// Serves one request from a socket peer, with the integrations' facts about the requester.
+    public func handle(_ request: WireRequest, peer: Peer, context: [String: Value] = [:]) -> WireResponse {
         do throws(WireError) {
             guard request.v == Wire.version else {
                 throw WireError(
@@ -188,7 +206,7 @@ public actor Engine {
                     "this writd speaks protocol \(Wire.version), the client \(request.v) — install matching writ and writd"
                 )
             }
-            let response = try dispatch(request, peer: peer)
+            let response = try dispatch(request, peer: peer, context: context)
             return response
         } catch {
             return .failure(error)
@@ -196,11 +214,11 @@ public actor Engine {
     }
 
     /// Module reports and ping need no account; everything else names the caller from NSS.
-    private func dispatch(_ r: WireRequest, peer: Peer) throws(WireError) -> WireResponse {
+    private func dispatch(_ r: WireRequest, peer: Peer, context: [String: Value]) throws(WireError) -> WireResponse {
         switch r.op {
         case .ping: return ping(for: peer)
         case .report: return try report(r, peer: peer)
-        case .request: return try fileRequest(r, who: account(peer))
+        case .request: return try fileRequest(r, who: account(peer), context: context)
         case .get: return try getRequest(r, who: account(peer))
         case .status: return try status(who: account(peer))
         case .requests: return try listRequests(r, who: account(peer))
@@ -208,7 +226,7 @@ public actor Engine {
         case .deny: return try decide(r, who: account(peer), approve: false)
         case .cancel: return try cancel(r, who: account(peer))
         case .revoke, .grantRevoke: return try revoke(r, who: account(peer))
-        case .extend: return try extend(r, who: account(peer))
+        case .extend: return try extend(r, who: account(peer), context: context)
         case .audit: return try auditLines(r, who: account(peer))
         case .grantAdd: return try grantAdd(r, who: account(peer))
         case .grantList: return try grantList(r, who: account(peer))
@@ -230,6 +248,7 @@ public actor Engine {
             resp.daemon?.policyError = failed ? "the last policy reload failed (root sees why)" : nil
             resp.daemon?.policyPath = ""
             resp.daemon?.storePath = nil
+            resp.daemon?.integrations = nil
         }
         return resp
     }
@@ -265,6 +284,7 @@ public actor Engine {
             nextDeadline: try? nextDeadline()
         )
         view.storePath = config.storePath
+        view.integrations = integrations.status
         return view
     }
 

@@ -242,7 +242,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
         let engine = self.engine
         let loop = context.eventLoop
         Task {
-            let response = await engine.handle(request, peer: peer)
+            let response = await engine.serve(request, peer: peer)
             loop.execute { [weak self] in
                 guard let self, let context = self.context else { return }
                 self.busy = false

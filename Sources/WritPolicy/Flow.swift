@@ -46,6 +46,9 @@ public struct Flow: Sendable, Equatable {
     public let warnBefore: Int64
     /// Checked in order, before `autoApprove`; the first that applies denies the request.
     public let autoDeny: [DenyRule]
+    /// On-call break-glass: approves without people when an integration says the requester is on
+    /// call now for one of its targets (checked after `autoDeny`, before `autoApprove`).
+    public let breakGlass: BreakGlass?
     /// Checked in order; the first that applies approves the request without people.
     public let autoApprove: [AutoRule]
     /// Executables run at points of a request's life (`on_request` may decide it).
@@ -71,6 +74,7 @@ public struct Flow: Sendable, Equatable {
         pendingTimeout: Int64 = Policy.builtInPendingTimeout,
         warnBefore: Int64 = Policy.builtInWarnBefore,
         autoDeny: [DenyRule] = [],
+        breakGlass: BreakGlass? = nil,
         autoApprove: [AutoRule] = [],
         hooks: FlowHooks = FlowHooks()
     ) {
@@ -93,6 +97,7 @@ public struct Flow: Sendable, Equatable {
         self.pendingTimeout = pendingTimeout
         self.warnBefore = warnBefore
         self.autoDeny = autoDeny
+        self.breakGlass = breakGlass
         self.autoApprove = autoApprove
         self.hooks = hooks
     }
@@ -178,6 +183,62 @@ public struct DenyRule: Sendable, Equatable {
     public var name: String
     public var condition: Condition
     public var message: String
+}
+
+/// A flow's PagerDuty break-glass rule: the requester is on call now for one of
+/// `escalationPolicies` or `schedules`, at an escalation level of at most `maxLevel`.
+public struct BreakGlass: Sendable, Equatable {
+    public var escalationPolicies: [String]
+    public var schedules: [String]
+    public var maxLevel: Int
+    /// The longest grant it gives, in seconds (a longer request is approved for this long).
+    public var maxDuration: Int64
+
+    public init(escalationPolicies: [String] = [], schedules: [String] = [], maxLevel: Int = 1, maxDuration: Int64) {
+        self.escalationPolicies = escalationPolicies
+        self.schedules = schedules
+        self.maxLevel = maxLevel
+        self.maxDuration = maxDuration
+    }
+
+    /// The on-call entry (from `context.oncall`, as writd's PagerDuty lookup fills it) that
+    /// qualifies at `now`, lowest level first; nil when none does (or there is no such context).
+    public func qualifying(_ context: [String: Value], now: Int64) -> [String: Value]? {
+        guard case .list(let entries)? = context["oncall"] else { return nil }
+        var best: (entry: [String: Value], level: Int64)? = nil
+        for case .map(let e) in entries {
+            guard case .int(let level)? = e["level"], level >= 1, level <= Int64(maxLevel) else { continue }
+            var target = false
+            if case .string(let p)? = e["escalation_policy"], escalationPolicies.contains(p) { target = true }
+            if case .string(let s)? = e["schedule"], schedules.contains(s) { target = true }
+            guard target else { continue }
+            if case .timestamp(let start)? = e["start"], start > now { continue }
+            if case .timestamp(let end)? = e["end"], end <= now { continue }
+            if best == nil || level < best!.level { best = (e, level) }
+        }
+        return best?.entry
+    }
+
+    /// One line of evidence for the audit log and the requester: "on call in PagerDuty:
+    /// escalation policy PABC (Ops), level 1, schedule SXYZ (Primary), from 2026-11-25 10:00Z to …".
+    public static func evidence(_ e: [String: Value]) -> String {
+        func text(_ key: String) -> String? { if case .string(let s)? = e[key] { s } else { nil } }
+        func when(_ key: String) -> String {
+            guard case .timestamp(let t)? = e[key] else { return "open" }
+            let (day, second) = TimeWindow.floorDivide(t, 86_400)
+            let h = second / 3600
+            let m = (second % 3600) / 60
+            return "\(Calendar.date(ofDay: day)) \(h < 10 ? "0" : "")\(h):\(m < 10 ? "0" : "")\(m)Z"
+        }
+        var parts: [String] = []
+        if let p = text("escalation_policy") {
+            parts.append("escalation policy \(p)" + (text("escalation_policy_name").map { " (\($0))" } ?? ""))
+        }
+        if case .int(let level)? = e["level"] { parts.append("level \(level)") }
+        if let s = text("schedule") { parts.append("schedule \(s)" + (text("schedule_name").map { " (\($0))" } ?? "")) }
+        parts.append("from \(when("start")) to \(when("end"))")
+        return "on call in PagerDuty: " + parts.joined(separator: ", ")
+    }
 }
 
 /// One approval step of a flow.

@@ -74,6 +74,9 @@ public struct Evaluation: Sendable, Equatable {
     public let outcome: Outcome
     /// The approval steps that apply to this request, in order (the steps whose condition holds).
     public let steps: [ApprovalStep]
+    /// What the decision rests on when an integration's facts decided (break-glass: the on-call
+    /// entry), one line for the audit log and the requester.
+    public var evidence: String? = nil
     /// Conditions that failed to evaluate, as "auto_approve rule x: message": each was treated
     /// as not deciding (a step's as applying). writd logs them; `writ policy test` shows them.
     public let conditionErrors: [String]
@@ -303,7 +306,7 @@ extension Policy {
                 return nil
             }
         }
-        func evaluation(_ outcome: Evaluation.Outcome, _ steps: [ApprovalStep]) -> Evaluation {
+        func evaluation(_ outcome: Evaluation.Outcome, _ steps: [ApprovalStep], evidence: String? = nil) -> Evaluation {
             Evaluation(
                 flow: flow,
                 duration: duration,
@@ -311,6 +314,7 @@ extension Policy {
                 commands: commands,
                 outcome: outcome,
                 steps: steps,
+                evidence: evidence,
                 conditionErrors: errors
             )
         }
@@ -330,6 +334,15 @@ extension Policy {
         // A deny rule that could not be evaluated might have denied: nothing may approve without
         // people then (the requester could cause the error, e.g. by leaving out a field).
         if denyFailed { return evaluation(.people, steps) }
+        // Break-glass rests on what PagerDuty said (writd put it in the context; a requester
+        // cannot); no answer from PagerDuty means no entry, and the request goes on below.
+        if let glass = flow.breakGlass, let entry = glass.qualifying(input.context, now: input.now) {
+            return evaluation(
+                .autoApproved(rule: Self.breakGlassRule, duration: min(duration, glass.maxDuration)),
+                steps,
+                evidence: BreakGlass.evidence(entry)
+            )
+        }
         for rule in flow.autoApprove {
             if let who = rule.requesterIn,
                 !who.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
@@ -343,6 +356,9 @@ extension Policy {
         if let hook = flow.hooks.onRequest { return evaluation(.hook(hook), steps) }
         return evaluation(.people, steps)
     }
+
+    /// The rule name a break-glass approval is recorded under (auto_approve names may not use it).
+    public static let breakGlassRule = "break-glass"
 
     private func selectFlow(_ input: RequestInput) -> Result<Flow, PolicyRefusal> {
         if let name = input.flow {

@@ -5,8 +5,8 @@ extension PolicyParser {
     /// In the order the reference example writes them, which is the order "expected one of" lists.
     static let flowKeys = [
         "name", "description", "capability", "hosts", "runas", "commands", "requesters", "approvers", "approvals",
-        "steps", "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_deny", "auto_approve",
-        "hooks",
+        "steps", "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_deny", "break_glass",
+        "auto_approve", "hooks",
     ]
     static let principalKeys = ["users", "unix_groups", "groups"]
     static let ruleKeys = ["name", "requester_in", "window", "when", "max_duration"]
@@ -164,6 +164,17 @@ extension PolicyParser {
             if let parsed { denyRules = parsed } else { valid = false }
         }
 
+        var breakGlass: BreakGlass? = nil
+        if let node = fields["break_glass"] {
+            breakGlass = self.breakGlass(
+                node,
+                position: fields.position(of: "break_glass"),
+                in: place,
+                flowMax: durations.max
+            )
+            if breakGlass == nil { valid = false }
+        }
+
         var hooks = FlowHooks()
         if let node = fields["hooks"] {
             if let parsed = self.hooks(node, position: fields.position(of: "hooks"), in: place) {
@@ -214,7 +225,7 @@ extension PolicyParser {
         // Without auto-approve rules or an on_request hook (which may add approvers), someone
         // must be able to approve. Rules that failed to parse still count: their author meant the
         // flow to have them, and one error is enough.
-        var hasRules = false
+        var hasRules = fields["break_glass"] != nil
         if case .mapping(let m)? = fields["hooks"], m.contains(where: { $0.key.scalar?.string == "on_request" }) {
             hasRules = true
         }
@@ -279,6 +290,7 @@ extension PolicyParser {
             pendingTimeout: merged.pendingTimeout?.value ?? Policy.builtInPendingTimeout,
             warnBefore: merged.warnBefore?.value ?? Policy.builtInWarnBefore,
             autoDeny: denyRules,
+            breakGlass: breakGlass,
             autoApprove: rules,
             hooks: hooks
         )

@@ -239,6 +239,81 @@ extension PolicyParser {
         return Escalation(after: after.value, to: to.value)
     }
 
+    /// `break_glass: {pagerduty: {escalation_policies: [P…], schedules: [S…], max_level: 1}, max_duration: 1h}`.
+    mutating func breakGlass(_ node: Node, position: Position, in flowPlace: String, flowMax: Int64) -> BreakGlass? {
+        let place = "in the break_glass of \(flowPlace.dropFirst(3))"
+        guard
+            let fields = fields(
+                node,
+                named: "break_glass",
+                in: flowPlace,
+                at: position,
+                keysIn: place,
+                known: ["pagerduty", "max_duration"],
+                example: "{pagerduty: {escalation_policies: [PABC123], max_level: 1}, max_duration: 1h}"
+            )
+        else { return nil }
+        guard let pdNode = fields["pagerduty"] else {
+            reportMissing(
+                "pagerduty",
+                in: fields,
+                "'pagerduty' is missing \(place): name the escalation policies or schedules whose on-call engineers get access"
+            )
+            return nil
+        }
+        let pdPlace = "in the pagerduty of \(place.dropFirst(3))"
+        guard
+            let pd = self.fields(
+                pdNode,
+                named: "pagerduty",
+                in: place,
+                at: fields.position(of: "pagerduty"),
+                keysIn: pdPlace,
+                known: ["escalation_policies", "schedules", "max_level"],
+                example: "{escalation_policies: [PABC123], schedules: [PXYZ789], max_level: 1}"
+            )
+        else { return nil }
+        let policies = words(pd, "escalation_policies", in: pdPlace, example: "[PABC123]")
+        let schedules = words(pd, "schedules", in: pdPlace, example: "[PXYZ789]")
+        if (pd["escalation_policies"] != nil && policies == nil) || (pd["schedules"] != nil && schedules == nil) {
+            return nil
+        }
+        if (policies ?? []).isEmpty && (schedules ?? []).isEmpty {
+            report(
+                "\(pdPlace.dropFirst(3)) names no escalation_policies or schedules: list the PagerDuty ids whose on-call engineers get access",
+                at: pd.position
+            )
+            return nil
+        }
+        var maxLevel = 1
+        if pd["max_level"] != nil {
+            guard let level = integer(pd, "max_level", in: pdPlace) else { return nil }
+            guard level.value >= 1 else {
+                report("'max_level' \(pdPlace) must be 1 or more (1: the first responders)", at: level.position)
+                return nil
+            }
+            maxLevel = level.value
+        }
+        var maxDuration = flowMax
+        if fields["max_duration"] != nil {
+            guard let d = duration(fields, "max_duration", in: place) else { return nil }
+            guard d.value <= flowMax else {
+                report(
+                    "'max_duration' \(place) is \(DurationText.format(d.value)), over the flow's max \(DurationText.format(flowMax)): break-glass cannot grant longer than its flow",
+                    at: d.position
+                )
+                return nil
+            }
+            maxDuration = d.value
+        }
+        return BreakGlass(
+            escalationPolicies: policies?.map(\.value) ?? [],
+            schedules: schedules?.map(\.value) ?? [],
+            maxLevel: maxLevel,
+            maxDuration: maxDuration
+        )
+    }
+
     /// `hooks: {on_request: /etc/writ/hooks/oncall.py, on_approve: {path: …, timeout: 10s, env: {…}}}`.
     mutating func hooks(_ node: Node, position: Position, in flowPlace: String) -> FlowHooks? {
         let place = "in the hooks of \(flowPlace.dropFirst(3))"

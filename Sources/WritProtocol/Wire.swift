@@ -336,6 +336,8 @@ public struct DaemonView: Codable, Sendable, Equatable {
     public var pendingRequests: Int
     public var trackedSessions: Int
     public var nextDeadline: Int64?
+    /// One line per integration ("pagerduty: configured, reachable"); root only.
+    public var integrations: [String]?
 
     public init(
         version: String,

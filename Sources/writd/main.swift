@@ -25,6 +25,8 @@ struct Writd: AsyncParsableCommand {
     @Option(help: "Seconds between SIGHUP and SIGKILL when a grant's sessions are ended.") var sessionGrace: Int = 5
     @Option(help: "Seconds before expiry to warn terminals (grants no flow configured).") var warnBefore: Int = 300
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(help: "Secrets and settings of the integrations (PagerDuty): root's, mode 0600.")
+    var integrations = DaemonConfiguration().integrationsPath
     @Option(help: "The directory holding writ_hook.py, put on policy hooks' PYTHONPATH.")
     var hookLibrary = DaemonConfiguration().hookLibraryPath ?? "/usr/local/lib/writ/python"
 
@@ -35,7 +37,7 @@ struct Writd: AsyncParsableCommand {
         }
         for (name, path) in [
             ("--store", store), ("--state", state), ("--audit-log", auditLog), ("--socket", socket),
-            ("--policy", policy),
+            ("--policy", policy), ("--integrations", integrations),
         ]
         where !path.hasPrefix("/") {
             FileHandleStderr.write("writd: \(name) \(path) is not an absolute path\n")
@@ -57,6 +59,7 @@ struct Writd: AsyncParsableCommand {
         config.sessionGrace = .seconds(max(0, sessionGrace))
         config.defaultWarnBefore = Int64(max(0, warnBefore))
         config.hookLibraryPath = hookLibrary
+        config.integrationsPath = integrations
         let timer: WallClockTimer
         let engine: Engine
         do {

@@ -21,6 +21,7 @@ summary() {
 if [ "${ONLY:-}" = daemon ]; then
     source "$HERE/daemon.sh"
     source "$HERE/policy.sh"
+    source "$HERE/pagerduty.sh"
     summary
     exit 0
 fi
@@ -538,6 +539,7 @@ expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
 
 source "$HERE/daemon.sh"
 source "$HERE/policy.sh"
+source "$HERE/pagerduty.sh"
 
 # =================================================================================================
 summary

@@ -1,0 +1,130 @@
+import Glibc
+import Logging
+import Synchronization
+import WritCore
+import WritExpr
+import WritIntegrations
+import WritPolicy
+
+/// writd's integrations (PagerDuty now; Slack to come), read from `/etc/writ/integrations.yaml`.
+///
+/// Used off the engine actor: a PagerDuty lookup takes up to its timeout, and the actor must not
+/// wait on the network. The settings are swapped under a mutex on reload.
+public final class IntegrationHub: Sendable {
+    struct State: Sendable {
+        var settings: IntegrationSettings?
+        var pagerDuty: PagerDutyClient?
+        /// Why the file was not used, for the log and `writ doctor`.
+        var error: String?
+        /// The last PagerDuty ping: nil until it answered.
+        var pagerDutyStatus: String?
+    }
+
+    let path: String
+    let logger: Logger
+    let state = Mutex(State())
+
+    public init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+    }
+
+    /// Reads the file (at start and on SIGHUP). A missing file means no integrations; one that is
+    /// not root's 0600 is refused (it holds tokens), as is one with mistakes: the integrations are
+    /// then off and `writ doctor` says why.
+    public func load() {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            state.withLock { $0 = State() }
+            return
+        }
+        func refuse(_ why: String) {
+            logger.error("integrations not loaded: \(why)")
+            Syslog.log(LOG_ERR, "integrations not loaded from \(path): \(why)")
+            state.withLock { $0 = State(error: why) }
+        }
+        guard st.st_uid == 0, st.st_mode & 0o077 == 0 else {
+            refuse(
+                "\(path) is owned by uid \(st.st_uid) with mode \(String(st.st_mode & 0o777, radix: 8)); it holds tokens: chown root: \(path) && chmod 0600 \(path)"
+            )
+            return
+        }
+        let settings: IntegrationSettings
+        do {
+            let bytes = try Policy.contents(of: path)
+            settings = try IntegrationSettings.parse(String(decoding: bytes, as: UTF8.self), file: path)
+        } catch {
+            refuse(error.description)
+            return
+        }
+        let client = settings.pagerDuty.map {
+            PagerDutyClient(
+                configuration: PagerDutyConfiguration(
+                    apiURL: $0.apiURL,
+                    token: $0.token,
+                    timeoutMilliseconds: $0.timeoutMilliseconds
+                )
+            )
+        }
+        state.withLock { $0 = State(settings: settings, pagerDuty: client) }
+        logger.notice("integrations loaded from \(path): PagerDuty \(client == nil ? "not configured" : "configured")")
+        if let client {
+            Task {
+                let failure = await client.ping()
+                let status = failure.map { "unreachable: \($0.description)" } ?? "reachable"
+                self.state.withLock { $0.pagerDutyStatus = status }
+                if let failure { self.logger.error("PagerDuty: \(failure.description)") }
+            }
+        }
+    }
+
+    /// One line per integration for `writ doctor` (root only).
+    public var status: [String] {
+        state.withLock { s in
+            if let e = s.error { return ["integrations: not loaded — \(e)"] }
+            guard let settings = s.settings else { return ["integrations: none (\(path) does not exist)"] }
+            guard settings.pagerDuty != nil else { return ["pagerduty: not configured"] }
+            return ["pagerduty: configured, \(s.pagerDutyStatus ?? "not checked yet")"]
+        }
+    }
+
+    /// What the integrations know about `user` now, as the policy's `context`:
+    /// - `on_call` (bool) and `oncall` (a list of `{escalation_policy, escalation_policy_name,
+    ///   schedule, schedule_name, level, start, end}`) from PagerDuty;
+    /// - `pagerduty_error` (text) when PagerDuty did not answer: then `on_call` is absent, so no
+    ///   condition or break-glass rule can take silence for "on call".
+    /// Empty without integrations.
+    public func context(for user: String, now: Int64) async -> [String: Value] {
+        let (client, identities) = state.withLock { ($0.pagerDuty, $0.settings?.identities) }
+        guard let client else { return [:] }
+        guard let email = identities?.email(of: user) else {
+            return ["pagerduty_error": .string("no email known for \(user): add it under identities in \(path)")]
+        }
+        do throws(PagerDutyError) {
+            let entries = try await client.onCalls(email: email, now: now)
+            return [
+                "on_call": .bool(!entries.isEmpty),
+                "oncall": .list(entries.map(Self.value)),
+            ]
+        } catch {
+            logger.warning(
+                "PagerDuty lookup for \(user) failed; the request goes on without on-call facts: \(error.description)"
+            )
+            Syslog.log(LOG_WARNING, "PagerDuty lookup for \(user) failed: \(LogText.escape(error.description))")
+            return ["pagerduty_error": .string(error.description)]
+        }
+    }
+
+    static func value(_ e: OnCall) -> Value {
+        var m: [String: Value] = [
+            "escalation_policy": .string(e.escalationPolicyID),
+            "level": .int(Int64(e.level)),
+            "schedule": e.scheduleID.map(Value.string) ?? .null,
+            "start": e.start.map(Value.timestamp) ?? .null,
+            "end": e.end.map(Value.timestamp) ?? .null,
+        ]
+        if let n = e.escalationPolicyName { m["escalation_policy_name"] = .string(n) }
+        if let n = e.scheduleName { m["schedule_name"] = .string(n) }
+        return .map(m)
+    }
+}

@@ -1,0 +1,193 @@
+import FoundationEssentials
+import WritCore
+
+/// The parts of PagerDuty's REST API v2 answers the client reads. Unknown fields are ignored;
+/// missing required ones make the answer `.malformed`.
+enum PagerDutyWire {
+    /// `GET /users`: classic pagination.
+    struct UsersPage: Decodable {
+        var users: [User]
+        var more: Bool?
+    }
+
+    /// A user; only the ID and e-mail matter.
+    struct User: Decodable {
+        var id: String
+        var email: String?
+    }
+
+    /// `GET /oncalls`: classic pagination.
+    struct OnCallsPage: Decodable {
+        var oncalls: [Entry]
+        var more: Bool?
+    }
+
+    /// One on-call entry.
+    struct Entry: Decodable {
+        var user: Reference
+        var escalationPolicy: Reference
+        var schedule: Reference?
+        var escalationLevel: Int
+        var start: String?
+        var end: String?
+
+        enum CodingKeys: String, CodingKey {
+            case user
+            case escalationPolicy = "escalation_policy"
+            case schedule
+            case escalationLevel = "escalation_level"
+            case start
+            case end
+        }
+    }
+
+    /// A reference (`…_reference`) or, with `include[]`, the full object: both have `id` and
+    /// `summary`; full objects also have `name`.
+    struct Reference: Decodable {
+        var id: String
+        var summary: String?
+        var name: String?
+
+        /// The display name: `name` when present, else `summary`.
+        var displayName: String? { name ?? summary }
+    }
+
+    /// `GET /abilities`.
+    struct Abilities: Decodable {
+        var abilities: [String]
+    }
+
+    /// PagerDuty's error object: `{"error": {"message": …, "code": …, "errors": [...]}}`.
+    struct ErrorBody: Decodable {
+        struct Detail: Decodable {
+            var message: String?
+            var code: Int?
+            var errors: [String]?
+        }
+        var error: Detail
+    }
+
+    /// A decoding failure in a few words, naming the JSON path (`oncalls[3].escalation_policy.id`).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "the body is not JSON" }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "no \"\(path(context.codingPath + [key]))\""
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty { return "the body is not a JSON object" }
+            return "\"\(path(context.codingPath))\" is not \(typeName(type))"
+        case .valueNotFound(let type, let context):
+            return "\"\(path(context.codingPath))\" is null, expected \(typeName(type))"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "the body is not JSON" }
+            return "\"\(path(context.codingPath))\" is invalid"
+        @unknown default:
+            return "the body cannot be decoded"
+        }
+    }
+
+    private static func path(_ keys: [any CodingKey]) -> String {
+        var out = ""
+        for key in keys {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                out += (out.isEmpty ? "" : ".") + key.stringValue
+            }
+        }
+        return out
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "a boolean"
+        default: "the documented shape"
+        }
+    }
+}
+
+/// Building request URLs: the base URL checked, query values percent-encoded.
+enum PagerDutyURL {
+    /// The scheme and authority of a checked base URL, for messages (`https://api.pagerduty.com`).
+    struct Base: Equatable {
+        /// The base URL without a trailing slash.
+        var url: String
+        /// `host` or `host:port` (IPv6 in brackets), for messages.
+        var authority: String
+    }
+
+    /// `apiURL` checked: `https://…` (or `http://` to a loopback address), a host, no user info,
+    /// query or fragment. The error text says what is wrong and where to fix it.
+    static func base(_ apiURL: String) -> Result<Base, PagerDutyError> {
+        func refuse(_ why: String) -> Result<Base, PagerDutyError> {
+            .failure(.transport("not sent: pagerduty.api_url \(why); fix it in /etc/writ/integrations.yaml"))
+        }
+        let shown = "\"" + LogText.escape(apiURL, limit: 100) + "\""
+        guard apiURL.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+            return refuse("holds spaces, control or non-ASCII characters")
+        }
+        var url = apiURL
+        while url.hasSuffix("/") { url.removeLast() }
+        let lower = url.lowercased()
+        let isHTTPS = lower.hasPrefix("https://")
+        guard isHTTPS || lower.hasPrefix("http://") else {
+            return refuse("\(shown) does not start with https://")
+        }
+        guard !url.contains("?"), !url.contains("#") else {
+            return refuse("\(shown) has a query or fragment")
+        }
+        let rest = url.dropFirst(isHTTPS ? 8 : 7)
+        let authority = String(rest.prefix { $0 != "/" })
+        guard !authority.isEmpty else { return refuse("\(shown) has no host") }
+        guard !authority.contains("@") else {
+            return refuse("holds user information (credentials belong in pagerduty.token)")
+        }
+        if !isHTTPS && !isLoopback(host(of: authority)) {
+            return refuse("\(shown) uses plain http, which would send the API token in clear; use https://")
+        }
+        return .success(Base(url: url, authority: authority))
+    }
+
+    /// The host part of an authority (`[::1]:80` → `::1`, `h:443` → `h`).
+    static func host(of authority: String) -> String {
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            return String(authority[authority.index(after: authority.startIndex)..<close])
+        }
+        return String(authority.prefix { $0 != ":" })
+    }
+
+    /// Whether `host` is `localhost`, an address in 127.0.0.0/8 or `::1`.
+    static func isLoopback(_ host: String) -> Bool {
+        let lower = host.lowercased()
+        if lower == "localhost" || lower == "::1" { return true }
+        let parts = lower.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// `path` under `base` with the query: every byte but `A–Z a–z 0–9 - . _ ~` percent-encoded,
+    /// in names too (`user_ids%5B%5D`), so `+` in an e-mail stays a plus.
+    static func url(_ base: Base, path: String, query: [(String, String)]) -> String {
+        var out = base.url + path
+        for (index, (name, value)) in query.enumerated() {
+            out += (index == 0 ? "?" : "&") + encode(name) + "=" + encode(value)
+        }
+        return out
+    }
+
+    /// Percent-encoding of everything outside RFC 3986's unreserved characters.
+    static func encode(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E:
+                bytes.append(byte)
+            default:
+                bytes += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

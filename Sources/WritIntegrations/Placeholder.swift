@@ -1,1 +1,0 @@
-// Replaced by the PagerDuty client (issue 5).

@@ -1,0 +1,430 @@
+import Glibc
+import Testing
+
+@testable import WritIntegrations
+
+/// The client against Tests/Fakes/fake_pagerduty.py over real HTTP on 127.0.0.1 (one fake per test).
+@Suite("PagerDutyClient against the fake")
+struct PagerDutyClientTests {
+    /// Fails the test when `error`'s description shows `token`.
+    func expectNoToken(_ error: PagerDutyError?, _ token: String = FakePagerDuty.token) {
+        guard let error else { return }
+        #expect(!error.description.contains(token), "\(error.description)")
+        #expect(!String(describing: error).contains(token))
+        #expect(!String(reflecting: error).contains(token))
+    }
+
+    @Test func exactEmailMatch() async throws {
+        try await FakePagerDuty.with { fake in
+            var seed = Seed()
+            seed.users = [
+                .init(id: "PMALICE", name: "Malice", email: "malice@x.com"),
+                .init(id: "PALICE1", name: "Alice", email: "alice@x.com"),
+                .init(id: "PALICEAU", name: "Alice AU", email: "alice@x.com.au"),
+                .init(id: "PNAMED", name: "alice@x.com fan", email: "fan@y.org"),
+            ]
+            try await fake.seed(seed)
+            let pd = client(fake)
+            #expect(try await pd.userID(email: "alice@x.com") == "PALICE1")
+            #expect(try await pd.userID(email: "ALICE@X.com") == "PALICE1")
+            #expect(try await pd.userID(email: "malice@x.com") == "PMALICE")
+            #expect(try await pd.userID(email: "alice@x.com.au") == "PALICEAU")
+            #expect(await failure { try await pd.userID(email: "lice@x.com") } == .noSuchUser(email: "lice@x.com"))
+            #expect(await failure { try await pd.userID(email: "nobody@x.com") } == .noSuchUser(email: "nobody@x.com"))
+            #expect(await failure { try await pd.userID(email: "") } == .noSuchUser(email: ""))
+            // The query went to PagerDuty as sent, and it is what found the candidates.
+            let queries = try await fake.requests(path: "/users").map { $0.params["query"] ?? [] }
+            #expect(queries.first == ["alice@x.com"])
+        }
+    }
+
+    @Test func exactEmailOnALaterPage() async throws {
+        try await FakePagerDuty.with { fake in
+            var seed = Seed()
+            // 150 users whose e-mails contain "al@x.com", sorted (by name) before the one wanted.
+            seed.users = (0..<150).map { .init(id: "PU\($0)", name: "A \($0)", email: "a\($0)al@x.com") }
+            seed.users.append(.init(id: "PAL", name: "Zed", email: "al@x.com"))
+            try await fake.seed(seed)
+            #expect(try await client(fake).userID(email: "al@x.com") == "PAL")
+            let pages = try await fake.requests(path: "/users")
+            #expect(pages.map { $0.params["offset"] ?? [] } == [["0"], ["100"]])
+            #expect(pages.allSatisfy { $0.params["limit"] == ["100"] })
+        }
+    }
+
+    @Test func onCallsAcrossThreePages() async throws {
+        try await FakePagerDuty.with { fake in
+            let now = currentTime()
+            var seed = Seed()
+            seed.users = [.init(id: "PALICE1", name: "Alice", email: "alice@x.com")]
+            seed.escalation_policies = [.init(id: "PEPBIG", name: "Big")]
+            seed.oncalls = (1...250).map {
+                Seed.Shift(user: "PALICE1", policy: "PEPBIG", level: $0, start: now - 3600, end: now + 3600)
+            }
+            try await fake.seed(seed)
+            let entries = try await client(fake).onCalls(email: "alice@x.com", now: now)
+            #expect(entries.count == 250)
+            #expect(Set(entries.map(\.level)) == Set(1...250))
+            #expect(entries.allSatisfy { $0.escalationPolicyName == "Big" && $0.start == now - 3600 })
+            let pages = try await fake.requests(path: "/oncalls")
+            #expect(pages.map { $0.params["offset"] ?? [] } == [["0"], ["100"], ["200"]])
+            #expect(pages.allSatisfy { $0.params["limit"] == ["100"] && $0.params["user_ids[]"] == ["PALICE1"] })
+            let instant = ISO8601Time.format(now)
+            #expect(pages.allSatisfy { $0.params["since"] == [instant] && $0.params["until"] == [instant] })
+        }
+    }
+
+    @Test func tooManyPages() async throws {
+        try await FakePagerDuty.with { fake in
+            var seed = Seed()
+            seed.users = [.init(id: "PALICE1", name: "Alice", email: "alice@x.com")]
+            seed.escalation_policies = [.init(id: "PEPHUGE", name: "Huge")]
+            seed.oncalls = (1...2001).map { Seed.Shift(user: "PALICE1", policy: "PEPHUGE", level: $0) }
+            try await fake.seed(seed)
+            let pd = client(fake, timeout: 30_000)
+            let error = await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+            #expect(error == .malformed("too many pages"))
+            #expect(try await fake.requests(path: "/oncalls").count == 20)
+        }
+    }
+
+    /// Alice: PEPA through schedule PS1 (level 1), PEPB directly (level 1), PEPC through PS2 (level 2);
+    /// Bob on PEPA too.
+    func seedFilters(_ fake: FakePagerDuty, now: Int64) async throws {
+        var seed = Seed()
+        seed.users = [
+            .init(id: "PALICE1", name: "Alice", email: "alice@x.com"),
+            .init(id: "PBOB001", name: "Bob", email: "bob@x.com"),
+        ]
+        seed.escalation_policies = [
+            .init(id: "PEPA", name: "A"), .init(id: "PEPB", name: "B"), .init(id: "PEPC", name: "C"),
+        ]
+        seed.schedules = [.init(id: "PS1", name: "Primary"), .init(id: "PS2", name: "Secondary")]
+        seed.oncalls = [
+            .init(user: "PALICE1", policy: "PEPA", schedule: "PS1", level: 1, start: now - 60, end: now + 60),
+            .init(user: "PALICE1", policy: "PEPB", level: 1),
+            .init(user: "PALICE1", policy: "PEPC", schedule: "PS2", level: 2, start: now - 60, end: now + 60),
+            .init(user: "PBOB001", policy: "PEPA", schedule: "PS1", level: 1, start: now - 60, end: now + 60),
+        ]
+        try await fake.seed(seed)
+    }
+
+    @Test func filtersByEscalationPolicyAndSchedule() async throws {
+        try await FakePagerDuty.with { fake in
+            let now = currentTime()
+            try await seedFilters(fake, now: now)
+            let pd = client(fake)
+            func policies(_ entries: [OnCall]) -> [String] { entries.map(\.escalationPolicyID).sorted() }
+
+            let all = try await pd.onCalls(userID: "PALICE1", now: now)
+            #expect(policies(all) == ["PEPA", "PEPB", "PEPC"])
+            #expect(all.allSatisfy { $0.userID == "PALICE1" })
+            let byPolicy = try await pd.onCalls(userID: "PALICE1", escalationPolicies: ["PEPA"], now: now)
+            #expect(
+                byPolicy == [
+                    OnCall(
+                        userID: "PALICE1",
+                        escalationPolicyID: "PEPA",
+                        escalationPolicyName: "A",
+                        scheduleID: "PS1",
+                        scheduleName: "Primary",
+                        level: 1,
+                        start: now - 60,
+                        end: now + 60
+                    )
+                ]
+            )
+            let bySchedule = try await pd.onCalls(userID: "PALICE1", schedules: ["PS2"], now: now)
+            #expect(policies(bySchedule) == ["PEPC"] && bySchedule.first?.level == 2)
+            // Both lists: the union (PagerDuty itself would intersect them).
+            let union = try await pd.onCalls(
+                userID: "PALICE1",
+                escalationPolicies: ["PEPB"],
+                schedules: ["PS1"],
+                now: now
+            )
+            #expect(policies(union) == ["PEPA", "PEPB"])
+            let direct = union.first { $0.escalationPolicyID == "PEPB" }
+            #expect(direct?.scheduleID == nil && direct?.start == nil && direct?.end == nil)
+            #expect(try await pd.onCalls(userID: "PALICE1", schedules: ["PSNONE"], now: now).isEmpty)
+            #expect(try await pd.onCalls(userID: "PNOBODY", now: now).isEmpty)
+
+            let sent = try await fake.requests(path: "/oncalls")
+            #expect(sent.count == 6)
+            #expect(sent[1].params["escalation_policy_ids[]"] == ["PEPA"] && sent[1].params["schedule_ids[]"] == nil)
+            #expect(sent[2].params["schedule_ids[]"] == ["PS2"] && sent[2].params["escalation_policy_ids[]"] == nil)
+            #expect(sent[3].params["schedule_ids[]"] == nil && sent[3].params["escalation_policy_ids[]"] == nil)
+            #expect(sent.allSatisfy { $0.params["user_ids[]"]?.count == 1 })
+        }
+    }
+
+    @Test func qualifyingOnTheFakesAnswer() async throws {
+        try await FakePagerDuty.with { fake in
+            let now = currentTime()
+            var seed = Seed()
+            seed.users = [.init(id: "PALICE1", name: "Alice", email: "alice@x.com")]
+            seed.escalation_policies = [.init(id: "PEPA", name: "A"), .init(id: "PEPB", name: "B")]
+            seed.schedules = [.init(id: "PS1", name: "Primary"), .init(id: "PS9", name: "Other")]
+            seed.oncalls = [
+                .init(user: "PALICE1", policy: "PEPA", schedule: "PS1", level: 2, start: now - 60, end: now + 600),
+                .init(user: "PALICE1", policy: "PEPA", schedule: "PS1", level: 1, start: now + 60, end: now + 600),
+                .init(user: "PALICE1", policy: "PEPA", schedule: "PS1", level: 1, start: now - 600, end: now - 60),
+                .init(user: "PALICE1", policy: "PEPB", level: 1),
+            ]
+            try await fake.seed(seed)
+            let pd = client(fake)
+            // Future and past shifts are not on call now.
+            let entries = try await pd.onCalls(email: "alice@x.com", now: now)
+            #expect(entries.count == 2)
+            #expect(BreakGlassRule(escalationPolicies: ["PEPA"]).qualifying(entries, now: now) == nil, "level 2 > 1")
+            #expect(
+                BreakGlassRule(escalationPolicies: ["PEPA"], maxLevel: 2).qualifying(entries, now: now)?.level == 2
+            )
+            #expect(BreakGlassRule(schedules: ["PS9"], maxLevel: 5).qualifying(entries, now: now) == nil)
+            let open = BreakGlassRule(escalationPolicies: ["PEPB"]).qualifying(entries, now: now)
+            #expect(open?.escalationPolicyID == "PEPB" && open?.start == nil && open?.end == nil)
+            // An hour later only the permanent one is left.
+            let later = try await pd.onCalls(email: "alice@x.com", now: now + 3600)
+            #expect(later.map(\.escalationPolicyID) == ["PEPB"])
+        }
+    }
+
+    @Test func rateLimitedOnceThenAnswered() async throws {
+        try await FakePagerDuty.with { fake in
+            let now = currentTime()
+            try await seedFilters(fake, now: now)
+            try await fake.post("ratelimit", #"{"path": "/oncalls", "count": 1, "retry_after": 1}"#)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let entries = try await client(fake).onCalls(email: "alice@x.com", now: now)
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            #expect(entries.count == 3)
+            #expect(seconds >= 0.95 && seconds < 6, "waited \(seconds) s")
+            let sent = try await fake.requests(path: "/oncalls")
+            #expect(sent.map(\.status) == [429, 200])
+        }
+    }
+
+    @Test func rateLimitedUntilTheDeadline() async throws {
+        try await FakePagerDuty.with { fake in
+            try await seedFilters(fake, now: currentTime())
+            try await fake.post("ratelimit", #"{"path": "*", "retry_after": 1}"#)
+            let (error, seconds) = await timed {
+                await failure {
+                    try await client(fake, timeout: 2500).onCalls(email: "alice@x.com", now: currentTime())
+                }
+            }
+            #expect(error == .rateLimited(retryAfterSeconds: 1))
+            #expect(seconds >= 1.9 && seconds <= 6, "gave up after \(seconds) s")
+            #expect(try await fake.requests(path: "/users").count == 3)
+            expectNoToken(error)
+
+            // A wait longer than the deadline: no retry at all.
+            try await fake.post("ratelimit", #"{"path": "*", "retry_after": 30}"#)
+            let (long, quick) = await timed {
+                await failure { try await client(fake, timeout: 2500).userID(email: "alice@x.com") }
+            }
+            #expect(long == .rateLimited(retryAfterSeconds: 30))
+            #expect(quick < 1, "gave up after \(quick) s")
+        }
+    }
+
+    @Test func badToken() async throws {
+        try await FakePagerDuty.with { fake in
+            let wrong = "u+WRONG-sekrit-4711"
+            let pd = client(fake, token: wrong)
+            let error = await failure { try await pd.userID(email: "alice@x.com") }
+            #expect(error == .unauthorized)
+            expectNoToken(error, wrong)
+            let pinged = await pd.ping()
+            #expect(pinged == .unauthorized)
+            expectNoToken(pinged, wrong)
+            #expect(await client(fake).ping() == nil)
+            // A token that cannot be a header value is not sent at all.
+            let broken = await failure { try await client(fake, token: "abc\r\nX-Evil: 1").userID(email: "a@x.com") }
+            guard case .transport(let why) = broken else {
+                Issue.record("\(String(describing: broken))")
+                return
+            }
+            #expect(why.hasPrefix("not sent: pagerduty.token"))
+            let sent = try await fake.requests()
+            #expect(sent.count == 3, "the bad token was not sent")
+        }
+    }
+
+    @Test func serviceDown() async throws {
+        try await FakePagerDuty.with { fake in
+            try await fake.post("down", #"{"mode": "503"}"#)
+            let pd = client(fake)
+            let error = await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+            #expect(error == .http(status: 503, message: "Service Unavailable"))
+            #expect(await pd.ping() == .http(status: 503, message: "Service Unavailable"))
+            expectNoToken(error)
+
+            // PagerDuty's message and details are kept (escaped); a token in them is not.
+            try await fake.post(
+                "down",
+                """
+                {"mode": "503", "status": 400, "body": {"error": {"message": "Invalid Input Provided",
+                  "code": 2001, "errors": ["Token pd-fake-token is\\nodd", "Offset too large"]}}}
+                """
+            )
+            let detailed = await failure { try await pd.userID(email: "alice@x.com") }
+            #expect(
+                detailed
+                    == .http(
+                        status: 400,
+                        message: "Invalid Input Provided: Token <redacted> is\\nodd; Offset too large"
+                    )
+            )
+            expectNoToken(detailed)
+
+            // Not PagerDuty's error object: the reason phrase.
+            try await fake.post("down", #"{"mode": "503", "status": 502, "body": "<html>bad gateway</html>"}"#)
+            #expect(
+                await failure { try await pd.userID(email: "alice@x.com") }
+                    == .http(status: 502, message: "Bad Gateway")
+            )
+        }
+    }
+
+    @Test func malformedAnswers() async throws {
+        try await FakePagerDuty.with { fake in
+            let pd = client(fake)
+            try await fake.post("down", #"{"mode": "503", "status": 200, "body": "not json"}"#)
+            #expect(
+                await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+                    == .malformed("/oncalls: the body is not JSON")
+            )
+            try await fake.post(
+                "down",
+                #"{"mode": "503", "status": 200, "body": {"oncalls": [{"user": {"id": "PALICE1"}}], "more": false}}"#
+            )
+            #expect(
+                await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+                    == .malformed("/oncalls: no \"oncalls[0].escalation_policy\"")
+            )
+            try await fake.post("down", #"{"mode": "503", "status": 200, "body": {"users": "alice", "more": false}}"#)
+            #expect(
+                await failure { try await pd.userID(email: "alice@x.com") }
+                    == .malformed("/users: \"users\" is not the documented shape")
+            )
+            try await fake.post("down", #"{"mode": "503", "status": 200, "body": {"oncalls": [], "more": true}}"#)
+            #expect(
+                await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+                    == .malformed("/oncalls: \"more\" is true on an empty page")
+            )
+            try await fake.post("down", #"{"mode": "503", "status": 200, "body": [1, 2]}"#)
+            #expect(await pd.ping() == .malformed("/abilities: the body is not a JSON object"))
+        }
+    }
+
+    @Test func hangingServiceTimesOut() async throws {
+        try await FakePagerDuty.with { fake in
+            try await fake.post("down", #"{"mode": "hang"}"#)
+            let (error, seconds) = await timed {
+                await failure {
+                    try await client(fake, timeout: 1000).onCalls(email: "alice@x.com", now: currentTime())
+                }
+            }
+            #expect(error == .timedOut(milliseconds: 1000))
+            #expect(seconds >= 0.95 && seconds <= 5, "took \(seconds) s")
+            let (pinged, pingSeconds) = await timed { await client(fake, timeout: 800).ping() }
+            #expect(pinged == .timedOut(milliseconds: 800))
+            #expect(pingSeconds <= 1.3, "took \(pingSeconds) s")
+            try await fake.post("up", "{}")
+        }
+    }
+
+    @Test func oneDeadlineForEmailAndOnCalls() async throws {
+        try await FakePagerDuty.with { fake in
+            try await seedFilters(fake, now: currentTime())
+            // The user lookup spends a second in a 429 wait; the on-call lookup then hangs.
+            try await fake.post("ratelimit", #"{"path": "/users", "count": 1, "retry_after": 1}"#)
+            try await fake.post("down", #"{"mode": "slow", "delay": 10}"#)
+            let (error, seconds) = await timed {
+                await failure {
+                    try await client(fake, timeout: 1500).onCalls(email: "alice@x.com", now: currentTime())
+                }
+            }
+            #expect(error == .timedOut(milliseconds: 1500))
+            #expect(seconds >= 1.45 && seconds <= 5.5, "took \(seconds) s")
+        }
+    }
+
+    @Test func slowButInTime() async throws {
+        try await FakePagerDuty.with { fake in
+            try await seedFilters(fake, now: currentTime())
+            try await fake.post("down", #"{"mode": "slow", "delay": 0.3}"#)
+            let entries = try await client(fake, timeout: 2000).onCalls(email: "alice@x.com", now: currentTime())
+            #expect(entries.count == 3)
+        }
+    }
+
+    @Test func connectionRefused() async throws {
+        // A port nothing listens on: bind one, note it, close it.
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let port = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic -> UInt16 in
+                guard bind(socketFD, generic, length) == 0, getsockname(socketFD, generic, &length) == 0 else {
+                    return 0
+                }
+                return UInt16(bigEndian: pointer.pointee.sin_port)
+            }
+        }
+        close(socketFD)
+        try #require(port != 0)
+
+        let pd = PagerDutyClient(
+            configuration: PagerDutyConfiguration(
+                apiURL: "http://127.0.0.1:\(port)",
+                token: FakePagerDuty.token,
+                timeoutMilliseconds: 1000
+            )
+        )
+        let (error, seconds) = await timed { await failure { try await pd.userID(email: "alice@x.com") } }
+        guard case .transport(let why) = error else {
+            Issue.record("expected .transport, got \(String(describing: error))")
+            return
+        }
+        #expect(why.contains("connection refused by 127.0.0.1:\(port)"), "\(why)")
+        // An upper bound that only catches a hang: CI machines are busy, the deadline is what counts.
+        #expect(seconds <= 5, "took \(seconds) s")
+        expectNoToken(error)
+        #expect(await pd.ping() == error)
+    }
+
+    @Test func connectionReset() async throws {
+        try await FakePagerDuty.with { fake in
+            try await fake.post("down", #"{"mode": "refuse"}"#)
+            let error = await failure { try await client(fake, timeout: 1500).userID(email: "alice@x.com") }
+            guard case .transport = error else {
+                Issue.record("expected .transport, got \(String(describing: error))")
+                return
+            }
+            expectNoToken(error)
+        }
+    }
+
+    @Test func sendsPagerDutysHeaders() async throws {
+        try await FakePagerDuty.with { fake in
+            let now = currentTime()
+            try await seedFilters(fake, now: now)
+            let pd = client(fake)
+            _ = try await pd.onCalls(email: "alice@x.com", escalationPolicies: ["PEPA"], now: now)
+            #expect(await pd.ping() == nil)
+            let sent = try await fake.requests()
+            #expect(sent.map(\.path) == ["/users", "/oncalls", "/abilities"])
+            for request in sent {
+                #expect(request.accept == "application/vnd.pagerduty+json;version=2" && request.accept_v2)
+                #expect(request.authorization == "Token token=pd-fake-token")
+                #expect(request.status == 200)
+            }
+        }
+    }
+}

@@ -202,21 +202,39 @@ public struct BreakGlass: Sendable, Equatable {
     }
 
     /// The on-call entry (from `context.oncall`, as writd's PagerDuty lookup fills it) that
-    /// qualifies at `now`, lowest level first; nil when none does (or there is no such context).
+    /// qualifies at `now`, or nil when none does (or there is no such context). An entry
+    /// qualifies when its escalation policy or its schedule is listed, its level is between 1 and
+    /// `maxLevel`, and `start <= now < end` (a missing bound is open). Among several: the lowest
+    /// level, then the one that ends first, then the smallest ids, so PagerDuty's order does not
+    /// change the evidence.
     public func qualifying(_ context: [String: Value], now: Int64) -> [String: Value]? {
         guard case .list(let entries)? = context["oncall"] else { return nil }
-        var best: (entry: [String: Value], level: Int64)? = nil
+        func text(_ e: [String: Value], _ key: String) -> String? {
+            if case .string(let s)? = e[key] { s } else { nil }
+        }
+        func time(_ e: [String: Value], _ key: String) -> Int64? {
+            if case .timestamp(let t)? = e[key] { t } else { nil }
+        }
+        var candidates: [(entry: [String: Value], level: Int64)] = []
         for case .map(let e) in entries {
             guard case .int(let level)? = e["level"], level >= 1, level <= Int64(maxLevel) else { continue }
-            var target = false
-            if case .string(let p)? = e["escalation_policy"], escalationPolicies.contains(p) { target = true }
-            if case .string(let s)? = e["schedule"], schedules.contains(s) { target = true }
-            guard target else { continue }
-            if case .timestamp(let start)? = e["start"], start > now { continue }
-            if case .timestamp(let end)? = e["end"], end <= now { continue }
-            if best == nil || level < best!.level { best = (e, level) }
+            let listed =
+                text(e, "escalation_policy").map(escalationPolicies.contains) == true
+                || text(e, "schedule").map(schedules.contains) == true
+            guard listed else { continue }
+            if let start = time(e, "start"), start > now { continue }
+            if let end = time(e, "end"), end <= now { continue }
+            candidates.append((e, level))
         }
-        return best?.entry
+        return candidates.min { a, b in
+            if a.level != b.level { return a.level < b.level }
+            let aEnd = time(a.entry, "end") ?? .max
+            let bEnd = time(b.entry, "end") ?? .max
+            if aEnd != bEnd { return aEnd < bEnd }
+            let (ap, bp) = (text(a.entry, "escalation_policy") ?? "", text(b.entry, "escalation_policy") ?? "")
+            if ap != bp { return ap < bp }
+            return (text(a.entry, "schedule") ?? "") < (text(b.entry, "schedule") ?? "")
+        }?.entry
     }
 
     /// One line of evidence for the audit log and the requester: "on call in PagerDuty:

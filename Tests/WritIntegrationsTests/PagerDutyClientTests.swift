@@ -176,13 +176,10 @@ struct PagerDutyClientTests {
             // Future and past shifts are not on call now.
             let entries = try await pd.onCalls(email: "alice@x.com", now: now)
             #expect(entries.count == 2)
-            #expect(BreakGlassRule(escalationPolicies: ["PEPA"]).qualifying(entries, now: now) == nil, "level 2 > 1")
-            #expect(
-                BreakGlassRule(escalationPolicies: ["PEPA"], maxLevel: 2).qualifying(entries, now: now)?.level == 2
-            )
-            #expect(BreakGlassRule(schedules: ["PS9"], maxLevel: 5).qualifying(entries, now: now) == nil)
-            let open = BreakGlassRule(escalationPolicies: ["PEPB"]).qualifying(entries, now: now)
-            #expect(open?.escalationPolicyID == "PEPB" && open?.start == nil && open?.end == nil)
+            let pepa = entries.first { $0.escalationPolicyID == "PEPA" }
+            #expect(pepa?.level == 2 && pepa?.scheduleID == "PS1" && pepa?.scheduleName == "Primary")
+            let open = entries.first { $0.escalationPolicyID == "PEPB" }
+            #expect(open?.level == 1 && open?.start == nil && open?.end == nil && open?.scheduleID == nil)
             // An hour later only the permanent one is left.
             let later = try await pd.onCalls(email: "alice@x.com", now: now + 3600)
             #expect(later.map(\.escalationPolicyID) == ["PEPB"])

@@ -82,6 +82,12 @@ struct BreakGlassTests {
         )
         let e = try decide([entry(level: 3), entry(level: 1)])
         #expect(e.evidence?.contains("level 1") == true)
+        // Same level: the shift that ends first, whatever PagerDuty's order.
+        let later = entry(end: Self.now + 7200)
+        let sooner = entry(schedule: "SCH1", end: Self.now + 600)
+        for order in [[later, sooner], [sooner, later]] {
+            #expect(try decide(order).evidence?.hasSuffix("to 2025-11-25 12:10Z") == true)
+        }
     }
 
     @Test("auto_deny still comes first")

@@ -212,8 +212,12 @@ public struct BreakGlass: Sendable, Equatable {
         func text(_ e: [String: Value], _ key: String) -> String? {
             if case .string(let s)? = e[key] { s } else { nil }
         }
+        // Timestamps live; whole seconds when read back from the audit log's JSON (replay).
         func time(_ e: [String: Value], _ key: String) -> Int64? {
-            if case .timestamp(let t)? = e[key] { t } else { nil }
+            switch e[key] {
+            case .timestamp(let t)?, .int(let t)?: t
+            default: nil
+            }
         }
         var candidates: [(entry: [String: Value], level: Int64)] = []
         for case .map(let e) in entries {
@@ -242,7 +246,11 @@ public struct BreakGlass: Sendable, Equatable {
     public static func evidence(_ e: [String: Value]) -> String {
         func text(_ key: String) -> String? { if case .string(let s)? = e[key] { s } else { nil } }
         func when(_ key: String) -> String {
-            guard case .timestamp(let t)? = e[key] else { return "open" }
+            let t: Int64
+            switch e[key] {
+            case .timestamp(let v)?, .int(let v)?: t = v
+            default: return "open"
+            }
             let (day, second) = TimeWindow.floorDivide(t, 86_400)
             let h = second / 3600
             let m = (second % 3600) / 60

@@ -90,6 +90,15 @@ struct BreakGlassTests {
         }
     }
 
+    @Test("entries read back from the audit log (times as whole seconds) decide the same way")
+    func replayedEntries() throws {
+        let replayed: Value = .map([
+            "escalation_policy": .string("PEP1"), "level": .int(1), "schedule": .null,
+            "start": .int(Self.now + 60), "end": .int(Self.now + 3600),
+        ])
+        #expect(try decide([replayed]).outcome == .people)
+    }
+
     @Test("auto_deny still comes first")
     func denyFirst() throws {
         #expect(

@@ -91,6 +91,7 @@ let package = Package(
             name: "WritIntegrations",
             dependencies: [
                 "WritCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

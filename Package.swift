@@ -81,7 +81,7 @@ let package = Package(
         ),
         .target(
             name: "WritPolicy",
-            dependencies: ["WritCore", "WritExpr", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WritCore", "WritExpr", "WritHooks", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "WritProcesses"),
         .target(name: "WritExpr"),
@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "WritIntegrations",
             dependencies: [
-                "WritCore",
+                "WritCore", "WritExpr",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
-        .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations"]),
+        .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr"]),
         .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -116,12 +116,7 @@ struct PolicyCommand: ParsableCommand {
                 ),
                 decision: nil
             )
-            let spec = HookSpec(
-                path: hook.path,
-                timeoutMilliseconds: hook.timeoutMilliseconds,
-                environment: hook.environment
-            )
-            let result = blocking { await runner.decide(spec, input: document) }
+            let result = blocking { await runner.decide(hook, input: document) }
             switch result {
             case .success(let d):
                 let note = "ran \(hook.path): \(d.kind.rawValue)\(d.reason.isEmpty ? "" : " (\(d.reason))")"

@@ -18,10 +18,6 @@ extension Engine {
         )
     }
 
-    static func spec(_ hook: HookConfig) -> HookSpec {
-        HookSpec(path: hook.path, timeoutMilliseconds: hook.timeoutMilliseconds, environment: hook.environment)
-    }
-
     /// The document a hook reads on stdin.
     func hookInput(_ r: StoredRequest, event: String, grant: Grant? = nil) -> HookInput {
         let decision: HookInput.Decision? =
@@ -92,7 +88,7 @@ extension Engine {
         }
         let runner = hookRunner()
         let document = hookInput(request, event: "on_request")
-        let spec = Self.spec(hook)
+        let spec = hook
         let started = DaemonConfiguration.monotonicMilliseconds()
         // The task runs on this actor; only the hook's run itself is awaited off it.
         Task {
@@ -221,7 +217,7 @@ extension Engine {
         }
         let runner = hookRunner()
         let document = hookInput(request, event: event, grant: grant)
-        let spec = Self.spec(hook)
+        let spec = hook
         let logger = self.logger
         let id = request.core.id
         Task {

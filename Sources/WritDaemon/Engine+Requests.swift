@@ -193,7 +193,7 @@ extension Engine {
                         .approved,
                         at: now,
                         by: by,
-                        note: glass ? "break-glass: \(evidence(evaluation))" : "auto-approved by rule \(rule)",
+                        note: glass ? "break-glass: \(evaluation.evidence ?? "")" : "auto-approved by rule \(rule)",
                         duration: duration
                     )
                     request.autoRule = rule
@@ -651,8 +651,6 @@ extension Engine {
         }
         return out
     }
-
-    func evidence(_ e: Evaluation) -> String { e.evidence ?? "" }
 
     static func contextJSON(_ context: [String: Value]) -> String {
         guard !context.isEmpty else { return "{}" }

@@ -229,6 +229,19 @@ public enum Calendar {
     public static func timestamp(_ text: String) -> Int64? {
         try? Time.parseTimestamp(text)
     }
+
+    /// Epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+    public static func rfc3339(_ timestamp: Int64) -> String { Time.format(timestamp: timestamp) }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (month 1-12).
+    public static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
+        Time.days(year: year, month: month, day: day)
+    }
+
+    /// The date (month 1-12) of a day counted from 1970-01-01.
+    public static func civil(days: Int64) -> (year: Int64, month: Int64, day: Int64) { Time.civil(days: days) }
+
+    public static func daysInMonth(year: Int64, month: Int64) -> Int64 { Time.daysInMonth(year, month) }
 }
 
 extension Suggestions {

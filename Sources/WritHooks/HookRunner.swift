@@ -15,8 +15,9 @@ public struct HookRunner: Sendable {
 
     /// The PATH every hook gets.
     static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    /// Variables a spec's `environment` cannot set.
-    static let reservedNames: Set<String> = [
+    /// Variables a spec's `environment` cannot set (the policy parser refuses them too).
+    public static let reservedNames: Set<String> = [
+        "LD_PRELOAD", "LD_LIBRARY_PATH",
         "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "PYTHONPATH",
         "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
     ]

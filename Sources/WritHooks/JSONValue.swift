@@ -88,8 +88,9 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 }
 
 /// Why bytes are not exactly one JSON value: one line, for `HookFailure.garbage`.
-struct JSONSyntaxError: Error, Equatable {
-    var message: String
+/// Why bytes are not one JSON value.
+public struct JSONSyntaxError: Error, Equatable {
+    public var message: String
 }
 
 extension JSONValue {
@@ -97,7 +98,7 @@ extension JSONValue {
     /// invalid UTF-8, a byte order mark, duplicate keys, lone surrogates, nesting deeper than 64
     /// and anything after the value are errors. A hook's decision must not depend on which of two
     /// `"decision"` keys a parser happens to keep.
-    static func parse(_ bytes: [UInt8]) -> Result<JSONValue, JSONSyntaxError> {
+    public static func parse(_ bytes: [UInt8]) -> Result<JSONValue, JSONSyntaxError> {
         var parser = StrictJSONParser(bytes: bytes)
         do throws(JSONSyntaxError) {
             parser.skipWhitespace()

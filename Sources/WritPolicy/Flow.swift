@@ -1,5 +1,6 @@
 import WritCore
 import WritExpr
+import WritHooks
 
 /// One kind of access that may be requested: what it grants, who may ask, who approves, for how
 /// long. Flows are only made by `Policy.parse`, which has checked every field (and every rule
@@ -305,20 +306,8 @@ public struct Escalation: Sendable, Equatable {
     }
 }
 
-/// A hook as the policy names it.
-public struct HookConfig: Sendable, Equatable {
-    /// Absolute path of the executable.
-    public var path: String
-    public var timeoutMilliseconds: Int
-    /// Extra environment variables the admin set in the policy (the hook's own settings).
-    public var environment: [String: String]
-
-    public init(path: String, timeoutMilliseconds: Int = 5000, environment: [String: String] = [:]) {
-        self.path = path
-        self.timeoutMilliseconds = timeoutMilliseconds
-        self.environment = environment
-    }
-}
+/// A hook as the policy names it: the runner's own description (path, timeout, environment).
+public typealias HookConfig = HookSpec
 
 /// The hooks of one flow; nil where none is set.
 public struct FlowHooks: Sendable, Equatable {

@@ -395,7 +395,7 @@ extension PolicyParser {
         }
         var now: Int64 = 1_764_072_000  // 2025-11-25T12:00:00Z: a fixed default keeps cases repeatable
         if let t = pick("time") {
-            if case .scalar(let s) = t, let epoch = Timestamp.parse(s.string) {
+            if case .scalar(let s) = t, let epoch = Calendar.timestamp(s.string) {
                 now = epoch
             } else {
                 report(
@@ -579,10 +579,4 @@ extension PolicyParser {
         case .alias: return .null
         }
     }
-}
-
-/// RFC 3339 times (`2026-11-25T22:30:00Z`, `…+02:00`) as epoch seconds: the same reading as
-/// `timestamp()` in conditions.
-public enum Timestamp {
-    public static func parse(_ text: String) -> Int64? { Calendar.timestamp(text) }
 }

@@ -1,5 +1,6 @@
 import WritCore
 import WritExpr
+import WritHooks
 import Yams
 
 /// `when:` conditions, `auto_deny:` rules, approval `steps:` with escalation, and `hooks:`.
@@ -402,11 +403,8 @@ extension PolicyParser {
         return HookConfig(path: path.value, timeoutMilliseconds: Int(timeout) * 1000, environment: environment)
     }
 
-    /// Names the runner sets itself, which `env:` may not override.
-    static let fixedHookVariables: Set<String> = [
-        "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
-        "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "LD_PRELOAD", "LD_LIBRARY_PATH",
-    ]
+    /// Names the runner sets itself (or that would change how it starts), which `env:` may not set.
+    static var fixedHookVariables: Set<String> { HookRunner.reservedNames }
 
     /// `env: {WEBHOOK_URL: https://…}`: upper-case names, text values.
     mutating func hookEnvironment(_ node: Node, position: Position, in place: String) -> [String: String]? {

@@ -1,5 +1,6 @@
 import WritCore
 import WritExpr
+import WritHooks
 
 /// `writ policy replay`: the requests recorded in the audit log, decided again under another
 /// policy, and which decisions would change.
@@ -141,8 +142,7 @@ public enum PolicyReplay {
         let current = field("groups") != nil
         var commands: [String]? = nil
         if let asked = field("asked_commands") {
-            var reader = JSONReader(bytes: Array(asked.utf8))
-            if case .list(let items)? = reader.value(depth: 0) {
+            if case .list(let items)? = json(asked) {
                 commands = items.compactMap { if case .string(let s) = $0 { s } else { nil } }
             }
         } else if !current {
@@ -163,7 +163,7 @@ public enum PolicyReplay {
             now: time,
             fields: fields,
             kind: field("kind") ?? "grant",
-            context: field("context").flatMap(JSONText.object) ?? [:]
+            context: { if case .map(let m)? = field("context").flatMap(json) { m } else { [:] } }()
         )
     }
 
@@ -226,124 +226,10 @@ extension Policy {
     }
 }
 
-/// The context recorded in the audit log (a JSON object) back as condition values.
-enum JSONText {
-    static func object(_ text: String) -> [String: Value]? {
-        var p = JSONReader(bytes: Array(text.utf8))
-        guard case .map(let m)? = p.value(depth: 0) else { return nil }
-        return m
-    }
-}
-
-/// A small JSON reader for recorded context (objects, arrays, strings, integers, booleans, null).
-struct JSONReader {
-    let bytes: [UInt8]
-    var i = 0
-
-    mutating func space() { while i < bytes.count, [9, 10, 13, 32].contains(bytes[i]) { i += 1 } }
-
-    mutating func value(depth: Int) -> Value? {
-        guard depth < 32 else { return nil }
-        space()
-        guard i < bytes.count else { return nil }
-        switch bytes[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            var out: [String: Value] = [:]
-            space()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-                i += 1
-                return .map(out)
-            }
-            while true {
-                space()
-                guard case .string(let k)? = value(depth: depth + 1) else { return nil }
-                space()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
-                i += 1
-                guard let v = value(depth: depth + 1) else { return nil }
-                out[k] = v
-                space()
-                guard i < bytes.count else { return nil }
-                if bytes[i] == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                guard bytes[i] == UInt8(ascii: "}") else { return nil }
-                i += 1
-                return .map(out)
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            var out: [Value] = []
-            space()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
-                i += 1
-                return .list(out)
-            }
-            while true {
-                guard let v = value(depth: depth + 1) else { return nil }
-                out.append(v)
-                space()
-                guard i < bytes.count else { return nil }
-                if bytes[i] == UInt8(ascii: ",") {
-                    i += 1
-                    continue
-                }
-                guard bytes[i] == UInt8(ascii: "]") else { return nil }
-                i += 1
-                return .list(out)
-            }
-        case UInt8(ascii: "\""):
-            i += 1
-            var s: [UInt8] = []
-            while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
-                if bytes[i] == UInt8(ascii: "\\"), i + 1 < bytes.count {
-                    i += 1
-                    switch bytes[i] {
-                    case UInt8(ascii: "n"): s.append(10)
-                    case UInt8(ascii: "t"): s.append(9)
-                    case UInt8(ascii: "r"): s.append(13)
-                    case UInt8(ascii: "u"):
-                        guard i + 4 < bytes.count,
-                            let code = UInt32(String(decoding: bytes[(i + 1)...(i + 4)], as: UTF8.self), radix: 16)
-                        else { return nil }
-                        s += Array(String(Unicode.Scalar(code).map(Character.init) ?? "?").utf8)
-                        i += 4
-                    default: s.append(bytes[i])
-                    }
-                } else {
-                    s.append(bytes[i])
-                }
-                i += 1
-            }
-            guard i < bytes.count else { return nil }
-            i += 1
-            return .string(String(decoding: s, as: UTF8.self))
-        case UInt8(ascii: "t"):
-            guard bytes[i...].starts(with: Array("true".utf8)) else { return nil }
-            i += 4
-            return .bool(true)
-        case UInt8(ascii: "f"):
-            guard bytes[i...].starts(with: Array("false".utf8)) else { return nil }
-            i += 5
-            return .bool(false)
-        case UInt8(ascii: "n"):
-            guard bytes[i...].starts(with: Array("null".utf8)) else { return nil }
-            i += 4
-            return .null
-        default:
-            let start = i
-            while i < bytes.count, bytes[i] == UInt8(ascii: "-") || (bytes[i] >= 48 && bytes[i] <= 57) { i += 1 }
-            // Fractions are cut: conditions compare whole numbers.
-            let whole = Int64(String(decoding: bytes[start..<i], as: UTF8.self))
-            while i < bytes.count,
-                [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+")]
-                    .contains(bytes[i]) || (bytes[i] >= 48 && bytes[i] <= 57)
-            {
-                i += 1
-            }
-            return whole.map(Value.int)
-        }
+extension PolicyReplay {
+    /// A JSON text the audit log holds (context, asked commands), or nil when it is not JSON.
+    static func json(_ text: String) -> Value? {
+        guard case .success(let v) = JSONValue.parse(Array(text.utf8)) else { return nil }
+        return Value(v)
     }
 }

@@ -184,3 +184,46 @@ func writeExecutable(_ path: String, _ text: String) {
         #expect(await f.call(Users.approver2, .approve) { $0.id = filed.id }.request?.state == "approved")
     }
 }
+
+/// The cap on hooks running at once (`Engine.maxRunningHooks`).
+@Suite(.serialized) struct HookCapTests {
+    @Test func beyondTheCapAHookIsNotRunAndItsRequestGoesToPeople() async throws {
+        let dir = try hookDirectory()
+        defer { _ = system("rm -rf '\(dir)'") }
+        writeExecutable(dir + "/slow.sh", "#!/bin/sh\nsleep 30\n")
+        let f = try await Fixture(
+            policy: """
+                version: 1
+                hook_user: nobody
+                flows:
+                  - name: hooked
+                    capability: sudo
+                    requesters: {users: [daemon]}
+                    approvers: {users: [bin]}
+                    reason: {required: false}
+                    hooks: {on_request: {path: \(dir)/slow.sh, timeout: 1s}}
+                """
+        )
+        defer { f.cleanup() }
+        var ids: [String] = []
+        for _ in 0...Engine.maxRunningHooks {
+            ids.append(try #require(await f.file(flow: "hooked", duration: 600, reason: "")).id)
+        }
+        // The last one found every slot taken: refused at once, audited, left to people.
+        let lines = try AuditLog(path: f.config.auditPath).lines().filter {
+            AuditLine.field("event", in: $0) == "hook.run"
+        }
+        #expect(lines.count == 1)
+        #expect(lines.first.flatMap { AuditLine.field("request", in: $0) } == ids.last)
+        #expect(lines.first.flatMap { AuditLine.field("error", in: $0) }?.contains("hooks are running already") == true)
+        // Let the running ones time out before the fixture goes away.
+        for _ in 0..<60 {
+            let runs = try AuditLog(path: f.config.auditPath).lines().filter {
+                AuditLine.field("event", in: $0) == "hook.run"
+            }
+            if runs.count == ids.count { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await f.call(Users.approver1, .approve) { $0.id = ids.last }.request?.state == "approved")
+    }
+}

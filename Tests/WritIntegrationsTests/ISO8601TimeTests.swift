@@ -1,4 +1,5 @@
 import Testing
+import WritExpr
 
 @testable import WritIntegrations
 
@@ -50,11 +51,11 @@ struct ISO8601TimeTests {
         for seconds: Int64 in [-90_000, -1, 0, 59, 86_399, 951_868_799, 1_709_251_199, 4_102_444_800] {
             #expect(ISO8601Time.parse(ISO8601Time.format(seconds)) == seconds)
         }
-        // Every day from 1969 to 2101 round-trips through the calendar.
+        // Every day from 1969 to 2101 round-trips through the calendar (WritExpr's, shared).
         for day in Int64(-366)...Int64(48_000) {
-            let (year, month, dayOfMonth) = ISO8601Time.civilFromDays(day)
-            #expect(ISO8601Time.daysFromCivil(year: year, month: month, day: dayOfMonth) == day)
-            #expect(dayOfMonth >= 1 && dayOfMonth <= ISO8601Time.daysInMonth(year: year, month: month))
+            let (year, month, dayOfMonth) = Calendar.civil(days: day)
+            #expect(Calendar.days(year: year, month: month, day: dayOfMonth) == day)
+            #expect(dayOfMonth >= 1 && dayOfMonth <= Calendar.daysInMonth(year: year, month: month))
         }
     }
 }

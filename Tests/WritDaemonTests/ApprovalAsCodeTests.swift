@@ -190,7 +190,9 @@ func writeExecutable(_ path: String, _ text: String) {
     @Test func beyondTheCapAHookIsNotRunAndItsRequestGoesToPeople() async throws {
         let dir = try hookDirectory()
         defer { _ = system("rm -rf '\(dir)'") }
-        writeExecutable(dir + "/slow.sh", "#!/bin/sh\nsleep 30\n")
+        // Each hook holds its slot until the test lets it go (a timeout could free slots while a
+        // busy machine is still filing the requests).
+        writeExecutable(dir + "/slow.sh", "#!/bin/sh\nwhile [ ! -e \(dir)/go ]; do sleep 0.05; done\n")
         let f = try await Fixture(
             policy: """
                 version: 1
@@ -201,7 +203,7 @@ func writeExecutable(_ path: String, _ text: String) {
                     requesters: {users: [daemon]}
                     approvers: {users: [bin]}
                     reason: {required: false}
-                    hooks: {on_request: {path: \(dir)/slow.sh, timeout: 1s}}
+                    hooks: {on_request: {path: \(dir)/slow.sh, timeout: 60s}}
                 """
         )
         defer { f.cleanup() }
@@ -216,8 +218,9 @@ func writeExecutable(_ path: String, _ text: String) {
         #expect(lines.count == 1)
         #expect(lines.first.flatMap { AuditLine.field("request", in: $0) } == ids.last)
         #expect(lines.first.flatMap { AuditLine.field("error", in: $0) }?.contains("hooks are running already") == true)
-        // Let the running ones time out before the fixture goes away.
-        for _ in 0..<60 {
+        // Let the running ones finish before the fixture goes away.
+        close(open(dir + "/go", O_WRONLY | O_CREAT, 0o644))
+        for _ in 0..<100 {
             let runs = try AuditLog(path: f.config.auditPath).lines().filter {
                 AuditLine.field("event", in: $0) == "hook.run"
             }

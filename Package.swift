@@ -13,7 +13,9 @@
 //   WritPolicy  the approval policy file (YAML): flows, who may request and approve, durations
 //   WritExpr    the condition language of `when:` clauses (a CEL subset) and its linear-time regex
 //   WritHooks   policy hooks: executables run as an unprivileged user, JSON in and out
-//   WritIntegrations  PagerDuty (and later Slack) over HTTPS: clients, retries, on-call evidence
+//   WritIntegrations  PagerDuty over HTTPS, Slack request signatures: clients, retries, on-call evidence
+//   WritSlack   Slack transport: the Web API client, Socket Mode (WebSocket), HTTP mode (signed
+//               requests); no engine logic, so writd and later writ-server can both hold it
 //   WritProcesses  /proc: sessions opened under a grant, ending them, writing to their terminals
 //   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
 //   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
@@ -47,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         .target(
@@ -98,10 +101,23 @@ let package = Package(
             ]
         ),
         .target(
+            name: "WritSlack",
+            dependencies: [
+                "WritIntegrations", "WritHooks",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "WritDaemon",
             dependencies: [
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses",
-                "WritProtocol", "WritIntegrations", "CWritSystem",
+                "WritProtocol", "WritIntegrations", "WritSlack", "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,6 +164,7 @@ let package = Package(
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
         .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr"]),
+        .testTarget(name: "WritSlackTests", dependencies: ["WritSlack", "WritHooks", "WritIntegrations"]),
         .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]

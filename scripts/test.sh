@@ -9,6 +9,8 @@ command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 
 echo "== format (swift format lint, .swift-format)"
 swift format lint --strict -r Sources Tests Benchmarks Package.swift
+echo "== the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
+python3 Tests/Fakes/check_fakes.py
 echo "== unit tests (Swift Testing)"
 swift test -c release
 echo "== build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"

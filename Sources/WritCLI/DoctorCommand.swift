@@ -172,7 +172,7 @@ struct DoctorCommand: ParsableCommand {
             }
             // Root sees the integrations: whether each is configured, and whether it answered.
             for line in d.integrations ?? [] {
-                let bad = line.contains("not loaded") || line.contains("unreachable")
+                let bad = ["not loaded", "unreachable", "failed", "stopped", " off"].contains { line.contains($0) }
                 add(bad ? "fail" : "ok", "integrations", LogText.escape(line, limit: 300))
             }
         }

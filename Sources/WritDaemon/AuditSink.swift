@@ -10,9 +10,13 @@ import WritStore
 /// record's id on the log's last line, so nothing is lost and nothing is written twice.
 struct AuditSink {
     let log: AuditLog
+    /// Called with every queued record, in the same transaction: Slack's outbox follows the
+    /// audit trail, so a decision and the message about it commit together.
+    var follower: (@Sendable (SQLiteDatabase, AuditEvent) throws(StoreError) -> Void)? = nil
 
     /// Queues a record; call inside the transaction that makes the change.
     func queue(_ db: SQLiteDatabase, _ event: AuditEvent) throws(StoreError) {
+        try follower?(db, event)
         let id = Self.newID()
         let s = try db.prepare("INSERT INTO d.outbox (id, time, event, actor, fields) VALUES (?1, ?2, ?3, ?4, ?5)")
         try s.bind(1, id)

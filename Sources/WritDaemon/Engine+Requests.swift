@@ -327,6 +327,9 @@ extension Engine {
         if let via = r.decidedVia, name != "request.create" { fields.append(.init("decided_by", via)) }
         if let note = r.core.decisionNote, !note.isEmpty { fields.append(.init("note", note)) }
         if let commit = r.policyCommit { fields.append(.init("policy_commit", commit)) }
+        if let via, actor != "writd", !actor.hasPrefix("policy:"), !actor.hasPrefix("hook:") {
+            fields.append(.init("via", via))
+        }
         if name == "request.create" {
             // What replay needs to decide the request again: who asked, as what, and the route.
             fields.append(.init("groups", r.groups.joined(separator: ",")))

@@ -210,9 +210,14 @@ extension Engine {
                     "writ: your \(capability) grant \(id) ends in \(left) — sessions opened under it will be closed. To keep working: writ extend \(id) --for 30m --reason \"…\"",
                     toTerminalsOf: sessions.map(\.identity)
                 )
-                let u = try db.prepare("UPDATE d.watch SET warned = 1 WHERE grant_id = ?1")
-                try u.bind(1, id)
-                _ = try u.step()
+                try state.transaction { () throws(StoreError) in
+                    let u = try db.prepare("UPDATE d.watch SET warned = 1 WHERE grant_id = ?1")
+                    try u.bind(1, id)
+                    _ = try u.step()
+                    if integrations.slackEnabled {
+                        try SlackOutbox.enqueue(db, event: "grant.warn", request: nil, grant: id, actor: "writd", at: now)
+                    }
+                }
                 if !paths.isEmpty { logger.info("warned \(paths.joined(separator: ",")) of grant \(id)") }
             }
         } catch {

@@ -32,7 +32,7 @@ public actor Engine {
 
     let config: DaemonConfiguration
     let state: StateStore
-    let audit: AuditSink
+    var audit: AuditSink
     let logger: Logger
     let timer: WallClockTimer?
     let startedAt: Int64
@@ -52,6 +52,8 @@ public actor Engine {
     var ending: Set<String> = []
     /// Hooks running now (`Engine.maxRunningHooks`).
     var runningHooks = 0
+    /// Where the operation being handled came from when not the CLI (`slack:U…`), for the audit.
+    var via: String?
 
     public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
         self.config = config
@@ -61,6 +63,10 @@ public actor Engine {
         audit = AuditSink(log: AuditLog(path: config.auditPath))
         startedAt = config.clock()
         integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
+        audit.follower = { [integrations] db, event throws(StoreError) in
+            guard integrations.slackEnabled else { return }
+            try SlackOutbox.follow(db, event)
+        }
     }
 
     var db: SQLiteDatabase { state.db }
@@ -176,6 +182,7 @@ public actor Engine {
     }
 
     func flushAudit() {
+        integrations.wakeSlack()
         do { try audit.flush(db) } catch {
             logger.error("audit log: \(error.description); records stay queued in \(config.statePath)")
             Syslog.log(LOG_ERR, "audit log unwritable, records queued: \(error.description)")
@@ -187,18 +194,26 @@ public actor Engine {
     /// Serves one request from a socket peer. Requests and extensions first learn what the
     /// integrations know about the requester (PagerDuty on-call), off the actor: a slow
     /// PagerDuty delays that request only.
-    public nonisolated func serve(_ request: WireRequest, peer: Peer) async -> WireResponse {
+    public nonisolated func serve(_ request: WireRequest, peer: Peer, via: String? = nil) async -> WireResponse {
         var context: [String: Value] = [:]
         if request.op == .request || request.op == .extend, request.v == Wire.version,
             let who = UserDirectory.user(uid: peer.uid), who.uid != 0
         {
             context = await integrations.context(for: who.name, now: config.clock())
         }
-        return await handle(request, peer: peer, context: context)
+        return await handle(request, peer: peer, context: context, via: via)
     }
 
     /// Serves one request from a socket peer, with the integrations' facts about the requester.
-    public func handle(_ request: WireRequest, peer: Peer, context: [String: Value] = [:]) -> WireResponse {
+    /// `via`: where it came from when not the CLI (`slack:U…`), recorded in the audit.
+    public func handle(
+        _ request: WireRequest,
+        peer: Peer,
+        context: [String: Value] = [:],
+        via: String? = nil
+    ) -> WireResponse {
+        self.via = via
+        defer { self.via = nil }
         do throws(WireError) {
             guard request.v == Wire.version else {
                 throw WireError(

@@ -5,8 +5,9 @@ import WritCore
 import WritExpr
 import WritIntegrations
 import WritPolicy
+import WritSlack
 
-/// writd's integrations (PagerDuty now; Slack to come), read from `/etc/writ/integrations.yaml`.
+/// writd's integrations (PagerDuty, Slack), read from `/etc/writ/integrations.yaml`.
 ///
 /// Used off the engine actor: a PagerDuty lookup takes up to its timeout, and the actor must not
 /// wait on the network. The settings are swapped under a mutex on reload.
@@ -18,16 +19,32 @@ public final class IntegrationHub: Sendable {
         var error: String?
         /// The last PagerDuty ping: nil until it answered.
         var pagerDutyStatus: String?
+        var slackAPI: SlackWebAPI?
+        /// `auth.test`'s answer, once it came: the workspace clicks must come from.
+        var slackIdentity: SlackIdentity?
+        /// What `SlackService` says about the connection, for `writ doctor`.
+        var slackStatus: String?
+        /// Bumped on every load: `SlackService` restarts its connection when it changes.
+        var generation = 0
     }
 
     let path: String
     let logger: Logger
     let state = Mutex(State())
+    /// Wakes `SlackService`'s outbox loop after a commit that may have queued rows.
+    let slackDoorbell = Doorbell()
 
     public init(path: String, logger: Logger) {
         self.path = path
         self.logger = logger
     }
+
+    /// Whether Slack is configured: decisions then queue Slack messages.
+    var slackEnabled: Bool { state.withLock { $0.settings?.slack != nil } }
+
+    var slackSettings: IntegrationSettings.Slack? { state.withLock { $0.settings?.slack } }
+
+    func wakeSlack() { slackDoorbell.ring() }
 
     /// Reads the file (at start and on SIGHUP). A missing file means no integrations; one that is
     /// not root's 0600 is refused (it holds tokens), as is one with mistakes: the integrations are
@@ -35,13 +52,13 @@ public final class IntegrationHub: Sendable {
     public func load() {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            state.withLock { $0 = State() }
+            state.withLock { $0 = State(generation: $0.generation + 1) }
             return
         }
         func refuse(_ why: String) {
             logger.error("integrations not loaded: \(why)")
             Syslog.log(LOG_ERR, "integrations not loaded from \(path): \(why)")
-            state.withLock { $0 = State(error: why) }
+            state.withLock { $0 = State(error: why, generation: $0.generation + 1) }
         }
         guard st.st_uid == 0, st.st_mode & 0o077 == 0 else {
             refuse(
@@ -66,8 +83,23 @@ public final class IntegrationHub: Sendable {
                 )
             )
         }
-        state.withLock { $0 = State(settings: settings, pagerDuty: client) }
-        logger.notice("integrations loaded from \(path): PagerDuty \(client == nil ? "not configured" : "configured")")
+        let slack = settings.slack.map {
+            SlackWebAPI(
+                configuration: SlackWebAPI.Configuration(
+                    apiURL: $0.apiURL,
+                    botToken: $0.botToken,
+                    appToken: $0.appToken,
+                    timeoutMilliseconds: $0.timeoutMilliseconds
+                )
+            )
+        }
+        state.withLock {
+            $0 = State(settings: settings, pagerDuty: client, slackAPI: slack, generation: $0.generation + 1)
+        }
+        logger.notice(
+            "integrations loaded from \(path): PagerDuty \(client == nil ? "not configured" : "configured"), Slack \(settings.slack.map { "configured (\($0.mode.rawValue) mode)" } ?? "not configured")"
+        )
+        wakeSlack()
         if let client {
             Task {
                 let failure = await client.ping()
@@ -83,8 +115,13 @@ public final class IntegrationHub: Sendable {
         state.withLock { s in
             if let e = s.error { return ["integrations: not loaded — \(e)"] }
             guard let settings = s.settings else { return ["integrations: none (\(path) does not exist)"] }
-            guard settings.pagerDuty != nil else { return ["pagerduty: not configured"] }
-            return ["pagerduty: configured, \(s.pagerDutyStatus ?? "not checked yet")"]
+            let pd =
+                settings.pagerDuty == nil
+                ? "pagerduty: not configured" : "pagerduty: configured, \(s.pagerDutyStatus ?? "not checked yet")"
+            let slack =
+                settings.slack.map { "slack: configured (\($0.mode.rawValue) mode), \(s.slackStatus ?? "not checked yet")" }
+                ?? "slack: not configured"
+            return [pd, slack]
         }
     }
 
@@ -126,5 +163,53 @@ public final class IntegrationHub: Sendable {
         if let n = e.escalationPolicyName { m["escalation_policy_name"] = .string(n) }
         if let n = e.scheduleName { m["schedule_name"] = .string(n) }
         return .map(m)
+    }
+}
+
+/// One waiter sleeps until the bell rings or a timeout passes; a ring with nobody waiting is kept
+/// for the next wait, so a commit between two looks at the outbox is never missed.
+final class Doorbell: Sendable {
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    func ring() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let w = s.waiter else {
+                s.rung = true
+                return nil
+            }
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume()
+    }
+
+    /// Returns when rung (now, if it was rung since the last wait), after `seconds`, or when the
+    /// task is cancelled.
+    func wait(seconds: Int64) async {
+        let timer = Task { [self] in
+            try? await Task.sleep(for: .seconds(seconds))
+            ring()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.rung {
+                        s.rung = false
+                        return true
+                    }
+                    s.waiter = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            ring()
+        }
+        timer.cancel()
+        state.withLock { $0.rung = false }
     }
 }

@@ -11,7 +11,8 @@ final class StateStore {
     var db: SQLiteDatabase { grants.database }
 
     /// 2: requests gained approval steps, request fields, context, provenance (`addedColumns`).
-    static let schemaVersion: Int64 = 2
+    /// 3: Slack's outbox, request cards and pinned identities (`SlackOutbox`).
+    static let schemaVersion: Int64 = 3
 
     /// Columns added to `d.requests` after version 1, added to older files at start.
     static let addedColumns: [(name: String, type: String)] = [
@@ -86,6 +87,29 @@ final class StateStore {
             event  TEXT NOT NULL,
             actor  TEXT NOT NULL,
             fields TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS d.slack_outbox (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            event      TEXT NOT NULL,
+            request_id TEXT,
+            grant_id   TEXT,
+            actor      TEXT NOT NULL,
+            detail     TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL,
+            attempts   INTEGER NOT NULL DEFAULT 0,
+            next_at    INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS d.slack_cards (
+            request_id TEXT PRIMARY KEY NOT NULL,
+            channel    TEXT NOT NULL,
+            ts         TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS d.slack_users (
+            unix_user  TEXT PRIMARY KEY NOT NULL,
+            slack_id   TEXT NOT NULL UNIQUE,
+            email      TEXT,
+            pinned_at  INTEGER NOT NULL
         ) STRICT;
         """
 

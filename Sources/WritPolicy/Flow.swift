@@ -54,6 +54,11 @@ public struct Flow: Sendable, Equatable {
     public let autoApprove: [AutoRule]
     /// Executables run at points of a request's life (`on_request` may decide it).
     public let hooks: FlowHooks
+    /// The Slack channel of this flow's request cards (an id or `#name`); nil: the default
+    /// channel of integrations.yaml.
+    public let slackChannel: String?
+    /// Whether a click in Slack may approve a request of this flow.
+    public let slackApprove: SlackApproval
 
     init(
         name: String,
@@ -77,7 +82,9 @@ public struct Flow: Sendable, Equatable {
         autoDeny: [DenyRule] = [],
         breakGlass: BreakGlass? = nil,
         autoApprove: [AutoRule] = [],
-        hooks: FlowHooks = FlowHooks()
+        hooks: FlowHooks = FlowHooks(),
+        slackChannel: String? = nil,
+        slackApprove: SlackApproval = .allowed
     ) {
         self.name = name
         self.description = description
@@ -101,6 +108,8 @@ public struct Flow: Sendable, Equatable {
         self.breakGlass = breakGlass
         self.autoApprove = autoApprove
         self.hooks = hooks
+        self.slackChannel = slackChannel
+        self.slackApprove = slackApprove
     }
 
     /// Whether one of the flow's host globs matches `host` or its short name (the part before the
@@ -114,6 +123,16 @@ public struct Flow: Sendable, Equatable {
     func covers(_ identity: HostIdentity) -> Bool {
         hosts.contains { identity.matches($0) }
     }
+}
+
+/// How a flow's requests may be approved from Slack (`slack_approve:`).
+public enum SlackApproval: String, Sendable, Equatable {
+    /// The card's Approve button approves, after Slack's confirmation dialog.
+    case allowed
+    /// The Approve button opens a form where the approver types why they approve.
+    case confirm
+    /// Not from Slack at all: the card shows `writ approve ID`, to run on a host.
+    case cli
 }
 
 /// A set of people named three ways: user names, Unix groups (resolved on the host, at the time

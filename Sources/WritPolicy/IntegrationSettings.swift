@@ -1,8 +1,8 @@
 import WritCore
 import Yams
 
-/// `/etc/writ/integrations.yaml`: the secrets and settings of writd's integrations (PagerDuty;
-/// Slack to come). Root's, mode 0600: writd refuses a file anyone else can read. Every mistake is
+/// `/etc/writ/integrations.yaml`: the secrets and settings of writd's integrations (PagerDuty,
+/// Slack). Root's, mode 0600: writd refuses a file anyone else can read. Every mistake is
 /// reported as `file:line:column`, as in the policy.
 public struct IntegrationSettings: Sendable, Equatable {
     public struct PagerDuty: Sendable, Equatable {
@@ -42,7 +42,64 @@ public struct IntegrationSettings: Sendable, Equatable {
         }
     }
 
+    /// Slack: a bot token for the Web API, and either an app-level token (Socket Mode: writd
+    /// connects out, no inbound port) or a signing secret and a listening address (HTTP mode).
+    public struct Slack: Sendable, Equatable {
+        public enum Mode: String, Sendable, Equatable {
+            case socket
+            case http
+        }
+        public var botToken: String
+        public var appToken: String?
+        public var signingSecret: String?
+        public var mode: Mode
+        /// `https://slack.com/api/` (ends with `/`).
+        public var apiURL: String
+        /// Where request cards go when the flow names no `slack_channel` (id or `#name`).
+        public var channel: String?
+        /// HTTP mode: the address to listen on (`127.0.0.1:3000`), and TLS files (PEM) when
+        /// writd terminates TLS itself rather than a proxy in front of it.
+        public var listenHost: String
+        public var listenPort: Int
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// Unix user → Slack user id, pinned by the admin (`U…`). Others are found by email once
+        /// and pinned by writd.
+        public var users: [String: String]
+        /// Milliseconds a Web API call may take, retries after HTTP 429 included.
+        public var timeoutMilliseconds: Int
+
+        public init(
+            botToken: String,
+            appToken: String? = nil,
+            signingSecret: String? = nil,
+            mode: Mode = .socket,
+            apiURL: String = "https://slack.com/api/",
+            channel: String? = nil,
+            listenHost: String = "127.0.0.1",
+            listenPort: Int = 3000,
+            tlsCertificate: String? = nil,
+            tlsKey: String? = nil,
+            users: [String: String] = [:],
+            timeoutMilliseconds: Int = 10_000
+        ) {
+            self.botToken = botToken
+            self.appToken = appToken
+            self.signingSecret = signingSecret
+            self.mode = mode
+            self.apiURL = apiURL
+            self.channel = channel
+            self.listenHost = listenHost
+            self.listenPort = listenPort
+            self.tlsCertificate = tlsCertificate
+            self.tlsKey = tlsKey
+            self.users = users
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
     public var pagerDuty: PagerDuty?
+    public var slack: Slack?
     public var identities: Identities
 
     public static let defaultPath = "/etc/writ/integrations.yaml"
@@ -70,11 +127,11 @@ extension PolicyParser {
                 named: "integrations",
                 in: place,
                 at: Position(root),
-                known: ["pagerduty", "identities"],
+                known: ["pagerduty", "slack", "identities"],
                 example: "pagerduty: {token: …}"
             )
         else { return nil }
-        var settings = IntegrationSettings(pagerDuty: nil, identities: IntegrationSettings.Identities())
+        var settings = IntegrationSettings(pagerDuty: nil, slack: nil, identities: IntegrationSettings.Identities())
         if let node = top["pagerduty"],
             let pd = fields(
                 node,
@@ -117,6 +174,9 @@ extension PolicyParser {
                 settings.pagerDuty = .init(token: token.value, apiURL: apiURL, timeoutMilliseconds: Int(timeout) * 1000)
             }
         }
+        if let node = top["slack"] {
+            settings.slack = slack(node, at: top.position(of: "slack"))
+        }
         if let node = top["identities"],
             let ids = fields(
                 node,
@@ -155,5 +215,108 @@ extension PolicyParser {
             }
         }
         return hasIssues ? nil : settings
+    }
+
+    /// The `slack:` section.
+    mutating func slack(_ node: Node, at position: Position) -> IntegrationSettings.Slack? {
+        let place = "in slack"
+        guard
+            let f = fields(
+                node,
+                named: "slack",
+                in: "at the top level",
+                at: position,
+                keysIn: place,
+                known: [
+                    "bot_token", "app_token", "signing_secret", "mode", "api_url", "channel", "listen", "tls_certificate",
+                    "tls_key", "users", "timeout",
+                ],
+                example: "{bot_token: xoxb-…, app_token: xapp-…, channel: \"#writ-approvals\"}"
+            )
+        else { return nil }
+        let bot = text(f, "bot_token", in: place)
+        if bot == nil && f["bot_token"] == nil {
+            reportMissing("bot_token", in: f, "'bot_token' is missing in slack: the app's Bot User OAuth Token (xoxb-…)")
+        }
+        if let bot, !bot.value.hasPrefix("xoxb-") {
+            report("'bot_token' in slack must be a bot token (xoxb-…), from the app's OAuth & Permissions page", at: bot.position)
+        }
+        let app = text(f, "app_token", in: place)
+        if let app, !app.value.hasPrefix("xapp-") {
+            report("'app_token' in slack must be an app-level token (xapp-…) with connections:write", at: app.position)
+        }
+        let secret = text(f, "signing_secret", in: place)
+        var mode: IntegrationSettings.Slack.Mode = app != nil ? .socket : .http
+        if let m = text(f, "mode", in: place) {
+            if let known = IntegrationSettings.Slack.Mode(rawValue: m.value) {
+                mode = known
+            } else {
+                report("'mode' in slack must be socket or http", at: m.position)
+            }
+        }
+        if mode == .socket && app == nil && f["app_token"] == nil {
+            reportMissing("app_token", in: f, "'app_token' is missing in slack: Socket Mode needs an app-level token (xapp-…); or set mode: http with a signing_secret")
+        }
+        if mode == .http && secret == nil && f["signing_secret"] == nil {
+            reportMissing("signing_secret", in: f, "'signing_secret' is missing in slack: HTTP mode verifies every request with it")
+        }
+        var settings = IntegrationSettings.Slack(
+            botToken: bot?.value ?? "",
+            appToken: app?.value,
+            signingSecret: secret?.value,
+            mode: mode
+        )
+        if let url = text(f, "api_url", in: place) {
+            if url.value.hasPrefix("https://") || url.value.hasPrefix("http://127.0.0.1") {
+                settings.apiURL = url.value.hasSuffix("/") ? url.value : url.value + "/"
+            } else {
+                report(
+                    "'api_url' in slack must be https:// (plain http only to 127.0.0.1, for tests): the token would travel in clear",
+                    at: url.position
+                )
+            }
+        }
+        if let c = text(f, "channel", in: place) { settings.channel = c.value }
+        if let l = text(f, "listen", in: place) {
+            let parts = l.value.split(separator: ":")
+            if parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port), !parts[0].isEmpty {
+                settings.listenHost = String(parts[0])
+                settings.listenPort = port
+            } else {
+                report("'listen' in slack must be host:port, e.g. 127.0.0.1:3000", at: l.position)
+            }
+        }
+        let cert = text(f, "tls_certificate", in: place)
+        let key = text(f, "tls_key", in: place)
+        if (cert == nil) != (key == nil), let one = cert ?? key {
+            report("'tls_certificate' and 'tls_key' in slack go together (PEM files), or neither (TLS ends at a proxy)", at: one.position)
+        }
+        settings.tlsCertificate = cert?.value
+        settings.tlsKey = key?.value
+        if f["timeout"] != nil, let t = duration(f, "timeout", in: place) {
+            if t.value > 30 || t.value < 1 {
+                report("'timeout' in slack is \(DurationText.format(t.value)): between 1s and 30s", at: t.position)
+            }
+            settings.timeoutMilliseconds = Int(t.value) * 1000
+        }
+        if let m = f["users"] {
+            if case .mapping(let mapping) = m {
+                for (k, v) in mapping {
+                    guard let user = word(k, label: "a user name in 'users'"),
+                        let id = word(v, label: "the Slack user id of \(LogText.escape(k.scalar?.string ?? "", limit: 40))")
+                    else { continue }
+                    guard id.value.first == "U" || id.value.first == "W", id.value.count >= 9,
+                        id.value.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
+                    else {
+                        report("\(id.value) in slack users is not a Slack user id (U… or W…, from the user's profile: Copy member ID)", at: id.position)
+                        continue
+                    }
+                    settings.users[user.value] = id.value
+                }
+            } else {
+                report("'users' in slack must be a mapping of unix user: Slack user id", at: m)
+            }
+        }
+        return settings
     }
 }

@@ -398,6 +398,13 @@ extension Policy {
         )
     }
 
+    /// The flows `user` may request on `host`, in the policy's order (Slack's request form).
+    public func flows(requestableBy user: String, unixGroups: Set<String>, host: String) -> [Flow] {
+        flows.filter {
+            $0.requesters.contains(user: user, unixGroups: unixGroups, policyGroups: groups) && $0.covers(host: host)
+        }
+    }
+
     private func mayRequest(_ flow: Flow, _ input: RequestInput) -> Bool {
         flow.requesters.contains(user: input.user, unixGroups: input.unixGroups, policyGroups: groups)
     }

@@ -6,7 +6,7 @@ extension PolicyParser {
     static let flowKeys = [
         "name", "description", "capability", "hosts", "runas", "commands", "requesters", "approvers", "approvals",
         "steps", "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_deny", "break_glass",
-        "auto_approve", "hooks",
+        "auto_approve", "hooks", "slack_channel", "slack_approve",
     ]
     static let principalKeys = ["users", "unix_groups", "groups"]
     static let ruleKeys = ["name", "requester_in", "window", "when", "max_duration"]
@@ -175,6 +175,20 @@ extension PolicyParser {
             if breakGlass == nil { valid = false }
         }
 
+        let slackChannel = text(fields, "slack_channel", in: place)
+        var slackApprove = SlackApproval.allowed
+        if let a = text(fields, "slack_approve", in: place) {
+            if let known = SlackApproval(rawValue: a.value) {
+                slackApprove = known
+            } else {
+                report(
+                    "'slack_approve' \(place) must be allowed (a click, with a confirmation), confirm (a click, then a typed comment) or cli (only writ approve on a host)",
+                    at: a.position
+                )
+                valid = false
+            }
+        }
+
         var hooks = FlowHooks()
         if let node = fields["hooks"] {
             if let parsed = self.hooks(node, position: fields.position(of: "hooks"), in: place) {
@@ -292,7 +306,9 @@ extension PolicyParser {
             autoDeny: denyRules,
             breakGlass: breakGlass,
             autoApprove: rules,
-            hooks: hooks
+            hooks: hooks,
+            slackChannel: slackChannel?.value,
+            slackApprove: slackApprove
         )
         return (name, flow)
     }

@@ -25,7 +25,7 @@ struct Writd: AsyncParsableCommand {
     @Option(help: "Seconds between SIGHUP and SIGKILL when a grant's sessions are ended.") var sessionGrace: Int = 5
     @Option(help: "Seconds before expiry to warn terminals (grants no flow configured).") var warnBefore: Int = 300
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
-    @Option(help: "Secrets and settings of the integrations (PagerDuty): root's, mode 0600.")
+    @Option(help: "Secrets and settings of the integrations (PagerDuty, Slack): root's, mode 0600.")
     var integrations = DaemonConfiguration().integrationsPath
     @Option(help: "The directory holding writ_hook.py, put on policy hooks' PYTHONPATH.")
     var hookLibrary = DaemonConfiguration().hookLibraryPath ?? "/usr/local/lib/writ/python"
@@ -84,6 +84,7 @@ struct Writd: AsyncParsableCommand {
             ExpiryService(engine: engine, timer: timer),
             SocketServer(path: socket, engine: engine, logger: logger, group: group),
             ReloadService(engine: engine, logger: logger),
+            SlackService(engine: engine, logger: logger),
         ]
         let serviceGroup = ServiceGroup(
             configuration: .init(

@@ -17,11 +17,15 @@ summary() {
         exit 1
     fi
 }
-# ONLY=daemon (run.sh passes it through): just the writd scenarios, with approval as code.
-if [ "${ONLY:-}" = daemon ]; then
+# ONLY=daemon (run.sh passes it through): just the writd scenarios, with approval as code and
+# the integrations; ONLY=slack: writd's scenarios and the Slack ones.
+if [ "${ONLY:-}" = daemon ] || [ "${ONLY:-}" = slack ]; then
     source "$HERE/daemon.sh"
-    source "$HERE/policy.sh"
-    source "$HERE/pagerduty.sh"
+    if [ "${ONLY:-}" = daemon ]; then
+        source "$HERE/policy.sh"
+        source "$HERE/pagerduty.sh"
+    fi
+    source "$HERE/slack.sh"
     summary
     exit 0
 fi
@@ -540,6 +544,7 @@ expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
 source "$HERE/daemon.sh"
 source "$HERE/policy.sh"
 source "$HERE/pagerduty.sh"
+source "$HERE/slack.sh"
 
 # =================================================================================================
 summary

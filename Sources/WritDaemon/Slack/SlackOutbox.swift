@@ -1,0 +1,277 @@
+import WritAudit
+import WritCore
+import WritPolicy
+import WritProtocol
+import WritStore
+
+/// What writd has to tell Slack, kept in writd's database until Slack has it.
+///
+/// A row is written in the same transaction as the change it reports (the audit record's
+/// follower, `SlackOutbox.follow`), so a decision and the message about it commit together, and a
+/// Slack outage or a restart delays messages but loses none. `SlackService` delivers the rows in
+/// order; a row Slack refuses for good (`channel_not_found`) is logged and dropped, one Slack
+/// cannot take now waits, and the rows behind it wait with it (a card is updated after it is
+/// posted, never before).
+enum SlackOutbox {
+    /// Audit events that change what a request card or a DM says.
+    static let followed: Set<String> = [
+        "request.create", "request.approval", "request.step", "request.escalate", "request.approve", "request.deny",
+        "request.expire", "request.cancel", "grant.revoke", "grant.expire", "grant.extend",
+    ]
+
+    /// Queues a row for `event` when Slack shows it; inside the event's transaction.
+    static func follow(_ db: SQLiteDatabase, _ event: AuditEvent) throws(StoreError) {
+        guard followed.contains(event.event) else { return }
+        func field(_ name: String) -> String? { event.fields.first { $0.name == name }?.value }
+        let isGrant = event.event.hasPrefix("grant.")
+        let detail = field("note") ?? field("comment") ?? field("added") ?? field("evidence") ?? ""
+        try enqueue(
+            db,
+            event: event.event,
+            request: field("request"),
+            grant: isGrant ? field("grant") : nil,
+            actor: event.actor,
+            detail: detail,
+            at: event.time
+        )
+    }
+
+    static func enqueue(
+        _ db: SQLiteDatabase,
+        event: String,
+        request: String?,
+        grant: String?,
+        actor: String,
+        detail: String = "",
+        at: Int64
+    ) throws(StoreError) {
+        let s = try db.prepare(
+            "INSERT INTO d.slack_outbox (event, request_id, grant_id, actor, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        )
+        try s.bind(1, event)
+        try s.bind(2, request)
+        try s.bind(3, grant)
+        try s.bind(4, actor)
+        try s.bind(5, detail)
+        try s.bind(6, at)
+        _ = try s.step()
+    }
+}
+
+/// A card writd posted for a request.
+struct SlackCardRef: Sendable, Equatable {
+    var channel: String
+    var ts: String
+}
+
+/// One outbox row with what delivering it needs, read on the engine's actor.
+struct SlackJob: Sendable {
+    var seq: Int64
+    var event: String
+    var actor: String
+    var detail: String
+    var attempts: Int
+    var createdAt: Int64
+    /// The request as it is now (a card always shows the latest state).
+    var request: RequestView?
+    var grant: Grant?
+    var card: SlackCardRef?
+    /// Where the request's card goes: the flow's `slack_channel`, else the default channel.
+    var channel: String?
+    var approveMode: SlackApproval
+    /// The person the DM goes to: the requester, or the grant's holder.
+    var recipient: String?
+}
+
+extension Engine {
+    /// The rows due now, oldest first, up to the first one that is not due yet (whose time is
+    /// returned: nothing behind it may overtake it).
+    func slackJobs(limit: Int = 20) -> (jobs: [SlackJob], wakeAt: Int64?) {
+        let now = self.now()
+        var jobs: [SlackJob] = []
+        do {
+            let s = try db.prepare(
+                "SELECT seq, event, request_id, grant_id, actor, detail, attempts, next_at, created_at FROM d.slack_outbox ORDER BY seq LIMIT ?1"
+            )
+            try s.bind(1, Int64(limit))
+            var rows: [(Int64, String, String?, String?, String, String, Int64, Int64, Int64)] = []
+            while try s.step() {
+                rows.append(
+                    (
+                        s.int64(0), s.string(1), s.optionalString(2), s.optionalString(3), s.string(4), s.string(5),
+                        s.int64(6), s.int64(7), s.int64(8)
+                    )
+                )
+            }
+            let settings = integrations.slackSettings
+            for row in rows {
+                if row.7 > now { return (jobs, row.7) }
+                let request = try row.2.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id) }
+                let grant = try row.3.flatMap { (id: String) throws(StoreError) in try state.grants.grant(id: id) }
+                let flow = request.flatMap { policy?.flow(named: $0.flow) }
+                jobs.append(
+                    SlackJob(
+                        seq: row.0,
+                        event: row.1,
+                        actor: row.4,
+                        detail: row.5,
+                        attempts: Int(row.6),
+                        createdAt: row.8,
+                        request: request?.view,
+                        grant: grant,
+                        card: try request.flatMap { (r: StoredRequest) throws(StoreError) in try slackCard(r.core.id) },
+                        channel: flow?.slackChannel ?? settings?.channel,
+                        approveMode: flow?.slackApprove ?? .allowed,
+                        recipient: grant?.user ?? request?.core.requester
+                    )
+                )
+            }
+        } catch {
+            logger.error("Slack outbox: \(error.description)")
+            return (jobs, now + 5)
+        }
+        return (jobs, nil)
+    }
+
+    func slackCard(_ requestID: String) throws(StoreError) -> SlackCardRef? {
+        let s = try db.prepare("SELECT channel, ts FROM d.slack_cards WHERE request_id = ?1")
+        try s.bind(1, requestID)
+        guard try s.step() else { return nil }
+        return SlackCardRef(channel: s.string(0), ts: s.string(1))
+    }
+
+    /// Records the card posted for a request and drops the row that posted it, together.
+    func slackDelivered(_ seq: Int64, card: (requestID: String, ref: SlackCardRef)? = nil) {
+        do {
+            try state.transaction { () throws(StoreError) in
+                if let card {
+                    let s = try db.prepare(
+                        "INSERT OR REPLACE INTO d.slack_cards (request_id, channel, ts) VALUES (?1, ?2, ?3)"
+                    )
+                    try s.bind(1, card.requestID)
+                    try s.bind(2, card.ref.channel)
+                    try s.bind(3, card.ref.ts)
+                    _ = try s.step()
+                }
+                let d = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
+                try d.bind(1, seq)
+                _ = try d.step()
+            }
+        } catch {
+            logger.error("Slack outbox: cannot record a delivery: \(error.description)")
+        }
+    }
+
+    func slackSaveCard(_ requestID: String, _ ref: SlackCardRef) {
+        do {
+            let s = try db.prepare("INSERT OR REPLACE INTO d.slack_cards (request_id, channel, ts) VALUES (?1, ?2, ?3)")
+            try s.bind(1, requestID)
+            try s.bind(2, ref.channel)
+            try s.bind(3, ref.ts)
+            _ = try s.step()
+        } catch {
+            logger.error("Slack: cannot record the card of \(requestID): \(error.description)")
+        }
+    }
+
+    /// Slack could not take the row now: try again at `at`.
+    func slackRetry(_ seq: Int64, error: String, at: Int64) {
+        do {
+            let s = try db.prepare(
+                "UPDATE d.slack_outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE seq = ?1"
+            )
+            try s.bind(1, seq)
+            try s.bind(2, at)
+            try s.bind(3, error)
+            _ = try s.step()
+        } catch {
+            logger.error("Slack outbox: \(error.description)")
+        }
+    }
+
+    /// How many rows wait, and the oldest one's error (`writ doctor`).
+    func slackBacklog() -> (count: Int, oldest: Int64?, lastError: String?) {
+        guard let s = try? db.prepare("SELECT count(*), min(created_at) FROM d.slack_outbox"), (try? s.step()) == true
+        else { return (0, nil, nil) }
+        let e = try? db.prepare("SELECT last_error FROM d.slack_outbox WHERE last_error IS NOT NULL ORDER BY seq LIMIT 1")
+        let lastError = (try? e?.step()) == true ? e?.optionalString(0) : nil
+        return (Int(s.int64(0)), s.isNull(1) ? nil : s.int64(1), lastError)
+    }
+
+    // MARK: identities
+
+    /// The Slack user id writd pinned to `user`, or the unix user pinned to `slackID`.
+    func slackPinned(unix user: String? = nil, slackID: String? = nil) -> (unix: String, slackID: String)? {
+        guard
+            let s = try? db.prepare(
+                user != nil
+                    ? "SELECT unix_user, slack_id FROM d.slack_users WHERE unix_user = ?1"
+                    : "SELECT unix_user, slack_id FROM d.slack_users WHERE slack_id = ?1"
+            )
+        else { return nil }
+        guard (try? s.bind(1, user ?? slackID ?? "")) != nil, (try? s.step()) == true else { return nil }
+        return (s.string(0), s.string(1))
+    }
+
+    /// Pins `user` to `slackID` the first time they are matched by email; later matches must
+    /// agree. Audited: who a Slack account speaks for is a security fact.
+    func slackPin(unix user: String, slackID: String, email: String) -> Bool {
+        if let pinned = slackPinned(unix: user) { return pinned.slackID == slackID }
+        if slackPinned(slackID: slackID) != nil { return false }
+        let now = self.now()
+        do {
+            try state.transaction { () throws(StoreError) in
+                let s = try db.prepare(
+                    "INSERT INTO d.slack_users (unix_user, slack_id, email, pinned_at) VALUES (?1, ?2, ?3, ?4)"
+                )
+                try s.bind(1, user)
+                try s.bind(2, slackID)
+                try s.bind(3, email)
+                try s.bind(4, now)
+                _ = try s.step()
+                try audit.queue(
+                    db,
+                    AuditEvent(
+                        time: now,
+                        event: "slack.pin",
+                        actor: "writd",
+                        fields: [.init("user", user), .init("slack_id", slackID), .init("email", email)]
+                    )
+                )
+            }
+        } catch {
+            logger.error("Slack: cannot pin \(user) to \(slackID): \(error.description)")
+            return false
+        }
+        flushAudit()
+        logger.notice("Slack: \(user) is \(slackID) (matched by email \(email), pinned)")
+        return true
+    }
+
+    // MARK: what Slack's forms need
+
+    /// The flows `user` may request on this host, for the `/writ` form.
+    func slackRequestableFlows(user: String) -> [Flow] {
+        guard let policy, let account = UserDirectory.user(named: user) else { return [] }
+        return policy.flows(
+            requestableBy: user,
+            unixGroups: UserDirectory.groupNames(of: account),
+            host: config.hostName
+        )
+    }
+
+    /// A request's flow setting for Slack approvals, and the request (nil: no such request).
+    func slackApproval(of requestID: String) -> (mode: SlackApproval, request: RequestView)? {
+        guard let r = try? StoredRequest.load(db, id: requestID) else { return nil }
+        return (policy?.flow(named: r.flow)?.slackApprove ?? .allowed, r.view)
+    }
+
+    /// A grant's holder and the request that issued it (the Extend button).
+    func slackGrant(_ id: String) -> (grant: Grant, request: RequestView?)? {
+        guard let g = try? state.grants.grant(id: id) else { return nil }
+        let r = g.requestID.flatMap { try? StoredRequest.load(db, id: $0) }
+        return (g, r?.view)
+    }
+
+    var hostName: String { config.hostName }
+}

@@ -1,0 +1,59 @@
+import Testing
+import WritHooks
+import WritPolicy
+import WritProtocol
+
+@testable import WritDaemon
+
+@Suite("Slack cards and identities")
+struct SlackCardsTests {
+    static func request(state: String = "pending", reason: String = "INC-1 <!channel> & <https://evil|click>") -> RequestView {
+        RequestView(
+            id: "r_1", kind: "grant", extendsGrant: nil, requester: "alice", capability: "sudo", flow: "ops",
+            host: "web-01", runas: "root", commands: ["/usr/bin/systemctl restart <nginx>"], duration: 1800,
+            reason: reason, state: state, createdAt: 0, pendingUntil: 3600, requiredApprovals: 2,
+            approvals: [ApprovalView(by: "bob", at: 10, comment: "")], approvers: ["bob", "carol"],
+            decidedAt: nil, decidedBy: nil, decisionNote: nil, grantId: nil, autoRule: nil, policyVersion: "v",
+            steps: [StepView(name: "approve", approvers: ["bob", "carol"], required: 2, approvals: ["bob"], escalatesAt: nil, escalated: false)],
+            currentStep: 0
+        )
+    }
+
+    static func json(_ v: JSONValue) -> String {
+        StoredRequest.encodeJSON(v)
+    }
+
+    @Test("what a requester typed cannot mention @channel or forge a link")
+    func escaping() {
+        let (_, blocks) = SlackCards.card(Self.request(), mode: .allowed, grant: nil)
+        let text = Self.json(blocks)
+        #expect(text.contains("&lt;!channel&gt; &amp; &lt;https://evil|click&gt;"))
+        #expect(text.contains("restart &lt;nginx&gt;"))
+        #expect(!text.contains("<!channel>"))
+    }
+
+    @Test("a pending card has Approve (confirmed) and Deny, progress; a decided one has no buttons")
+    func buttons() {
+        let pending = Self.json(SlackCards.card(Self.request(), mode: .allowed, grant: nil).blocks)
+        #expect(pending.contains("writ_approve") && pending.contains("writ_deny") && pending.contains("\"confirm\""))
+        #expect(pending.contains("approve 1/2") && pending.contains("approved by bob") && pending.contains("waiting for carol"))
+        let cli = Self.json(SlackCards.card(Self.request(), mode: .cli, grant: nil).blocks)
+        #expect(!cli.contains("writ_approve\"") && cli.contains("writ approve r_1"))
+        var denied = Self.request(state: "denied")
+        denied.decidedBy = "bob"
+        denied.decisionNote = "no"
+        let d = Self.json(SlackCards.card(denied, mode: .allowed, grant: nil).blocks)
+        #expect(!d.contains("writ_approve") && d.contains("Denied* by bob: no"))
+    }
+
+    @Test("a Slack email maps back to a unix user only through the identities that give it")
+    func emails() {
+        let ids = IntegrationSettings.Identities(emails: ["al": "alice.smith@example.com"], emailTemplate: "{user}@example.com")
+        #expect(SlackApp.unixUser(email: "alice.smith@example.com", identities: ids) == "al")
+        #expect(SlackApp.unixUser(email: "bob@example.com", identities: ids) == "bob")
+        #expect(SlackApp.unixUser(email: "al@example.com", identities: ids) == nil)  // al's email is another
+        #expect(SlackApp.unixUser(email: "bob@example.com.evil", identities: ids) == nil)
+        #expect(SlackApp.unixUser(email: "@example.com", identities: ids) == nil)
+        #expect(SlackApp.unixUser(email: "x@other.com", identities: ids) == nil)
+    }
+}

@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "WritSlack",
             dependencies: [
-                "WritIntegrations", "WritHooks",
+                "WritCore", "WritIntegrations", "WritHooks",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -164,7 +164,15 @@ let package = Package(
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
         .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr"]),
-        .testTarget(name: "WritSlackTests", dependencies: ["WritSlack", "WritHooks", "WritIntegrations"]),
+        .testTarget(
+            name: "WritSlackTests",
+            dependencies: [
+                "WritSlack", "WritHooks", "WritIntegrations",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -558,7 +558,8 @@ extension Engine {
             capability: grant.capability,
             flow: original.flow,
             host: config.hostName,
-            runas: grant.runas,
+            // Login grants carry root as their run-as user; a login flow refuses any --runas.
+            runas: grant.capability == .sudo ? grant.runas : nil,
             commands: original.commands,
             duration: duration,
             reason: Self.note(r.reason),

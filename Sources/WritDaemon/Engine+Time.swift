@@ -215,7 +215,14 @@ extension Engine {
                     try u.bind(1, id)
                     _ = try u.step()
                     if integrations.slackEnabled {
-                        try SlackOutbox.enqueue(db, event: "grant.warn", request: nil, grant: id, actor: "writd", at: now)
+                        try SlackOutbox.enqueue(
+                            db,
+                            event: "grant.warn",
+                            request: nil,
+                            grant: id,
+                            actor: "writd",
+                            at: now
+                        )
                     }
                 }
                 if !paths.isEmpty { logger.info("warned \(paths.joined(separator: ",")) of grant \(id)") }

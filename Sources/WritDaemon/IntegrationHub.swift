@@ -119,7 +119,9 @@ public final class IntegrationHub: Sendable {
                 settings.pagerDuty == nil
                 ? "pagerduty: not configured" : "pagerduty: configured, \(s.pagerDutyStatus ?? "not checked yet")"
             let slack =
-                settings.slack.map { "slack: configured (\($0.mode.rawValue) mode), \(s.slackStatus ?? "not checked yet")" }
+                settings.slack.map {
+                    "slack: configured (\($0.mode.rawValue) mode), \(s.slackStatus ?? "not checked yet")"
+                }
                 ?? "slack: not configured"
             return [pd, slack]
         }

@@ -23,10 +23,6 @@ public final class PagerDutyClient: Sendable {
     static let bodyLimit = 8 << 20
     /// The most read of an error answer.
     static let errorBodyLimit = 64 << 10
-    /// How long after the deadline the backstop timer fires: AsyncHTTPClient enforces the deadline
-    /// itself until a response's head (and then reports connection errors precisely); the timer
-    /// catches a body that stalls.
-    static let backstopGraceMilliseconds = 250
 
     private let configuration: PagerDutyConfiguration
     private let httpClient: HTTPClient
@@ -211,30 +207,12 @@ public final class PagerDutyClient: Sendable {
     private func withDeadline<T: Sendable>(
         _ operation: @escaping @Sendable (NIODeadline) async throws(PagerDutyError) -> T
     ) async throws(PagerDutyError) -> T {
-        let milliseconds = configuration.effectiveTimeoutMilliseconds
-        let deadline = NIODeadline.now() + .milliseconds(Int64(milliseconds))
-        let outcome = await withTaskGroup(of: Result<T, PagerDutyError>?.self) { group in
-            group.addTask {
-                do throws(PagerDutyError) {
-                    return .success(try await operation(deadline))
-                } catch {
-                    return .failure(error)
-                }
-            }
-            group.addTask {
-                let wait = UInt64(milliseconds + Self.backstopGraceMilliseconds) * 1_000_000
-                try? await Task.sleep(nanoseconds: wait)
-                return Task.isCancelled ? nil : .failure(.timedOut(milliseconds: milliseconds))
-            }
-            var first: Result<T, PagerDutyError> = .failure(.transport("the lookup was cancelled"))
-            for await result in group {
-                guard let result else { continue }
-                first = result
-                group.cancelAll()
-                break
-            }
-            return first
-        }
+        let outcome = await IntegrationHTTP.run(
+            milliseconds: configuration.effectiveTimeoutMilliseconds,
+            timedOut: PagerDutyError.timedOut(milliseconds: configuration.effectiveTimeoutMilliseconds),
+            cancelled: PagerDutyError.transport("the lookup was cancelled"),
+            operation
+        )
         switch outcome {
         case .success(let value): return value
         case .failure(let error): throw redacted(error)

@@ -150,21 +150,9 @@ enum PagerDutyURL {
         return .success(Base(url: url, authority: authority))
     }
 
-    /// The host part of an authority (`[::1]:80` → `::1`, `h:443` → `h`).
-    static func host(of authority: String) -> String {
-        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-            return String(authority[authority.index(after: authority.startIndex)..<close])
-        }
-        return String(authority.prefix { $0 != ":" })
-    }
+    static func host(of authority: String) -> String { IntegrationHTTP.host(of: authority) }
 
-    /// Whether `host` is `localhost`, an address in 127.0.0.0/8 or `::1`.
-    static func isLoopback(_ host: String) -> Bool {
-        let lower = host.lowercased()
-        if lower == "localhost" || lower == "::1" { return true }
-        let parts = lower.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-    }
+    static func isLoopback(_ host: String) -> Bool { IntegrationHTTP.isLoopback(host) }
 
     /// `path` under `base` with the query: every byte but `A–Z a–z 0–9 - . _ ~` percent-encoded,
     /// in names too (`user_ids%5B%5D`), so `+` in an e-mail stays a plus.
@@ -177,17 +165,5 @@ enum PagerDutyURL {
     }
 
     /// Percent-encoding of everything outside RFC 3986's unreserved characters.
-    static func encode(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var bytes: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E:
-                bytes.append(byte)
-            default:
-                bytes += [0x25, hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    static func encode(_ text: String) -> String { IntegrationHTTP.percentEncode(text) }
 }

@@ -228,7 +228,8 @@ extension PolicyParser {
                 at: position,
                 keysIn: place,
                 known: [
-                    "bot_token", "app_token", "signing_secret", "mode", "api_url", "channel", "listen", "tls_certificate",
+                    "bot_token", "app_token", "signing_secret", "mode", "api_url", "channel", "listen",
+                    "tls_certificate",
                     "tls_key", "users", "timeout",
                 ],
                 example: "{bot_token: xoxb-…, app_token: xapp-…, channel: \"#writ-approvals\"}"
@@ -236,17 +237,25 @@ extension PolicyParser {
         else { return nil }
         let bot = text(f, "bot_token", in: place)
         if bot == nil && f["bot_token"] == nil {
-            reportMissing("bot_token", in: f, "'bot_token' is missing in slack: the app's Bot User OAuth Token (xoxb-…)")
+            reportMissing(
+                "bot_token",
+                in: f,
+                "'bot_token' is missing in slack: the app's Bot User OAuth Token (xoxb-…)"
+            )
         }
         if let bot, !bot.value.hasPrefix("xoxb-") {
-            report("'bot_token' in slack must be a bot token (xoxb-…), from the app's OAuth & Permissions page", at: bot.position)
+            report(
+                "'bot_token' in slack must be a bot token (xoxb-…), from the app's OAuth & Permissions page",
+                at: bot.position
+            )
         }
         let app = text(f, "app_token", in: place)
         if let app, !app.value.hasPrefix("xapp-") {
             report("'app_token' in slack must be an app-level token (xapp-…) with connections:write", at: app.position)
         }
         let secret = text(f, "signing_secret", in: place)
-        var mode: IntegrationSettings.Slack.Mode = app != nil ? .socket : .http
+        // Socket Mode unless only a signing secret is given.
+        var mode: IntegrationSettings.Slack.Mode = app == nil && secret != nil ? .http : .socket
         if let m = text(f, "mode", in: place) {
             if let known = IntegrationSettings.Slack.Mode(rawValue: m.value) {
                 mode = known
@@ -255,10 +264,18 @@ extension PolicyParser {
             }
         }
         if mode == .socket && app == nil && f["app_token"] == nil {
-            reportMissing("app_token", in: f, "'app_token' is missing in slack: Socket Mode needs an app-level token (xapp-…); or set mode: http with a signing_secret")
+            reportMissing(
+                "app_token",
+                in: f,
+                "'app_token' is missing in slack: Socket Mode needs an app-level token (xapp-…); or set mode: http with a signing_secret"
+            )
         }
         if mode == .http && secret == nil && f["signing_secret"] == nil {
-            reportMissing("signing_secret", in: f, "'signing_secret' is missing in slack: HTTP mode verifies every request with it")
+            reportMissing(
+                "signing_secret",
+                in: f,
+                "'signing_secret' is missing in slack: HTTP mode verifies every request with it"
+            )
         }
         var settings = IntegrationSettings.Slack(
             botToken: bot?.value ?? "",
@@ -289,7 +306,10 @@ extension PolicyParser {
         let cert = text(f, "tls_certificate", in: place)
         let key = text(f, "tls_key", in: place)
         if (cert == nil) != (key == nil), let one = cert ?? key {
-            report("'tls_certificate' and 'tls_key' in slack go together (PEM files), or neither (TLS ends at a proxy)", at: one.position)
+            report(
+                "'tls_certificate' and 'tls_key' in slack go together (PEM files), or neither (TLS ends at a proxy)",
+                at: one.position
+            )
         }
         settings.tlsCertificate = cert?.value
         settings.tlsKey = key?.value
@@ -303,12 +323,18 @@ extension PolicyParser {
             if case .mapping(let mapping) = m {
                 for (k, v) in mapping {
                     guard let user = word(k, label: "a user name in 'users'"),
-                        let id = word(v, label: "the Slack user id of \(LogText.escape(k.scalar?.string ?? "", limit: 40))")
+                        let id = word(
+                            v,
+                            label: "the Slack user id of \(LogText.escape(k.scalar?.string ?? "", limit: 40))"
+                        )
                     else { continue }
                     guard id.value.first == "U" || id.value.first == "W", id.value.count >= 9,
                         id.value.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) })
                     else {
-                        report("\(id.value) in slack users is not a Slack user id (U… or W…, from the user's profile: Copy member ID)", at: id.position)
+                        report(
+                            "\(id.value) in slack users is not a Slack user id (U… or W…, from the user's profile: Copy member ID)",
+                            at: id.position
+                        )
                         continue
                     }
                     settings.users[user.value] = id.value

@@ -35,7 +35,8 @@ public enum SlackError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isTransient: Bool {
         switch self {
         case .rateLimited, .http, .transport, .timeout: true
-        case .api(_, let code): ["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"].contains(code)
+        case .api(_, let code):
+            ["internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"].contains(code)
         case .malformed, .configuration: false
         }
     }

@@ -255,12 +255,74 @@ R10=$(file_request writt_alice --reason "INC-10 after a dropped socket")
 wait_for "a dropped socket: writd reconnects" "curl -s $S/_fake/connections" '"state": ?"open"'
 click U0CAROL001 "$R10" writ_approve >/dev/null
 wait_for "... and clicks work again" "sq \"SELECT state FROM requests WHERE id='$R10'\"" "^approved$"
+G10=$(sq "SELECT grant_id FROM requests WHERE id='$R10'")
+out=$(writ_as writt_carol revoke "$G10" --reason "done early")
+expect "the approver revokes the grant" "$out" "rc=0"
+wait_for "... and alice gets a DM: revoked by whom" "dms_to U0ALICE001" "grant \`$G10\` on .* was revoked by writt_carol"
+curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "warning", "grace": 2}' >/dev/null
+R12=$(file_request writt_alice --reason "INC-12 during a warning disconnect")
+click U0BOB00001 "$R12" writ_approve >/dev/null
+wait_for "disconnect warning mid-flow: the click still approves" "sq \"SELECT state FROM requests WHERE id='$R12'\"" "^approved$"
 curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "link_disabled"}' >/dev/null
 wait_for "link_disabled: writ doctor says Socket Mode stopped and what to do" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1" "Socket Mode stopped: .*Socket Mode"
 out=$(writ_as writt_alice request sudo --reason "INC-11 Slack link disabled" --no-wait)
 expect "... requests still work from the CLI" "$out" "rc=2"$'\n'"pending r_"
+curl -sf "$S/_fake/socket/enable" -d '{}' >/dev/null
+kill -HUP "$WRITD_PID"
+wait_for "Socket Mode enabled again and writd reloaded: connected" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1 | grep slack" "Socket Mode connected"
+curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "too_many_websockets"}' >/dev/null
+wait_for "too_many_websockets: writd backs off, and says so" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1 | grep slack" "Socket Mode reconnecting \(.*too_many_websockets"
 
-expect_not "no token ever reaches the logs" "$(cat "$WRITD_LOG" "$SYSLOG" "$AUDIT")" "xoxb-writ-fake-bot-token|xapp-1-A0WRITTEST"
+# HTTP mode instead of Socket Mode (a reload), with PagerDuty: break-glass evidence on the card
+coproc PD { exec python3 "$ROOTDIR/Tests/Fakes/fake_pagerduty.py" --port 0; }
+PD_PID=$PD_PID
+read -r _ PD_URL <&"${PD[0]}"
+curl -sf "$PD_URL/_fake/seed" -d '{"users": [{"id": "PALICE", "name": "Alice", "email": "writt_alice@example.test"}],
+  "escalation_policies": [{"id": "PEPOPS", "name": "Ops"}],
+  "oncalls": [{"user": "PALICE", "escalation_policy": "PEPOPS", "schedule": null, "escalation_level": 1, "start": null, "end": null}]}' >/dev/null
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$INTEGRATIONS" <<YAML
+slack:
+  mode: http
+  bot_token: xoxb-writ-fake-bot-token
+  signing_secret: writ-fake-signing-secret
+  listen: 127.0.0.1:$HTTP_PORT
+  api_url: $S/api/
+  channel: C0APPROVE1
+pagerduty: {token: pd-fake-token, api_url: $PD_URL, timeout: 2s}
+identities:
+  email_template: "{user}@example.test"
+YAML
+cat >>"$POLICY" <<'YAML'
+  - name: glass
+    capability: sudo
+    runas: writt_bob
+    requesters: {users: [writt_alice]}
+    approvers: {users: [writt_bob]}
+    reason: {required: false}
+    break_glass:
+      pagerduty: {escalation_policies: [PEPOPS]}
+      max_duration: 20m
+YAML
+kill -HUP "$WRITD_PID"
+wait_for "a reload switches to HTTP mode" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1 | grep slack" "HTTP mode listening on 127.0.0.1:$HTTP_PORT"
+R13=$(file_request writt_alice --reason "INC-13 over HTTP mode")
+wait_for "HTTP mode: the card is posted" "card_of $R13" "INC-13 over HTTP mode"
+http_click() { curl -s "$S/_fake/http/deliver" -d "{\"url\": \"http://127.0.0.1:$HTTP_PORT/slack/interactivity\", \"kind\": \"block_actions\", \"user_id\": \"$1\", \"channel_id\": \"C0APPROVE1\", \"message_ts\": \"$(card_ts "$R13")\", \"action_id\": \"writ_approve\"${2:-}}"; }
+ans=$(http_click U0BOB00001 ', "bad_signature": true')
+expect "a click with a bad signature gets 401" "$ans" '"status": ?401'
+ans=$(http_click U0BOB00001 ', "timestamp": '"$(( $(date +%s) - 600 ))")
+expect "... a replayed one (10 minutes old) too" "$ans" '"status": ?401'
+expect "... and neither approved anything" "$(sq "SELECT state FROM requests WHERE id='$R13'")" "^pending$"
+ans=$(http_click U0BOB00001)
+expect "a signed click is answered 200 within Slack's 3 s" "$ans" '"status": ?200.*"late": ?false'
+wait_for "... and approves" "sq \"SELECT state FROM requests WHERE id='$R13'\"" "^approved$"
+R14=$(file_request writt_alice --flow glass --runas writt_bob)
+expect "on call in PagerDuty: break-glass approves at once" "$(sq "SELECT state FROM requests WHERE id='$R14'")" "^approved$"
+wait_for "... and the card says so, with the on-call evidence" "card_of $R14" "Auto-approved\* by break-glass \(PagerDuty on call\).*on call in PagerDuty: escalation policy PEPOPS \(Ops\), level 1"
+kill "$PD_PID" 2>/dev/null; wait "$PD_PID" 2>/dev/null
+
+expect_not "no token ever reaches the logs" "$(cat "$WRITD_LOG" "$SYSLOG" "$AUDIT")" "xoxb-writ-fake-bot-token|xapp-1-A0WRITTEST|writ-fake-signing-secret"
 cp "$WRITD_LOG" /tmp/slack-writd.log 2>/dev/null; stop_writd
 kill "$SLACK_PID" 2>/dev/null; wait "$SLACK_PID" 2>/dev/null
 sudo_conf_plain

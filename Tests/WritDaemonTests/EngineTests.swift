@@ -121,6 +121,34 @@ struct Fixture {
         #expect(try f.auditEvents() == ["policy.load", "request.create", "grant.issue", "request.approve"])
     }
 
+    /// `writ extend` (and Slack's Extend button) on a login grant: the grant's run-as user (root)
+    /// must not be sent back as a --runas, which login flows refuse.
+    @Test func loginGrantsCanBeExtended() async throws {
+        let f = try await Fixture(
+            policy: """
+                version: 1
+                flows:
+                  - name: shell
+                    capability: login
+                    requesters: {users: [daemon]}
+                    approvers: {users: [bin]}
+                    duration: {default: 10m, max: 1h}
+                    reason: {required: false}
+                """
+        )
+        defer { f.cleanup() }
+        let filed = try #require(await f.call(Users.requester, .request) { $0.capability = "login" }.request)
+        let approved = await f.call(Users.approver1, .approve) { $0.id = filed.id }
+        let grant = try #require(approved.request?.grantId)
+        let extension_ = await f.call(Users.requester, .extend) {
+            $0.id = grant
+            $0.duration = 600
+        }
+        #expect(extension_.error == nil, "\(extension_.error?.message ?? "")")
+        #expect(extension_.request?.kind == "extend")
+        #expect(extension_.request?.state == "pending")
+    }
+
     @Test func selfApprovalAndOutsidersAreRefused() async throws {
         let f = try await Fixture()
         defer { f.cleanup() }

@@ -7,20 +7,51 @@ import WritProtocol
 
 @Suite("Slack cards and identities")
 struct SlackCardsTests {
-    static func request(state: String = "pending", reason: String = "INC-1 <!channel> & <https://evil|click>") -> RequestView {
+    static func request(
+        state: String = "pending",
+        reason: String = "INC-1 <!channel> & <https://evil|click>"
+    ) -> RequestView {
         RequestView(
-            id: "r_1", kind: "grant", extendsGrant: nil, requester: "alice", capability: "sudo", flow: "ops",
-            host: "web-01", runas: "root", commands: ["/usr/bin/systemctl restart <nginx>"], duration: 1800,
-            reason: reason, state: state, createdAt: 0, pendingUntil: 3600, requiredApprovals: 2,
-            approvals: [ApprovalView(by: "bob", at: 10, comment: "")], approvers: ["bob", "carol"],
-            decidedAt: nil, decidedBy: nil, decisionNote: nil, grantId: nil, autoRule: nil, policyVersion: "v",
-            steps: [StepView(name: "approve", approvers: ["bob", "carol"], required: 2, approvals: ["bob"], escalatesAt: nil, escalated: false)],
+            id: "r_1",
+            kind: "grant",
+            extendsGrant: nil,
+            requester: "alice",
+            capability: "sudo",
+            flow: "ops",
+            host: "web-01",
+            runas: "root",
+            commands: ["/usr/bin/systemctl restart <nginx>"],
+            duration: 1800,
+            reason: reason,
+            state: state,
+            createdAt: 0,
+            pendingUntil: 3600,
+            requiredApprovals: 2,
+            approvals: [ApprovalView(by: "bob", at: 10, comment: "")],
+            approvers: ["bob", "carol"],
+            decidedAt: nil,
+            decidedBy: nil,
+            decisionNote: nil,
+            grantId: nil,
+            autoRule: nil,
+            policyVersion: "v",
+            steps: [
+                StepView(
+                    name: "approve",
+                    approvers: ["bob", "carol"],
+                    required: 2,
+                    approvals: ["bob"],
+                    escalatesAt: nil,
+                    escalated: false
+                )
+            ],
             currentStep: 0
         )
     }
 
     static func json(_ v: JSONValue) -> String {
-        StoredRequest.encodeJSON(v)
+        // JSONEncoder writes "/" as "\\/"; the checks read the text as Slack shows it.
+        StoredRequest.encodeJSON(v).replacing("\\/", with: "/")
     }
 
     @Test("what a requester typed cannot mention @channel or forge a link")
@@ -36,7 +67,10 @@ struct SlackCardsTests {
     func buttons() {
         let pending = Self.json(SlackCards.card(Self.request(), mode: .allowed, grant: nil).blocks)
         #expect(pending.contains("writ_approve") && pending.contains("writ_deny") && pending.contains("\"confirm\""))
-        #expect(pending.contains("approve 1/2") && pending.contains("approved by bob") && pending.contains("waiting for carol"))
+        #expect(
+            pending.contains("approve 1/2") && pending.contains("approved by bob")
+                && pending.contains("waiting for carol")
+        )
         let cli = Self.json(SlackCards.card(Self.request(), mode: .cli, grant: nil).blocks)
         #expect(!cli.contains("writ_approve\"") && cli.contains("writ approve r_1"))
         var denied = Self.request(state: "denied")
@@ -48,7 +82,10 @@ struct SlackCardsTests {
 
     @Test("a Slack email maps back to a unix user only through the identities that give it")
     func emails() {
-        let ids = IntegrationSettings.Identities(emails: ["al": "alice.smith@example.com"], emailTemplate: "{user}@example.com")
+        let ids = IntegrationSettings.Identities(
+            emails: ["al": "alice.smith@example.com"],
+            emailTemplate: "{user}@example.com"
+        )
         #expect(SlackApp.unixUser(email: "alice.smith@example.com", identities: ids) == "al")
         #expect(SlackApp.unixUser(email: "bob@example.com", identities: ids) == "bob")
         #expect(SlackApp.unixUser(email: "al@example.com", identities: ids) == nil)  // al's email is another

@@ -105,7 +105,9 @@ struct SlackSettingsTests {
             )
             Issue.record("parsed")
         } catch {
-            #expect(error.issues.map(\.description).contains { $0.contains("p.yaml:7:") && $0.contains("'slack_approve'") })
+            #expect(
+                error.issues.map(\.description).contains { $0.contains("p.yaml:7:") && $0.contains("'slack_approve'") }
+            )
         }
     }
 }

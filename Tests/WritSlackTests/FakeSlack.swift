@@ -81,7 +81,7 @@ final class FakeSlack: Sendable {
         let giveUp = clock.now + .seconds(20)
         while !line.contains(0x0A) {
             var chunk = [UInt8](repeating: 0, count: 256)
-            let count = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
             if count > 0 {
                 line += chunk[0..<count]
             } else if count == 0 || (errno != EAGAIN && errno != EINTR) || clock.now > giveUp {

@@ -103,15 +103,24 @@ final class SlackApp: Sendable {
         }
         let flows = await engine.slackRequestableFlows(user: who.name)
         guard !flows.isEmpty else {
-            await reply(to, "There is nothing you (\(who.name)) may request on \(engine.config.hostName) under its policy.")
+            await reply(
+                to,
+                "There is nothing you (\(who.name)) may request on \(engine.config.hostName) under its policy."
+            )
             return
         }
         guard let trigger = f["trigger_id"] else { return }
         do throws(SlackError) {
-            _ = try await api.openView(triggerID: trigger, view: SlackCards.requestForm(flows: flows, host: engine.config.hostName))
+            _ = try await api.openView(
+                triggerID: trigger,
+                view: SlackCards.requestForm(flows: flows, host: engine.config.hostName)
+            )
         } catch {
             logger.warning("Slack: cannot open the request form for \(who.name): \(error.description)")
-            await reply(to, "Writ could not open the form (\(error.description)); try again, or run `writ request` on the host.")
+            await reply(
+                to,
+                "Writ could not open the form (\(error.description)); try again, or run `writ request` on the host."
+            )
         }
     }
 
@@ -127,7 +136,10 @@ final class SlackApp: Sendable {
         switch await account(slackID: user, team: team) {
         case .failure(let refusal):
             logger.notice("Slack: refused \(actionID) on \(value) by \(user): \(refusal.message)")
-            Syslog.log(LOG_NOTICE, "Slack click refused: \(actionID) \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)")
+            Syslog.log(
+                LOG_NOTICE,
+                "Slack click refused: \(actionID) \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)"
+            )
             await reply(to, refusal.message)
             return
         case .success(let a): who = a
@@ -135,7 +147,10 @@ final class SlackApp: Sendable {
         switch actionID {
         case SlackCards.approveAction, SlackCards.denyAction:
             guard let (mode, request) = await engine.slackApproval(of: value) else {
-                await reply(to, "Request \(LogText.escape(value, limit: 40)) does not exist on \(engine.config.hostName).")
+                await reply(
+                    to,
+                    "Request \(LogText.escape(value, limit: 40)) does not exist on \(engine.config.hostName)."
+                )
                 return
             }
             if request.state != "pending" {
@@ -145,9 +160,18 @@ final class SlackApp: Sendable {
             if actionID == SlackCards.approveAction {
                 switch mode {
                 case .cli:
-                    await refuse(to, who: who, request: request.id, why: "flow \(request.flow) is approved on a host only: run `writ approve \(request.id)` there")
+                    await refuse(
+                        to,
+                        who: who,
+                        request: request.id,
+                        why: "flow \(request.flow) is approved on a host only: run `writ approve \(request.id)` there"
+                    )
                 case .confirm:
-                    await openForm(p, SlackCards.decisionForm(approve: true, request: request, channel: channel), to: to)
+                    await openForm(
+                        p,
+                        SlackCards.decisionForm(approve: true, request: request, channel: channel),
+                        to: to
+                    )
                 case .allowed:
                     await decide(request.id, approve: true, text: nil, who: who, slackUser: user, to: to)
                 }
@@ -156,7 +180,10 @@ final class SlackApp: Sendable {
             }
         case SlackCards.extendAction:
             guard let (grant, request) = await engine.slackGrant(value), let request else {
-                await reply(to, "Grant \(LogText.escape(value, limit: 40)) cannot be extended from Slack: run `writ extend` on the host.")
+                await reply(
+                    to,
+                    "Grant \(LogText.escape(value, limit: 40)) cannot be extended from Slack: run `writ extend` on the host."
+                )
                 return
             }
             var r = WireRequest(op: .extend)
@@ -183,7 +210,10 @@ final class SlackApp: Sendable {
         guard let trigger = p["trigger_id"]?.stringValue else { return }
         do throws(SlackError) { _ = try await api.openView(triggerID: trigger, view: view) } catch {
             logger.warning("Slack: cannot open a form: \(error.description)")
-            await reply(to, "Writ could not open the form (\(error.description)); use `writ approve`/`writ deny` on the host.")
+            await reply(
+                to,
+                "Writ could not open the form (\(error.description)); use `writ approve`/`writ deny` on the host."
+            )
         }
     }
 
@@ -210,7 +240,10 @@ final class SlackApp: Sendable {
             let why = e.code == "not_found" ? "you (\(who.name)) are not an approver of request \(id)" : e.message
             await refuse(to, who: who, request: id, why: why)
         } else if let v = resp.request, approve, v.state == "pending" {
-            await reply(to, "Your approval of `\(id)` is recorded; it needs more approvals (\(v.approvals.count)/\(v.requiredApprovals)).")
+            await reply(
+                to,
+                "Your approval of `\(id)` is recorded; it needs more approvals (\(v.approvals.count)/\(v.requiredApprovals))."
+            )
         }
     }
 
@@ -253,9 +286,13 @@ final class SlackApp: Sendable {
                     switch v.state {
                     case "approved": "approved (\(v.decidedVia ?? "policy")): it works now."
                     case "denied": "denied: \(v.decisionNote ?? "")"
-                    default: "waiting for approval by \(v.approvers.filter { $0 != who.name }.prefix(8).joined(separator: ", "))."
+                    default:
+                        "waiting for approval by \(v.approvers.filter { $0 != who.name }.prefix(8).joined(separator: ", "))."
                     }
-                await reply(to, "Request `\(v.id)` (\(SlackCards.what(v)) on \(v.host) for \(DurationText.format(v.duration))) is \(next)")
+                await reply(
+                    to,
+                    "Request `\(v.id)` (\(SlackCards.what(v)) on \(v.host) for \(DurationText.format(v.duration))) is \(next)"
+                )
             }
         case SlackCards.approveCallback, SlackCards.denyCallback:
             guard let id = metadata.first else { return }
@@ -283,21 +320,31 @@ final class SlackApp: Sendable {
         let host = engine.config.hostName
         guard !slackID.isEmpty else { return .failure(Refusal(message: "Slack did not say who you are.")) }
         if let team, team != teamID {
-            return .failure(Refusal(message: "Writ on \(host) takes requests and approvals from its own Slack workspace only."))
+            return .failure(
+                Refusal(message: "Writ on \(host) takes requests and approvals from its own Slack workspace only.")
+            )
         }
         let user: SlackUser
         do throws(SlackError) { user = try await api.userInfo(slackID) } catch {
             logger.warning("Slack: users.info \(slackID): \(error.description)")
-            return .failure(Refusal(message: "Writ could not check who you are in Slack (\(error.description)); try again, or use `writ` on the host."))
+            return .failure(
+                Refusal(
+                    message:
+                        "Writ could not check who you are in Slack (\(error.description)); try again, or use `writ` on the host."
+                )
+            )
         }
         if user.deleted { return .failure(Refusal(message: "Your Slack account is deactivated.")) }
         if user.isBot { return .failure(Refusal(message: "Bots cannot request or approve access.")) }
         if user.isGuest { return .failure(Refusal(message: "Guest accounts cannot request or approve access.")) }
         if user.teamID != teamID {
-            return .failure(Refusal(message: "Writ on \(host) takes requests and approvals from its own Slack workspace only."))
+            return .failure(
+                Refusal(message: "Writ on \(host) takes requests and approvals from its own Slack workspace only.")
+            )
         }
         let unmapped = Refusal(
-            message: "Writ on \(host) does not know which account is yours: ask an admin to add you under slack.users (or identities) in /etc/writ/integrations.yaml."
+            message:
+                "Writ on \(host) does not know which account is yours: ask an admin to add you under slack.users (or identities) in /etc/writ/integrations.yaml."
         )
         // Pinned by the admin: the map decides, in both directions.
         if let name = settings.users.first(where: { $0.value == slackID })?.key {
@@ -316,7 +363,10 @@ final class SlackApp: Sendable {
         else { return .failure(unmapped) }
         guard await engine.slackPin(unix: name, slackID: slackID, email: email) else {
             return .failure(
-                Refusal(message: "\(name) is already tied to another Slack account on \(host); an admin must sort it out (writ doctor).")
+                Refusal(
+                    message:
+                        "\(name) is already tied to another Slack account on \(host); an admin must sort it out (writ doctor)."
+                )
             )
         }
         return .success(a)
@@ -328,7 +378,9 @@ final class SlackApp: Sendable {
         guard let template = identities.emailTemplate, let r = template.range(of: "{user}") else { return nil }
         let prefix = template[..<r.lowerBound].lowercased()
         let suffix = template[r.upperBound...].lowercased()
-        guard email.hasPrefix(prefix), email.hasSuffix(suffix), email.count > prefix.count + suffix.count else { return nil }
+        guard email.hasPrefix(prefix), email.hasSuffix(suffix), email.count > prefix.count + suffix.count else {
+            return nil
+        }
         let name = String(email.dropFirst(prefix.count).dropLast(suffix.count))
         // The template must give back exactly this address, and the explicit map must not send
         // that user elsewhere.

@@ -87,7 +87,9 @@ enum SlackCards {
         }
         blocks.append(section("*Why*\n>\(escape(r.reason, limit: 1000).replacingNewlines)"))
         if let f = r.fields, !f.isEmpty {
-            blocks.append(context(f.map { "\(escape($0.name)): \(escape($0.value, limit: 200))" }.joined(separator: " · ")))
+            blocks.append(
+                context(f.map { "\(escape($0.name)): \(escape($0.value, limit: 200))" }.joined(separator: " · "))
+            )
         }
         if let progress = progress(r) { blocks.append(context(progress)) }
         blocks.append(section(stateLine(r, grant: grant)))
@@ -112,9 +114,13 @@ enum SlackCards {
                     "value": .string(r.id),
                 ])
                 blocks.append(
-                    .object(["type": "actions", "block_id": "writ_decide", "elements": .array([.object(approve), deny])])
+                    .object([
+                        "type": "actions", "block_id": "writ_decide", "elements": .array([.object(approve), deny]),
+                    ])
                 )
-                if mode == .confirm { blocks.append(context("Approving asks for a comment (flow setting slack_approve: confirm).")) }
+                if mode == .confirm {
+                    blocks.append(context("Approving asks for a comment (flow setting slack_approve: confirm)."))
+                }
             case .cli:
                 blocks.append(
                     context(
@@ -132,16 +138,22 @@ enum SlackCards {
         guard let steps = r.steps, !steps.isEmpty else { return nil }
         var parts: [String] = []
         for (i, step) in steps.enumerated() {
-            let done = step.approvals.isEmpty ? "" : " approved by " + step.approvals.map { escape($0) }.joined(separator: ", ")
+            let done =
+                step.approvals.isEmpty
+                ? "" : " approved by " + step.approvals.map { escape($0) }.joined(separator: ", ")
             let current = r.currentStep == i && r.state == "pending"
-            var line = "\(current ? "*" : "")\(escape(step.name)) \(step.approvals.count)/\(step.required)\(current ? "*" : "")\(done)"
+            var line =
+                "\(current ? "*" : "")\(escape(step.name)) \(step.approvals.count)/\(step.required)\(current ? "*" : "")\(done)"
             if current {
                 let waiting = step.approvers.filter { !step.approvals.contains($0) && $0 != r.requester }
-                if !waiting.isEmpty { line += " — waiting for " + waiting.prefix(8).map { escape($0) }.joined(separator: ", ") }
+                if !waiting.isEmpty {
+                    line += " — waiting for " + waiting.prefix(8).map { escape($0) }.joined(separator: ", ")
+                }
             }
             parts.append(line)
         }
-        return (steps.count > 1 || r.requiredApprovals > 1 || !r.approvals.isEmpty) ? "Approvals: " + parts.joined(separator: " → ") : nil
+        return (steps.count > 1 || r.requiredApprovals > 1 || !r.approvals.isEmpty)
+            ? "Approvals: " + parts.joined(separator: " → ") : nil
     }
 
     static func stateLine(_ r: RequestView, grant: Grant?) -> String {
@@ -153,7 +165,8 @@ enum SlackCards {
         case "approved":
             let until = grant.map { " — grant `\(escape($0.id))` until \(time($0.expiresAt))" } ?? ""
             if let via = r.decidedVia, by.hasPrefix("policy:") || by.hasPrefix("hook:") {
-                return ":robot_face: *Auto-approved* by \(escape(via))\(until)\(note.isEmpty ? "" : "\n>\(note.replacingNewlines)")"
+                return
+                    ":robot_face: *Auto-approved* by \(escape(via))\(until)\(note.isEmpty ? "" : "\n>\(note.replacingNewlines)")"
             }
             return ":white_check_mark: *Approved* by \(by)\(until)"
         case "denied":
@@ -171,8 +184,10 @@ enum SlackCards {
     static func threadReply(event: String, actor: String, detail: String, request r: RequestView) -> String? {
         let who = escape(actor)
         switch event {
-        case "request.approval": return ":ballot_box_with_check: \(who) approved\(detail.isEmpty ? "" : ": \(escape(detail))")"
-        case "request.step": return ":arrow_right: step complete; next: \(escape(r.steps?[r.currentStep ?? 0].name ?? "?"))"
+        case "request.approval":
+            return ":ballot_box_with_check: \(who) approved\(detail.isEmpty ? "" : ": \(escape(detail))")"
+        case "request.step":
+            return ":arrow_right: step complete; next: \(escape(r.steps?[r.currentStep ?? 0].name ?? "?"))"
         case "request.escalate": return ":rotating_light: escalated: \(escape(detail)) may now approve"
         case "request.approve":
             return actor.hasPrefix("policy:") || actor.hasPrefix("hook:")
@@ -212,23 +227,37 @@ enum SlackCards {
                 ])
                 return (text, blocks)
             case "grant.expire":
-                return (":lock: Your \(what) grant `\(g.id)` on \(escape(g.host)) has ended; sessions opened under it are being closed.", nil)
+                return (
+                    ":lock: Your \(what) grant `\(g.id)` on \(escape(g.host)) has ended; sessions opened under it are being closed.",
+                    nil
+                )
             case "grant.revoke":
-                return (":no_entry_sign: Your \(what) grant `\(g.id)` on \(escape(g.host)) was revoked by \(escape(job.actor)).", nil)
+                return (
+                    ":no_entry_sign: Your \(what) grant `\(g.id)` on \(escape(g.host)) was revoked by \(escape(job.actor)).",
+                    nil
+                )
             default:
                 return nil
             }
         }
         guard let r = job.request else { return nil }
-        let subject = r.kind == "extend" ? "extension of `\(escape(r.extendsGrant ?? "?"))`" : "request for \(escape(what(r))) on \(escape(r.host))"
+        let subject =
+            r.kind == "extend"
+            ? "extension of `\(escape(r.extendsGrant ?? "?"))`" : "request for \(escape(what(r))) on \(escape(r.host))"
         switch job.event {
         case "request.approve":
             let until = job.grant.map { " until \(time($0.expiresAt))" } ?? ""
-            return (":white_check_mark: Your \(subject) (`\(r.id)`) is approved (\(escape(job.actor.hasPrefix("policy:") ? r.decidedVia ?? job.actor : job.actor)))\(until): it works now.", nil)
+            return (
+                ":white_check_mark: Your \(subject) (`\(r.id)`) is approved (\(escape(job.actor.hasPrefix("policy:") ? r.decidedVia ?? job.actor : job.actor)))\(until): it works now.",
+                nil
+            )
         case "request.deny":
             return (":x: Your \(subject) (`\(r.id)`) was denied by \(escape(job.actor)): \(escape(job.detail))", nil)
         case "request.expire":
-            return (":hourglass: Your \(subject) (`\(r.id)`) expired: nobody approved it in time. Ask again with `/writ`.", nil)
+            return (
+                ":hourglass: Your \(subject) (`\(r.id)`) expired: nobody approved it in time. Ask again with `/writ`.",
+                nil
+            )
         default:
             return nil
         }
@@ -263,7 +292,9 @@ enum SlackCards {
             ]),
         ]
         if !examples.isEmpty { reason["hint"] = plain(examples.joined(separator: "; "), limit: 2000) }
-        var flowSelect: [String: JSONValue] = ["type": "static_select", "action_id": "flow", "options": .array(options)]
+        var flowSelect: [String: JSONValue] = [
+            "type": "static_select", "action_id": "flow", "options": .array(options),
+        ]
         if let o = options.first { flowSelect["initial_option"] = o }
         var durationSelect: [String: JSONValue] = [
             "type": "static_select", "action_id": "duration", "options": .array(durationOptions),
@@ -302,7 +333,10 @@ enum SlackCards {
                 section("*\(escape(summary(r)))*\n>\(escape(r.reason, limit: 500).replacingNewlines)"),
                 .object([
                     "type": "input", "block_id": "text",
-                    "label": plain(approve ? "Why you approve (recorded in the audit log)" : "Why you deny it (sent to the requester)"),
+                    "label": plain(
+                        approve
+                            ? "Why you approve (recorded in the audit log)" : "Why you deny it (sent to the requester)"
+                    ),
                     "element": .object([
                         "type": "plain_text_input", "action_id": "text", "multiline": true, "max_length": 1000,
                         "min_length": 3,

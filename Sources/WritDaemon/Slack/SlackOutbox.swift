@@ -106,7 +106,8 @@ extension Engine {
             let settings = integrations.slackSettings
             for row in rows {
                 if row.7 > now { return (jobs, row.7) }
-                let request = try row.2.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id) }
+                let request = try row.2.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id)
+                }
                 let grant = try row.3.flatMap { (id: String) throws(StoreError) in try state.grants.grant(id: id) }
                 let flow = request.flatMap { policy?.flow(named: $0.flow) }
                 jobs.append(
@@ -193,7 +194,9 @@ extension Engine {
     func slackBacklog() -> (count: Int, oldest: Int64?, lastError: String?) {
         guard let s = try? db.prepare("SELECT count(*), min(created_at) FROM d.slack_outbox"), (try? s.step()) == true
         else { return (0, nil, nil) }
-        let e = try? db.prepare("SELECT last_error FROM d.slack_outbox WHERE last_error IS NOT NULL ORDER BY seq LIMIT 1")
+        let e = try? db.prepare(
+            "SELECT last_error FROM d.slack_outbox WHERE last_error IS NOT NULL ORDER BY seq LIMIT 1"
+        )
         let lastError = (try? e?.step()) == true ? e?.optionalString(0) : nil
         return (Int(s.int64(0)), s.isNull(1) ? nil : s.int64(1), lastError)
     }

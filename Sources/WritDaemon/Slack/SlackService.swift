@@ -188,11 +188,15 @@ struct SlackSession: Sendable {
                     let at = engine.config.clock() + wait
                     await engine.slackRetry(job.seq, error: error.description, at: at)
                     if job.attempts == 0 || job.attempts % 5 == 4 {
-                        logger.warning("Slack: \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?") waits: \(error.description)")
+                        logger.warning(
+                            "Slack: \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?") waits: \(error.description)"
+                        )
                     }
                     stalled = at
                 case .drop(let error):
-                    logger.error("Slack: dropped \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?"): \(error.description)")
+                    logger.error(
+                        "Slack: dropped \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?"): \(error.description)"
+                    )
                     Syslog.log(LOG_ERR, "Slack message dropped (\(job.event)): \(LogText.escape(error.description))")
                     await engine.slackDelivered(job.seq)
                 }
@@ -217,7 +221,12 @@ struct SlackSession: Sendable {
                 let (text, blocks) = SlackCards.card(r, mode: job.approveMode, grant: job.grant)
                 if let card = job.card {
                     try await api.update(channel: card.channel, ts: card.ts, text: text, blocks: blocks)
-                    if let reply = SlackCards.threadReply(event: job.event, actor: job.actor, detail: job.detail, request: r) {
+                    if let reply = SlackCards.threadReply(
+                        event: job.event,
+                        actor: job.actor,
+                        detail: job.detail,
+                        request: r
+                    ) {
                         _ = try await api.postMessage(channel: card.channel, text: reply, threadTS: card.ts)
                     }
                 } else if job.event == "request.create", let channel = job.channel {

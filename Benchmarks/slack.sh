@@ -58,8 +58,8 @@ POLICY=$WORK/policy.yaml
 WRITD_LOG=$WORK/writd.log
 N=${N:-50}
 cleanup() {
-    [ -n "${WRITD_PID:-}" ] && { kill "$WRITD_PID" 2>/dev/null; wait "$WRITD_PID" 2>/dev/null; }
-    [ -n "${SLACK_PID:-}" ] && { kill "$SLACK_PID" 2>/dev/null; wait "$SLACK_PID" 2>/dev/null; }
+    if [ -n "${WRITD_PID:-}" ]; then kill "$WRITD_PID" 2>/dev/null || true; wait "$WRITD_PID" 2>/dev/null || true; fi
+    if [ -n "${SLACK_PID:-}" ]; then kill "$SLACK_PID" 2>/dev/null || true; wait "$SLACK_PID" 2>/dev/null || true; fi
     teardown_sandbox
 }
 trap cleanup EXIT

@@ -173,7 +173,8 @@ struct DoctorCommand: ParsableCommand {
             // Root sees the integrations: whether each is configured, and whether it answered.
             for line in d.integrations ?? [] {
                 let bad = ["not loaded", "unreachable", "failed", "stopped", " off"].contains { line.contains($0) }
-                add(bad ? "fail" : "ok", "integrations", LogText.escape(line, limit: 300))
+                let level = bad ? "fail" : line.hasPrefix("slack outbox:") ? "warn" : "ok"
+                add(level, "integrations", LogText.escape(line, limit: 300))
             }
         }
 

@@ -428,6 +428,23 @@ extension Engine {
             }
             event = .deny(by: who.name, at: now, reason: Self.note(reason))
         }
+        // From Slack, the flow decides whether a click may approve at all (`slack_approve`), here
+        // and not only on the card: a form opened before the policy changed, or a forged
+        // submission, must not approve a flow that wants `writ approve` on a host.
+        if approve, let via, via.hasPrefix("slack:") {
+            let flow = policy?.flow(named: request.flow)
+            switch flow?.slackApprove ?? .cli {
+            case .cli:
+                throw WireError(
+                    "refused",
+                    "flow \(request.flow) is approved on a host only: run `writ approve \(request.core.id)` there"
+                )
+            case .confirm where Self.note(r.comment).isEmpty:
+                throw WireError("refused", "flow \(request.flow) needs a comment to be approved from Slack")
+            case .confirm, .allowed:
+                break
+            }
+        }
         // Approvers are fixed when the request is filed, and must still be approvers of the flow
         // under the policy in force when they decide: removing someone from the policy takes
         // effect on pending requests too.

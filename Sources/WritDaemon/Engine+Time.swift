@@ -217,6 +217,7 @@ extension Engine {
                     if integrations.slackEnabled {
                         try SlackOutbox.enqueue(
                             db,
+                            kind: "dm",
                             event: "grant.warn",
                             request: nil,
                             grant: id,

@@ -299,7 +299,7 @@ public actor Engine {
             nextDeadline: try? nextDeadline()
         )
         view.storePath = config.storePath
-        view.integrations = integrations.status
+        view.integrations = integrations.status + (slackBacklog().map { [$0] } ?? [])
         return view
     }
 

@@ -24,8 +24,11 @@ public final class IntegrationHub: Sendable {
         var slackIdentity: SlackIdentity?
         /// What `SlackService` says about the connection, for `writ doctor`.
         var slackStatus: String?
-        /// Bumped on every load: `SlackService` restarts its connection when it changes.
+        /// Bumped when Slack's settings change: `SlackService` then starts over.
         var generation = 0
+        /// Bumped on every load (SIGHUP): a Slack session that stopped (link_disabled, a refused
+        /// token) is started again.
+        var loads = 0
     }
 
     let path: String
@@ -52,13 +55,13 @@ public final class IntegrationHub: Sendable {
     public func load() {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            state.withLock { $0 = State(generation: $0.generation + 1) }
+            state.withLock { $0 = State(generation: $0.generation + 1, loads: $0.loads + 1) }
             return
         }
         func refuse(_ why: String) {
             logger.error("integrations not loaded: \(why)")
             Syslog.log(LOG_ERR, "integrations not loaded from \(path): \(why)")
-            state.withLock { $0 = State(error: why, generation: $0.generation + 1) }
+            state.withLock { $0 = State(error: why, generation: $0.generation + 1, loads: $0.loads + 1) }
         }
         guard st.st_uid == 0, st.st_mode & 0o077 == 0 else {
             refuse(
@@ -94,7 +97,24 @@ public final class IntegrationHub: Sendable {
             )
         }
         state.withLock {
-            $0 = State(settings: settings, pagerDuty: client, slackAPI: slack, generation: $0.generation + 1)
+            let old = $0
+            $0 = State(
+                settings: settings,
+                pagerDuty: client,
+                slackAPI: slack,
+                generation: old.generation + 1,
+                loads: old.loads + 1
+            )
+            // Unchanged Slack settings keep the running connection: a policy reload (which reads
+            // this file too) must not drop Socket Mode or in-flight clicks.
+            if let before = old.settings, before.slack != nil, before.slack == settings.slack,
+                before.identities == settings.identities
+            {
+                $0.slackAPI = old.slackAPI
+                $0.slackIdentity = old.slackIdentity
+                $0.slackStatus = old.slackStatus
+                $0.generation = old.generation
+            }
         }
         logger.notice(
             "integrations loaded from \(path): PagerDuty \(client == nil ? "not configured" : "configured"), Slack \(settings.slack.map { "configured (\($0.mode.rawValue) mode)" } ?? "not configured")"
@@ -193,7 +213,8 @@ final class Doorbell: Sendable {
     /// task is cancelled.
     func wait(seconds: Int64) async {
         let timer = Task { [self] in
-            try? await Task.sleep(for: .seconds(seconds))
+            // A cancelled timer must not ring: that ring would end the next wait at once.
+            guard (try? await Task.sleep(for: .seconds(seconds))) != nil else { return }
             ring()
         }
         await withTaskCancellationHandler {

@@ -90,6 +90,7 @@ final class StateStore {
         ) STRICT;
         CREATE TABLE IF NOT EXISTS d.slack_outbox (
             seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind       TEXT NOT NULL CHECK (kind IN ('card', 'dm')),
             event      TEXT NOT NULL,
             request_id TEXT,
             grant_id   TEXT,

@@ -52,9 +52,13 @@ public enum SlackSignature {
         now: Int64
     ) -> Result<Void, Refusal> {
         guard let signature, let timestamp else { return .failure(.missingHeaders) }
-        guard let sent = Int64(timestamp) else { return .failure(.malformedTimestamp) }
+        // Seconds since 1970 as Slack sends them: 1 to 12 digits, so nothing below can overflow
+        // (a hostile "-9223372036854775808" would otherwise trap in the subtraction).
+        guard (1...12).contains(timestamp.utf8.count), timestamp.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            let sent = Int64(timestamp)
+        else { return .failure(.malformedTimestamp) }
         let age = now - sent
-        guard abs(age) <= window else { return .failure(.stale(age: age)) }
+        guard age <= window && age >= -window else { return .failure(.stale(age: age)) }
         let given = Array(signature.utf8)
         guard given.count == 67, signature.hasPrefix("v0="),
             given.dropFirst(3).allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) })

@@ -337,6 +337,20 @@ extension PolicyParser {
                         )
                         continue
                     }
+                    if user.value == "root" {
+                        report(
+                            "root in slack users: root is never mapped to a Slack account (it needs no approval)",
+                            at: user.position
+                        )
+                        continue
+                    }
+                    if let other = settings.users.first(where: { $0.value == id.value })?.key {
+                        report(
+                            "\(id.value) in slack users is pinned to \(other) already: one Slack account speaks for one user",
+                            at: id.position
+                        )
+                        continue
+                    }
                     settings.users[user.value] = id.value
                 }
             } else {

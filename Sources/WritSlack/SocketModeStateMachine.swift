@@ -430,7 +430,7 @@ struct SocketModeStateMachine {
         case "link_disabled":
             let reason =
                 "Slack disabled Socket Mode for this app (disconnect reason link_disabled): turn Socket Mode on "
-                + "in the app's settings (https://api.slack.com/apps, the app, Socket Mode), then restart"
+                + "in the app's settings (https://api.slack.com/apps, the app, Socket Mode), then reload the service"
             actions.append(.log(.notice, "Socket Mode: Slack sent disconnect, reason link_disabled"))
             actions += stop(reason: reason)
         default:

@@ -197,6 +197,10 @@ expect_not "... (no buttons)" "$(card_of "$R4")" "writ_approve\""
 click U0BOB00001 "$R4" writ_approve C0HIGHRISK ", \"force\": true, \"value\": \"$R4\"" >/dev/null
 wait_for "... and a forged click is refused by writd" "ephemeral_for U0BOB00001" "approved on a host only: run \`writ approve $R4\`"
 expect "... still pending" "$(sq "SELECT state FROM requests WHERE id='$R4'")" "^pending$"
+deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "callback_id": "writ_approve_confirm", "private_metadata": "'"$R4"'",
+  "values": {"text": {"text": {"type": "plain_text_input", "value": "forged form"}}}}' >/dev/null
+wait_for "... and so is a forged approval form: writd itself checks slack_approve" "dms_to U0BOB00001" "approved on a host only: run \`writ approve $R4\`"
+expect "... still pending" "$(sq "SELECT state FROM requests WHERE id='$R4'")" "^pending$"
 out=$(writ_as writt_bob approve "$R4")
 expect "... writ approve on the host works" "$out" "rc=0"
 R5=$(file_request writt_alice --flow careful --runas writt_carol)
@@ -205,6 +209,9 @@ click U0BOB00001 "$R5" writ_approve >/dev/null
 wait_calls views.open 3
 view_id=$(curl -s "$S/_fake/views" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][-1]["view"]["id"])')
 expect "... its Approve opens a form, and nothing is approved yet" "$(sq "SELECT state FROM requests WHERE id='$R5'")" "^pending$"
+deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "callback_id": "writ_approve_confirm", "private_metadata": "'"$R5"'",
+  "values": {"text": {"text": {"type": "plain_text_input", "value": "  "}}}}' >/dev/null
+wait_for "... a submission without a comment is refused by writd" "dms_to U0BOB00001" "flow careful needs a comment to be approved from Slack"
 deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "view_id": "'"$view_id"'", "values": {"text": {"text": {"type": "plain_text_input", "value": "checked with alice on a call"}}}}' >/dev/null
 wait_for "... the typed comment approves it" "sq \"SELECT state FROM requests WHERE id='$R5'\"" "^approved$"
 expect "... and is in the audit log" "$(grep '"event":"request.approve"' "$AUDIT" | tail -1)" '"comment":"checked with alice on a call"|"note":"checked with alice'
@@ -234,6 +241,7 @@ expect "Slack down: writ approve still works" "$out" "rc=0"
 out=$(sudo_as writt_alice /usr/bin/id -u)
 expect "... and so does sudo" "$out" "rc=0"$'\n'"0"
 wait_for "... the messages wait in the outbox, with Slack's error" "sq 'SELECT count(*), max(last_error) FROM slack_outbox'" "^[1-9][0-9]*\|Slack .*HTTP 503"
+wait_for "... and writ doctor says so" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1 | grep 'slack outbox'" "WARN +integrations +slack outbox: [0-9]+ message\(s\) waiting, the oldest for .*last error: Slack .*HTTP 503"
 curl -sf "$S/_fake/up" -d '{}' >/dev/null
 wait_for "Slack back: the card is posted, already showing the approval" "card_of $R8" "Approved\* by writt_bob" 20
 wait_for "... and the outbox drains" "sq 'SELECT count(*) FROM slack_outbox'" "^0$" 20
@@ -313,7 +321,10 @@ ans=$(http_click U0BOB00001 ', "bad_signature": true')
 expect "a click with a bad signature gets 401" "$ans" '"status": ?401'
 ans=$(http_click U0BOB00001 ', "timestamp": '"$(( $(date +%s) - 600 ))")
 expect "... a replayed one (10 minutes old) too" "$ans" '"status": ?401'
-expect "... and neither approved anything" "$(sq "SELECT state FROM requests WHERE id='$R13'")" "^pending$"
+ans=$(http_click U0BOB00001 ', "timestamp": "-9223372036854775808"')
+expect "... a hostile timestamp too (no arithmetic trap)" "$ans" '"status": ?401'
+expect "... and writd is still running" "$(kill -0 "$WRITD_PID" && echo alive)" "^alive$"
+expect "... and none of them approved anything" "$(sq "SELECT state FROM requests WHERE id='$R13'")" "^pending$"
 ans=$(http_click U0BOB00001)
 expect "a signed click is answered 200 within Slack's 3 s" "$ans" '"status": ?200.*"late": ?false'
 wait_for "... and approves" "sq \"SELECT state FROM requests WHERE id='$R13'\"" "^approved$"

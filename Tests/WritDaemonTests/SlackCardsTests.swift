@@ -94,3 +94,29 @@ struct SlackCardsTests {
         #expect(SlackApp.unixUser(email: "x@other.com", identities: ids) == nil)
     }
 }
+
+@Suite("Doorbell")
+struct DoorbellTests {
+    @Test("a ring wakes the waiter; an early wake leaves no ring behind for the next wait")
+    func ringThenSleep() async {
+        let bell = Doorbell()
+        bell.ring()
+        let clock = ContinuousClock()
+        var start = clock.now
+        await bell.wait(seconds: 30)  // rung before: returns at once
+        #expect(clock.now - start < .seconds(5))
+        start = clock.now
+        let ringer = Task {
+            try? await Task.sleep(for: .milliseconds(200))
+            bell.ring()
+        }
+        await bell.wait(seconds: 30)  // woken by the ring
+        await ringer.value
+        #expect(clock.now - start < .seconds(5))
+        // Nothing rang since: this wait runs its whole second (a leftover ring from the cancelled
+        // timer of the last wait would end it at once, and the outbox loop would spin).
+        start = clock.now
+        await bell.wait(seconds: 1)
+        #expect(clock.now - start >= .milliseconds(900))
+    }
+}

@@ -50,6 +50,12 @@ struct SlackSignatureTests {
         #expect(throws: SlackSignature.Refusal.malformedSignature) { try verify(signature: "v1=abc").get() }
         #expect(throws: SlackSignature.Refusal.missingHeaders) { try verify(signature: nil).get() }
         #expect(throws: SlackSignature.Refusal.malformedTimestamp) { try verify(timestamp: "soon").get() }
+        // Hostile numbers: refused, never an arithmetic trap that would take writd down.
+        for hostile in ["-9223372036854775808", "9223372036854775807", "-1", "+1531420618", "", "1e9", "0x5b4"] {
+            #expect(throws: SlackSignature.Refusal.malformedTimestamp, "\(hostile)") {
+                try verify(timestamp: hostile).get()
+            }
+        }
     }
 
     @Test("refusals never contain the secret")

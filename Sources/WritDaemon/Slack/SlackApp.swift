@@ -67,10 +67,20 @@ final class SlackApp: Sendable {
     }
 
     func reply(_ to: ReplyTo, _ text: String) async {
-        do throws(SlackError) {
-            if let channel = to.channel, !channel.hasPrefix("D") {
+        // An ephemeral message in the channel, else the interaction's response_url (works where
+        // the bot is not a member), else a DM.
+        if let channel = to.channel, !channel.hasPrefix("D") {
+            do throws(SlackError) {
                 try await api.postEphemeral(channel: channel, user: to.user, text: text)
-            } else if let url = to.responseURL {
+                return
+            } catch {
+                logger.info(
+                    "Slack: no ephemeral message in \(LogText.escape(channel, limit: 20)): \(error.description)"
+                )
+            }
+        }
+        do throws(SlackError) {
+            if let url = to.responseURL {
                 try await api.respond(
                     responseURL: url,
                     .object(["response_type": "ephemeral", "replace_original": false, "text": .string(text)])
@@ -80,7 +90,7 @@ final class SlackApp: Sendable {
                 _ = try await api.postMessage(channel: dm, text: text)
             }
         } catch {
-            logger.warning("Slack: cannot answer \(to.user): \(error.description)")
+            logger.warning("Slack: cannot answer \(LogText.escape(to.user, limit: 20)): \(error.description)")
         }
     }
 
@@ -135,7 +145,9 @@ final class SlackApp: Sendable {
         let who: UserDirectory.Account
         switch await account(slackID: user, team: team) {
         case .failure(let refusal):
-            logger.notice("Slack: refused \(actionID) on \(value) by \(user): \(refusal.message)")
+            logger.notice(
+                "Slack: refused \(LogText.escape(actionID, limit: 40)) on \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)"
+            )
             Syslog.log(
                 LOG_NOTICE,
                 "Slack click refused: \(actionID) \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)"
@@ -218,8 +230,9 @@ final class SlackApp: Sendable {
     }
 
     func refuse(_ to: ReplyTo, who: UserDirectory.Account, request: String, why: String) async {
-        logger.notice("Slack: refused \(who.name)'s click on \(request): \(why)")
-        Syslog.log(LOG_NOTICE, "Slack click on \(request) by \(who.name) refused: \(LogText.escape(why))")
+        let id = LogText.escape(request, limit: 40)
+        logger.notice("Slack: refused \(who.name)'s click on \(id): \(LogText.escape(why))")
+        Syslog.log(LOG_NOTICE, "Slack click on \(id) by \(who.name) refused: \(LogText.escape(why))")
         await reply(to, "Not done: \(why).")
     }
 
@@ -326,7 +339,7 @@ final class SlackApp: Sendable {
         }
         let user: SlackUser
         do throws(SlackError) { user = try await api.userInfo(slackID) } catch {
-            logger.warning("Slack: users.info \(slackID): \(error.description)")
+            logger.warning("Slack: users.info \(LogText.escape(slackID, limit: 20)): \(error.description)")
             return .failure(
                 Refusal(
                     message:
@@ -348,28 +361,37 @@ final class SlackApp: Sendable {
         )
         // Pinned by the admin: the map decides, in both directions.
         if let name = settings.users.first(where: { $0.value == slackID })?.key {
-            guard let a = UserDirectory.user(named: name) else { return .failure(unmapped) }
+            guard let a = UserDirectory.user(named: name), a.uid != 0 else { return .failure(unmapped) }
             return .success(a)
         }
         if let pinned = await engine.slackPinned(slackID: slackID) {
-            guard settings.users[pinned.unix] == nil, let a = UserDirectory.user(named: pinned.unix) else {
+            guard settings.users[pinned.unix] == nil, let a = Self.person(pinned.unix, identities: identities) else {
                 return .failure(unmapped)
             }
             return .success(a)
         }
         // First sight: by email, then pinned so a later email change cannot move the account.
         guard let email = user.email?.lowercased(), let name = Self.unixUser(email: email, identities: identities),
-            settings.users[name] == nil, let a = UserDirectory.user(named: name)
+            settings.users[name] == nil, let a = Self.person(name, identities: identities)
         else { return .failure(unmapped) }
         guard await engine.slackPin(unix: name, slackID: slackID, email: email) else {
             return .failure(
                 Refusal(
                     message:
-                        "\(name) is already tied to another Slack account on \(host); an admin must sort it out (writ doctor)."
+                        "\(name) on \(host) is already tied to another Slack account; an admin can pin yours under slack.users in /etc/writ/integrations.yaml."
                 )
             )
         }
         return .success(a)
+    }
+
+    /// A person's account: never root, and a system account (uid below 1000) only when the admin
+    /// named it in `identities.emails` — an email template must not turn `root@` or a service
+    /// mailbox into an approver.
+    static func person(_ name: String, identities: IntegrationSettings.Identities) -> UserDirectory.Account? {
+        guard let a = UserDirectory.user(named: name), a.uid != 0 else { return nil }
+        guard a.uid >= 1000 || identities.emails[name] != nil else { return nil }
+        return a
     }
 
     /// The Unix user whose email (identities) is `email`.
@@ -388,18 +410,28 @@ final class SlackApp: Sendable {
         return name
     }
 
+    enum Lookup {
+        case found(String)
+        /// Nobody to tell (no email, no such Slack user, or not one writd may DM), and why.
+        case none(String)
+        /// Slack did not answer: try again later.
+        case failed(SlackError)
+    }
+
     /// The Slack user id of `user` (for DMs): pinned, or by email (then pinned).
-    func slackID(of user: String) async -> String? {
-        if let id = settings.users[user] { return id }
-        if let pinned = await engine.slackPinned(unix: user) { return pinned.slackID }
-        guard let email = identities.email(of: user)?.lowercased() else { return nil }
-        do throws(SlackError) {
-            let u = try await api.lookupByEmail(email)
-            guard !u.deleted, !u.isBot, !u.isGuest, u.teamID == teamID else { return nil }
-            return await engine.slackPin(unix: user, slackID: u.id, email: email) ? u.id : nil
-        } catch {
-            logger.info("Slack: no Slack user for \(user) (\(email)): \(error.description)")
-            return nil
+    func slackID(of user: String) async -> Lookup {
+        if let id = settings.users[user] { return .found(id) }
+        if let pinned = await engine.slackPinned(unix: user) { return .found(pinned.slackID) }
+        guard let email = identities.email(of: user)?.lowercased() else { return .none("no email in identities") }
+        let u: SlackUser
+        do throws(SlackError) { u = try await api.lookupByEmail(email) } catch {
+            if case .api(_, "users_not_found") = error { return .none("no Slack user with \(email)") }
+            return .failed(error)
         }
+        guard !u.deleted, !u.isBot, !u.isGuest, u.teamID == teamID else {
+            return .none("the Slack account of \(email) is deactivated, a bot, a guest or in another workspace")
+        }
+        return await engine.slackPin(unix: user, slackID: u.id, email: email)
+            ? .found(u.id) : .none("\(user) is pinned to another Slack account")
     }
 }

@@ -205,7 +205,7 @@ enum SlackCards {
 
     /// The DM to the requester or holder for one event, or nil when the event tells them nothing.
     static func directMessage(_ job: SlackJob) -> (text: String, blocks: JSONValue?)? {
-        if let g = job.grant {
+        if job.event.hasPrefix("grant."), let g = job.grant {
             let what = g.capability == .sudo ? "sudo (as \(g.runas))" : g.capability.rawValue
             switch job.event {
             case "grant.warn":

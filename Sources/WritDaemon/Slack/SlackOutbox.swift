@@ -13,31 +13,42 @@ import WritStore
 /// cannot take now waits, and the rows behind it wait with it (a card is updated after it is
 /// posted, never before).
 enum SlackOutbox {
-    /// Audit events that change what a request card or a DM says.
-    static let followed: Set<String> = [
+    /// Audit events that change what a request card says.
+    static let cardEvents: Set<String> = [
         "request.create", "request.approval", "request.step", "request.escalate", "request.approve", "request.deny",
-        "request.expire", "request.cancel", "grant.revoke", "grant.expire", "grant.extend",
+        "request.expire", "request.cancel", "grant.extend",
+    ]
+    /// Audit events the requester (or the grant's holder) is told about in a DM.
+    static let directEvents: Set<String> = [
+        "request.approve", "request.deny", "request.expire", "grant.revoke", "grant.expire",
     ]
 
-    /// Queues a row for `event` when Slack shows it; inside the event's transaction.
+    /// Queues the rows `event` needs (a card update, a DM: one row each, so a DM that must wait
+    /// never repeats the card's thread reply); inside the event's transaction.
     static func follow(_ db: SQLiteDatabase, _ event: AuditEvent) throws(StoreError) {
-        guard followed.contains(event.event) else { return }
+        let card = cardEvents.contains(event.event)
+        let direct = directEvents.contains(event.event)
+        guard card || direct else { return }
         func field(_ name: String) -> String? { event.fields.first { $0.name == name }?.value }
         let isGrant = event.event.hasPrefix("grant.")
         let detail = field("note") ?? field("comment") ?? field("added") ?? field("evidence") ?? ""
-        try enqueue(
-            db,
-            event: event.event,
-            request: field("request"),
-            grant: isGrant ? field("grant") : nil,
-            actor: event.actor,
-            detail: detail,
-            at: event.time
-        )
+        for kind in [card ? "card" : nil, direct ? "dm" : nil].compactMap({ $0 }) {
+            try enqueue(
+                db,
+                kind: kind,
+                event: event.event,
+                request: field("request"),
+                grant: isGrant ? field("grant") : nil,
+                actor: event.actor,
+                detail: detail,
+                at: event.time
+            )
+        }
     }
 
     static func enqueue(
         _ db: SQLiteDatabase,
+        kind: String,
         event: String,
         request: String?,
         grant: String?,
@@ -46,16 +57,21 @@ enum SlackOutbox {
         at: Int64
     ) throws(StoreError) {
         let s = try db.prepare(
-            "INSERT INTO d.slack_outbox (event, request_id, grant_id, actor, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            "INSERT INTO d.slack_outbox (kind, event, request_id, grant_id, actor, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         )
-        try s.bind(1, event)
-        try s.bind(2, request)
-        try s.bind(3, grant)
-        try s.bind(4, actor)
-        try s.bind(5, detail)
-        try s.bind(6, at)
+        try s.bind(1, kind)
+        try s.bind(2, event)
+        try s.bind(3, request)
+        try s.bind(4, grant)
+        try s.bind(5, actor)
+        try s.bind(6, detail)
+        try s.bind(7, at)
         _ = try s.step()
     }
+
+    /// A row older than this is dropped unsent (logged): a "your access works now" a day late
+    /// misleads more than it helps.
+    static let maximumAge: Int64 = 86400
 }
 
 /// A card writd posted for a request.
@@ -67,6 +83,8 @@ struct SlackCardRef: Sendable, Equatable {
 /// One outbox row with what delivering it needs, read on the engine's actor.
 struct SlackJob: Sendable {
     var seq: Int64
+    /// `card`: post or update the request's card (and reply in its thread); `dm`: tell the person.
+    var kind: String
     var event: String
     var actor: String
     var detail: String
@@ -84,54 +102,68 @@ struct SlackJob: Sendable {
 }
 
 extension Engine {
-    /// The rows due now, oldest first, up to the first one that is not due yet (whose time is
-    /// returned: nothing behind it may overtake it).
+    /// The rows due now, oldest first. Rows about one request (or grant) keep their order: one that
+    /// waits holds back the later rows of the same request, not everyone else's. Also returns when
+    /// the earliest waiting row falls due.
     func slackJobs(limit: Int = 20) -> (jobs: [SlackJob], wakeAt: Int64?) {
         let now = self.now()
         var jobs: [SlackJob] = []
+        var wakeAt: Int64?
         do {
             let s = try db.prepare(
-                "SELECT seq, event, request_id, grant_id, actor, detail, attempts, next_at, created_at FROM d.slack_outbox ORDER BY seq LIMIT ?1"
+                "SELECT seq, kind, event, request_id, grant_id, actor, detail, attempts, next_at, created_at FROM d.slack_outbox ORDER BY seq LIMIT ?1"
             )
-            try s.bind(1, Int64(limit))
-            var rows: [(Int64, String, String?, String?, String, String, Int64, Int64, Int64)] = []
+            try s.bind(1, Int64(limit * 10))
+            var rows: [(Int64, String, String, String?, String?, String, String, Int64, Int64, Int64)] = []
             while try s.step() {
                 rows.append(
                     (
-                        s.int64(0), s.string(1), s.optionalString(2), s.optionalString(3), s.string(4), s.string(5),
-                        s.int64(6), s.int64(7), s.int64(8)
+                        s.int64(0), s.string(1), s.string(2), s.optionalString(3), s.optionalString(4), s.string(5),
+                        s.string(6), s.int64(7), s.int64(8), s.int64(9)
                     )
                 )
             }
             let settings = integrations.slackSettings
-            for row in rows {
-                if row.7 > now { return (jobs, row.7) }
-                let request = try row.2.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id)
+            var held: Set<String> = []
+            for row in rows where jobs.count < limit {
+                let key = row.3 ?? row.4 ?? "-"
+                if held.contains(key) { continue }
+                if row.8 > now {
+                    held.insert(key)
+                    wakeAt = min(wakeAt ?? row.8, row.8)
+                    continue
                 }
-                let grant = try row.3.flatMap { (id: String) throws(StoreError) in try state.grants.grant(id: id) }
+                let request = try row.3.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id)
+                }
+                // The grant an event is about, or the one the request earned (its end time).
+                let grantID = row.4 ?? request?.grantID
+                let grant = try grantID.flatMap { (id: String) throws(StoreError) in try state.grants.grant(id: id) }
                 let flow = request.flatMap { policy?.flow(named: $0.flow) }
                 jobs.append(
                     SlackJob(
                         seq: row.0,
-                        event: row.1,
-                        actor: row.4,
-                        detail: row.5,
-                        attempts: Int(row.6),
-                        createdAt: row.8,
+                        kind: row.1,
+                        event: row.2,
+                        actor: row.5,
+                        detail: row.6,
+                        attempts: Int(row.7),
+                        createdAt: row.9,
                         request: request?.view,
                         grant: grant,
                         card: try request.flatMap { (r: StoredRequest) throws(StoreError) in try slackCard(r.core.id) },
                         channel: flow?.slackChannel ?? settings?.channel,
-                        approveMode: flow?.slackApprove ?? .allowed,
+                        // A flow the policy no longer has gets no Approve button.
+                        approveMode: flow?.slackApprove ?? .cli,
                         recipient: grant?.user ?? request?.core.requester
                     )
                 )
+                held.insert(key)  // one row per request per round: the next waits for this one
             }
         } catch {
             logger.error("Slack outbox: \(error.description)")
             return (jobs, now + 5)
         }
-        return (jobs, nil)
+        return (jobs, wakeAt)
     }
 
     func slackCard(_ requestID: String) throws(StoreError) -> SlackCardRef? {
@@ -141,23 +173,12 @@ extension Engine {
         return SlackCardRef(channel: s.string(0), ts: s.string(1))
     }
 
-    /// Records the card posted for a request and drops the row that posted it, together.
-    func slackDelivered(_ seq: Int64, card: (requestID: String, ref: SlackCardRef)? = nil) {
+    /// Drops a row that was delivered (or given up on).
+    func slackDelivered(_ seq: Int64) {
         do {
-            try state.transaction { () throws(StoreError) in
-                if let card {
-                    let s = try db.prepare(
-                        "INSERT OR REPLACE INTO d.slack_cards (request_id, channel, ts) VALUES (?1, ?2, ?3)"
-                    )
-                    try s.bind(1, card.requestID)
-                    try s.bind(2, card.ref.channel)
-                    try s.bind(3, card.ref.ts)
-                    _ = try s.step()
-                }
-                let d = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
-                try d.bind(1, seq)
-                _ = try d.step()
-            }
+            let d = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
+            try d.bind(1, seq)
+            _ = try d.step()
         } catch {
             logger.error("Slack outbox: cannot record a delivery: \(error.description)")
         }
@@ -190,15 +211,19 @@ extension Engine {
         }
     }
 
-    /// How many rows wait, and the oldest one's error (`writ doctor`).
-    func slackBacklog() -> (count: Int, oldest: Int64?, lastError: String?) {
-        guard let s = try? db.prepare("SELECT count(*), min(created_at) FROM d.slack_outbox"), (try? s.step()) == true
-        else { return (0, nil, nil) }
+    /// How many rows wait, and the oldest one's error, as one line for `writ doctor` (nil: none).
+    func slackBacklog() -> String? {
+        guard let s = try? db.prepare("SELECT count(*), min(created_at) FROM d.slack_outbox"), (try? s.step()) == true,
+            s.int64(0) > 0
+        else { return nil }
+        let count = s.int64(0)
+        let age = max(0, now() - s.int64(1))
         let e = try? db.prepare(
             "SELECT last_error FROM d.slack_outbox WHERE last_error IS NOT NULL ORDER BY seq LIMIT 1"
         )
         let lastError = (try? e?.step()) == true ? e?.optionalString(0) : nil
-        return (Int(s.int64(0)), s.isNull(1) ? nil : s.int64(1), lastError)
+        return "slack outbox: \(count) message(s) waiting, the oldest for \(DurationText.format(age))"
+            + (lastError.map { " (last error: \($0))" } ?? "")
     }
 
     // MARK: identities
@@ -266,7 +291,7 @@ extension Engine {
     /// A request's flow setting for Slack approvals, and the request (nil: no such request).
     func slackApproval(of requestID: String) -> (mode: SlackApproval, request: RequestView)? {
         guard let r = try? StoredRequest.load(db, id: requestID) else { return nil }
-        return (policy?.flow(named: r.flow)?.slackApprove ?? .allowed, r.view)
+        return (policy?.flow(named: r.flow)?.slackApprove ?? .cli, r.view)
     }
 
     /// A grant's holder and the request that issued it (the Extend button).

@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import ServiceLifecycle
+import Synchronization
 import WritCore
 import WritHooks
 import WritPolicy
@@ -24,28 +25,37 @@ public struct SlackService: Service {
     public func run() async throws {
         let hub = engine.integrations
         var generation = -1
+        var loads = -1
         var session: Task<Void, Never>?
+        let ended = SessionEnded()
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let (g, settings, api, identities) = hub.state.withLock {
-                    ($0.generation, $0.settings?.slack, $0.slackAPI, $0.settings?.identities)
+                let (g, l, settings, api, identities) = hub.state.withLock {
+                    ($0.generation, $0.loads, $0.settings?.slack, $0.slackAPI, $0.settings?.identities)
                 }
-                if g != generation {
+                // New settings start over; a reload also restarts a session that stopped.
+                if g != generation || (l != loads && ended.flag.withLock { $0 }) {
                     generation = g
                     session?.cancel()
                     await session?.value
                     session = nil
+                    ended.flag.withLock { $0 = false }
                     if let settings, let api {
                         let run = SlackSession(
                             engine: engine,
                             api: api,
                             settings: settings,
                             identities: identities ?? .init(),
-                            logger: logger
+                            logger: logger,
+                            ended: ended
                         )
-                        session = Task { await run.run() }
+                        session = Task {
+                            await run.run()
+                            ended.flag.withLock { $0 = true }
+                        }
                     }
                 }
+                loads = l
                 try? await Task.sleep(for: .milliseconds(500))
             }
         } onGracefulShutdown: {
@@ -55,6 +65,11 @@ public struct SlackService: Service {
     }
 }
 
+/// Set when a session returned by itself (link_disabled, a refused token).
+final class SessionEnded: Sendable {
+    let flag = Mutex(false)
+}
+
 /// One configuration's Slack connection and outbox delivery, until cancelled.
 struct SlackSession: Sendable {
     let engine: Engine
@@ -62,6 +77,8 @@ struct SlackSession: Sendable {
     let settings: IntegrationSettings.Slack
     let identities: IntegrationSettings.Identities
     let logger: Logger
+    /// Set when the connection stops by itself (link_disabled): a reload starts it again.
+    let ended: SessionEnded
 
     var hub: IntegrationHub { engine.integrations }
 
@@ -140,6 +157,7 @@ struct SlackSession: Sendable {
             await client.run()
             watcher.cancel()
             if case .stopped(let why) = client.status, !Task.isCancelled {
+                ended.flag.withLock { $0 = true }
                 setStatus("auth.test ok (team \(team.team)), Socket Mode stopped: \(why)")
                 Syslog.log(LOG_ERR, "Slack Socket Mode stopped: \(LogText.escape(why))")
             }
@@ -172,52 +190,75 @@ struct SlackSession: Sendable {
 
     // MARK: the outbox
 
-    /// Delivers the outbox in order, forever: woken by commits, and by the next retry time.
+    /// Delivers the outbox, forever: woken by commits, and when a waiting row falls due. Rows of
+    /// one request go in order; an outage or HTTP 429 delays them (1, 2, 4 … 300 s); a token Slack
+    /// refuses pauses everything and keeps every row; a row Slack refuses for good, or one older
+    /// than a day, is dropped with a log line.
     func deliver(_ app: SlackApp) async {
         while !Task.isCancelled {
             let (jobs, wakeAt) = await engine.slackJobs()
-            var stalled: Int64? = wakeAt
+            var paused: Int64?
             for job in jobs {
                 if Task.isCancelled { return }
+                let now = engine.config.clock()
+                let what = "\(job.kind) for \(job.event) of \(job.request?.id ?? job.grant?.id ?? "?")"
+                if now - job.createdAt > SlackOutbox.maximumAge {
+                    logger.error("Slack: dropped the \(what): undelivered for more than a day")
+                    Syslog.log(LOG_ERR, "Slack message dropped (\(what)): undelivered for more than a day")
+                    await engine.slackDelivered(job.seq)
+                    continue
+                }
                 switch await deliver(job, app: app) {
-                case .done(let card):
-                    await engine.slackDelivered(job.seq, card: card)
+                case .done:
+                    await engine.slackDelivered(job.seq)
                 case .retry(let error):
-                    // 1, 2, 4 … 300 s: an outage delays messages, it does not lose them.
-                    let wait = Int64(min(300, 1 << min(job.attempts, 8)))
-                    let at = engine.config.clock() + wait
+                    let at = now + Int64(min(300, 1 << min(job.attempts, 9)))
                     await engine.slackRetry(job.seq, error: error.description, at: at)
-                    if job.attempts == 0 || job.attempts % 5 == 4 {
-                        logger.warning(
-                            "Slack: \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?") waits: \(error.description)"
-                        )
+                    if job.attempts == 0 || job.attempts % 10 == 9 {
+                        logger.warning("Slack: the \(what) waits: \(error.description)")
                     }
-                    stalled = at
+                case .pause(let error):
+                    // Nothing will go through until an admin fixes the token or the app's scopes.
+                    let at = now + 300
+                    await engine.slackRetry(job.seq, error: error.description, at: at)
+                    let why =
+                        "\(error.description) — messages wait in the outbox; fix the bot token or the app's scopes in \(hub.path), then reload writd"
+                    logger.error("Slack paused: \(why)")
+                    Syslog.log(LOG_ERR, "Slack paused: \(LogText.escape(why))")
+                    paused = at
                 case .drop(let error):
-                    logger.error(
-                        "Slack: dropped \(job.event) for \(job.request?.id ?? job.grant?.id ?? "?"): \(error.description)"
-                    )
-                    Syslog.log(LOG_ERR, "Slack message dropped (\(job.event)): \(LogText.escape(error.description))")
+                    logger.error("Slack: dropped the \(what): \(error.description)")
+                    Syslog.log(LOG_ERR, "Slack message dropped (\(what)): \(LogText.escape(error.description))")
                     await engine.slackDelivered(job.seq)
                 }
-                if stalled != nil && stalled != wakeAt { break }
+                if paused != nil { break }
             }
-            if !jobs.isEmpty && stalled == nil { continue }  // more may be queued
-            let seconds = stalled.map { max(0, $0 - engine.config.clock()) } ?? 30
-            // A commit wakes the loop at once; otherwise the next retry or a periodic look.
-            await hub.slackDoorbell.wait(seconds: max(1, seconds))
+            if !jobs.isEmpty && paused == nil { continue }  // more may be due
+            let now = engine.config.clock()
+            let next = [wakeAt, paused].compactMap { $0 }.min()
+            // A commit wakes the loop at once; otherwise the next due row or a periodic look.
+            await hub.slackDoorbell.wait(seconds: max(1, next.map { $0 - now } ?? 60))
         }
     }
 
     enum Outcome {
-        case done((requestID: String, ref: SlackCardRef)?)
+        case done
         case retry(SlackError)
+        case pause(SlackError)
         case drop(SlackError)
     }
 
+    /// Slack's answers that no retry fixes but an admin can: every message waits for them.
+    static let pausing: Set<String> = [
+        "invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope",
+        "no_permission", "team_access_not_granted", "ekm_access_denied",
+    ]
+
     func deliver(_ job: SlackJob, app: SlackApp) async -> Outcome {
         do throws(SlackError) {
-            if let r = job.request, job.event.hasPrefix("request.") {
+            switch job.kind {
+            case "card":
+                guard let r = job.request else { return .done }
                 let (text, blocks) = SlackCards.card(r, mode: job.approveMode, grant: job.grant)
                 if let card = job.card {
                     try await api.update(channel: card.channel, ts: card.ts, text: text, blocks: blocks)
@@ -231,20 +272,23 @@ struct SlackSession: Sendable {
                     }
                 } else if job.event == "request.create", let channel = job.channel {
                     let at = try await api.postMessage(channel: channel, text: text, blocks: blocks)
-                    // Recorded at once: a DM that must wait must not post the card twice.
                     await engine.slackSaveCard(r.id, SlackCardRef(channel: at.channel, ts: at.ts))
                 }
-            }
-            if let dm = SlackCards.directMessage(job), let user = job.recipient {
-                guard let id = await app.slackID(of: user) else {
-                    logger.info("Slack: no DM for \(user) (\(job.event)): not found in Slack")
-                    return .done(nil)
+            default:
+                guard let dm = SlackCards.directMessage(job), let user = job.recipient else { return .done }
+                switch await app.slackID(of: user) {
+                case .found(let id):
+                    let channel = try await api.openDM(user: id)
+                    _ = try await api.postMessage(channel: channel, text: dm.text, blocks: dm.blocks)
+                case .none(let why):
+                    logger.info("Slack: no DM to \(user) (\(job.event)): \(why)")
+                case .failed(let error):
+                    throw error
                 }
-                let channel = try await api.openDM(user: id)
-                _ = try await api.postMessage(channel: channel, text: dm.text, blocks: dm.blocks)
             }
-            return .done(nil)
+            return .done
         } catch {
+            if case .api(_, let code) = error, Self.pausing.contains(code) { return .pause(error) }
             return error.isTransient ? .retry(error) : .drop(error)
         }
     }

@@ -53,7 +53,7 @@ struct Fixture {
     let clock: TestClock
     let config: DaemonConfiguration
 
-    init(policy: String = testPolicy, start: Int64 = 1_800_000_000) async throws {
+    init(policy: String = testPolicy, start: Int64 = 1_800_000_000, integrations: String? = nil) async throws {
         var template = Array("/tmp/writd-test.XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { $0.baseAddress.flatMap { mkdtemp($0) } }
         #expect(made != nil)
@@ -65,12 +65,18 @@ struct Fixture {
         c.auditPath = dir + "/log/audit.jsonl"
         c.policyPath = dir + "/policy.yaml"
         c.hostName = "web-01"
+        c.integrationsPath = dir + "/integrations.yaml"
         let clock = self.clock
         c.clock = { clock.now }
         config = c
         let fd = open(c.policyPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         _ = Array(policy.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
+        if let integrations {
+            let ifd = open(c.integrationsPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            _ = Array(integrations.utf8).withUnsafeBytes { write(ifd, $0.baseAddress, $0.count) }
+            close(ifd)
+        }
         engine = try Engine(config: c, logger: Logger(label: "test"), timer: nil)
         await engine.start()
     }

@@ -120,3 +120,18 @@ struct DoorbellTests {
         #expect(clock.now - start >= .milliseconds(900))
     }
 }
+
+@Suite("Slack cards: Slack's limits")
+struct SlackCardLimitTests {
+    @Test("a flow with many long commands still fits Slack's 3,000 characters per section")
+    func manyCommands() {
+        var r = SlackCardsTests.request(reason: String(repeating: "x", count: 5000))
+        r.commands = (0..<100).map { "/usr/bin/tool --option \($0) " + String(repeating: "a", count: 200) }
+        let (_, blocks) = SlackCards.card(r, mode: .allowed, grant: nil)
+        for block in blocks.arrayValue ?? [] {
+            let text = block["text"]?["text"]?.stringValue ?? ""
+            #expect(text.count <= 3000)
+        }
+        #expect(SlackCardsTests.json(blocks).contains("more (writ status shows them all)"))
+    }
+}

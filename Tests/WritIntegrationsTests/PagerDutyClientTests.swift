@@ -213,8 +213,10 @@ struct PagerDutyClientTests {
                 }
             }
             #expect(error == .rateLimited(retryAfterSeconds: 1))
-            #expect(seconds >= 1.9 && seconds <= 6, "gave up after \(seconds) s")
-            #expect(try await fake.requests(path: "/users").count == 3)
+            // It waits while a wait still fits before the deadline: two or three tries, depending
+            // on how fast a loaded machine answers each one (never one, never after the deadline).
+            #expect(seconds >= 0.95 && seconds <= 6, "gave up after \(seconds) s")
+            #expect((2...3).contains(try await fake.requests(path: "/users").count))
             expectNoToken(error)
 
             // A wait longer than the deadline: no retry at all.

@@ -80,8 +80,19 @@ enum SlackCards {
         if let g = r.extendsGrant { fields.append(mrkdwn("*Extends*\n`\(escape(g))`")) }
         blocks.append(.object(["type": "section", "fields": .array(fields)]))
         if let commands = r.commands, !commands.isEmpty {
-            let list = commands.map { escape($0, limit: 300) }.joined(separator: "\n")
-            blocks.append(section("*Commands (exactly)*\n```\(list)```"))
+            // A section's text holds at most 3,000 characters (Slack refuses the whole message
+            // beyond that): the commands that fit, and how many more there are.
+            var list = ""
+            var shown = 0
+            for c in commands {
+                let line = escape(c, limit: 300)
+                if list.count + line.count > 2_600 { break }
+                list += (list.isEmpty ? "" : "\n") + line
+                shown += 1
+            }
+            let more =
+                shown < commands.count ? "\n…and \(commands.count - shown) more (writ status shows them all)" : ""
+            blocks.append(section("*Commands (exactly)*\n```\(list)```\(more)"))
         } else if r.capability == "sudo" {
             blocks.append(section("*Commands*\nany command as \(escape(r.runas))"))
         }

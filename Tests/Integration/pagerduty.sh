@@ -54,6 +54,14 @@ flows:
     break_glass:
       pagerduty: {escalation_policies: [PEPOPS], max_level: 1}
       max_duration: 45m
+  - name: sched
+    capability: sudo
+    runas: writt_bob
+    requesters: {users: [writt_alice, writt_dave]}
+    approvers: {users: [writt_bob]}
+    reason: {required: false}
+    break_glass:
+      pagerduty: {schedules: [PSOPS], max_level: 2}
 YAML
 start_writd --integrations "$INTEGRATIONS" || fail "writd starts with PagerDuty configured"
 
@@ -74,6 +82,10 @@ out=$(writ_as writt_dave request sudo --for 30m --reason "INC-78" --no-wait)
 expect "on call at level 2 (over max_level 1): to people" "$out" "rc=2"$'\n'"pending r_"
 out=$(writ_as writt_carol request sudo --for 30m --reason "INC-79" --no-wait)
 expect "on call for another escalation policy: to people" "$out" "rc=2"$'\n'"pending r_"
+out=$(writ_as writt_dave request sudo --flow sched --runas writt_bob --no-wait)
+expect "on call, but not on the flow's schedule: to people" "$out" "rc=2"$'\n'"pending r_"
+out=$(writ_as writt_alice request sudo --flow sched --runas writt_bob)
+expect "on call on the flow's schedule: approved at once" "$out" "rc=0"$'\n'".*approved r_[0-9a-f]+ automatically"
 curl -sf "$PD_URL/_fake/seed" -d '{"replace_oncalls": true, "oncalls": [
     {"user": "PALICE", "escalation_policy": "PEPOPS", "schedule": "PSOPS", "escalation_level": 1,
      "start": "'"$(iso $((now + 7200)))"'", "end": "'"$(iso $((now + 10800)))"'"}]}' >/dev/null

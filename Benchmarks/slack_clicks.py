@@ -68,7 +68,8 @@ def clicks(base, requester, approver, slack_id, flow, n):
     print("baseline, same run: `writ approve` on the host → sudo allowed:")
     print(f"  {summary(by_cli)}")
     print(f"ratio click / CLI: median ×{pct(by_click, 50) / pct(by_cli, 50):.2f}, p99 ×{pct(by_click, 99) / pct(by_cli, 99):.2f}"
-          f"  (the click adds the WebSocket hop, the ack, and users.info on the clicker)")
+          f"  (the CLI figure includes starting the `writ` process; the click goes through the fake Slack, the "
+          f"WebSocket, the ack and a users.info call on the clicker)")
     print(f"target: click → grant p99 < 1 s: {'MEETS target' if pct(by_click, 99) < 1 else 'MISSES target'}")
 
 

@@ -137,6 +137,12 @@ final class StateStore {
             for column in Self.addedColumns where !have.contains(column.name) {
                 try db.execute("ALTER TABLE d.requests ADD COLUMN \(column.name) \(column.type)")
             }
+            let outbox = try db.prepare("PRAGMA d.table_info(slack_outbox)")
+            var outboxColumns: Set<String> = []
+            while try outbox.step() { outboxColumns.insert(outbox.string(1)) }
+            if !outboxColumns.contains("kind") {  // a development build's table (c9837a6)
+                try db.execute("ALTER TABLE d.slack_outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'card'")
+            }
             try db.execute("UPDATE d.requests SET next_at = pending_until WHERE next_at IS NULL AND state = 'pending'")
             try db.execute("CREATE INDEX IF NOT EXISTS d.requests_next ON requests (next_at) WHERE state = 'pending'")
             try db.execute("INSERT OR REPLACE INTO d.meta (key, value) VALUES ('schema', '\(Self.schemaVersion)')")

@@ -207,6 +207,15 @@ extension PolicyParser {
                                 label: "the email of \(LogText.escape(k.scalar?.string ?? "", limit: 40))"
                             )
                         else { continue }
+                        if let other = settings.identities.emails.first(where: {
+                            $0.value.lowercased() == email.value.lowercased()
+                        })?.key {
+                            report(
+                                "\(email.value) in identities emails is \(other)'s already: one address names one user (Slack and PagerDuty find people by it)",
+                                at: email.position
+                            )
+                            continue
+                        }
                         settings.identities.emails[user.value] = email.value
                     }
                 } else {

@@ -139,7 +139,7 @@ struct PythonHookTests {
             let script = try box.write("server.py", httpServerScript, mode: 0o644)
             let server = try Background.start(["/usr/bin/python3", script, box.out])
             defer { server.stop() }
-            let port = try #require(await box.waitFor(box.out + "/port"), "the HTTP server did not start")
+            let port = try #require(await box.waitFor(box.out + "/port", seconds: 30), "the HTTP server did not start")
 
             let ticket = try box.copy(fromRepository: "examples/hooks/require_ticket.py")
             let spec = HookSpec(

@@ -59,6 +59,26 @@ struct SlackSettingsTests {
             #expect(lines.contains { $0.contains("alice in slack users is not a Slack user id") })
         }
         do {
+            _ = try IntegrationSettings.parse(
+                """
+                slack: {bot_token: xoxb-1, app_token: xapp-1, users: {root: U0ROOT0001, al: U0AL000001, bo: U0AL000001}}
+                identities: {emails: {al: al@example.com, backup: AL@example.com}}
+                """,
+                file: "i.yaml"
+            )
+            Issue.record("parsed")
+        } catch {
+            let lines = error.issues.map(\.description)
+            #expect(lines.contains { $0.contains("root in slack users: root is never mapped") })
+            #expect(lines.contains { $0.contains("U0AL000001 in slack users is pinned to") })
+            #expect(
+                lines.contains {
+                    $0.contains("AL@example.com in identities emails is al's already")
+                        || $0.contains("al@example.com in identities emails is backup's already")
+                }
+            )
+        }
+        do {
             _ = try IntegrationSettings.parse("slack: {bot_token: xoxb-1}\n", file: "i.yaml")
             Issue.record("parsed")
         } catch {

@@ -150,7 +150,7 @@ final class SlackApp: Sendable {
             )
             Syslog.log(
                 LOG_NOTICE,
-                "Slack click refused: \(actionID) \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)"
+                "Slack click refused: \(LogText.escape(actionID, limit: 40)) \(LogText.escape(value, limit: 40)) by \(LogText.escape(user, limit: 20)): \(refusal.message)"
             )
             await reply(to, refusal.message)
             return
@@ -421,12 +421,21 @@ final class SlackApp: Sendable {
     /// The Slack user id of `user` (for DMs): pinned, or by email (then pinned).
     func slackID(of user: String) async -> Lookup {
         if let id = settings.users[user] { return .found(id) }
-        if let pinned = await engine.slackPinned(unix: user) { return .found(pinned.slackID) }
+        // A database pin whose Slack id the admin has since given to someone else is void.
+        if let pinned = await engine.slackPinned(unix: user), !settings.users.values.contains(pinned.slackID) {
+            return .found(pinned.slackID)
+        }
+        // Pinned only under the rules that map a click: the address gives back exactly this user,
+        // and the account is a person's.
+        guard Self.person(user, identities: identities) != nil else { return .none("not a person's account") }
         guard let email = identities.email(of: user)?.lowercased() else { return .none("no email in identities") }
         let u: SlackUser
         do throws(SlackError) { u = try await api.lookupByEmail(email) } catch {
             if case .api(_, "users_not_found") = error { return .none("no Slack user with \(email)") }
             return .failed(error)
+        }
+        guard Self.unixUser(email: email, identities: identities) == user else {
+            return .none("\(email) does not map back to \(user) alone")
         }
         guard !u.deleted, !u.isBot, !u.isGuest, u.teamID == teamID else {
             return .none("the Slack account of \(email) is deactivated, a bot, a guest or in another workspace")

@@ -102,19 +102,27 @@ struct SlackJob: Sendable {
 }
 
 extension Engine {
-    /// The rows due now, oldest first. Rows about one request (or grant) keep their order: one that
-    /// waits holds back the later rows of the same request, not everyone else's. Also returns when
-    /// the earliest waiting row falls due.
+    /// The rows due now, oldest first, each the oldest row of its request (or grant): rows about
+    /// one request keep their order, and one that waits holds back only that request's. Also
+    /// returns when the earliest waiting row falls due. A row that cannot be read is dropped with
+    /// a log line rather than stalling the rest.
     func slackJobs(limit: Int = 20) -> (jobs: [SlackJob], wakeAt: Int64?) {
         let now = self.now()
         var jobs: [SlackJob] = []
+        var rows: [(Int64, String, String, String?, String?, String, String, Int64, Int64, Int64)] = []
         var wakeAt: Int64?
         do {
             let s = try db.prepare(
-                "SELECT seq, kind, event, request_id, grant_id, actor, detail, attempts, next_at, created_at FROM d.slack_outbox ORDER BY seq LIMIT ?1"
+                """
+                SELECT seq, kind, event, request_id, grant_id, actor, detail, attempts, next_at, created_at
+                FROM d.slack_outbox o
+                WHERE NOT EXISTS (SELECT 1 FROM d.slack_outbox p WHERE p.seq < o.seq
+                                  AND coalesce(p.request_id, p.grant_id, '') = coalesce(o.request_id, o.grant_id, ''))
+                ORDER BY (next_at > ?1), seq LIMIT ?2
+                """
             )
-            try s.bind(1, Int64(limit * 10))
-            var rows: [(Int64, String, String, String?, String?, String, String, Int64, Int64, Int64)] = []
+            try s.bind(1, now)
+            try s.bind(2, Int64(limit))
             while try s.step() {
                 rows.append(
                     (
@@ -123,17 +131,18 @@ extension Engine {
                     )
                 )
             }
-            let settings = integrations.slackSettings
-            var held: Set<String> = []
-            for row in rows where jobs.count < limit {
-                let key = row.3 ?? row.4 ?? "-"
-                if held.contains(key) { continue }
-                if row.8 > now {
-                    held.insert(key)
-                    wakeAt = min(wakeAt ?? row.8, row.8)
-                    continue
-                }
-                let request = try row.3.flatMap { (id: String) throws(StoreError) in try StoredRequest.load(db, id: id)
+            let w = try db.prepare("SELECT min(next_at) FROM d.slack_outbox WHERE next_at > ?1")
+            try w.bind(1, now)
+            if try w.step(), !w.isNull(0) { wakeAt = w.int64(0) }
+        } catch {
+            logger.error("Slack outbox: \(error.description)")
+            return ([], now + 5)
+        }
+        let settings = integrations.slackSettings
+        for row in rows where row.8 <= now {
+            do {
+                let request = try row.3.flatMap { (id: String) throws(StoreError) in
+                    try StoredRequest.load(db, id: id)
                 }
                 // The grant an event is about, or the one the request earned (its end time).
                 let grantID = row.4 ?? request?.grantID
@@ -157,13 +166,27 @@ extension Engine {
                         recipient: grant?.user ?? request?.core.requester
                     )
                 )
-                held.insert(key)  // one row per request per round: the next waits for this one
+            } catch {
+                logger.error("Slack outbox: dropped row \(row.0) (\(row.2)), unreadable: \(error.description)")
+                _ = slackDelivered(row.0)
             }
-        } catch {
-            logger.error("Slack outbox: \(error.description)")
-            return (jobs, now + 5)
         }
         return (jobs, wakeAt)
+    }
+
+    /// After a pause (a refused token) or at a session's start: everything is due again now.
+    func slackRescheduleAll(at: Int64? = nil) {
+        do {
+            let s = try db.prepare(
+                at == nil
+                    ? "UPDATE d.slack_outbox SET next_at = 0"
+                    : "UPDATE d.slack_outbox SET next_at = max(next_at, ?1)"
+            )
+            if let at { try s.bind(1, at) }
+            _ = try s.step()
+        } catch {
+            logger.error("Slack outbox: \(error.description)")
+        }
     }
 
     func slackCard(_ requestID: String) throws(StoreError) -> SlackCardRef? {
@@ -173,14 +196,18 @@ extension Engine {
         return SlackCardRef(channel: s.string(0), ts: s.string(1))
     }
 
-    /// Drops a row that was delivered (or given up on).
-    func slackDelivered(_ seq: Int64) {
+    /// Drops a row that was delivered (or given up on). False when writd.db cannot be written:
+    /// the caller then waits instead of sending the row again at once.
+    @discardableResult
+    func slackDelivered(_ seq: Int64) -> Bool {
         do {
             let d = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
             try d.bind(1, seq)
             _ = try d.step()
+            return true
         } catch {
             logger.error("Slack outbox: cannot record a delivery: \(error.description)")
+            return false
         }
     }
 
@@ -196,8 +223,9 @@ extension Engine {
         }
     }
 
-    /// Slack could not take the row now: try again at `at`.
-    func slackRetry(_ seq: Int64, error: String, at: Int64) {
+    /// Slack could not take the row now: try again at `at`. False when writd.db cannot be written.
+    @discardableResult
+    func slackRetry(_ seq: Int64, error: String, at: Int64) -> Bool {
         do {
             let s = try db.prepare(
                 "UPDATE d.slack_outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE seq = ?1"
@@ -206,8 +234,10 @@ extension Engine {
             try s.bind(2, at)
             try s.bind(3, error)
             _ = try s.step()
+            return true
         } catch {
             logger.error("Slack outbox: \(error.description)")
+            return false
         }
     }
 

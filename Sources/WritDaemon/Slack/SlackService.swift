@@ -86,6 +86,8 @@ struct SlackSession: Sendable {
 
     func run() async {
         guard let identity = await checkToken() else { return }
+        // Messages that waited for a previous session (a refused token, an outage) go now.
+        await engine.slackRescheduleAll()
         let app = SlackApp(
             engine: engine,
             api: api,
@@ -180,6 +182,7 @@ struct SlackSession: Sendable {
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                 await receiver.stop()
             } catch {
+                ended.flag.withLock { $0 = true }  // a reload tries again
                 let why = "cannot listen on \(settings.listenHost):\(settings.listenPort): \(error)"
                 setStatus("auth.test ok (team \(team.team)), HTTP mode off: \(why)")
                 logger.error("Slack: \(why)")
@@ -200,27 +203,33 @@ struct SlackSession: Sendable {
             var paused: Int64?
             for job in jobs {
                 if Task.isCancelled { return }
-                let now = engine.config.clock()
                 let what = "\(job.kind) for \(job.event) of \(job.request?.id ?? job.grant?.id ?? "?")"
-                if now - job.createdAt > SlackOutbox.maximumAge {
+                var recorded = true
+                if engine.config.clock() - job.createdAt > SlackOutbox.maximumAge {
                     logger.error("Slack: dropped the \(what): undelivered for more than a day")
                     Syslog.log(LOG_ERR, "Slack message dropped (\(what)): undelivered for more than a day")
-                    await engine.slackDelivered(job.seq)
+                    recorded = await engine.slackDelivered(job.seq)
+                    if !recorded { paused = engine.config.clock() + 5 }
                     continue
                 }
-                switch await deliver(job, app: app) {
+                let outcome = await deliver(job, app: app)
+                let now = engine.config.clock()  // after the call: its own time does not count as waiting
+                switch outcome {
                 case .done:
-                    await engine.slackDelivered(job.seq)
+                    recorded = await engine.slackDelivered(job.seq)
                 case .retry(let error):
-                    let at = now + Int64(min(300, 1 << min(job.attempts, 9)))
-                    await engine.slackRetry(job.seq, error: error.description, at: at)
+                    var wait = Int64(min(300, 1 << min(job.attempts, 9)))
+                    if case .rateLimited(_, let after) = error { wait = max(wait, Int64(after)) }
+                    recorded = await engine.slackRetry(job.seq, error: error.description, at: now + wait)
                     if job.attempts == 0 || job.attempts % 10 == 9 {
                         logger.warning("Slack: the \(what) waits: \(error.description)")
                     }
                 case .pause(let error):
-                    // Nothing will go through until an admin fixes the token or the app's scopes.
+                    // Nothing will go through until an admin fixes the token or the app's scopes:
+                    // every row waits (the next session, after a reload, retries them at once).
                     let at = now + 300
-                    await engine.slackRetry(job.seq, error: error.description, at: at)
+                    recorded = await engine.slackRetry(job.seq, error: error.description, at: at)
+                    await engine.slackRescheduleAll(at: at)
                     let why =
                         "\(error.description) — messages wait in the outbox; fix the bot token or the app's scopes in \(hub.path), then reload writd"
                     logger.error("Slack paused: \(why)")
@@ -229,8 +238,10 @@ struct SlackSession: Sendable {
                 case .drop(let error):
                     logger.error("Slack: dropped the \(what): \(error.description)")
                     Syslog.log(LOG_ERR, "Slack message dropped (\(what)): \(LogText.escape(error.description))")
-                    await engine.slackDelivered(job.seq)
+                    recorded = await engine.slackDelivered(job.seq)
                 }
+                // writd.db cannot be written: wait rather than send the same row again at once.
+                if !recorded { paused = min(paused ?? .max, now + 5) }
                 if paused != nil { break }
             }
             if !jobs.isEmpty && paused == nil { continue }  // more may be due

@@ -163,11 +163,20 @@ let package = Package(
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
-        .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr"]),
+        // The fakes of Tests/Fakes/ as child processes, for the two test targets that use them.
+        .target(
+            name: "FakeServices",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/FakeServices"
+        ),
+        .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr", "FakeServices"]),
         .testTarget(
             name: "WritSlackTests",
             dependencies: [
-                "WritSlack", "WritHooks", "WritIntegrations",
+                "WritSlack", "WritHooks", "WritIntegrations", "FakeServices",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

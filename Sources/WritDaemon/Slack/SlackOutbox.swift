@@ -331,5 +331,4 @@ extension Engine {
         return (g, r?.view)
     }
 
-    var hostName: String { config.hostName }
 }

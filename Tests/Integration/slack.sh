@@ -246,6 +246,20 @@ curl -sf "$S/_fake/up" -d '{}' >/dev/null
 wait_for "Slack back: the card is posted, already showing the approval" "card_of $R8" "Approved\* by writt_bob" 20
 wait_for "... and the outbox drains" "sq 'SELECT count(*) FROM slack_outbox'" "^0$" 20
 
+# a policy reload keeps the connection; a revoked token pauses delivery, and a fixed one resumes it
+conns=$(curl -s "$S/_fake/connections" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+kill -HUP "$WRITD_PID"; sleep 1.5
+expect "a reload with the same Slack settings keeps the Socket Mode connection" \
+    "$(curl -s "$S/_fake/connections" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(len(i), sum(c["state"]=="open" for c in i))')" "^$conns 1$"
+curl -sf "$S/_fake/config" -d '{"revoked_tokens": ["xoxb-writ-fake-bot-token"]}' >/dev/null
+R15=$(file_request writt_alice --reason "INC-15 while the token is revoked")
+wait_for "a revoked token pauses delivery: the card waits, with Slack's error" "sq \"SELECT last_error FROM slack_outbox WHERE request_id='$R15'\"" "token_revoked"
+expect "... and syslog says what to fix" "$(cat "$SYSLOG")" "Slack paused: Slack .*token_revoked — messages wait in the outbox; fix the bot token"
+curl -sf "$S/_fake/config" -d '{"revoked_tokens": []}' >/dev/null
+sed -i 's/^  timeout: 3s$/  timeout: 4s/' "$INTEGRATIONS"
+kill -HUP "$WRITD_PID"
+wait_for "... fixed and reloaded: the waiting card goes at once" "card_of $R15" "INC-15 while the token is revoked" 10
+
 # 429 storm
 curl -sf "$S/_fake/ratelimit" -d '{"method": "chat.postMessage", "count": 4, "retry_after": 1}' >/dev/null
 R9=$(file_request writt_alice --reason "INC-9 in a rate-limit storm")

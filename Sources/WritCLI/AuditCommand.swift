@@ -8,7 +8,7 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Show or check the hash-chained audit log.",
-        subcommands: [Show.self, Verify.self],
+        subcommands: [Show.self, Verify.self, Rotate.self],
         defaultSubcommand: Show.self
     )
 
@@ -37,14 +37,21 @@ struct AuditCommand: ParsableCommand {
                 for line in lines { print(line) }
                 return
             }
+            // The policy's 64-hex hash is the same on most rows: shown short, and only when it
+            // changes (`--json` keeps every field whole).
+            var lastPolicy: String? = nil
             print(
                 Table.render(
                     ["SEQ", "TIME (UTC)", "EVENT", "ACTOR", "DETAILS"],
                     lines.compactMap { line -> [String]? in
                         guard let f = AuditLine.flatFields(line) else { return nil }
                         let skip: Set<String> = ["seq", "prev", "time", "event", "actor", "id"]
-                        let details = f.filter { !skip.contains($0.0) }.map {
-                            "\($0.0)=\(LogText.escape($0.1, limit: 80))"
+                        let details = f.filter { !skip.contains($0.0) }.compactMap { key, value -> String? in
+                            if key == "policy_version" {
+                                defer { lastPolicy = value }
+                                return value == lastPolicy ? nil : "policy=\(LogText.escape(String(value.prefix(12))))"
+                            }
+                            return "\(key)=\(LogText.escape(value, limit: 80))"
                         }
                         return [
                             f.first { $0.0 == "seq" }?.1 ?? "?",
@@ -64,8 +71,8 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check that no audit record was edited, dropped, inserted or reordered.",
             discussion: """
-                Prints the number of records and the hash of the last one. A chain cannot show that
-                its newest records were cut off or rewritten together: compare the head with a copy
+                Prints the number of records and the hash of the last one. A chain cannot show that \
+                its newest records were cut off or rewritten together: compare the head with a copy \
                 kept elsewhere. Exit status 1 names the first line where the chain breaks.
                 """
         )
@@ -73,12 +80,45 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let log = try auditOptions.log()
-            try requireRoot("writ audit verify")
-            switch AuditChain.verify(try log.lines()) {
+            try requireRoot("writ audit verify", reads: "the audit log")
+            let report = try log.verifyAll()
+            let rotated = report.files.count - 1
+            let scope = rotated == 0 ? "" : " and \(rotated) rotated file(s)"
+            switch report.verdict {
             case .intact(let records, let seq, let head):
-                print("audit log \(log.path): \(records) records, chain intact; head record \(seq) hash \(head)")
+                let kept =
+                    report.firstSeq > 1
+                    ? " (records \(report.firstSeq)…\(seq); older files were deleted by rotation)" : ""
+                print(
+                    "audit log \(log.path)\(scope): \(records) records, chain intact\(kept); head record \(seq) hash \(head)"
+                )
             case .broken(let line, let reason):
-                throw CLIError("audit log \(log.path) is broken at line \(line): \(reason)")
+                throw CLIError("audit log \(report.brokenFile ?? log.path) is broken at line \(line): \(reason)")
+            }
+        }
+    }
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a new audit file now; the chain goes on in it (writd also rotates by size).",
+            discussion: """
+                The current file becomes audit.jsonl.N (N: its last record) and the new file's first \
+                record links to it. writ audit verify checks the files as one chain. At most --keep \
+                rotated files are kept.
+                """
+        )
+        @Option(help: "Rotated files to keep (older ones are deleted).") var keep = AuditLog.defaultKeep
+        @OptionGroup var auditOptions: AuditOptions
+
+        func run() throws {
+            var log = try auditOptions.log()
+            try requireRoot("writ audit rotate", reads: "the audit log")
+            guard keep >= 1 else { throw CLIError("--keep must be at least 1", exitCode: 64) }
+            log.keep = keep
+            if let rotated = try log.rotate(time: currentTime()) {
+                print("rotated: \(rotated); \(log.path) goes on with the next record")
+            } else {
+                print("nothing to rotate: \(log.path) is empty")
             }
         }
     }

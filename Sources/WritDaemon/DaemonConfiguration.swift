@@ -26,6 +26,10 @@ public struct DaemonConfiguration: Sendable {
     public var integrationsPath = "/etc/writ/integrations.yaml"
     /// Where `writ_hook.py` is installed: put on hooks' PYTHONPATH.
     public var hookLibraryPath: String? = "/usr/local/lib/writ/python"
+    /// The audit log is rotated, its chain kept, when it grows past this; nil: never.
+    public var auditRotateBytes: Int64? = AuditLog.defaultRotateBytes
+    /// Rotated audit files kept.
+    public var auditKeep = AuditLog.defaultKeep
 
     public init() {}
 

@@ -15,27 +15,43 @@
 #
 # It does not touch /etc/pam.d or /etc/sudo.conf: a wrong line there can lock people out. It
 # prints the lines to add instead. With --enable-sudo-plugin it adds the writ_approval and
-# writ_audit lines to /etc/sudo.conf, after proving in a private mount namespace that sudo loads
-# them with the new file; on any failure /etc/sudo.conf is left exactly as it was.
+# writ_audit lines to /etc/sudo.conf — gating only the members of --managed-group GROUP (the
+# staged rollout), or every user with --all-users — after checking, with the policy in force,
+# that the users it would gate can get a grant (writ doctor --enforcement), and after proving
+# in a private mount namespace that sudo loads the lines. On any failure /etc/sudo.conf is left
+# exactly as it was.
 #
-#   scripts/install.sh [--enable-sudo-plugin] [--prefix DIR] [--no-deps] [--no-start]
+#   scripts/install.sh [--enable-sudo-plugin (--managed-group GROUP | --all-users)]
+#                      [--prefix DIR] [--no-deps] [--no-build] [--no-start]
+#
+# --no-build installs what .build/release holds (after a build with the same flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/usr/local
 ENABLE_SUDO=0
+MANAGED_GROUP=
+ALL_USERS=0
 DEPS=1
+BUILD=1
 START=1
 while [ $# -gt 0 ]; do
     case $1 in
         --enable-sudo-plugin) ENABLE_SUDO=1 ;;
+        --managed-group) MANAGED_GROUP=$2; shift ;;
+        --all-users) ALL_USERS=1 ;;
         --prefix) PREFIX=$2; shift ;;
         --no-deps) DEPS=0 ;;
+        --no-build) BUILD=0 ;;
         --no-start) START=0 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
 done
+if [ $ENABLE_SUDO = 1 ] && [ -z "$MANAGED_GROUP" ] && [ $ALL_USERS = 0 ]; then
+    echo "install.sh: --enable-sudo-plugin needs --managed-group GROUP (gate only that group's members: the safe first step) or --all-users" >&2
+    exit 64
+fi
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (it installs a PAM module and a sudo plugin)" >&2; exit 1; }
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 command -v swift >/dev/null || { echo "install.sh: swift not found (expected in PATH or /opt/swift/usr/bin)" >&2; exit 1; }
@@ -49,9 +65,14 @@ if [ $DEPS = 1 ]; then
     fi
 fi
 
-echo "== building (release)"
-swift build -c release --static-swift-stdlib    # writ needs no toolchain at run time
-scripts/build-module.sh .build/release
+if [ $BUILD = 1 ]; then
+    echo "== building (release)"
+    swift build -c release --static-swift-stdlib    # writ needs no toolchain at run time
+    scripts/build-module.sh .build/release
+fi
+for f in writ writd pam_writ.so; do
+    [ -f ".build/release/$f" ] || { echo "install.sh: .build/release/$f is missing: run without --no-build" >&2; exit 1; }
+done
 scripts/check-linkage.sh .build/release/pam_writ.so >/dev/null
 
 MULTIARCH=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
@@ -90,16 +111,11 @@ if [ $START = 1 ]; then
         systemctl restart writd
     else
         # No systemd (containers, CI): the same daemon in the background, logging to a file.
+        # writd restart signals only the writd holding the pid file's lock, never a reused pid.
         echo "== starting writd (no systemd running: in the background, log /var/log/writ/writd.log)"
-        if [ -f /run/writ/writd.pid ] && kill -0 "$(cat /run/writ/writd.pid)" 2>/dev/null; then
-            kill -TERM "$(cat /run/writ/writd.pid)"
-            for _ in $(seq 100); do kill -0 "$(cat /run/writ/writd.pid)" 2>/dev/null || break; sleep 0.1; done
-        fi
         install -d -o root -g root -m 0700 /var/log/writ
-        install -d -o root -g root -m 0755 /run/writ
         # shellcheck disable=SC2086 # WRITD_ARGS is words on purpose
-        setsid "$PREFIX/sbin/writd"$WRITD_ARGS </dev/null >>/var/log/writ/writd.log 2>&1 &
-        echo $! >/run/writ/writd.pid
+        "$PREFIX/sbin/writd" restart -- $WRITD_ARGS
     fi
     for _ in $(seq 100); do [ -S /run/writ/writd.sock ] && break; sleep 0.1; done
     [ -S /run/writ/writd.sock ] && echo "writd is running: writ doctor checks the whole set-up" \
@@ -119,14 +135,25 @@ if [ $ENABLE_SUDO = 1 ]; then
             printf '%s\n' "Plugin sudoers_policy sudoers.so" "Plugin sudoers_io sudoers.so" \
                 "Plugin sudoers_audit sudoers.so" >>"$candidate"
         fi
-        printf '%s\n' "# Writ: every sudo needs an active grant (see writ grant list)" \
-            "Plugin writ_approval sudo_writ.so" "Plugin writ_audit sudo_writ.so" >>"$candidate"
+        if [ -n "$MANAGED_GROUP" ]; then
+            printf '%s\n' "# Writ: members of $MANAGED_GROUP need an active grant for sudo (writ doctor says who)" \
+                "Plugin writ_approval sudo_writ.so managed_group=$MANAGED_GROUP" >>"$candidate"
+        else
+            printf '%s\n' "# Writ: every sudo but root's needs an active grant (writ doctor says who)" \
+                "Plugin writ_approval sudo_writ.so" >>"$candidate"
+        fi
+        printf '%s\n' "Plugin writ_audit sudo_writ.so" >>"$candidate"
         chmod 0644 "$candidate"
+        # Who the new line would gate, and whether they can get a grant under the policy in force.
+        if ! "$PREFIX/bin/writ" doctor --enforcement --sudo-conf "$candidate"; then
+            echo "install.sh: not enabling the sudo plugin: it would lock out the users above (see FAIL). Let them request (the policy's requesters and approvers), or choose a --managed-group whose members can; /etc/sudo.conf unchanged" >&2
+            exit 1
+        fi
         if unshare --mount --propagation private sh -c \
             "mount --bind '$candidate' /etc/sudo.conf && sudo -V 2>&1 | grep -q 'writ approval plugin version'"; then
             mv "$candidate" /etc/sudo.conf
             trap - EXIT
-            echo "sudo.conf updated; root keeps sudo, everyone else needs a grant (writ grant add)"
+            echo "sudo.conf updated; root keeps sudo whatever happens"
         else
             echo "install.sh: sudo did not load the writ plugins with the new sudo.conf; /etc/sudo.conf unchanged" >&2
             exit 1
@@ -134,30 +161,36 @@ if [ $ENABLE_SUDO = 1 ]; then
     fi
 fi
 
+echo
+echo "== what Writ enforces on this host now (writ doctor --enforcement)"
+"$PREFIX/bin/writ" doctor --enforcement || true
 cat <<EOF2
 
-Writ is installed. Nothing enforces it yet: add the lines below (root keeps access whatever happens).
+Writ is installed. The lines that enable enforcement (root keeps access whatever happens):
 
-  sudo, with the approval and audit plugins (sudo >= 1.9; or run: scripts/install.sh --enable-sudo-plugin)
+  sudo, with the approval and audit plugins (sudo >= 1.9; or: scripts/install.sh --enable-sudo-plugin --managed-group GROUP)
     /etc/sudo.conf:
       Plugin sudoers_policy sudoers.so        # keep these if sudo.conf had no Plugin lines
       Plugin sudoers_io sudoers.so
       Plugin sudoers_audit sudoers.so
-      Plugin writ_approval sudo_writ.so
+      Plugin writ_approval sudo_writ.so managed_group=writ-managed   # only that group is gated
       Plugin writ_audit sudo_writ.so
 
   sudo, with the PAM module (also works with sudo-rs); first line of the account section of both:
     /etc/pam.d/sudo and /etc/pam.d/sudo-i (sudo -i uses the sudo-i service):
-      account required pam_writ.so sudo_plugin     # drop sudo_plugin if sudo.conf lacks writ_approval
+      account required pam_writ.so sudo_plugin managed_group=writ-managed
+                                      # drop sudo_plugin if sudo.conf lacks writ_approval
 
   ssh logins (key and password alike); first line of the account section:
     /etc/pam.d/sshd:
-      account required pam_writ.so capability=login
+      account required pam_writ.so capability=login managed_group=writ-managed
   and, so that writd can end sessions when their grant ends, in the session sections:
       session optional pam_writ.so capability=login    (sshd, login)
       session optional pam_writ.so                     (sudo, sudo-i)
 
-Then put people in the policy's groups (/etc/writ/policy.yaml), and:
+Roll out to one group first: groupadd writ-managed; usermod -aG writ-managed alice. Put the
+people who request and approve in the policy's groups (/etc/writ/policy.yaml), then check who
+is gated and who can get a grant with: writ doctor
   alice:  writ request sudo --for 30m --reason "INC-1 disk full"
   bob:    writ requests; writ approve ID
 Break-glass for root:  writ grant add --user alice --capability sudo --for 30m --reason "INC-1"

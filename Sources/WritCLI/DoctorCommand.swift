@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import WritCore
 import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritStore
 
@@ -11,7 +12,7 @@ import WritStore
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check this host's Writ set-up: PAM and sudo wiring, files, writd, policy, clock.",
+        abstract: "Check this host's Writ set-up: who is gated, PAM and sudo wiring, files, writd, policy, clock.",
         discussion:
             "Exit status: 0 nothing failed (warnings allowed), 1 at least one check failed. Run as root for every check."
     )
@@ -20,6 +21,11 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: "sudo's front-end configuration.") var sudoConf = "/etc/sudo.conf"
     @Option(help: "The installed PAM module.") var module = "/usr/lib/x86_64-linux-gnu/security/pam_writ.so"
     @Flag(help: "Print the findings as JSON.") var json = false
+    @Flag(
+        name: .customLong("enforcement"),
+        help: "Only what is enforced and who is gated (exit 1 when a gate would lock out everyone it gates)."
+    )
+    var enforcementOnly = false
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var socketOptions: SocketOptions
 
@@ -35,73 +41,8 @@ struct DoctorCommand: ParsableCommand {
             findings.append(Finding(level: level, check: check, detail: detail))
         }
 
-        // The PAM stacks: is the account check there, and can nothing before it skip it?
-        var wired = 0
-        for service in ["sudo", "sudo-i", "sshd", "login"] {
-            let path = pamDir + "/" + service
-            guard let text = try? readText(path) else { continue }
-            let account = text.split(separator: "\n").map { $0.trimmingCharacters() }.filter {
-                !$0.hasPrefix("#") && ($0.hasPrefix("account") || $0.hasPrefix("@include"))
-            }
-            guard let at = account.firstIndex(where: { $0.contains("pam_writ.so") }) else {
-                add(
-                    "warn",
-                    "pam \(service)",
-                    "no pam_writ.so account line: \(service) is not gated by Writ — add one (see pam.d/\(service) in the Writ source)"
-                )
-                continue
-            }
-            let line = account[at].split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            let control = line.count > 1 ? line[1] : ""
-            wired += 1
-            if control != "required" && control != "requisite" {
-                add(
-                    "fail",
-                    "pam \(service)",
-                    "pam_writ.so is '\(control)' in the account stack: a denial would not stop \(service) — make it 'required'"
-                )
-            } else if let skip = account[..<at].first(where: {
-                $0.contains("sufficient") || $0.contains("success=done")
-            }) {
-                add(
-                    "fail",
-                    "pam \(service)",
-                    "'\(skip)' comes before pam_writ.so and can let users in without a grant — move pam_writ.so above it"
-                )
-            } else {
-                add("ok", "pam \(service)", "pam_writ.so is required in the account stack")
-            }
-            if service.hasPrefix("sudo") && !text.contains("session") { continue }
-            if !text.split(separator: "\n").contains(where: { $0.hasPrefix("session") && $0.contains("pam_writ.so") }) {
-                add(
-                    "warn",
-                    "pam \(service) session",
-                    "no pam_writ.so session line: sessions opened under a grant cannot be ended at expiry — add 'session optional pam_writ.so …'"
-                )
-            }
-        }
-        if wired == 0 { add("warn", "pam", "no PAM service uses pam_writ.so yet: nothing is enforced") }
-
-        // sudo.conf: the approval plugin, if configured, must be the installed one.
-        if let conf = try? readText(sudoConf) {
-            let plugins = conf.split(separator: "\n").filter { $0.hasPrefix("Plugin") }
-            if plugins.contains(where: { $0.contains("writ_approval") }) {
-                add("ok", "sudo.conf", "writ_approval is loaded (runas and command scopes are enforced)")
-                if !plugins.contains(where: { $0.contains("writ_audit") }) {
-                    add(
-                        "warn",
-                        "sudo.conf",
-                        "writ_audit is not loaded: sudo sessions are not reported to writd — add 'Plugin writ_audit sudo_writ.so'"
-                    )
-                }
-            } else {
-                add(
-                    "warn",
-                    "sudo.conf",
-                    "writ_approval is not loaded: command-limited grants cannot be used through the PAM module alone"
-                )
-            }
-        }
+        enforcementFindings(add)
+        if enforcementOnly { return try report(findings) }
 
         // Module files: root-owned and not writable by others, or anyone could become root.
         for path in [module, "/usr/libexec/sudo/sudo_writ.so"] {
@@ -147,7 +88,7 @@ struct DoctorCommand: ParsableCommand {
                 "\(e.description) — grants still work, but nothing expires on time, sessions are not ended and requests cannot be made"
             )
         } catch {
-            add("fail", "writd", "\(error) — restart it: systemctl restart writd")
+            add("fail", "writd", "\(error) — \(DaemonControl.hint("restart"))")
         }
         if let d = daemon {
             add(
@@ -159,7 +100,7 @@ struct DoctorCommand: ParsableCommand {
                 add(
                     "fail",
                     "policy (writd)",
-                    "writd has no policy: requests are refused — fix \(d.policyPath) and run: systemctl reload writd"
+                    "writd has no policy: requests are refused — fix \(d.policyPath), then \(DaemonControl.command("reload"))"
                 )
             } else if let err = d.policyError {
                 add(
@@ -190,6 +131,12 @@ struct DoctorCommand: ParsableCommand {
             )
         }
 
+        if SyslogSocket.isListening() {
+            add("ok", "syslog", "\(SyslogSocket.path) receives authpriv lines and the audit head hashes")
+        } else {
+            add("warn", "syslog", SyslogSocket.missing)
+        }
+
         // The clock: grants end at a UTC second, so a wrong clock moves every expiry.
         if writ_clock_unsynchronised() != 0 {
             add(
@@ -218,6 +165,10 @@ struct DoctorCommand: ParsableCommand {
             }
         }
 
+        try report(findings)
+    }
+
+    func report(_ findings: [Finding]) throws {
         if json {
             print(JSONOut.encode(findings))
         } else {
@@ -260,5 +211,81 @@ extension StringProtocol {
 
     func padding(_ width: Int) -> String {
         count >= width ? String(self) : String(self) + String(repeating: " ", count: width - count)
+    }
+}
+
+extension DoctorCommand {
+    /// What is enforced, for whom, and who of them can get through: one finding per gate (a PAM
+    /// account line, the sudo plugin), plus the wiring faults that would let users skip one.
+    func enforcementFindings(_ add: (String, String, String) -> Void) {
+        var gates: [Gate] = []
+        for service in Enforcement.pamServices {
+            guard let lines = Enforcement.accountLines(service: service, pamDir: pamDir) else { continue }
+            guard let gate = Enforcement.pamGate(service: service, lines: lines) else {
+                if service != "su" { add("ok", "pam \(service)", "not gated by Writ (no pam_writ.so account line)") }
+                continue
+            }
+            gates.append(gate)
+            if let control = gate.control, control != "required" && control != "requisite" {
+                add(
+                    "fail",
+                    gate.name,
+                    "pam_writ.so is '\(control)' in the account stack: a denial would not stop \(service) — make it 'required'"
+                )
+            } else if let skip = gate.before.first(where: { $0.contains("sufficient") || $0.contains("success=done") })
+            {
+                add(
+                    "fail",
+                    gate.name,
+                    "'\(skip)' comes before pam_writ.so and can let users in without a grant — move pam_writ.so above it"
+                )
+            }
+            sessionFinding(service: service, add)
+        }
+        if let conf = try? readText(sudoConf) {
+            if let gate = Enforcement.pluginGate(sudoConf: conf) {
+                gates.append(gate)
+                let plugins = conf.split(separator: "\n").filter { $0.hasPrefix("Plugin") }
+                if !plugins.contains(where: { $0.contains("writ_audit") }) {
+                    add(
+                        "warn",
+                        "sudo.conf",
+                        "writ_audit is not loaded: sudo sessions are not reported to writd — add 'Plugin writ_audit sudo_writ.so'"
+                    )
+                }
+            } else if gates.contains(where: { $0.capability == .sudo }) {
+                add(
+                    "warn",
+                    "sudo.conf",
+                    "writ_approval is not loaded: command-limited grants cannot be used through the PAM module alone"
+                )
+            }
+        }
+        guard !gates.isEmpty else {
+            add(
+                "warn",
+                "enforcement",
+                "nothing is enforced: no PAM service and no sudo plugin uses Writ — sudo and logins work as before for everyone"
+            )
+            return
+        }
+        let loaded = try? Policy.load(path: policy)
+        let host = Enforcement.hostName()
+        for gate in gates {
+            let (level, text) = Enforcement.describe(gate, policy: loaded, policyPath: policy, host: host)
+            add(level, gate.name, text)
+        }
+    }
+
+    func sessionFinding(service: String, _ add: (String, String, String) -> Void) {
+        guard let text = try? readText(pamDir + "/" + service) else { return }
+        if service.hasPrefix("sudo") && !text.contains("session") { return }
+        if !text.split(separator: "\n").contains(where: { $0.hasPrefix("session") && $0.contains("pam_writ.so") }) {
+            add(
+                "warn",
+                "pam \(service) session",
+                "no pam_writ.so session line: sessions opened under a grant cannot be ended at expiry — add 'session optional pam_writ.so …'"
+            )
+        }
     }
 }

@@ -4,6 +4,7 @@ import WritCore
 import WritExpr
 import WritHooks
 import WritPolicy
+import WritProcesses
 import WritStore
 
 /// Policy hooks: the flow's `on_request` hook may decide a request; `on_approve`, `on_deny` and

@@ -122,6 +122,8 @@ struct PAMAccount {
         guard let user = capability == .sudo ? item(PAM_RUSER) : item(PAM_USER), user != "root" else {
             return PAM_IGNORE
         }
+        // writ_audit in this same sudo reports the run already: one event, one record.
+        if sudoService && auditPluginOpened { return PAM_IGNORE }
         let delivered = WritdReport.send(
             .init(
                 event: open ? "session_open" : "session_close",
@@ -188,22 +190,13 @@ struct PAMAccount {
         }
         let name = LogText.escape(user.name, limit: 64)
 
-        if let group = options.managedGroup {
-            guard let gid = HostFacts.groupID(named: group) else {
-                log(LOG_ERR, "managed_group \(LogText.escape(group)) does not exist; denying \(name) (fail closed)")
-                tell("writ: access control is misconfigured on this host — ask an admin (managed_group missing)")
-                return options.failMode == .open ? PAM_IGNORE : PAM_PERM_DENIED
-            }
-            switch HostFacts.isMember(user: user.name, gid: user.gid, of: gid) {
-            case false:
-                if options.debug { log(LOG_DEBUG, "\(name) is not in \(LogText.escape(group)): ignoring") }
-                return PAM_IGNORE
-            case true:
-                break
-            case nil:
-                // Unknown membership is not "not a member": that would wave the user through.
-                log(LOG_ERR, "cannot list the groups of \(name); treating as managed")
-            }
+        switch options.scope(for: user, log: log) {
+        case .managed: break
+        case .unmanaged: return PAM_IGNORE
+        case .groupMissing(let group):
+            log(LOG_ERR, "managed_group \(LogText.escape(group)) does not exist; denying \(name) (fail closed)")
+            tell("writ: access control is misconfigured on this host — ask an admin (managed_group missing)")
+            return options.failMode == .open ? PAM_IGNORE : PAM_PERM_DENIED
         }
 
         let now = HostFacts.now()

@@ -27,8 +27,15 @@ struct SudoInvocation {
         uid = info["uid"].flatMap { UInt32($0) } ?? UInt32.max
         user = info["user"] ?? ""
         (options, optionsProblem) = ModuleOptions.parse(CStrings.array(pluginOptions))
-        if options.capability != nil && options.capability != .sudo {
-            optionsProblem = "capability=\(options.capability!.rawValue) makes no sense for the sudo plugin"
+        // Every option either means something on the Plugin line or is refused: an option that is
+        // accepted and ignored gates people the admin meant to leave alone.
+        if let capability = options.capability, capability != .sudo {
+            optionsProblem = optionsProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
+        }
+        if options.sudoPlugin {
+            optionsProblem =
+                optionsProblem
+                ?? "sudo_plugin is a pam_writ.so option (the PAM line in sudo's stack), not a Plugin option"
         }
     }
 }
@@ -40,6 +47,15 @@ nonisolated(unsafe) var approvalInvocation: SudoInvocation? = nil
 nonisolated(unsafe) var auditInvocation: SudoInvocation? = nil
 /// The grant that allowed this sudo run, for the audit records.
 nonisolated(unsafe) var allowingGrant: String? = nil
+/// One sudo run is one record in writd's audit log, not one per plugin that accepted it. sudo
+/// calls the audit plugin's accept() for its policy plugin and again for every approval plugin,
+/// and the PAM session hook in sudo's stack would report the same run once more. So: when
+/// sudo.conf loads writ_approval, its accept is the one reported (it knows the grant); otherwise
+/// the policy plugin's. The PAM session hook stays quiet in a sudo that opened writ_audit, and an
+/// exit is reported only for a run whose accept was.
+nonisolated(unsafe) var auditPluginOpened = false
+nonisolated(unsafe) var approvalConfigured = false
+nonisolated(unsafe) var acceptReported = false
 
 /// `errstr` must stay valid until close(): static strings only.
 func setErrstr(_ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ text: StaticString) {
@@ -134,6 +150,28 @@ struct SudoApproval {
             return .deny(userLine: "writ: cannot identify you (uid \(invocation.uid)) — contact an admin")
         }
         let name = LogText.escape(user.name, limit: 64)
+        switch options.scope(for: user, log: sudoLog) {
+        case .managed: break
+        case .unmanaged:
+            // Outside the managed group the plugin stays out of the decision: sudoers decides alone.
+            return .allow(grant: nil)
+        case .groupMissing(let group):
+            if options.failMode == .open {
+                sudoLog(
+                    LOG_ALERT,
+                    "managed_group \(LogText.escape(group)) does not exist; failmode=open lets \(name) through"
+                )
+                return .failOpen
+            }
+            sudoLog(
+                LOG_ERR,
+                "managed_group \(LogText.escape(group)) does not exist; denying sudo for \(name) (fail closed)"
+            )
+            return .deny(
+                userLine:
+                    "writ: sudo is misconfigured on this host — ask an admin to check managed_group= on the writ_approval line in /etc/sudo.conf"
+            )
+        }
         let runasUID = (commandInfo["runas_euid"] ?? commandInfo["runas_uid"]).flatMap { UInt32($0) }
         guard let runasUID, let target = HostFacts.user(uid: runasUID) else {
             sudoLog(LOG_ERR, "no known run-as user in command_info for \(name); denying")
@@ -234,6 +272,9 @@ func auditOpen(
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     auditInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
+    auditPluginOpened = true
+    approvalConfigured = HostFacts.sudoConfLoadsApprovalPlugin()
+    acceptReported = false
     return 1
 }
 
@@ -268,6 +309,9 @@ func auditAccept(
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
+    let decisive = approvalConfigured ? name == "writ_approval" : pluginType == 1  // SUDO_POLICY_PLUGIN
+    guard decisive, !acceptReported else { return 1 }
+    acceptReported = true
     let grant = allowingGrant ?? "-"
     let line = SudoCommandLine(commandInfo, argv: CStrings.array(runArgv))
     sudoLog(
@@ -359,7 +403,7 @@ func auditClose(_ statusType: Int32, _ status: Int32) {
     case 3: outcome = "sudo_error=\(status)"
     default: outcome = "no_status"
     }
-    if let inv = auditInvocation {
+    if let inv = auditInvocation, acceptReported {
         sudoLog(LOG_INFO, "audit exit \(auditWho()) \(outcome) grant=\(LogText.escape(allowingGrant ?? "-"))")
         if inv.uid != 0 {
             WritdReport.send(
@@ -375,4 +419,5 @@ func auditClose(_ statusType: Int32, _ status: Int32) {
         }
     }
     auditInvocation = nil
+    acceptReported = false
 }

@@ -39,35 +39,38 @@ setup_sandbox() {
     STORE=$WORK/store/grants.db
     chmod 0700 "$WORK/store"
 
+    # /etc: an overlay over the whole directory, so every change below (test users, pam.d,
+    # sudoers, sudo.conf) lands in $WORK and vanishes with the namespace. Not bind mounts of single
+    # files: those detach when the host replaces a file by rename, and a later write would then
+    # reach the host's own file.
+    mkdir -p "$WORK/etc-up" "$WORK/etc-work"
+    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$WORK/etc-up,workdir=$WORK/etc-work" /etc
+    [ "$(findmnt -n -o FSTYPE /etc)" = overlay ] || { echo "FATAL: /etc is not an overlay here; not touching it" >&2; exit 1; }
+
+    # The host's PAM services as they were, for the installer's test (a fresh host's pam.d).
+    cp -a /etc/pam.d "$WORK/pam.d-host"
+
     # Test users exist only in this namespace's /etc/passwd, /etc/group, /etc/shadow.
-    cp /etc/passwd /etc/group /etc/shadow "$WORK/etc/"
     local uid=29001
     for u in writt_alice writt_bob writt_carol writt_dave; do
         mkdir -p "$WORK/home/$u"
-        echo "$u:x:$uid:$uid:writ test user:$WORK/home/$u:/bin/sh" >>"$WORK/etc/passwd"
-        echo "$u:x:$uid:" >>"$WORK/etc/group"
-        echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+        echo "$u:x:$uid:$uid:writ test user:$WORK/home/$u:/bin/sh" >>/etc/passwd
+        echo "$u:x:$uid:" >>/etc/group
+        echo "$u:*:19000:0:99999:7:::" >>/etc/shadow
         chown "$uid:$uid" "$WORK/home/$u"
         uid=$((uid + 1))
     done
-    echo "writt_managed:x:29100:writt_alice,writt_bob,writt_dave" >>"$WORK/etc/group"
-    for f in passwd group shadow; do mount --bind "$WORK/etc/$f" "/etc/$f"; done
-
-    # pam.d: a copy of the host's, bind-mounted over it; tests rewrite single files in the copy.
-    cp -a /etc/pam.d "$WORK/etc/pam.d"
-    mount --bind "$WORK/etc/pam.d" /etc/pam.d
+    echo "writt_managed:x:29100:writt_alice,writt_bob,writt_dave" >>/etc/group
 
     # sudo: our own sudoers (NOPASSWD for the test users, so only Writ decides) and sudo.conf.
-    cat >"$WORK/etc/sudoers" <<SUDOERS
+    cat >/etc/sudoers <<SUDOERS
 Defaults env_reset, !lecture, !fqdn
 Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 root ALL=(ALL:ALL) ALL
 writt_alice,writt_bob,writt_carol,writt_dave ALL=(ALL:ALL) NOPASSWD: ALL
 SUDOERS
-    chmod 0440 "$WORK/etc/sudoers"
-    mount --bind "$WORK/etc/sudoers" /etc/sudoers
-    : >"$WORK/etc/sudo.conf"
-    mount --bind "$WORK/etc/sudo.conf" /etc/sudo.conf
+    chmod 0440 /etc/sudoers
+    : >/etc/sudo.conf
 
     # /var/log: an overlay, so the CLI's audit log (/var/log/writ/audit.jsonl) lands under $WORK.
     mkdir -p "$WORK/varlog-up" "$WORK/varlog-work"
@@ -118,7 +121,11 @@ syslog_since() { sleep 0.1; tail -n +"$(($1 + 1))" "$SYSLOG"; }
 
 # --- grants --------------------------------------------------------------------------------------
 
-grant() { "$WRIT" grant add --store "$STORE" "$@"; }
+# Root's grants need a reason; scenarios that do not care about it get one.
+grant() {
+    case " $* " in *" --reason "*) ;; *) set -- "$@" --reason "integration test" ;; esac
+    "$WRIT" grant add --store "$STORE" "$@"
+}
 revoke() { "$WRIT" grant revoke --store "$STORE" "$1" >/dev/null; }
 # Backdate or postdate a grant: the CLI only issues grants that start now or later.
 set_times() { sqlite3 "$STORE" "UPDATE grants SET not_before=$2, expires_at=$3 WHERE id='$1'"; }

@@ -38,7 +38,7 @@ pam_service sudo "account required $MODULE store=$STORE"
 
 out=$(pam_check writ-login writt_alice)
 expect "no grant: login denied" "$out" "result=PAM_PERM_DENIED"
-expect "no grant: one line says what to run" "$out" "message\[error\]: writ: no active login grant for writt_alice on $SHORT — run: writ request login"
+expect "no grant: one line says what to run" "$out" "message\[error\]: writ: no active login grant for writt_alice on $SHORT — ask an admin of $SHORT for a login grant"
 [ "$(printf '%s\n' "$out" | grep -c '^message')" = 1 ] && pass "no grant: exactly one message" || fail "no grant: exactly one message" "$out"
 
 g=$(grant --user writt_alice --capability login --for 30m --reason "INC-1")
@@ -238,10 +238,10 @@ expect "root's sudo unaffected" "$out" "^0$"
 cp /etc/pam.d/sudo /etc/pam.d/sudo-i
 expect "sudo -i (the sudo-i PAM service) refused without a grant" "$(sudo_as writt_bob -i /bin/true)" "^rc=1.*no active sudo grant for writt_bob"
 # With rootpw, sudo's PAM user is root: the module must check the invoking user (PAM_RUSER).
-printf 'Defaults:writt_bob rootpw\n' >>"$WORK/etc/sudoers"
+printf 'Defaults:writt_bob rootpw\n' >>/etc/sudoers
 out=$(sudo_as writt_bob /bin/true)
 expect "Defaults rootpw: the invoking user is checked, not root" "$out" "^rc=1.*no active sudo grant for writt_bob"
-sed -i '/rootpw/d' "$WORK/etc/sudoers"
+sed -i '/rootpw/d' /etc/sudoers
 out=$(cd /tmp && runuser -u writt_alice -- env HOME=/tmp/evil SQLITE_TMPDIR=/x sudo -n /bin/true 2>&1; echo "rc=$?")
 expect "user environment does not turn a denial into access" "$out" "no active sudo grant.*rc=1"
 
@@ -260,6 +260,25 @@ expect "plugin, full grant: runs" "$out" "^rc=0"$'\n'"0"
 out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
 expect "grant with the default run-as (root) does not cover another target user" "$out" "^rc=1.*allows running as root, not writt_bob"
 clear_grants
+
+# The staged rollout: managed_group= on the Plugin line means what it means on the PAM line.
+sudo_conf_plugin managed_group=writt_managed
+expect "plugin managed_group: a member without a grant is refused" "$(sudo_as writt_alice /bin/true)" "^rc=1.*no active sudo grant for writt_alice"
+expect "plugin managed_group: a user outside the group is not gated (sudoers decides)" "$(sudo_as writt_carol /usr/bin/id -u)" "^rc=0"$'\n'"0"
+sudo_conf_plugin managed_group=writt_nosuchgroup
+m=$(syslog_mark)
+expect "plugin: a managed_group that does not exist fails closed, saying what to check" "$(sudo_as writt_carol /bin/true)" "^rc=1.*check managed_group= on the writ_approval line"
+expect "... and syslog says why" "$(syslog_since "$m")" "managed_group writt_nosuchgroup does not exist; denying sudo for writt_carol"
+sudo_conf_plugin sudo_plugin
+m=$(syslog_mark)
+expect "plugin: a PAM-only option on the Plugin line is an error, not ignored" "$(sudo_as writt_carol /bin/true)" "^rc=1.*misconfigured"
+expect "... and syslog names it" "$(syslog_since "$m")" "sudo_plugin is a pam_writ.so option"
+sudo_conf_plugin managed_grup=writt_managed
+m=$(syslog_mark)
+expect "plugin: a misspelt option is an error" "$(sudo_as writt_carol /bin/true)" "^rc=1.*misconfigured"
+expect "... and syslog names it" "$(syslog_since "$m")" "unknown option .managed_grup=writt_managed."
+expect "plugin: root is never refused, whatever the options" "$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)" "^0$"
+sudo_conf_plugin
 
 g=$(grant --user writt_alice --capability sudo --for 30m --runas writt_bob)
 out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
@@ -324,11 +343,11 @@ g=$(grant --user writt_alice --capability sudo --for 30m --command "/srv/tools/d
 expect "command grant: a root-only program in a root-only directory runs" "$(sudo_as writt_alice /srv/tools/deploy)" "^rc=0"
 chown writt_alice /srv/tools/deploy
 expect "command grant: the same program once a user owns it is refused" "$(sudo_as writt_alice /srv/tools/deploy)" "^rc=1.*can be changed by users other than root"
-out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --command /srv/tools/deploy 2>&1; echo "rc=$?")
+out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --reason t --command /srv/tools/deploy 2>&1; echo "rc=$?")
 expect "CLI refuses a command grant for a program users can change" "$out" "can be changed by users other than root.*rc=1"
 ln -s "$WORK/home/writt_alice" /srv/alice
 cp /usr/bin/true "$WORK/home/writt_alice/x"
-out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --command /srv/alice/x 2>&1; echo "rc=$?")
+out=$("$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 5m --reason t --command /srv/alice/x 2>&1; echo "rc=$?")
 expect "CLI refuses a program behind a root symlink into a user's directory" "$out" "can be changed by users other than root.*rc=1"
 umount /srv
 clear_grants
@@ -426,7 +445,7 @@ before=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
 bad() { # NAME EXPECTED-MESSAGE ARGS...
     local name=$1 msg=$2; shift 2
     local out rc=0
-    out=$("$WRIT" grant add --store "$STORE" "$@" 2>&1) || rc=$?
+    out=$("$WRIT" grant add --store "$STORE" --reason "bad input test" "$@" 2>&1) || rc=$?
     [ "$rc" != 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && printf '%s' "$out" | grep -Eq -- "$msg" \
         && pass "$name" || fail "$name" "rc=$rc: $out"
 }
@@ -440,9 +459,11 @@ bad "unbalanced quote" "unbalanced" --user writt_alice --capability sudo --for 1
 bad "bad host pattern" "not a valid pattern" --user writt_alice --capability sudo --for 1h --host "a b"
 bad "unknown runas" "no such run-as user" --user writt_alice --capability sudo --for 1h --runas writt_nobody
 bad "root cannot be granted" "uid 0" --user root --capability sudo --for 1h
+bad "empty reason" "reason is empty" --user writt_alice --capability sudo --for 1h --reason "  "
+bad "negative duration" "not a duration|longer than 0s" --user writt_alice --capability sudo --for=-5m
 after=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
 [ "$before" = "$after" ] && pass "store unchanged after bad input" || fail "store unchanged" "$before -> $after"
-out=$(runuser -u writt_alice -- "$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 1h 2>&1; echo "rc=$?")
+out=$(runuser -u writt_alice -- "$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 1h --reason t 2>&1; echo "rc=$?")
 expect "non-root cannot write grants" "$out" "needs root.*rc=1"
 out=$("$WRIT" grant revoke --store "$STORE" g_0000000000000000 2>&1; echo "rc=$?")
 expect "revoke unknown id: clear error" "$out" "no grant with id g_0000000000000000.*rc=1"
@@ -476,18 +497,15 @@ expect "after the checks the log verifies again" "$("$WRIT" audit verify 2>&1)" 
 # =================================================================================================
 section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"
 install_sandbox() {
-    # Everything install.sh writes lands in upper layers under $WORK; the test users' files are
-    # bound again on top of the /etc overlay.
+    # Everything install.sh writes lands in upper layers under $WORK; /etc here is an overlay on
+    # the suite's own /etc overlay (test users, sudoers, pam.d included).
     local i=0 d
     for d in /etc /usr/lib/x86_64-linux-gnu/security /usr/libexec/sudo /usr/local/bin /usr/local/sbin /usr/local/lib /var/lib; do
         i=$((i + 1)); mkdir -p "$WORK/ov$i/up" "$WORK/ov$i/work"
         mount -t overlay overlay -o "lowerdir=$d,upperdir=$WORK/ov$i/up,workdir=$WORK/ov$i/work" "$d"
     done
-    # Copies into the overlay, not binds: install.sh adds the writ-hook account (useradd renames
-    # files in /etc, which a bind-mounted file refuses).
-    for f in passwd group shadow; do cp "$WORK/etc/$f" "/etc/$f"; done
-    mount --bind "$WORK/etc/sudoers" /etc/sudoers
-    mount --bind "$WORK/etc/pam.d" /etc/pam.d
+    # PAM as on the host before the suite wired pam_writ.so into it, then the plain sudo stack.
+    rm -rf /etc/pam.d && cp -a "$WORK/pam.d-host" /etc/pam.d
     sudo_pam_plain
 }
 export -f install_sandbox sudo_pam_plain
@@ -506,40 +524,81 @@ out=$(unshare --mount --propagation private bash -c '
     readlink /usr/libexec/sudo/sudo_writ.so
     cd /tmp
     echo "before enable: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
-    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --enable-sudo-plugin 2>&1 | grep -E "sudo.conf|install.sh:"
-    grep -c "^Plugin writ_" /etc/sudo.conf | sed "s/^/plugin lines: /"
-    echo "enabled, no grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin >/dev/null 2>&1; echo "enable without a rollout choice: rc=$?"
+    # The starting policy lets nobody request: gating every user would lock them all out.
+    before=$(sha256sum /etc/sudo.conf)
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --all-users 2>&1 | grep -E "FAIL|install.sh:" | sed "s/^/lockout-all: /"
+    echo "lockout refused, sudo.conf unchanged: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --managed-group writt_managed 2>&1 | grep -E "FAIL|install.sh:" | sed "s/^/lockout-group: /"
+    echo "after refusals: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    # The admin fills the two groups of the starting policy: alice may request, bob approves.
+    printf "%s\n" "writ-requesters:x:29201:writt_alice" "writ-approvers:x:29202:writt_bob" >>/etc/group
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --managed-group writt_managed 2>&1 | grep -E "sudo.conf|install.sh:|sudo plugin"
+    grep "^Plugin writ_" /etc/sudo.conf | sed "s/^/line: /"
+    echo "enabled, member without a grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
+    echo "enabled, user outside the group: $(runuser -u writt_carol -- sudo -n /usr/bin/id -u 2>&1)"
     writ grant add --user writt_alice --capability sudo --for 5m --reason install-test >/dev/null
     echo "enabled, grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
     echo "root: $(sudo -n /usr/bin/id -u 2>&1)"
+    writ doctor --enforcement 2>&1 | sed "s/^/doctor: /"
     printf "%s\n" "Plugin sudoers_policy /nonexistent/sudoers.so" > /etc/sudo.conf
     before=$(sha256sum /etc/sudo.conf)
-    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --enable-sudo-plugin >/dev/null 2>&1; echo "enable on a broken sudo.conf: rc=$?"
+    "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --managed-group writt_managed >/dev/null 2>&1; echo "enable on a broken sudo.conf: rc=$?"
     echo "broken sudo.conf left as it was: $([ "$before" = "$(sha256sum /etc/sudo.conf)" ] && echo yes || echo no)"
     ls /etc/.sudo.conf.writ.* 2>/dev/null | sed "s/^/leftover: /"
-    pid=$(cat /run/writ/writd.pid); kill -TERM "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && echo "writd still running after SIGTERM"
+    # writd start/stop/reload without systemd: the pid file names writd only while writd holds it.
+    pid=$(cat /run/writ/writd.pid)
+    writd reload 2>&1 | sed "s/^/reload: /"
+    writd stop 2>&1 | sed "s/^/stop: /"
+    # Exited means gone or a zombie (its parent here is not the one that reaps it).
+    ps -o stat= -p "$pid" | grep -qv Z && echo "writd still running after writd stop: $(ps -o pid,stat,args -p "$pid" | tail -1)"
+    [ -e /run/writ/writd.pid ] && echo "pid file left behind"
+    sleep 300 & other=$!
+    echo "$other" >/run/writ/writd.pid
+    writd stop 2>&1 | sed "s/^/stale: /"
+    kill -0 "$other" 2>/dev/null && echo "the process holding the stale pid lives on: yes"
+    kill "$other"
+    writd start 2>&1 | sed "s/^/start: /"
+    writd start 2>&1 | sed "s/^/start again: /"
+    writd stop >/dev/null 2>&1
     rm -f /run/writ/writd.pid
 ' 2>&1)
+printf '%s\n' "$out" | grep -E "^(reload|stop|stale|start|start again): |still running" | sed 's/^/        /'
 expect "install: prints the sudo.conf lines" "$out" "Plugin writ_approval sudo_writ.so"
 expect "install: prints the pam.d lines" "$out" "account required pam_writ.so sudo_plugin"
+expect "install: says truthfully that nothing is enforced yet" "$out" "nothing is enforced: no PAM service and no sudo plugin uses Writ"
 expect "install: starts writd, which answers on its socket" "$out" "writd is running"$'\n'".*writd answers: 1"
 expect "install: writd, a starting policy and the systemd unit" "$out" "root 755 /usr/local/sbin/writd"$'\n'"root 644 /etc/writ/policy.yaml"$'\n'"root 644 /etc/systemd/system/writd.service"$'\n'"root 644 /usr/local/lib/writ/python/writ_hook.py"
 expect "install: the hooks' own account, without home or shell" "$out" "writ-hook:/:/usr/sbin/nologin"
-expect_not "writd stops on SIGTERM" "$out" "writd still running"
 expect "install: does not touch sudo.conf unless asked" "$out" "sudo.conf unchanged by plain install: yes"
 expect "install: module root-owned 0644 in the PAM directory" "$out" "root 644 /usr/lib/x86_64-linux-gnu/security/pam_writ.so"
 expect "install: store directory 0700 and file 0600, root" "$out" "root 700 /var/lib/writ"$'\n'"root 600 /var/lib/writ/grants.db"
 expect "install: sudo_writ.so is the same file" "$out" "/usr/lib/x86_64-linux-gnu/security/pam_writ.so"$'\n'
 expect "install: before enabling, sudo is as before" "$out" "before enable: 0"
-expect "install --enable-sudo-plugin: two plugin lines added" "$out" "plugin lines: 2"
-expect "enabled: no grant, sudo refused with the line" "$out" "enabled, no grant: writ: no active sudo grant for writt_alice"
+expect "enable needs a rollout choice (a managed group or all users)" "$out" "enable without a rollout choice: rc=64"
+expect "lockout: gating everyone under the starting policy is refused, saying who" "$out" "lockout-all: FAIL +sudo plugin +gates sudo for every user but root \(.*writt_alice.*\) and nobody but root can get a sudo grant"
+expect "... with the reason and the fix" "$out" "lockout-all: install.sh: not enabling the sudo plugin: it would lock out"
+expect "... and sudo.conf is left as it was" "$out" "lockout refused, sudo.conf unchanged: yes"
+expect "lockout: a managed group none of whose members can request is refused too" "$out" "lockout-group: FAIL +sudo plugin +gates sudo for members of writt_managed \(writt_alice, writt_bob, writt_dave\) and nobody but root"
+expect "... and nobody lost sudo" "$out" "after refusals: 0"
+expect "enable with a managed group whose member can request: done" "$out" "sudo.conf updated"
+expect "... the Plugin line names the managed group" "$out" "line: Plugin writ_approval sudo_writ.so managed_group=writt_managed"
+expect "enabled: a member without a grant is refused with the line" "$out" "enabled, member without a grant: writ: no active sudo grant for writt_alice"
+expect "enabled: a user outside the managed group is not gated" "$out" "enabled, user outside the group: 0"
 expect "enabled: with a grant, sudo works" "$out" "enabled, grant: 0"
 expect "enabled: root unaffected" "$out" "root: 0"
+expect "doctor: who is gated, who can get a grant, who cannot" "$out" "doctor: WARN +sudo plugin +gates sudo for members of writt_managed \(writt_alice, writt_bob, writt_dave\); can get a grant: writt_alice \(flows sudo\); cannot, so only root's writ grant add lets them in: writt_bob, writt_dave; users outside writt_managed are not gated by Writ"
 expect "enable refuses when sudo cannot load the new sudo.conf" "$out" "enable on a broken sudo.conf: rc=1"
 expect "... and leaves sudo.conf exactly as it was" "$out" "broken sudo.conf left as it was: yes"
 expect_not "... and leaves no temporary file in /etc" "$out" "leftover:"
+expect "writd reload (no systemd) signals the running writd" "$out" "reload: writd \(pid [0-9]+\) is reloading"
+expect "writd stop (no systemd) stops it" "$out" "stop: writd stopped \(pid [0-9]+\)"
+expect_not "... which exits" "$out" "writd still running after writd stop"
+expect_not "... and removes its pid file" "$out" "pid file left behind"
+expect "a stale pid file names nobody: nothing is signalled" "$out" "stale: writd is not running"
+expect "... the process that holds the pid lives on" "$out" "the process holding the stale pid lives on: yes"
+expect "writd start (no systemd) starts it in the background" "$out" "start: writd started \(pid [0-9]+\), log /var/log/writ/writd.log"
+expect "writd start while it runs: says so" "$out" "start again: writd is already running"
 
 source "$HERE/daemon.sh"
 source "$HERE/policy.sh"

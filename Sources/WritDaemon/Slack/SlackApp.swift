@@ -3,6 +3,7 @@ import Logging
 import WritCore
 import WritHooks
 import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritSlack
 

@@ -1,6 +1,7 @@
 import WritAudit
 import WritCore
 import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritStore
 

@@ -1,19 +1,25 @@
 import Glibc
 
-/// Users and groups from NSS (getpwuid_r and friends), for naming socket peers and expanding
-/// approver groups. Names come from here, never from the client.
-enum UserDirectory {
-    struct Account: Sendable, Equatable {
-        var name: String
-        var uid: UInt32
-        var gid: UInt32
+/// Users and groups from NSS (getpwuid_r and friends), for naming socket peers, expanding
+/// approver groups and telling who a gate covers. Names come from here, never from a client.
+public enum UserDirectory {
+    public struct Account: Sendable, Equatable {
+        public var name: String
+        public var uid: UInt32
+        public var gid: UInt32
+
+        public init(name: String, uid: UInt32, gid: UInt32) {
+            self.name = name
+            self.uid = uid
+            self.gid = gid
+        }
     }
 
-    static func user(uid: UInt32) -> Account? {
+    public static func user(uid: UInt32) -> Account? {
         withPasswd { pw, buf, size, result in getpwuid_r(uid, &pw, buf, size, &result) }
     }
 
-    static func user(named name: String) -> Account? {
+    public static func user(named name: String) -> Account? {
         withPasswd { pw, buf, size, result in getpwnam_r(name, &pw, buf, size, &result) }
     }
 
@@ -38,7 +44,7 @@ enum UserDirectory {
     }
 
     /// The names of every group `account` belongs to (primary included).
-    static func groupNames(of account: Account) -> Set<String> {
+    public static func groupNames(of account: Account) -> Set<String> {
         var count: Int32 = 64
         var gids = [gid_t](repeating: 0, count: Int(count))
         while getgrouplist(account.name, account.gid, &gids, &count) == -1 {
@@ -53,17 +59,17 @@ enum UserDirectory {
         return names
     }
 
-    struct Group {
-        var name: String
-        var gid: UInt32
-        var members: [String]
+    public struct Group {
+        public var name: String
+        public var gid: UInt32
+        public var members: [String]
     }
 
-    static func group(gid: UInt32) -> Group? {
+    public static func group(gid: UInt32) -> Group? {
         withGroup { gr, buf, size, result in getgrgid_r(gid, &gr, buf, size, &result) }
     }
 
-    static func group(named name: String) -> Group? {
+    public static func group(named name: String) -> Group? {
         withGroup { gr, buf, size, result in getgrnam_r(name, &gr, buf, size, &result) }
     }
 
@@ -95,7 +101,7 @@ enum UserDirectory {
     }
 
     /// Members of a Unix group: its member list and the users whose primary group it is.
-    static func members(ofGroup name: String) -> [String] {
+    public static func members(ofGroup name: String) -> [String] {
         guard let g = group(named: name) else { return [] }
         var out = Set(g.members)
         setpwent()
@@ -104,5 +110,19 @@ enum UserDirectory {
         }
         endpwent()
         return out.sorted()
+    }
+
+    /// Every account NSS enumerates (local files; a directory service may list fewer), sorted by
+    /// name. For `writ doctor`'s "who is gated", not for access decisions.
+    public static func allAccounts() -> [Account] {
+        var out: [Account] = []
+        setpwent()
+        while let pw = getpwent() {
+            if let n = pw.pointee.pw_name {
+                out.append(Account(name: String(cString: n), uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid))
+            }
+        }
+        endpwent()
+        return out.sorted { $0.name < $1.name }
     }
 }

@@ -1,0 +1,195 @@
+import Glibc
+import WritCore
+import WritPolicy
+import WritProcesses
+
+/// Where Writ is wired in to gate access, read from the files sudo and PAM read: the account
+/// lines of the PAM services (one level of `@include`, which is how pam-auth-update's
+/// common-account reaches them) and the `writ_approval` line of sudo.conf.
+struct Gate {
+    /// "pam sshd", "sudo plugin".
+    var name: String
+    var capability: Capability
+    var managedGroup: String?
+    /// The PAM control word ("required"); nil for the sudo plugin.
+    var control: String?
+    /// The account lines before pam_writ.so (PAM gates only), for "can anything skip it".
+    var before: [String] = []
+    /// Options the module or plugin refuses: it then denies everyone it gates.
+    var problem: String?
+}
+
+enum Enforcement {
+    /// The PAM services doctor reads: where sudo and logins are decided on Debian.
+    static let pamServices = ["sudo", "sudo-i", "sshd", "login", "su"]
+
+    /// The account stack of one PAM service, includes expanded one level; nil when the file is
+    /// missing.
+    static func accountLines(service: String, pamDir: String) -> [String]? {
+        guard let text = try? readText(pamDir + "/" + service) else { return nil }
+        var lines: [String] = []
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters()
+            if line.hasPrefix("#") || line.isEmpty { continue }
+            let words = pamWords(line)
+            if words.first == "@include", words.count > 1 {
+                let included = (try? readText(pamDir + "/" + words[1])) ?? ""
+                lines += included.split(separator: "\n").map { $0.trimmingCharacters() }.filter {
+                    $0.hasPrefix("account") || $0.hasPrefix("-account")
+                }
+            } else if words.first == "account" || words.first == "-account" {
+                lines.append(line)
+            }
+        }
+        return lines
+    }
+
+    /// A PAM line's words, keeping a bracketed control (`[success=1 default=ignore]`) as one.
+    static func pamWords(_ line: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var depth = 0
+        for ch in line {
+            if ch == "[" { depth += 1 }
+            if ch == "]" { depth = max(0, depth - 1) }
+            if (ch == " " || ch == "\t") && depth == 0 {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+            } else {
+                current.append(ch)
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        return words
+    }
+
+    static func isWritModule(_ word: String) -> Bool {
+        word == "pam_writ.so" || word.hasSuffix("/pam_writ.so")
+    }
+
+    static func pamGate(service: String, lines: [String]) -> Gate? {
+        guard let at = lines.firstIndex(where: { pamWords($0).count > 2 && isWritModule(pamWords($0)[2]) }) else {
+            return nil
+        }
+        let words = pamWords(lines[at])
+        let (capability, group, problem) = options(Array(words.dropFirst(3)), plugin: false)
+        let sudoService = service == "sudo" || service == "sudo-i"
+        return Gate(
+            name: "pam \(service)",
+            capability: capability ?? (sudoService ? .sudo : .login),
+            managedGroup: group,
+            control: words[1],
+            before: Array(lines[..<at]),
+            problem: problem
+        )
+    }
+
+    /// The `writ_approval` line of sudo.conf, if sudo loads it.
+    static func pluginGate(sudoConf text: String) -> Gate? {
+        for raw in text.split(separator: "\n") {
+            let words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard words.count >= 3, words[0] == "Plugin", words[1] == "writ_approval" else { continue }
+            let (capability, group, problem) = options(Array(words.dropFirst(3)), plugin: true)
+            var gateProblem = problem
+            if let capability, capability != .sudo {
+                gateProblem = gateProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
+            }
+            return Gate(name: "sudo plugin", capability: .sudo, managedGroup: group, problem: gateProblem)
+        }
+        return nil
+    }
+
+    /// The options the module reads (`ModuleOptions` in the module: keep the two in step).
+    static func options(_ words: [String], plugin: Bool) -> (Capability?, group: String?, problem: String?) {
+        var capability: Capability? = nil
+        var group: String? = nil
+        for word in words {
+            let key = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+            let value = word.contains("=") ? String(word.split(separator: "=", maxSplits: 1).last ?? "") : nil
+            switch (key, value) {
+            case ("capability", let v?):
+                guard let c = Capability(rawValue: v) else { return (nil, nil, "unknown capability=\(v)") }
+                capability = c
+            case ("managed_group", let v?):
+                guard !v.isEmpty else { return (nil, nil, "managed_group= is empty") }
+                group = v
+            case ("store", _?), ("failmode", _?), ("debug", nil): break
+            case ("sudo_plugin", nil) where !plugin: break
+            case ("sudo_plugin", nil):
+                return (nil, nil, "sudo_plugin is a pam_writ.so option, not a Plugin option")
+            default: return (nil, nil, "unknown option \"\(LogText.escape(word, limit: 64))\"")
+            }
+        }
+        return (capability, group, nil)
+    }
+
+    /// Who one gate holds and who of them could get through, as one doctor finding.
+    static func describe(_ gate: Gate, policy: Policy?, policyPath: String, host: String) -> (String, String) {
+        if let problem = gate.problem {
+            return (
+                "fail",
+                "its options are refused (\(problem)): every \(gate.capability.rawValue) it gates is denied — fix the line"
+            )
+        }
+        let accounts = UserDirectory.allAccounts()
+        var gated: [String]
+        var scope: String
+        if let group = gate.managedGroup {
+            guard UserDirectory.group(named: group) != nil else {
+                return (
+                    "fail",
+                    "managed_group \(group) does not exist: every non-root \(gate.capability.rawValue) is denied (fail closed) — groupadd \(group), or fix the line"
+                )
+            }
+            let uid0 = Set(accounts.filter { $0.uid == 0 }.map(\.name))
+            gated = UserDirectory.members(ofGroup: group).filter { !uid0.contains($0) }
+            scope = "members of \(group)"
+        } else {
+            // Everyone but root; people are listed, system accounts counted.
+            gated = accounts.filter { $0.uid >= 1000 && $0.uid != 65534 }.map(\.name)
+            scope = "every user but root"
+        }
+        let what = gate.capability == .sudo ? "sudo" : "login"
+        if gated.isEmpty {
+            return ("ok", "gates \(what) for \(scope): nobody yet — everyone else is not gated by Writ")
+        }
+        guard let policy else {
+            return (
+                "fail",
+                "gates \(what) for \(scope) (\(names(gated))), but \(policyPath) does not load: nobody can request — fix it (writ policy validate)"
+            )
+        }
+        let reach = policy.reach(capability: gate.capability, host: host, membersOf: UserDirectory.members(ofGroup:))
+        let can = gated.filter { reach[$0] != nil }
+        let cannot = gated.filter { reach[$0] == nil }
+        let outside = gate.managedGroup.map { "; users outside \($0) are not gated by Writ" } ?? ""
+        var text = "gates \(what) for \(scope) (\(names(gated)))"
+        if can.isEmpty {
+            text +=
+                " and nobody but root can get a \(what) grant under \(policyPath): they are locked out — add them to a \(what) flow's requesters with an approver, or roll out to a managed group first (managed_group=)"
+            return ("fail", text + outside)
+        }
+        let flows = Set(can.flatMap { reach[$0] ?? [] }).sorted().joined(separator: ", ")
+        text += "; can get a grant: \(names(can)) (flows \(flows))"
+        if !cannot.isEmpty {
+            text += "; cannot, so only root's writ grant add lets them in: \(names(cannot))"
+            return ("warn", text + outside)
+        }
+        return ("ok", text + outside)
+    }
+
+    static func names(_ list: [String]) -> String {
+        let shown = list.prefix(8).map { LogText.escape($0, limit: 32) }.joined(separator: ", ")
+        return list.count > 8 ? shown + " and \(list.count - 8) more" : shown
+    }
+
+    /// This host's name as the modules see it (`uname -n`).
+    static func hostName() -> String {
+        var u = utsname()
+        uname(&u)
+        return withUnsafeBytes(of: &u.nodename) { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            return String(decoding: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)], as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Testing
+import WritCore
+import WritPolicy
+
+@Suite("Policy.reach: who could get a grant (writ doctor's lockout check)")
+struct ReachTests {
+    static let yaml = """
+        version: 1
+        groups:
+          sre: [alice, bob]
+        flows:
+          - name: ops
+            capability: sudo
+            requesters: {groups: [sre], unix_groups: [dba]}
+            approvers: {users: [bob]}
+          - name: db
+            capability: sudo
+            hosts: ["db-*"]
+            requesters: {users: [carol]}
+            approvers: {users: [bob]}
+          - name: pair
+            capability: sudo
+            requesters: {users: [dan]}
+            approvers: {users: [dan, erin]}
+            approvals: 2
+          - name: oncall
+            capability: sudo
+            requesters: {users: [frank]}
+            approvers: {users: [frank]}
+            auto_approve:
+              - name: always
+                requester_in: {users: [frank]}
+          - name: logins
+            capability: login
+            requesters: {users: [gina]}
+            approvers: {users: [bob]}
+        """
+
+    let policy: Policy
+    init() throws { policy = try Policy.parse(Self.yaml, file: "p.yaml") }
+
+    func members(_ group: String) -> [String] { group == "dba" ? ["hank"] : [] }
+
+    @Test("requesters with someone else to approve, or a rule, can get a grant; others cannot")
+    func reach() {
+        let reach = policy.reach(capability: .sudo, host: "web-1", membersOf: members)
+        #expect(reach["alice"] == ["ops"])
+        #expect(reach["hank"] == ["ops"], "Unix group members count")
+        // bob approves ops, but not his own request, and nobody else approves it.
+        #expect(reach["bob"] == nil)
+        // Two approvals needed, dan cannot be one of them: only erin is left.
+        #expect(reach["dan"] == nil)
+        // An auto-approval rule needs no people.
+        #expect(reach["frank"] == ["oncall"])
+        // A flow for other hosts does not reach this one; a login flow is not sudo.
+        #expect(reach["carol"] == nil)
+        #expect(reach["gina"] == nil)
+        #expect(policy.reach(capability: .sudo, host: "db-7", membersOf: members)["carol"] == ["db"])
+        #expect(policy.reach(capability: .login, host: "web-1", membersOf: members)["gina"] == ["logins"])
+    }
+
+    @Test("the starting policy (groups that do not exist yet) reaches nobody")
+    func startingPolicy() throws {
+        let starting = try Policy.parse(
+            """
+            version: 1
+            flows:
+              - name: sudo
+                capability: sudo
+                requesters: {unix_groups: [writ-requesters]}
+                approvers: {unix_groups: [writ-approvers]}
+            """,
+            file: "p.yaml"
+        )
+        #expect(starting.reach(capability: .sudo, host: "h", membersOf: { _ in [] }).isEmpty)
+    }
+}

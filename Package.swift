@@ -16,7 +16,8 @@
 //   WritIntegrations  PagerDuty over HTTPS, Slack request signatures: clients, retries, on-call evidence
 //   WritSlack   Slack transport: the Web API client, Socket Mode (WebSocket), HTTP mode (signed
 //               requests); no engine logic, so writd and later writ-server can both hold it
-//   WritProcesses  /proc: sessions opened under a grant, ending them, writing to their terminals
+//   WritProcesses  the host: /proc sessions opened under a grant, ending them, their terminals;
+//               users and groups (NSS); writd's pid file
 //   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
 //   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
 //   writd       the host daemon (executable)
@@ -129,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "writd",
             dependencies: [
-                "WritDaemon",
+                "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -137,7 +138,7 @@ let package = Package(
             name: "WritCLI",
             dependencies: [
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProtocol",
-                "CWritSystem",
+                "WritProcesses", "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

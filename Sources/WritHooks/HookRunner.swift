@@ -247,3 +247,18 @@ enum HookThread {
         }
     }
 }
+
+extension HookRunner {
+    /// Where writ_hook.py is installed for the running program: `PREFIX/lib/writ/python` beside
+    /// `PREFIX/bin` or `PREFIX/sbin` (/usr/local from source, /usr from the Debian package).
+    public static var installedLibraryPath: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "/usr/local/lib/writ/python" }
+        let exe = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var parts = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast()  // the file
+        guard let bin = parts.last, bin == "bin" || bin == "sbin" else { return "/usr/local/lib/writ/python" }
+        parts = parts.dropLast()
+        return parts.joined(separator: "/") + "/lib/writ/python"
+    }
+}

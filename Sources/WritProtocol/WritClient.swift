@@ -13,7 +13,7 @@ public final class WritClient {
 
         public var description: String {
             switch self {
-            case .notRunning(let p): "writd is not running (no answer on \(p)) — start it: systemctl start writd"
+            case .notRunning(let p): "writd is not running (no answer on \(p)) — \(DaemonControl.hint("start"))"
             case .failed(let p, let e):
                 "cannot reach writd on \(p): \(String(cString: strerror(e))) — check it with: writ doctor"
             }

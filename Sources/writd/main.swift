@@ -3,23 +3,45 @@ import Glibc
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import WritAudit
+import WritCore
 import WritDaemon
+import WritHooks
+import WritProcesses
 
-/// writd — the Writ host daemon. Runs in the foreground (systemd `Type=simple`, containers,
-/// tests); logs to standard error. SIGTERM/SIGINT shut it down gracefully; SIGHUP reloads the
-/// policy.
+/// writd — the Writ host daemon. `writd` (or `writd run`) runs it in the foreground (systemd
+/// `Type=simple`, containers, tests), logging to standard error; SIGTERM/SIGINT shut it down
+/// gracefully and SIGHUP reloads the policy. `writd start|stop|reload|restart` manage a writd
+/// in the background where systemd does not run it.
 @main
 struct Writd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "writd",
         abstract: "The Writ host daemon: requests, approvals, expiry, ended sessions, audit.",
-        version: Engine.version
+        version: WritVersion.current,
+        subcommands: [Run.self, Start.self, Stop.self, Reload.self, Restart.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// The pid file that belongs to a socket: `/run/writ/writd.sock` → `/run/writ/writd.pid`, so
+/// every writd (tests run several) has its own, and `--socket` alone names an instance.
+func pidFilePath(socket: String) -> String {
+    (socket.hasSuffix(".sock") ? String(socket.dropLast(5)) : socket) + ".pid"
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run writd in the foreground (the default; what systemd's unit runs)."
     )
 
     @Option(help: "The grant store.") var store = DaemonConfiguration().storePath
     @Option(help: "writd's own state database.") var state = DaemonConfiguration().statePath
     @Option(name: .customLong("audit-log"), help: "The hash-chained audit log.") var auditLog = DaemonConfiguration()
         .auditPath
+    @Option(help: "Rotate the audit log when it grows past this many MiB (0: never); the chain goes on.")
+    var auditRotateMib: Int = Int(AuditLog.defaultRotateBytes >> 20)
+    @Option(help: "Rotated audit files to keep.") var auditKeep = AuditLog.defaultKeep
     @Option(help: "The Unix socket writ connects to.") var socket = DaemonConfiguration().socketPath
     @Option(help: "The policy file.") var policy = DaemonConfiguration().policyPath
     @Option(help: "Seconds between SIGHUP and SIGKILL when a grant's sessions are ended.") var sessionGrace: Int = 5
@@ -28,7 +50,7 @@ struct Writd: AsyncParsableCommand {
     @Option(help: "Secrets and settings of the integrations (PagerDuty, Slack): root's, mode 0600.")
     var integrations = DaemonConfiguration().integrationsPath
     @Option(help: "The directory holding writ_hook.py, put on policy hooks' PYTHONPATH.")
-    var hookLibrary = DaemonConfiguration().hookLibraryPath ?? "/usr/local/lib/writ/python"
+    var hookLibrary = HookRunner.installedLibraryPath
 
     func run() async throws {
         guard getuid() == 0 else {
@@ -44,12 +66,25 @@ struct Writd: AsyncParsableCommand {
             throw ExitCode(64)
         }
         umask(0o077)
+        // One writd per socket: a second one would fight over the store and the socket.
+        let pidLock: DaemonPidFile.Lock
+        do {
+            var dir = pidFilePath(socket: socket)
+            while let last = dir.last, last != "/" { dir.removeLast() }
+            if mkdir(dir, 0o755) == 0 { chmod(dir, 0o755) }  // the socket's directory: others must reach it
+            pidLock = try DaemonPidFile.acquire(pidFilePath(socket: socket))
+        } catch {
+            FileHandleStderr.write("writd: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+        defer { pidLock.release() }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
             return h
         }
         let logger = Logger(label: "writd")
+        if !SyslogSocket.isListening() { logger.warning("\(SyslogSocket.missing)") }
         var config = DaemonConfiguration()
         config.storePath = store
         config.statePath = state
@@ -60,6 +95,8 @@ struct Writd: AsyncParsableCommand {
         config.defaultWarnBefore = Int64(max(0, warnBefore))
         config.hookLibraryPath = hookLibrary
         config.integrationsPath = integrations
+        config.auditRotateBytes = auditRotateMib > 0 ? Int64(auditRotateMib) << 20 : nil
+        config.auditKeep = max(1, auditKeep)
         let timer: WallClockTimer
         let engine: Engine
         do {
@@ -103,5 +140,157 @@ enum FileHandleStderr {
     static func write(_ s: String) {
         let bytes = Array(s.utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+// MARK: writd start|stop|reload|restart — without systemd
+
+/// Where systemd runs writd, its unit is the one manager: two would start two daemons.
+func refuseUnderSystemd(_ verb: String, force: Bool) throws {
+    var st = stat()
+    let systemd = lstat("/run/systemd/system", &st) == 0
+    if systemd && !force {
+        FileHandleStderr.write("writd: systemd runs this host: use systemctl \(verb) writd (or --force)\n")
+        throw ExitCode(1)
+    }
+}
+
+struct ControlOptions: ParsableArguments {
+    @Option(help: "The socket of the writd to manage (its pid file is beside it).")
+    var socket = DaemonConfiguration().socketPath
+    @Flag(help: "Act even where systemd runs this host.") var force = false
+    var pidFile: String { pidFilePath(socket: socket) }
+}
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start writd in the background (hosts without systemd).",
+        discussion: "Arguments after -- go to writd run, e.g. writd start -- --log-level debug."
+    )
+    @OptionGroup var control: ControlOptions
+    @Option(help: "Where writd's log goes.") var logFile = "/var/log/writ/writd.log"
+    @Argument(parsing: .postTerminator, help: "Options for writd run.") var runArguments: [String] = []
+
+    func run() throws {
+        try refuseUnderSystemd("start", force: control.force)
+        if let pid = DaemonPidFile.holder(control.pidFile) {
+            print("writd is already running (pid \(pid))")
+            return
+        }
+        _ = try Run.parse(runArguments + ["--socket", control.socket])  // errors now, not in a log
+        let pid = try spawnDaemon(
+            arguments: ["run"] + runArguments + ["--socket", control.socket],
+            logFile: logFile
+        )
+        // Up when it holds its pid file and listens; down if it exited first.
+        for _ in 0..<200 {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                FileHandleStderr.write("writd: exited at start (status \(status)); see \(logFile)\n")
+                throw ExitCode(1)
+            }
+            if DaemonPidFile.holder(control.pidFile) == pid && access(control.socket, F_OK) == 0 {
+                print("writd started (pid \(pid)), log \(logFile)")
+                return
+            }
+            usleep(50_000)
+        }
+        FileHandleStderr.write("writd: not answering after 10 s (pid \(pid)); see \(logFile)\n")
+        throw ExitCode(1)
+    }
+
+    /// posix_spawn of this same executable in a new session, stdin from /dev/null, output appended
+    /// to the log (root's, 0600).
+    func spawnDaemon(arguments: [String], logFile: String) throws -> pid_t {
+        var logDir = logFile
+        while let last = logDir.last, last != "/" { logDir.removeLast() }
+        mkdir(logDir, 0o700)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(0x80))  // POSIX_SPAWN_SETSID: no controlling terminal
+        let argv = (["writd"] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, [nil])
+        guard rc == 0 else {
+            FileHandleStderr.write("writd: cannot start: \(String(cString: strerror(rc)))\n")
+            throw ExitCode(1)
+        }
+        return pid
+    }
+}
+
+struct Stop: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop the writd started with writd start.")
+    @OptionGroup var control: ControlOptions
+
+    func run() throws {
+        try refuseUnderSystemd("stop", force: control.force)
+        try stop(control)
+    }
+}
+
+func stop(_ control: ControlOptions) throws {
+    let outcome: DaemonPidFile.SignalOutcome
+    do { outcome = try DaemonPidFile.signal(SIGTERM, path: control.pidFile) } catch {
+        FileHandleStderr.write("writd: \(error)\n")
+        throw ExitCode(1)
+    }
+    guard case .sent(let pid) = outcome else {
+        print("writd is not running")
+        return
+    }
+    for _ in 0..<700 {  // systemd's unit allows 30 s; expiry bookkeeping finishes first
+        if DaemonPidFile.holder(control.pidFile) == nil {
+            print("writd stopped (pid \(pid))")
+            return
+        }
+        usleep(50_000)
+    }
+    FileHandleStderr.write("writd: pid \(pid) has not stopped after 35 s\n")
+    throw ExitCode(1)
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reload the policy and settings (SIGHUP to the running writd).",
+        discussion: "A policy with errors leaves the last good one in force: writ doctor says which."
+    )
+    @OptionGroup var control: ControlOptions
+
+    func run() throws {
+        try refuseUnderSystemd("reload", force: control.force)
+        do {
+            switch try DaemonPidFile.signal(SIGHUP, path: control.pidFile) {
+            case .sent(let pid): print("writd (pid \(pid)) is reloading; writ doctor shows the policy in force")
+            case .notRunning:
+                FileHandleStderr.write("writd: not running — start it: writd start\n")
+                throw ExitCode(1)
+            }
+        } catch let error as DaemonPidFile.Failure {
+            FileHandleStderr.write("writd: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Restart: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop writd if it runs, then start it.")
+    @OptionGroup var control: ControlOptions
+    @Option(help: "Where writd's log goes.") var logFile = "/var/log/writ/writd.log"
+    @Argument(parsing: .postTerminator, help: "Options for writd run.") var runArguments: [String] = []
+
+    func run() throws {
+        try refuseUnderSystemd("restart", force: control.force)
+        try stop(control)
+        let flags = ["--socket", control.socket, "--log-file", logFile] + (control.force ? ["--force"] : [])
+        try Start.parse(flags + ["--"] + runArguments).run()
     }
 }

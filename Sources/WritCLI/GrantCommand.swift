@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import WritAudit
 import WritCore
+import WritPolicy
 import WritProtocol
 import WritStore
 
@@ -26,7 +27,11 @@ struct GrantCommand: ParsableCommand {
         @Option(help: "What the grant allows: sudo or login.")
         var capability: String
 
-        @Option(name: .customLong("for"), help: "How long the grant lasts: 90s, 30m, 4h, 1h30m, 2d (at most 31d).")
+        @Option(
+            name: .customLong("for"),
+            parsing: .unconditional,
+            help: "How long the grant lasts: 90s, 30m, 4h, 1h30m, 2d (at most 31d)."
+        )
         var duration: String
 
         @Option(help: "Host name pattern the grant covers (glob, matched against the short name and the FQDN).")
@@ -44,8 +49,8 @@ struct GrantCommand: ParsableCommand {
         )
         var commands: [String] = []
 
-        @Option(help: "Why the grant exists (ticket, incident).")
-        var reason: String = ""
+        @Option(help: "Why the grant exists (ticket, incident): required, kept in the audit log.")
+        var reason: String
 
         @Option(name: .customLong("starts-in"), help: "Delay before the grant becomes valid (default: now).")
         var startsIn: String?
@@ -107,6 +112,16 @@ struct GrantCommand: ParsableCommand {
                     "\(LogText.escape(user)) is uid 0, which Writ never restricts: a grant would mean nothing"
                 )
             }
+            let why = reason.trimmingCharacters()
+            guard !why.isEmpty else {
+                throw CLIError("--reason is empty: say why root grants access (a ticket, an incident)", exitCode: 64)
+            }
+            guard why.count <= Policy.reasonLimit else {
+                throw CLIError(
+                    "the reason is \(why.count) characters, over the limit of \(Policy.reasonLimit) — shorten it",
+                    exitCode: 64
+                )
+            }
             let seconds: Int64
             do { seconds = try DurationText.parse(duration) } catch { throw CLIError(error.description, exitCode: 64) }
             guard seconds > 0 else { throw CLIError("duration must be longer than 0s", exitCode: 64) }
@@ -158,7 +173,7 @@ struct GrantCommand: ParsableCommand {
                 commands: patterns,
                 notBefore: now + delay,
                 expiresAt: now + delay + seconds,
-                reason: reason,
+                reason: reason.trimmingCharacters(),
                 approvedBy: "cli:\(lookupUser(uid: getuid())?.name ?? "uid \(getuid())")",
                 createdAt: now
             )

@@ -6,6 +6,8 @@ import WritCore
 import WritExpr
 import WritHooks
 import WritPolicy
+import WritProcesses
+import WritProtocol
 
 struct PolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,7 +47,7 @@ struct PolicyCommand: ParsableCommand {
         var caseFiles: [String] = []
         @Flag(help: "Also print what each passing case decided.") var verbose = false
         @Option(help: "Directory holding writ_hook.py, put on hooks' PYTHONPATH.")
-        var hookLibrary: String = "/usr/local/lib/writ/python"
+        var hookLibrary: String = HookRunner.installedLibraryPath
 
         func run() throws {
             let policy = try loadPolicy(path)
@@ -53,6 +55,7 @@ struct PolicyCommand: ParsableCommand {
             let runner = HookRunner(user: getuid() == 0 ? policy.hookUser : nil, libraryPath: hookLibrary)
             var passed = 0
             var failed = 0
+            var covered: Set<String> = []
             for file in files {
                 let suite: PolicyCases
                 do { suite = try PolicyCases.load(path: file) } catch {
@@ -63,6 +66,7 @@ struct PolicyCommand: ParsableCommand {
                     let result = suite.run(c, policy: policy) { hook, input, evaluation in
                         Self.runHook(runner, hook, input, evaluation, policy: policy, path: path)
                     }
+                    if let flow = result.flow { covered.insert(flow) }
                     let problems = PolicyCases.mismatches(c, result)
                     if problems.isEmpty {
                         passed += 1
@@ -76,7 +80,13 @@ struct PolicyCommand: ParsableCommand {
                     for e in result.conditionErrors { print("      condition error (treated as not deciding): \(e)") }
                 }
             }
-            print("\(passed + failed) case(s): \(passed) passed, \(failed) failed")
+            // A flow no case reaches is policy nobody has checked: say so, without failing.
+            let uncovered = policy.flows.map(\.name).filter { !covered.contains($0) }
+            for name in uncovered { print("warn  flow \(name): no case reaches it — add one to \(files[0])") }
+            print(
+                "\(passed + failed) case(s): \(passed) passed, \(failed) failed"
+                    + (uncovered.isEmpty ? "" : "; \(uncovered.count) flow(s) without a case")
+            )
             if failed > 0 { throw ExitCode(1) }
         }
 
@@ -139,7 +149,9 @@ struct PolicyCommand: ParsableCommand {
 func loadPolicy(_ path: String) throws -> Policy {
     do { return try Policy.load(path: path) } catch {
         print(error.description)
-        throw CLIError("\(path): \(error.issues.count) error(s) — fix them, then reload writd (systemctl reload writd)")
+        throw CLIError(
+            "\(path): \(error.issues.count) error(s) — fix them, then reload writd (\(DaemonControl.command("reload")))"
+        )
     }
 }
 
@@ -192,7 +204,7 @@ extension PolicyCommand {
                 lines.compactMap(AuditLine.flatFields),
                 policy: policy,
                 since: sinceEpoch,
-                membersOf: HostGroups.members
+                membersOf: UserDirectory.members(ofGroup:)
             )
             let shown = all ? outcomes : outcomes.filter(\.changed)
             if json {
@@ -249,24 +261,5 @@ extension PolicyCommand {
         var change: String?
         var then: String
         var now: String
-    }
-}
-
-/// Unix group members as this host resolves them (supplementary members and users whose primary
-/// group it is), for replay's approver routes.
-enum HostGroups {
-    static func members(_ name: String) -> [String] {
-        guard let g = getgrnam(name) else { return [] }
-        var out: [String] = []
-        var p = g.pointee.gr_mem
-        while let m = p?.pointee {
-            out.append(String(cString: m))
-            p = p?.advanced(by: 1)
-        }
-        let gid = g.pointee.gr_gid
-        setpwent()
-        while let pw = getpwent() { if pw.pointee.pw_gid == gid { out.append(String(cString: pw.pointee.pw_name)) } }
-        endpwent()
-        return out
     }
 }

@@ -10,9 +10,10 @@ struct RequestCommand: ParsableCommand {
         commandName: "request",
         abstract: "Ask for a time-boxed sudo or login grant on this host.",
         discussion: """
-            The request goes to the approvers of the first flow in the policy that fits (or --flow).
-            writ waits and shows its status until it is decided; Ctrl-C stops waiting and leaves the
-            request pending. Exit status: 0 approved, 1 denied, expired, cancelled or refused, 2 still
+            The request goes to the approvers of the first flow in the policy that fits (or --flow). \
+            writ prints the request id at once, then waits and shows its status until it is decided; \
+            Ctrl-C stops waiting and leaves the \
+            request pending. Exit status: 0 approved, 1 denied, expired, cancelled or refused, 2 still \
             pending (--no-wait, or interrupted).
             """
     )
@@ -23,7 +24,8 @@ struct RequestCommand: ParsableCommand {
     @Option(help: "The user to run commands as (sudo).") var runas: String?
     @Option(name: .customLong("command"), help: "A command to allow, \"PATH [ARGS]\" (repeatable).")
     var commands: [String] = []
-    @Option(name: .customLong("for"), help: "How long: 30m, 2h, 1h30m (default: the flow's).") var duration: String?
+    @Option(name: .customLong("for"), parsing: .unconditional, help: "How long: 30m, 2h, 1h30m (default: the flow's).")
+    var duration: String?
     @Option(help: "Why (a ticket or incident id, if the flow asks for one).") var reason: String = ""
     @Option(
         name: .customLong("field"),
@@ -77,7 +79,11 @@ func follow(_ first: RequestView, client: WritClient, noWait: Bool, json: Bool) 
         Interrupt.install(
             "\nwrit: stopped waiting; request \(request.id) is still pending. Follow it with: writ status — cancel it with: writ cancel \(request.id)\n"
         )
-        if !tty { print("request \(request.id) filed: waiting for \(approvalsLine(request))") }
+        // The id goes out at once, whatever stdout is (a pipe, tee, a file): a script or a person
+        // who stops waiting must still know what was filed. With --json, stdout carries only the
+        // final JSON, so the line goes to stderr.
+        let filed = "request \(request.id) filed: \(grantScope(request)) — waiting for \(approvalsLine(request))\n"
+        _ = Array(filed.utf8).withUnsafeBytes { write(json ? 2 : 1, $0.baseAddress, $0.count) }
         while request.state == "pending" {
             if tty {
                 StatusLine.show(
@@ -122,8 +128,39 @@ func approvalsLine(_ r: RequestView) -> String {
     return "\(r.approvals.count)/\(r.requiredApprovals) approvals from \(names); expires unanswered in \(left)"
 }
 
+/// Exactly what a request grants, for the requester and for approvers before and after they
+/// approve: a command-limited request must not read like full root.
+func grantScope(_ r: RequestView) -> String {
+    let host = LogText.escape(r.host, limit: 64)
+    let what: String
+    if r.capability == "sudo" {
+        let commands =
+            r.commands.map { "only " + $0.map { LogText.escape($0, limit: 200) }.joined(separator: "; ") }
+            ?? "any command"
+        what = "sudo as \(LogText.escape(r.runas, limit: 32)) on \(host), \(commands)"
+    } else {
+        what = "login on \(host)"
+    }
+    if r.kind == "extend" {
+        return "\(DurationText.format(r.duration)) more on grant \(r.extendsGrant ?? "?") (\(what))"
+    }
+    return "\(what), for \(DurationText.format(r.duration))"
+}
+
+/// The WHAT column: capability, run-as user and commands in a few words.
+func scopeCell(_ r: RequestView) -> String {
+    let base: String
+    if r.capability == "sudo" {
+        let commands = r.commands.map { $0.joined(separator: "; ") } ?? "any command"
+        base = "sudo as \(r.runas): \(commands)"
+    } else {
+        base = "login"
+    }
+    let text = r.kind == "extend" ? "extend \(r.extendsGrant ?? "?"): \(base)" : base
+    return LogText.escape(text, limit: 80)
+}
+
 func outcomeLine(_ r: RequestView) -> String {
-    let what = r.kind == "extend" ? "extension of \(r.extendsGrant ?? "?")" : "\(r.capability) on \(r.host)"
     switch r.state {
     case "approved":
         let by =
@@ -132,8 +169,7 @@ func outcomeLine(_ r: RequestView) -> String {
             ?? "by \(LogText.escape(r.decidedBy ?? "?", limit: 64))"
         let grant = r.grantId ?? "?"
         let verb = r.capability == "sudo" ? "you can now use sudo" : "you can now log in"
-        return
-            "\(Style.green("approved")) \(r.id) \(by): \(verb) (\(what), \(DurationText.format(r.duration))) — grant \(grant)"
+        return "\(Style.green("approved")) \(r.id) \(by): \(verb) (\(grantScope(r))) — grant \(grant)"
     case "denied":
         let by = r.decidedVia ?? r.decidedBy ?? "?"
         return
@@ -144,7 +180,7 @@ func outcomeLine(_ r: RequestView) -> String {
     case "cancelled":
         return "cancelled \(r.id)"
     default:
-        return "\(Style.yellow(r.state)) \(r.id) (\(what)): \(approvalsLine(r)) — follow it with: writ status"
+        return "\(Style.yellow(r.state)) \(r.id) (\(grantScope(r))): \(approvalsLine(r)) — follow it with: writ status"
     }
 }
 
@@ -210,10 +246,10 @@ struct StatusJSON: Encodable {
 
 func requestTable(_ requests: [RequestView], now: Int64, color: Bool) -> String {
     Table.render(
-        ["REQUEST", "BY", "CAP", "FLOW", "FOR", "STATE", "APPROVALS", "WHEN", "REASON"],
+        ["REQUEST", "BY", "WHAT", "HOST", "FLOW", "FOR", "STATE", "APPROVALS", "WHEN", "REASON"],
         requests.map {
             [
-                $0.id, LogText.escape($0.requester, limit: 32), $0.kind == "extend" ? "extend" : $0.capability,
+                $0.id, LogText.escape($0.requester, limit: 32), scopeCell($0), LogText.escape($0.host, limit: 40),
                 LogText.escape($0.flow, limit: 32),
                 DurationText.format($0.duration), $0.state, approvalsCell($0),
                 $0.state == "pending"
@@ -262,14 +298,11 @@ struct ApproveCommand: ParsableCommand {
         r.comment = comment
         let view = try Daemon.call(try Daemon.connect(socketOptions.socket), r).request
         guard let view else { return }
+        let who = LogText.escape(view.requester, limit: 64)
         if view.state == "approved" {
-            print(
-                "approved \(view.id): \(view.requester) has \(view.capability) for \(DurationText.format(view.duration)) (grant \(view.grantId ?? "?"))"
-            )
+            print("approved \(view.id): \(who) has \(grantScope(view)) (grant \(view.grantId ?? "?"))")
         } else {
-            print(
-                "approval recorded for \(view.id): \(approvalsLine(view))"
-            )
+            print("approval recorded for \(view.id) (\(who) asks for \(grantScope(view))): \(approvalsLine(view))")
         }
     }
 }
@@ -328,7 +361,8 @@ struct ExtendCommand: ParsableCommand {
         abstract: "Ask for more time on an active grant, through the flow that issued it."
     )
     @Argument(help: "The grant id (see: writ status).") var id: String
-    @Option(name: .customLong("for"), help: "How much more time: 30m, 1h.") var duration: String
+    @Option(name: .customLong("for"), parsing: .unconditional, help: "How much more time: 30m, 1h.") var duration:
+        String
     @Option(help: "Why.") var reason: String = ""
     @Flag(name: .customLong("no-wait"), help: "Return as soon as the request is filed.") var noWait = false
     @Flag(help: "Print the request as JSON.") var json = false

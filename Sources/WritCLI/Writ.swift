@@ -13,9 +13,10 @@ struct Writ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "writ",
         abstract: "Just-in-time sudo and login grants for this host.",
-        version: "0.1.0",
+        version: WritVersion.current,
         subcommands: [
-            RequestCommand.self, StatusCommand.self, RequestsCommand.self, ApproveCommand.self, DenyCommand.self,
+            RequestCommand.self, FlowsCommand.self, StatusCommand.self, RequestsCommand.self, ApproveCommand.self,
+            DenyCommand.self,
             CancelCommand.self, RevokeCommand.self, ExtendCommand.self, AuditCommand.self, PolicyCommand.self,
             DoctorCommand.self, GrantCommand.self, StoreCommand.self,
         ]
@@ -93,9 +94,11 @@ func audit(_ log: AuditLog, _ event: AuditEvent, after done: String) throws {
     }
 }
 
-func requireRoot(_ what: String) throws {
+/// Refuses early, naming what the command reads (`the grant store`, `the audit log`) and that it
+/// is root's.
+func requireRoot(_ what: String, reads: String = "the grant store") throws {
     guard getuid() == 0 else {
-        throw CLIError("\(what) needs root: the grant store belongs to root — run it with sudo as an admin")
+        throw CLIError("\(what) needs root: \(reads) belongs to root — ask an admin to run it")
     }
 }
 

@@ -111,7 +111,12 @@ public enum Denial: Sendable, Equatable {
         let user = LogText.escape(query.user, limit: 64)
         let host = LogText.escape(query.host.shortName, limit: 255)
         let cap = query.capability.rawValue
-        let next = "run: writ request \(cap) --reason \"…\""
+        // A login grant cannot be requested on the host that refuses the login, and a standalone
+        // writd takes requests for its own host only: the way in is an admin of that host.
+        let next =
+            query.capability == .login
+            ? "ask an admin of \(host) for a login grant (writ grant add --user \(user) --capability login)"
+            : "run: writ request \(cap) --reason \"…\""
         switch self {
         case .noGrant:
             return "writ: no active \(cap) grant for \(user) on \(host) — \(next)"
@@ -119,8 +124,8 @@ public enum Denial: Sendable, Equatable {
             return
                 "writ: \(user)'s \(cap) grant on \(host) starts in \(DurationText.format(startsIn)) — wait, or \(next)"
         case .otherHost:
-            return
-                "writ: \(user)'s \(cap) grant does not cover \(host) — run: writ request \(cap) --host \(host) --reason \"…\""
+            let ask = query.capability == .login ? next : "run: writ request \(cap) --host \(host) --reason \"…\""
+            return "writ: \(user)'s \(cap) grant does not cover \(host) — \(ask)"
         case .scopeNeedsPlugin:
             return
                 "writ: \(user)'s sudo grant is limited to a run-as user or commands, which this host cannot enforce (sudo_writ plugin not enabled) — ask an admin, or run: writ request sudo --reason \"…\""

@@ -1,5 +1,7 @@
 import WritAudit
 import WritCore
+import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritStore
 
@@ -28,12 +30,12 @@ extension Engine {
             throw WireError("refused", "grant \(id) is already \(grant.state(at: now).rawValue); nothing to revoke")
         }
         let actor = who.uid == 0 ? "root" : who.name
+        let why = try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
         do {
             try state.transaction { () throws(StoreError) in
                 _ = try state.grants.revoke(id: id, by: actor, now: now)
                 try markEnded(id, at: now, reason: "revoked")
                 var e = grantEvent("grant.revoke", grant, actor: actor, at: now)
-                let why = Engine.note(r.reason)
                 if !why.isEmpty { e.fields.append(.init("why", why)) }
                 try audit.queue(db, e)
             }
@@ -69,6 +71,12 @@ extension Engine {
             throw WireError("bad_request", "no such user \(LogText.escape(r.user ?? "")) on this host")
         }
         guard target.uid != 0 else { throw WireError("bad_request", "\(name) is uid 0, which Writ never restricts") }
+        guard !(r.reason ?? "").trimmingSpaces.isEmpty else {
+            throw WireError(
+                "bad_request",
+                "writ grant add needs --reason: the audit log must say why root granted access"
+            )
+        }
         let maximum: Int64 = 31 * 86400
         guard let capability = Capability(rawValue: r.capability ?? ""), let duration = r.duration, duration > 0,
             duration <= maximum, (r.startsIn ?? 0) <= maximum
@@ -80,6 +88,7 @@ extension Engine {
         }
         let now = self.now()
         let start = now + max(0, r.startsIn ?? 0)
+        let reason = try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
         var commands: [CommandPattern]? = nil
         if let lines = r.commands, !lines.isEmpty {
             commands = []
@@ -101,7 +110,7 @@ extension Engine {
             expiresAt: start + duration,
             revokedAt: nil,
             revokedBy: nil,
-            reason: Engine.note(r.reason),
+            reason: reason,
             approvedBy: "cli:root",
             requestID: nil,
             policyVersion: nil,
@@ -139,6 +148,12 @@ extension Engine {
 
     /// `writ audit`: root sees every record; anyone else the records about them.
     func auditLines(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
+        if who.uid != 0, let asked = r.user, asked != who.name {
+            throw WireError(
+                "forbidden",
+                "only root sees the audit records of other users — run writ audit without --user to see yours"
+            )
+        }
         let lines: [String]
         do { lines = try audit.log.lines() } catch { throw internalError("read the audit log", error) }
         let filterUser = who.uid == 0 ? r.user : who.name

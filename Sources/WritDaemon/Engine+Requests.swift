@@ -5,6 +5,7 @@ import WritCore
 import WritExpr
 import WritHooks
 import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritStore
 
@@ -50,7 +51,7 @@ extension Engine {
             runas: r.runas,
             commands: r.commands,
             duration: r.duration,
-            reason: Self.note(r.reason),
+            reason: try Self.note(r.reason, "reason", limit: Policy.reasonLimit),
             now: now,
             fields: fields,
             kind: "grant",
@@ -119,7 +120,7 @@ extension Engine {
                 requester: who.name,
                 capability: capability,
                 duration: evaluation.duration,
-                reason: Self.note(reason),
+                reason: try Self.note(reason, "reason", limit: Policy.reasonLimit),
                 createdAt: now,
                 pendingUntil: pendingUntil,
                 steps: steps,
@@ -421,12 +422,12 @@ extension Engine {
         let now = self.now()
         let event: AccessRequest.Event
         if approve {
-            event = .approve(by: who.name, at: now, comment: Self.note(r.comment))
+            event = .approve(by: who.name, at: now, comment: try Self.note(r.comment))
         } else {
             guard let reason = r.reason, !reason.trimmingSpaces.isEmpty else {
                 throw WireError("bad_request", "say why you deny it: writ deny \(request.core.id) --reason \"…\"")
             }
-            event = .deny(by: who.name, at: now, reason: Self.note(reason))
+            event = .deny(by: who.name, at: now, reason: try Self.note(reason, "reason", limit: Policy.reasonLimit))
         }
         // From Slack, the flow decides whether a click may approve at all (`slack_approve`), here
         // and not only on the card: a form opened before the policy changed, or a forged
@@ -439,7 +440,7 @@ extension Engine {
                     "refused",
                     "flow \(request.flow) is approved on a host only: run `writ approve \(request.core.id)` there"
                 )
-            case .confirm where Self.note(r.comment).isEmpty:
+            case .confirm where try Self.note(r.comment).isEmpty:
                 throw WireError("refused", "flow \(request.flow) needs a comment to be approved from Slack")
             case .confirm, .allowed:
                 break
@@ -579,7 +580,7 @@ extension Engine {
             runas: grant.capability == .sudo ? grant.runas : nil,
             commands: original.commands,
             duration: duration,
-            reason: Self.note(r.reason),
+            reason: try Self.note(r.reason, "reason", limit: Policy.reasonLimit),
             now: now,
             fields: original.fields,
             kind: "extend",
@@ -725,9 +726,17 @@ extension Engine {
         }.joined(separator: "; ")
     }
 
-    /// User text kept with a request (reason, comment): trimmed, and at most 1,000 characters.
-    static func note(_ text: String?) -> String {
-        String((text ?? "").trimmingSpaces.prefix(1000))
+    /// User text kept with a request (reason, comment), trimmed. Longer text is refused with its
+    /// length, never cut: a cut reason can change its meaning.
+    static func note(_ text: String?, _ what: String = "comment", limit: Int = 1000) throws(WireError) -> String {
+        let trimmed = String((text ?? "").trimmingSpaces)
+        guard trimmed.count <= limit else {
+            throw WireError(
+                "bad_request",
+                "the \(what) is \(trimmed.count) characters, over the limit of \(limit) — shorten it"
+            )
+        }
+        return trimmed
     }
 
     /// A user may have at most 20 requests pending: enough for anyone, too few to flood approvers.
@@ -751,5 +760,41 @@ extension String {
         while let f = s.first, f.isWhitespace { s = s.dropFirst() }
         while let l = s.last, l.isWhitespace { s = s.dropLast() }
         return s
+    }
+}
+
+extension Engine {
+    /// `writ flows`: the flows of the policy in force that the caller may request on this host.
+    func listFlows(who: UserDirectory.Account) throws(WireError) -> WireResponse {
+        guard let policy else {
+            throw WireError("policy", "writd has no valid policy loaded, so nothing can be requested — ask an admin")
+        }
+        let groups = UserDirectory.groupNames(of: who)
+        var resp = WireResponse(ok: true)
+        resp.flows = policy.flows.filter { flow in
+            flow.covers(host: config.hostName)
+                && flow.requesters.contains(user: who.name, unixGroups: groups, policyGroups: policy.groups)
+        }.map { flow in
+            var automatic = flow.autoApprove.map { "auto_approve \($0.name)" }
+            if flow.breakGlass != nil { automatic.append("break_glass (on call in PagerDuty)") }
+            if flow.hooks.onRequest != nil { automatic.append("on_request hook") }
+            let first = flow.steps.first.map { policy.users($0.approvers, membersOf: UserDirectory.members(ofGroup:)) }
+            return FlowView(
+                name: flow.name,
+                description: flow.description,
+                capability: flow.capability.rawValue,
+                runas: flow.runas,
+                commands: flow.commands,
+                defaultDuration: flow.defaultDuration,
+                maxDuration: flow.maxDuration,
+                approvers: (first ?? []).sorted(),
+                approvals: flow.approvals,
+                steps: flow.steps.count,
+                reasonRequired: flow.reasonRequired,
+                reasonPattern: flow.reasonPattern,
+                automatic: automatic
+            )
+        }
+        return resp
     }
 }

@@ -6,6 +6,7 @@ import WritAudit
 import WritCore
 import WritExpr
 import WritPolicy
+import WritProcesses
 import WritProtocol
 import WritStore
 
@@ -28,7 +29,7 @@ public struct Peer: Sendable, Equatable {
 /// at a time, so two approvals of one request are applied one after the other and the second
 /// finds the request decided: exactly one grant.
 public actor Engine {
-    public static let version = "0.2.0"
+    public static let version = WritVersion.current
 
     let config: DaemonConfiguration
     let state: StateStore
@@ -60,7 +61,9 @@ public actor Engine {
         self.logger = logger
         self.timer = timer
         state = try StateStore(storePath: config.storePath, statePath: config.statePath)
-        audit = AuditSink(log: AuditLog(path: config.auditPath))
+        audit = AuditSink(
+            log: AuditLog(path: config.auditPath, rotateBytes: config.auditRotateBytes, keep: config.auditKeep)
+        )
         startedAt = config.clock()
         integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
         audit.follower = { [integrations] db, event throws(StoreError) in
@@ -245,6 +248,7 @@ public actor Engine {
         case .audit: return try auditLines(r, who: account(peer))
         case .grantAdd: return try grantAdd(r, who: account(peer))
         case .grantList: return try grantList(r, who: account(peer))
+        case .flows: return try listFlows(who: account(peer))
         case .reload:
             guard peer.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
             let ok = loadPolicy()

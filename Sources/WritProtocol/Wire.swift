@@ -50,6 +50,8 @@ public enum Operation: String, Codable, Sendable, CaseIterable {
     /// Reports from the PAM module and the sudo plugin (root peers only).
     case report
     case reload
+    /// The flows the caller may request on this host (`writ flows`).
+    case flows
 }
 
 /// One request to writd. A flat set of optional arguments: each operation reads the ones it needs
@@ -109,6 +111,7 @@ public struct WireResponse: Codable, Sendable {
     public var grants: [GrantView]?
     public var daemon: DaemonView?
     public var audit: [String]?
+    public var flows: [FlowView]?
 
     public init(ok: Bool) { self.ok = ok }
     public static func failure(_ e: WireError) -> WireResponse {
@@ -264,6 +267,58 @@ public struct StepView: Codable, Sendable, Equatable {
         self.approvals = approvals
         self.escalatesAt = escalatesAt
         self.escalated = escalated
+    }
+}
+
+/// A flow as `writ flows` shows it to someone who may request it: what it grants, for how long,
+/// and who decides.
+public struct FlowView: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var capability: String
+    public var runas: String
+    /// The commands a grant is limited to; nil: any command.
+    public var commands: [String]?
+    public var defaultDuration: Int64
+    public var maxDuration: Int64
+    /// The approvers of the first step, as this host resolves them now.
+    public var approvers: [String]
+    public var approvals: Int
+    /// How many approval steps there are.
+    public var steps: Int
+    public var reasonRequired: Bool
+    public var reasonPattern: String?
+    /// Ways a request can be approved without people: auto_approve rules, break_glass, a hook.
+    public var automatic: [String]
+
+    public init(
+        name: String,
+        description: String,
+        capability: String,
+        runas: String,
+        commands: [String]?,
+        defaultDuration: Int64,
+        maxDuration: Int64,
+        approvers: [String],
+        approvals: Int,
+        steps: Int,
+        reasonRequired: Bool,
+        reasonPattern: String?,
+        automatic: [String]
+    ) {
+        self.name = name
+        self.description = description
+        self.capability = capability
+        self.runas = runas
+        self.commands = commands
+        self.defaultDuration = defaultDuration
+        self.maxDuration = maxDuration
+        self.approvers = approvers
+        self.approvals = approvals
+        self.steps = steps
+        self.reasonRequired = reasonRequired
+        self.reasonPattern = reasonPattern
+        self.automatic = automatic
     }
 }
 

@@ -110,7 +110,7 @@ expect "self-approval refused" "$out" "rc=1"$'\n'"writ: you cannot approve your 
 out=$(writ_as writt_dave approve "$RID")
 expect "a non-approver cannot approve (or see) it" "$out" "rc=1"$'\n'"writ: no request $RID that you can see"
 out=$(writ_as writt_bob requests)
-expect "bob sees it in writ requests" "$out" "$RID +writt_alice +sudo +quick"
+expect "bob sees it in writ requests, with what it grants" "$out" "$RID +writt_alice +sudo as root: any command +[^ ]+ +quick"
 t0=$(date +%s.%N)
 out=$(writ_as writt_bob approve "$RID" --comment "go ahead")
 expect "bob approves" "$out" "rc=0"$'\n'"approved $RID"
@@ -157,6 +157,71 @@ expect "audit: approval carries who and the policy version" "$out" "\"event\":\"
 out=$("$WRIT" audit verify)
 expect "audit chain verifies" "$out" "chain intact"
 expect "head hashes are anchored in syslog" "$(cat "$SYSLOG")" "writd\[[0-9]+\]: audit seq=[0-9]+ hash=[0-9a-f]{64}"
+
+# =================================================================================================
+section "writd: what an engineer and an approver see"
+# Through a pipe (no terminal): the id must show at once, not when the request is decided.
+(cd "$WORK/home/writt_alice" && runuser -u writt_alice -- "$WRIT" request sudo --flow dual \
+    --command "/usr/bin/id -u" --reason "pipe test" 2>&1 | cat >"$WORK/request-out.txt") &
+REQ_PID=$!
+for _ in $(seq 100); do grep -q "filed" "$WORK/request-out.txt" 2>/dev/null && break; sleep 0.05; done
+out=$(cat "$WORK/request-out.txt")
+expect "writ request through a pipe prints the id at once, and what it asks for" "$out" "^request r_[0-9a-z]+ filed: sudo as root on [^ ]+, only /usr/bin/id -u, for 10m — waiting for 0/2 approvals"
+RID2=$(grep -oE 'r_[0-9a-z]+' "$WORK/request-out.txt" | head -1)
+out=$(writ_as writt_bob requests)
+expect "writ requests: a command-limited request does not look like full root" "$out" "$RID2 +writt_alice +sudo as root: /usr/bin/id -u "
+out=$(writ_as writt_bob approve "$RID2")
+expect "approve says exactly what is being granted" "$out" "rc=0"$'\n'"approval recorded for $RID2 \(writt_alice asks for sudo as root on [^ ]+, only /usr/bin/id -u, for 10m\): 1/2"
+out=$(writ_as writt_carol approve "$RID2")
+expect "... and once approved, what was granted" "$out" "rc=0"$'\n'"approved $RID2: writt_alice has sudo as root on [^ ]+, only /usr/bin/id -u, for 10m \(grant g_"
+wait "$REQ_PID"
+G2=$(sqs "SELECT id FROM grants WHERE request_id='$RID2'")
+writ_as writt_alice revoke "$G2" >/dev/null
+expect "the waiting request ends with the grant's scope" "$(cat "$WORK/request-out.txt")" "approved $RID2 by writt_carol: you can now use sudo \(sudo as root on [^ ]+, only /usr/bin/id -u, for 10m\)"
+out=$(writ_as writt_alice flows)
+expect "writ flows: the flows alice may request, what they grant, who approves" "$out" "ops +sudo as root: any command +30m \(max 2h\) +1 of writt_bob, writt_carol; auto_approve oncall +required, \^INC-\[0-9\]\+"
+expect "... every flow she may request" "$out" "dual +sudo as root: any command +10m \(max 1h\) +2 of writt_bob, writt_carol"
+expect "writ flows: someone in no flow is told so" "$(writ_as writt_carol flows)" "rc=0"$'\n'"no flow lets you request anything on this host"
+out=$(writ_as writt_alice audit --user writt_bob)
+expect "writ audit --user as a user: refused, not ignored" "$out" "rc=1"$'\n'"writ: only root sees the audit records of other users"
+expect "writ audit verify as a user: it is the audit log that is root's" "$(writ_as writt_alice audit verify)" "rc=1"$'\n'"writ: writ audit verify needs root: the audit log belongs to root"
+out=$(writ_as writt_alice request sudo --flow ops --for 1h --reason "INC-1 $(printf 'x%.0s' $(seq 1500))" --no-wait)
+expect "an over-long reason is refused with its real length" "$out" "rc=1"$'\n'"writ: the reason is 1506 characters, over the limit of 500"
+expect "--for -5m: a clear error, not 'missing value'" "$(writ_as writt_alice request sudo --flow ops --for -5m --reason INC-1)" "rc=64"$'\n'"writ: .*-5m"
+expect "writ and writd print one version" "$("$WRIT" --version) $("$WRITD" --version)" "^([0-9.]+) \1$"
+out=$("$WRIT" audit show)
+expect_not "writ audit (human): no row repeats the 64-hex policy hash" "$out" "[0-9a-f]{64}"
+with=$("$WRIT" audit show --json | grep -c '"policy_version"')
+shown=$(printf '%s\n' "$out" | grep -c "policy=[0-9a-f]\{12\}" || true)
+[ "$shown" -ge 1 ] && [ "$shown" -lt "$with" ] && pass "writ audit (human): the short policy hash shows where it changes ($shown of $with records)" \
+    || fail "writ audit (human): the short policy hash shows where it changes" "$shown of $with"
+
+# =================================================================================================
+section "writd: one sudo run, one audit record"
+cat >/etc/pam.d/sudo <<PAM
+#%PAM-1.0
+auth       include    common-auth
+account    include    common-account
+session    required   pam_permit.so
+session    optional   $MODULE store=$STORE
+PAM
+CG=$(grant --user writt_carol --capability sudo --for 10m)
+n0=$(wc -l <"$AUDIT")
+expect "carol's sudo runs under her grant" "$(sudo_as writt_carol /usr/bin/true)" "^rc=0"
+for _ in $(seq 100); do tail -n +$((n0 + 1)) "$AUDIT" | grep -q '"event":"sudo.exit"' && break; sleep 0.05; done
+sleep 0.3
+new=$(tail -n +$((n0 + 1)) "$AUDIT" | grep '"actor":"writt_carol"')
+expect "one sudo run: one sudo.accept record, naming the grant" "$(printf '%s\n' "$new" | grep '"event":"sudo.accept"' | grep -c '"grant":"g_')" "^1$"
+expect "... one sudo.exit" "$(printf '%s\n' "$new" | grep -c '"event":"sudo.exit"')" "^1$"
+expect "... and nothing else (no second accept, no session.open from the PAM hook)" "$(printf '%s\n' "$new" | grep -c .)" "^2$"
+n0=$(wc -l <"$AUDIT")
+expect "dave's sudo without a grant is refused" "$(sudo_as writt_dave /bin/true)" "^rc=1"
+for _ in $(seq 100); do tail -n +$((n0 + 1)) "$AUDIT" | grep -q '"event":"sudo.reject"' && break; sleep 0.05; done
+sleep 0.3
+new=$(tail -n +$((n0 + 1)) "$AUDIT" | grep '"actor":"writt_dave"')
+expect "one refused sudo: one sudo.reject record and nothing else" "$(printf '%s\n' "$new" | grep -c .) $(printf '%s\n' "$new" | grep -c '"event":"sudo.reject"')" "^1 1$"
+sudo_pam_plain
+revoke "$CG"
 
 # A session opened under one grant keeps running when the user holds another one at its end.
 RID=$(file_request writt_alice --flow quick --for 5s)
@@ -256,7 +321,7 @@ expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ
 
 RID=$(file_request writt_alice --flow dual --for 10m)
 out=$(writ_as writt_bob approve "$RID")
-expect "two-approval flow: the first approval is recorded" "$out" "approval recorded for $RID: 1/2"
+expect "two-approval flow: the first approval is recorded" "$out" "approval recorded for $RID \(writt_alice asks for sudo as root on [^ ]+, any command, for 10m\): 1/2"
 expect "... and no grant yet" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
 out=$(writ_as writt_bob approve "$RID")
 expect "... the same approver twice does not count" "$out" "rc=1"$'\n'"writ: writt_bob has already approved"

@@ -36,10 +36,18 @@ struct DenialTests {
 
     @Test("messages ask for the right capability")
     func capabilityInMessage() {
-        let login = F.query(capability: .login)
-        #expect(Denial.noGrant.message(for: login).contains("writ request login"))
         #expect(Denial.noGrant.message(for: Self.query).contains("writ request sudo"))
-        #expect(Denial.otherHost.message(for: login).contains("writ request login --host web1"))
+        #expect(Denial.otherHost.message(for: Self.query).contains("writ request sudo --host web1"))
+    }
+
+    @Test("a refused login says where to ask: not on the host that refused it")
+    func loginSaysWhereToAsk() {
+        let login = F.query(capability: .login)
+        for denial in [Denial.noGrant, .otherHost, .notYetValid(startsIn: 60)] {
+            let message = denial.message(for: login)
+            #expect(!message.contains("writ request"), "\(message)")
+            #expect(message.contains("ask an admin of web1 for a login grant"), "\(message)")
+        }
     }
 
     @Test("specific details appear in the message")

@@ -52,6 +52,11 @@ if [ $ENABLE_SUDO = 1 ] && [ -z "$MANAGED_GROUP" ] && [ $ALL_USERS = 0 ]; then
     echo "install.sh: --enable-sudo-plugin needs --managed-group GROUP (gate only that group's members: the safe first step) or --all-users" >&2
     exit 64
 fi
+# The package's files and these would shadow each other (/etc/systemd/system overrides its unit).
+if dpkg-query -W -f='${Status}' writ 2>/dev/null | grep -q "install ok installed"; then
+    echo "install.sh: the writ package is installed; use apt (or remove it first: apt remove writ)" >&2
+    exit 1
+fi
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (it installs a PAM module and a sudo plugin)" >&2; exit 1; }
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 command -v swift >/dev/null || { echo "install.sh: swift not found (expected in PATH or /opt/swift/usr/bin)" >&2; exit 1; }

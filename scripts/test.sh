@@ -31,3 +31,5 @@ for p in examples/policy.yaml dist/policy.yaml; do
 done
 echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release
+echo "== the Debian package: lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root"
+Tests/Integration/package.sh .build/release

@@ -35,6 +35,10 @@ let hotPathSwiftFlags: [SwiftSetting] = [
     ])
 ]
 
+/// writ and writd run as root: resolve every symbol at start and make the GOT read-only (full
+/// RELRO), as Debian's hardening flags do for C programs.
+let bindNow: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now"])]
+
 let package = Package(
     name: "writ",
     platforms: [.macOS(.v13)],
@@ -132,7 +136,8 @@ let package = Package(
             dependencies: [
                 "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            linkerSettings: bindNow
         ),
         .executableTarget(
             name: "WritCLI",
@@ -140,7 +145,8 @@ let package = Package(
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProtocol",
                 "WritProcesses", "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            linkerSettings: bindNow
         ),
         .executableTarget(
             name: "writ-bench-seed",

@@ -14,7 +14,6 @@
 
 _Static_assert(WRIT_SUDO_CONV_ERROR_MSG == SUDO_CONV_ERROR_MSG, "SUDO_CONV_ERROR_MSG changed");
 
-#define WRIT_VERSION "0.1.0"
 
 void writ_pam_syslog(pam_handle_t *pamh, int priority, const char *msg) {
     pam_syslog(pamh, priority, "%s", msg);
@@ -71,7 +70,7 @@ static int approval_check(char *const command_info[], char *const run_argv[], ch
 static int approval_show_version(int verbose) {
     (void)verbose;
     if (writ_printf != NULL)
-        writ_printf(SUDO_CONV_INFO_MSG, "writ approval plugin version %s\n", WRIT_VERSION);
+        writ_printf(SUDO_CONV_INFO_MSG, "writ approval plugin version %s\n", writ_swift_version());
     return 1;
 }
 
@@ -117,7 +116,7 @@ static int audit_error(const char *plugin_name, unsigned int plugin_type, const 
 static int audit_show_version(int verbose) {
     (void)verbose;
     if (writ_printf != NULL)
-        writ_printf(SUDO_CONV_INFO_MSG, "writ audit plugin version %s\n", WRIT_VERSION);
+        writ_printf(SUDO_CONV_INFO_MSG, "writ audit plugin version %s\n", writ_swift_version());
     return 1;
 }
 

@@ -8,6 +8,8 @@ int writ_swift_approval_open(char *const settings[], char *const user_info[],
 int writ_swift_approval_check(char *const command_info[], char *const run_argv[],
                               char *const run_envp[], const char **errstr);
 void writ_swift_approval_close(void);
+/* Writ's version (WritVersion in Swift): one version for sudo -V, writ and writd. */
+const char *writ_swift_version(void);
 
 int writ_swift_audit_open(char *const settings[], char *const user_info[],
                           char *const plugin_options[], const char **errstr);

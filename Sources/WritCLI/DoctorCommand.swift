@@ -222,7 +222,9 @@ extension DoctorCommand {
         for service in Enforcement.pamServices {
             guard let lines = Enforcement.accountLines(service: service, pamDir: pamDir) else { continue }
             guard let gate = Enforcement.pamGate(service: service, lines: lines) else {
-                if service != "su" { add("ok", "pam \(service)", "not gated by Writ (no pam_writ.so account line)") }
+                if service != "su" {
+                    add("ok", "pam \(service)", "not gated by Writ (no pam_writ.so account line applies to it)")
+                }
                 continue
             }
             gates.append(gate)
@@ -269,10 +271,18 @@ extension DoctorCommand {
             )
             return
         }
-        let loaded = try? Policy.load(path: policy)
+        var loaded: Policy? = nil
+        var problem: String? = nil
+        do { loaded = try Policy.load(path: policy) } catch { problem = error.issues.first?.description ?? "invalid" }
         let host = Enforcement.hostName()
         for gate in gates {
-            let (level, text) = Enforcement.describe(gate, policy: loaded, policyPath: policy, host: host)
+            let (level, text) = Enforcement.describe(
+                gate,
+                policy: loaded,
+                policyProblem: problem,
+                policyPath: policy,
+                host: host
+            )
             add(level, gate.name, text)
         }
     }

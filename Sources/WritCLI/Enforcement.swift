@@ -71,6 +71,7 @@ enum Enforcement {
         guard let at = lines.firstIndex(where: { pamWords($0).count > 2 && isWritModule(pamWords($0)[2]) }) else {
             return nil
         }
+        if skipped(service: service, lines: lines, at: at) { return nil }
         let words = pamWords(lines[at])
         let (capability, group, problem) = options(Array(words.dropFirst(3)), plugin: false)
         let sudoService = service == "sudo" || service == "sudo-i"
@@ -82,6 +83,29 @@ enum Enforcement {
             before: Array(lines[..<at]),
             problem: problem
         )
+    }
+
+    /// Whether a `[success=N …] pam_succeed_if.so … service in A:B` line before pam_writ.so jumps
+    /// over it for this service (the Debian package's profile skips cron, atd, sudo that way).
+    static func skipped(service: String, lines: [String], at: Int) -> Bool {
+        for i in 0..<at {
+            let words = pamWords(lines[i])
+            guard words.count > 2, words[1].hasPrefix("["), words[2].hasSuffix("pam_succeed_if.so") else { continue }
+            let jump = words[1].dropFirst().dropLast().split(separator: " ").compactMap { part -> Int? in
+                part.hasPrefix("success=") ? Int(part.dropFirst("success=".count)) : nil
+            }.first
+            guard let jump, i + jump >= at else { continue }
+            let args = Array(words.dropFirst(3))
+            guard let s = args.firstIndex(of: "service"), s + 2 < args.count else { continue }
+            let listed: [Substring]
+            switch args[s + 1] {
+            case "in": listed = args[s + 2].split(separator: ":")
+            case "=": listed = [Substring(args[s + 2])]
+            default: continue
+            }
+            if listed.contains(Substring(service)) { return true }
+        }
+        return false
     }
 
     /// The `writ_approval` line of sudo.conf, if sudo loads it.
@@ -124,7 +148,13 @@ enum Enforcement {
     }
 
     /// Who one gate holds and who of them could get through, as one doctor finding.
-    static func describe(_ gate: Gate, policy: Policy?, policyPath: String, host: String) -> (String, String) {
+    static func describe(
+        _ gate: Gate,
+        policy: Policy?,
+        policyProblem: String?,
+        policyPath: String,
+        host: String
+    ) -> (String, String) {
         if let problem = gate.problem {
             return (
                 "fail",
@@ -156,7 +186,9 @@ enum Enforcement {
         guard let policy else {
             return (
                 "fail",
-                "gates \(what) for \(scope) (\(names(gated))), but \(policyPath) does not load: nobody can request — fix it (writ policy validate)"
+                "gates \(what) for \(scope) (\(names(gated))), but \(policyPath) does not load "
+                    + "(\(LogText.escape(policyProblem ?? "unreadable", limit: 200))): nobody can request — "
+                    + "fix it (writ policy validate)"
             )
         }
         let reach = policy.reach(capability: gate.capability, host: host, membersOf: UserDirectory.members(ofGroup:))

@@ -13,6 +13,13 @@ struct Writ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "writ",
         abstract: "Just-in-time sudo and login grants for this host.",
+        discussion: """
+            Engineers ask for time-boxed sudo or login grants (writ flows, writ request), approvers \
+            decide (writ requests, writ approve), and the host enforces them: pam_writ.so and the sudo \
+            plugins check the grant store, writd ends grants and their sessions on time and keeps a \
+            hash-chained audit log. Admins check who is gated with writ doctor. See writ-policy(5), \
+            writd(8), pam_writ(8), sudo_writ(8).
+            """,
         version: WritVersion.current,
         subcommands: [
             RequestCommand.self, FlowsCommand.self, StatusCommand.self, RequestsCommand.self, ApproveCommand.self,

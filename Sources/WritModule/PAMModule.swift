@@ -124,6 +124,12 @@ struct PAMAccount {
         }
         // writ_audit in this same sudo reports the run already: one event, one record.
         if sudoService && auditPluginOpened { return PAM_IGNORE }
+        // Users outside the managed group are not Writ's: their sessions are not reported either.
+        if options.managedGroup != nil, let record = HostFacts.user(named: user),
+            case .unmanaged = options.scope(for: record, log: log)
+        {
+            return PAM_IGNORE
+        }
         let delivered = WritdReport.send(
             .init(
                 event: open ? "session_open" : "session_close",

@@ -78,6 +78,12 @@ func approvalOpen(
     return 1
 }
 
+/// `sudo -V`: the plugins' version, a static C string (NUL-terminated: a StaticString literal).
+@_cdecl("writ_swift_version")
+func writVersion() -> UnsafePointer<CChar> {
+    UnsafeRawPointer(WritVersion.literal.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
 @_cdecl("writ_swift_approval_close")
 func approvalClose() {
     approvalInvocation = nil
@@ -309,6 +315,15 @@ func auditAccept(
     _ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> Int32 {
     let name = pluginName.map { String(cString: $0) } ?? "?"
+    // A writ_audit line with options it does not know is refused like writ_approval's: an option
+    // accepted and ignored is a promise nobody keeps. Root is never refused.
+    if let inv = auditInvocation, inv.uid != 0, let problem = inv.optionsProblem {
+        sudoLog(LOG_ERR, "bad writ_audit options in sudo.conf: \(problem); denying (fail closed)")
+        _ = writ_sudo_error(
+            "writ: sudo is misconfigured on this host — ask an admin to check the writ_audit line in /etc/sudo.conf"
+        )
+        return 0
+    }
     let decisive = approvalConfigured ? name == "writ_approval" : pluginType == 1  // SUDO_POLICY_PLUGIN
     guard decisive, !acceptReported else { return 1 }
     acceptReported = true

@@ -188,7 +188,7 @@ expect "writ audit verify as a user: it is the audit log that is root's" "$(writ
 out=$(writ_as writt_alice request sudo --flow ops --for 1h --reason "INC-1 $(printf 'x%.0s' $(seq 1500))" --no-wait)
 expect "an over-long reason is refused with its real length" "$out" "rc=1"$'\n'"writ: the reason is 1506 characters, over the limit of 500"
 expect "--for -5m: a clear error, not 'missing value'" "$(writ_as writt_alice request sudo --flow ops --for -5m --reason INC-1)" "rc=64"$'\n'"writ: .*-5m"
-expect "writ and writd print one version" "$("$WRIT" --version) $("$WRITD" --version)" "^([0-9.]+) \1$"
+expect "writ, writd and the sudo plugins print one version" "$("$WRIT" --version) $("$WRITD" --version) $(sudo -V | sed -n 's/^writ approval plugin version //p')" "^([0-9.]+) \1 \1$"
 out=$("$WRIT" audit show)
 expect_not "writ audit (human): no row repeats the 64-hex policy hash" "$out" "[0-9a-f]{64}"
 with=$("$WRIT" audit show --json | grep -c '"policy_version"')
@@ -222,6 +222,16 @@ new=$(tail -n +$((n0 + 1)) "$AUDIT" | grep '"actor":"writt_dave"')
 expect "one refused sudo: one sudo.reject record and nothing else" "$(printf '%s\n' "$new" | grep -c .) $(printf '%s\n' "$new" | grep -c '"event":"sudo.reject"')" "^1 1$"
 sudo_pam_plain
 revoke "$CG"
+# Session reports follow managed_group= too: users outside the group are not Writ's.
+printf 'session optional %s capability=login managed_group=writt_managed\n' "$MODULE" >/etc/pam.d/writt-sessions
+n0=$(wc -l <"$AUDIT")
+pamtester writt-sessions writt_carol open_session close_session >/dev/null 2>&1
+pamtester writt-sessions writt_alice open_session close_session >/dev/null 2>&1
+for _ in $(seq 100); do tail -n +$((n0 + 1)) "$AUDIT" | grep -q '"event":"session.close","actor":"writt_alice"' && break; sleep 0.05; done
+new=$(tail -n +$((n0 + 1)) "$AUDIT")
+expect "a managed user's session is reported to writd" "$(printf '%s\n' "$new" | grep -c '"event":"session.open","actor":"writt_alice"')" "^1$"
+expect "a session outside the managed group is not" "$(printf '%s\n' "$new" | grep -c '"actor":"writt_carol"')" "^0$"
+rm -f /etc/pam.d/writt-sessions
 
 # A session opened under one grant keeps running when the user holds another one at its end.
 RID=$(file_request writt_alice --flow quick --for 5s)

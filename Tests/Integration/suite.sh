@@ -279,6 +279,12 @@ expect "plugin: a misspelt option is an error" "$(sudo_as writt_carol /bin/true)
 expect "... and syslog names it" "$(syslog_since "$m")" "unknown option .managed_grup=writt_managed."
 expect "plugin: root is never refused, whatever the options" "$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)" "^0$"
 sudo_conf_plugin
+sed -i "s|^Plugin writ_audit .*|& sudo_plugin|" /etc/sudo.conf
+m=$(syslog_mark)
+expect "plugin: an option writ_audit does not take is an error too" "$(sudo_as writt_carol /bin/true)" "^rc=1.*check the writ_audit line"
+expect "... and syslog names it" "$(syslog_since "$m")" "bad writ_audit options in sudo.conf: sudo_plugin is a pam_writ.so option"
+expect "... root is not refused" "$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)" "^0$"
+sudo_conf_plugin
 
 g=$(grant --user writt_alice --capability sudo --for 30m --runas writt_bob)
 out=$(sudo_as writt_alice -u writt_bob /usr/bin/id -un)
@@ -493,6 +499,41 @@ tamper "reordered records are found" "sed -i '9{h;d};10G' $AUDIT" "broken at lin
 tamper "an inserted record is found" "sed -i '3p' $AUDIT" "broken at line 4: record 3 comes after record 3.*rc=1"
 tamper "removed leading records are found" "sed -i '1,2d' $AUDIT" "broken at line 1: the log starts at record 3.*rc=1"
 expect "after the checks the log verifies again" "$("$WRIT" audit verify 2>&1)" "chain intact"
+
+# =================================================================================================
+section "writ doctor: who each gate holds (pam-auth-update's common-account profile)"
+PD=$WORK/pamd-profile
+mkdir -p "$PD"
+printf '%s\n' "@include common-auth" "@include common-account" >"$PD/sshd"
+printf '%s\n' "@include common-auth" "@include common-account" >"$PD/sudo"
+# What pam-auth-update writes for the Debian package's profile (dist/deb/writ/pam-config).
+cat >"$PD/common-account" <<PAM
+account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so
+account requisite pam_deny.so
+account required pam_permit.so
+account [success=1 default=ignore] pam_succeed_if.so quiet service in cron:atd:systemd-user:sudo:sudo-i
+account required pam_writ.so capability=login managed_group=writt_managed
+PAM
+cat >"$WORK/doctor-policy.yaml" <<YAML
+version: 1
+flows:
+  - name: logins
+    capability: login
+    requesters: {users: [writt_alice, writt_bob]}
+    approvers: {users: [writt_carol]}
+YAML
+: >"$WORK/sudo-none.conf"
+out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
+expect "doctor: the profile gates ssh logins of the managed group, and says who can get a grant" "$out" "WARN +pam sshd +gates login for members of writt_managed \(writt_alice, writt_bob, writt_dave\); can get a grant: writt_alice, writt_bob \(flows logins\); cannot, so only root's writ grant add lets them in: writt_dave"
+expect "doctor: the profile's skip line leaves sudo to the plugin: not gated by this line" "$out" "OK +pam sudo +not gated by Writ"
+expect "doctor: a warning is not a failure" "$out" "rc=0"
+sed -i -e 's/requesters: {users: \[writt_alice, writt_bob\]}/requesters: {users: [writt_carol]}/' \
+    -e 's/approvers: {users: \[writt_carol\]}/approvers: {users: [writt_bob]}/' "$WORK/doctor-policy.yaml"
+out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
+expect "doctor: a gate none of whose members can get a grant fails (exit 1)" "$out" "FAIL +pam sshd +gates login for members of writt_managed .* and nobody but root can get a login grant.*rc=1"
+printf 'version: 1\nflows: []\n' >"$WORK/doctor-policy.yaml"
+out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
+expect "doctor: a policy that does not load is named with its first error" "$out" "FAIL +pam sshd +gates login .* but .*doctor-policy.yaml does not load \(.*flows.*\): nobody can request.*rc=1"
 
 # =================================================================================================
 section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"

@@ -197,7 +197,7 @@ struct PagerDutyClientTests {
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             #expect(entries.count == 3)
-            #expect(seconds >= 0.95 && seconds < 6, "waited \(seconds) s")
+            #expect(seconds >= 0.95 && seconds < 10, "waited \(seconds) s")
             let sent = try await fake.requests(path: "/oncalls")
             #expect(sent.map(\.status) == [429, 200])
         }
@@ -215,7 +215,7 @@ struct PagerDutyClientTests {
             #expect(error == .rateLimited(retryAfterSeconds: 1))
             // It waits while a wait still fits before the deadline: two or three tries, depending
             // on how fast a loaded machine answers each one (never one, never after the deadline).
-            #expect(seconds >= 0.95 && seconds <= 6, "gave up after \(seconds) s")
+            #expect(seconds >= 0.95 && seconds <= 10, "gave up after \(seconds) s")
             #expect((2...3).contains(try await fake.requests(path: "/users").count))
             expectNoToken(error)
 
@@ -225,7 +225,7 @@ struct PagerDutyClientTests {
                 await failure { try await client(fake, timeout: 2500).userID(email: "alice@x.com") }
             }
             #expect(long == .rateLimited(retryAfterSeconds: 30))
-            #expect(quick < 1, "gave up after \(quick) s")
+            #expect(quick < 10, "gave up after \(quick) s")  // a retry would wait the 30 s
         }
     }
 
@@ -328,10 +328,11 @@ struct PagerDutyClientTests {
                 }
             }
             #expect(error == .timedOut(milliseconds: 1000))
-            #expect(seconds >= 0.95 && seconds <= 5, "took \(seconds) s")
+            #expect(seconds >= 0.95 && seconds <= 10, "took \(seconds) s")
             let (pinged, pingSeconds) = await timed { await client(fake, timeout: 800).ping() }
             #expect(pinged == .timedOut(milliseconds: 800))
-            #expect(pingSeconds <= 1.3, "took \(pingSeconds) s")
+            // The fake hangs for ever: the bound catches a missing deadline, not a slow machine.
+            #expect(pingSeconds <= 10, "took \(pingSeconds) s")
             try await fake.post("up", "{}")
         }
     }
@@ -348,7 +349,7 @@ struct PagerDutyClientTests {
                 }
             }
             #expect(error == .timedOut(milliseconds: 1500))
-            #expect(seconds >= 1.45 && seconds <= 5.5, "took \(seconds) s")
+            #expect(seconds >= 1.45 && seconds <= 10, "took \(seconds) s")
         }
     }
 

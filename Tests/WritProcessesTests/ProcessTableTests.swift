@@ -86,7 +86,7 @@ import Testing
 
         let report = await SessionTerminator.end([identity], grace: .seconds(5))
         #expect(report.hungUp.isEmpty && report.killed.isEmpty && report.survivors.isEmpty)
-        #expect(report.elapsedNanoseconds < 1_000_000_000)
+        #expect(report.elapsedNanoseconds < 4_000_000_000)  // not the 5 s grace: nothing to wait for
         #expect(exitCode(child.reap()) == 7)
     }
 

@@ -129,14 +129,14 @@ fi
 
 if [ $ENABLE_SUDO = 1 ]; then
     echo "== enabling the sudo plugins in /etc/sudo.conf"
-    if grep -Eq '^[[:space:]]*Plugin[[:space:]]+writ_approval' /etc/sudo.conf 2>/dev/null; then
+    if grep -Eqi '^[[:space:]]*plugin[[:space:]]+writ_approval' /etc/sudo.conf 2>/dev/null; then
         echo "already enabled"
     else
         candidate=$(mktemp /etc/.sudo.conf.writ.XXXXXX)
         trap 'rm -f "$candidate"' EXIT
         [ -f /etc/sudo.conf ] && cat /etc/sudo.conf >"$candidate"
         # Listing any Plugin line replaces sudo's built-in defaults: keep sudoers explicitly.
-        if ! grep -Eq '^[[:space:]]*Plugin[[:space:]]' "$candidate"; then
+        if ! grep -Eqi '^[[:space:]]*plugin[[:space:]]' "$candidate"; then
             printf '%s\n' "Plugin sudoers_policy sudoers.so" "Plugin sudoers_io sudoers.so" \
                 "Plugin sudoers_audit sudoers.so" >>"$candidate"
         fi
@@ -150,7 +150,8 @@ if [ $ENABLE_SUDO = 1 ]; then
         printf '%s\n' "Plugin writ_audit sudo_writ.so" >>"$candidate"
         chmod 0644 "$candidate"
         # Who the new line would gate, and whether they can get a grant under the policy in force.
-        if ! "$PREFIX/bin/writ" doctor --enforcement --sudo-conf "$candidate"; then
+        # The admin who reached root through sudo (SUDO_USER) must not be the one locked out.
+        if ! "$PREFIX/bin/writ" doctor --enforcement --sudo-conf "$candidate" ${SUDO_USER:+--for-user "$SUDO_USER"}; then
             echo "install.sh: not enabling the sudo plugin: it would lock out the users above (see FAIL). Let them request (the policy's requesters and approvers), or choose a --managed-group whose members can; /etc/sudo.conf unchanged" >&2
             exit 1
         fi

@@ -22,17 +22,18 @@ public struct AuditLog: Sendable {
     public let path: String
     /// Rotate when an append leaves the file larger than this; nil: never by size.
     public var rotateBytes: Int64?
-    /// Rotated files kept; older ones are deleted at rotation.
-    public var keep: Int
+    /// Rotated files kept; older ones are deleted at rotation. nil: never delete (the CLI, which
+    /// does not know what writd was told to keep).
+    public var keep: Int?
 
     public init(
         path: String = AuditLog.defaultPath,
         rotateBytes: Int64? = AuditLog.defaultRotateBytes,
-        keep: Int = AuditLog.defaultKeep
+        keep: Int? = AuditLog.defaultKeep
     ) {
         self.path = path
         self.rotateBytes = rotateBytes
-        self.keep = max(1, keep)
+        self.keep = keep.map { max(1, $0) }
     }
 
     /// Opens the current file and takes its lock, making sure the descriptor still is the file
@@ -165,8 +166,14 @@ public struct AuditLog: Sendable {
             throw .unreadable(path: temporary, errno: e)
         }
         // A second name first, so the records are never without one; then the new file replaces
-        // the current name in one step.
-        guard Glibc.link(path, rotated) == 0 else {
+        // the current name in one step. A crash between the two leaves the rotated name on this
+        // very file: then the link is already there.
+        var current = stat()
+        var existing = stat()
+        let linked =
+            lstat(rotated, &existing) == 0 && lstat(path, &current) == 0 && existing.st_ino == current.st_ino
+            && existing.st_dev == current.st_dev
+        guard linked || Glibc.link(path, rotated) == 0 else {
             let e = errno
             unlink(temporary)
             throw .unreadable(path: rotated, errno: e)
@@ -182,7 +189,9 @@ public struct AuditLog: Sendable {
             fsync(dfd)
             close(dfd)
         }
-        for (_, old) in rotatedFiles().dropLast(keep) { unlink(old) }
+        if let keep {
+            for (_, old) in rotatedFiles().dropLast(keep) { unlink(old) }
+        }
         return rotated
     }
 

@@ -88,7 +88,8 @@ struct AuditCommand: ParsableCommand {
             case .intact(let records, let seq, let head):
                 let kept =
                     report.firstSeq > 1
-                    ? " (records \(report.firstSeq)…\(seq); older files were deleted by rotation)" : ""
+                    ? " (records \(report.firstSeq)…\(seq); the files before are not here: deleted by --audit-keep, or removed)"
+                    : ""
                 print(
                     "audit log \(log.path)\(scope): \(records) records, chain intact\(kept); head record \(seq) hash \(head)"
                 )
@@ -103,17 +104,17 @@ struct AuditCommand: ParsableCommand {
             abstract: "Start a new audit file now; the chain goes on in it (writd also rotates by size).",
             discussion: """
                 The current file becomes audit.jsonl.N (N: its last record) and the new file's first \
-                record links to it. writ audit verify checks the files as one chain. At most --keep \
-                rotated files are kept.
+                record links to it. writ audit verify checks the files as one chain. With --keep N, only \
+                the N newest rotated files are kept.
                 """
         )
-        @Option(help: "Rotated files to keep (older ones are deleted).") var keep = AuditLog.defaultKeep
+        @Option(help: "Rotated files to keep; older ones are deleted (default: keep all).") var keep: Int?
         @OptionGroup var auditOptions: AuditOptions
 
         func run() throws {
             var log = try auditOptions.log()
             try requireRoot("writ audit rotate", reads: "the audit log")
-            guard keep >= 1 else { throw CLIError("--keep must be at least 1", exitCode: 64) }
+            if let keep, keep < 1 { throw CLIError("--keep must be at least 1", exitCode: 64) }
             log.keep = keep
             if let rotated = try log.rotate(time: currentTime()) {
                 print("rotated: \(rotated); \(log.path) goes on with the next record")

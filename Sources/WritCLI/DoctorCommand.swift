@@ -26,6 +26,11 @@ struct DoctorCommand: ParsableCommand {
         help: "Only what is enforced and who is gated (exit 1 when a gate would lock out everyone it gates)."
     )
     var enforcementOnly = false
+    @Option(
+        name: .customLong("for-user"),
+        help: "Also say whether this user is gated and can get a grant (FAIL when gated and cannot)."
+    )
+    var forUser: String?
     @OptionGroup var storeOptions: StoreOptions
     @OptionGroup var socketOptions: SocketOptions
 
@@ -234,8 +239,7 @@ extension DoctorCommand {
                     gate.name,
                     "pam_writ.so is '\(control)' in the account stack: a denial would not stop \(service) — make it 'required'"
                 )
-            } else if let skip = gate.before.first(where: { $0.contains("sufficient") || $0.contains("success=done") })
-            {
+            } else if let skip = Enforcement.bypass(service: service, before: gate.before) {
                 add(
                     "fail",
                     gate.name,
@@ -246,9 +250,18 @@ extension DoctorCommand {
         }
         if let conf = try? readText(sudoConf) {
             if let gate = Enforcement.pluginGate(sudoConf: conf) {
+                // The PAM line leaves scopes to the plugin only for users the plugin gates too.
+                for i in gates.indices where gates[i].capability == .sudo && gates[i].scopedGrantsPass {
+                    if gates[i].managedGroup != gate.managedGroup && gate.managedGroup != nil {
+                        add(
+                            "warn",
+                            gates[i].name,
+                            "sudo_plugin with managed_group=\(gates[i].managedGroup ?? "(none)") but writ_approval has managed_group=\(gate.managedGroup ?? "(none)"): command-limited grants of users outside the plugin's group are refused here — use the same group on both lines"
+                        )
+                    }
+                }
                 gates.append(gate)
-                let plugins = conf.split(separator: "\n").filter { $0.hasPrefix("Plugin") }
-                if !plugins.contains(where: { $0.contains("writ_audit") }) {
+                if Enforcement.pluginLines(sudoConf: conf)["writ_audit"] == nil {
                     add(
                         "warn",
                         "sudo.conf",
@@ -256,6 +269,7 @@ extension DoctorCommand {
                     )
                 }
             } else if gates.contains(where: { $0.capability == .sudo }) {
+                for i in gates.indices where gates[i].capability == .sudo { gates[i].scopedGrantsPass = false }
                 add(
                     "warn",
                     "sudo.conf",
@@ -284,6 +298,11 @@ extension DoctorCommand {
                 host: host
             )
             add(level, gate.name, text)
+            if let user = forUser, !user.isEmpty,
+                let (level, text) = Enforcement.userFinding(user, gate: gate, policy: loaded, host: host)
+            {
+                add(level, gate.name, text)
+            }
         }
     }
 

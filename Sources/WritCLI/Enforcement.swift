@@ -17,6 +17,9 @@ struct Gate {
     var before: [String] = []
     /// Options the module or plugin refuses: it then denies everyone it gates.
     var problem: String?
+    /// Whether grants limited to commands or a run-as user get through this gate: always for the
+    /// plugin and logins; for sudo's PAM line only with sudo_plugin and a writ_approval line.
+    var scopedGrantsPass = true
 }
 
 enum Enforcement {
@@ -73,15 +76,18 @@ enum Enforcement {
         }
         if skipped(service: service, lines: lines, at: at) { return nil }
         let words = pamWords(lines[at])
-        let (capability, group, problem) = options(Array(words.dropFirst(3)), plugin: false)
+        let arguments = Array(words.dropFirst(3))
+        let (capability, group, problem) = options(arguments, plugin: false)
         let sudoService = service == "sudo" || service == "sudo-i"
+        let resolved = capability ?? (sudoService ? .sudo : .login)
         return Gate(
             name: "pam \(service)",
-            capability: capability ?? (sudoService ? .sudo : .login),
+            capability: resolved,
             managedGroup: group,
             control: words[1],
             before: Array(lines[..<at]),
-            problem: problem
+            problem: problem,
+            scopedGrantsPass: resolved == .login || arguments.contains("sudo_plugin")
         )
     }
 
@@ -108,19 +114,68 @@ enum Enforcement {
         return false
     }
 
-    /// The `writ_approval` line of sudo.conf, if sudo loads it.
-    static func pluginGate(sudoConf text: String) -> Gate? {
+    /// sudo.conf's `Plugin NAME PATH OPTIONS…` lines as sudo reads them: the keyword in any case,
+    /// `#` comments. Name → options (the first line for a name wins, as in sudo).
+    static func pluginLines(sudoConf text: String) -> [String: [String]] {
+        var out: [String: [String]] = [:]
         for raw in text.split(separator: "\n") {
-            let words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            guard words.count >= 3, words[0] == "Plugin", words[1] == "writ_approval" else { continue }
-            let (capability, group, problem) = options(Array(words.dropFirst(3)), plugin: true)
-            var gateProblem = problem
-            if let capability, capability != .sudo {
-                gateProblem = gateProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
+            var words: [String] = []
+            for word in raw.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                if word.hasPrefix("#") { break }
+                words.append(String(word))
             }
-            return Gate(name: "sudo plugin", capability: .sudo, managedGroup: group, problem: gateProblem)
+            guard words.count >= 3, words[0].lowercased() == "plugin", out[words[1]] == nil else { continue }
+            out[words[1]] = Array(words.dropFirst(3))
+        }
+        return out
+    }
+
+    /// A line before pam_writ.so that can end the account stack, or jump past pam_writ.so, without
+    /// a denial: `sufficient`, a `done` for any result (pam_unix's `new_authtok_reqd=done` lets an
+    /// expired password skip everything after it), or a jump as far as pam_writ.so or beyond —
+    /// except a pam_succeed_if service test that does not name this service.
+    static func bypass(service: String, before lines: [String]) -> String? {
+        let at = lines.count
+        for (i, line) in lines.enumerated() {
+            let words = pamWords(line)
+            guard words.count > 2 else { continue }
+            let control = words[1]
+            if control == "sufficient" { return line }
+            guard control.hasPrefix("[") else { continue }
+            let actions = control.dropFirst().dropLast().split(separator: " ").compactMap { pair in
+                pair.split(separator: "=", maxSplits: 1).last.map(String.init)
+            }
+            if actions.contains("done") { return line }
+            let reach = actions.compactMap { Int($0) }.max() ?? 0
+            guard reach > 0, i + reach >= at else { continue }
+            // pam_succeed_if … service in A:B jumps for those services only.
+            if words[2].hasSuffix("pam_succeed_if.so"), !skipped(service: service, lines: lines + ["x"], at: at) {
+                continue
+            }
+            return line
         }
         return nil
+    }
+
+    /// The `writ_approval` line of sudo.conf, if sudo loads it. A writ_audit line whose options the
+    /// module refuses denies every sudo but root's too: that is the gate's problem then.
+    static func pluginGate(sudoConf text: String) -> Gate? {
+        let lines = pluginLines(sudoConf: text)
+        guard let approval = lines["writ_approval"] else { return nil }
+        let (capability, group, problem) = options(approval, plugin: true)
+        var gateProblem = problem
+        if let capability, capability != .sudo {
+            gateProblem = gateProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
+        }
+        if let audit = lines["writ_audit"], gateProblem == nil {
+            let (auditCapability, _, auditProblem) = options(audit, plugin: true)
+            if let auditProblem {
+                gateProblem = "on the writ_audit line: \(auditProblem)"
+            } else if let auditCapability, auditCapability != .sudo {
+                gateProblem = "on the writ_audit line: capability=\(auditCapability.rawValue)"
+            }
+        }
+        return Gate(name: "sudo plugin", capability: .sudo, managedGroup: group, problem: gateProblem)
     }
 
     /// The options the module reads (`ModuleOptions` in the module: keep the two in step).
@@ -137,7 +192,11 @@ enum Enforcement {
             case ("managed_group", let v?):
                 guard !v.isEmpty else { return (nil, nil, "managed_group= is empty") }
                 group = v
-            case ("store", _?), ("failmode", _?), ("debug", nil): break
+            case ("store", let v?):
+                guard v.hasPrefix("/") else { return (nil, nil, "store=\(v) is not an absolute path") }
+            case ("failmode", let v?):
+                guard v == "closed" || v == "open" else { return (nil, nil, "unknown failmode=\(v)") }
+            case ("debug", nil): break
             case ("sudo_plugin", nil) where !plugin: break
             case ("sudo_plugin", nil):
                 return (nil, nil, "sudo_plugin is a pam_writ.so option, not a Plugin option")
@@ -161,48 +220,57 @@ enum Enforcement {
                 "its options are refused (\(problem)): every \(gate.capability.rawValue) it gates is denied — fix the line"
             )
         }
-        let accounts = UserDirectory.allAccounts()
-        var gated: [String]
-        var scope: String
-        if let group = gate.managedGroup {
-            guard UserDirectory.group(named: group) != nil else {
-                return (
-                    "fail",
-                    "managed_group \(group) does not exist: every non-root \(gate.capability.rawValue) is denied (fail closed) — groupadd \(group), or fix the line"
-                )
-            }
-            let uid0 = Set(accounts.filter { $0.uid == 0 }.map(\.name))
-            gated = UserDirectory.members(ofGroup: group).filter { !uid0.contains($0) }
+        let what = gate.capability == .sudo ? "sudo" : "login"
+        let gated: [String]
+        let scope: String
+        switch gatedUsers(gate) {
+        case .missingGroup(let group):
+            return (
+                "fail",
+                "managed_group \(group) does not exist: every non-root \(what) is denied (fail closed) — groupadd \(group), or fix the line"
+            )
+        case .members(let group, let list):
+            gated = list
             scope = "members of \(group)"
-        } else {
-            // Everyone but root; people are listed, system accounts counted.
-            gated = accounts.filter { $0.uid >= 1000 && $0.uid != 65534 }.map(\.name)
+            if gated.isEmpty {
+                return ("ok", "gates \(what) for members of \(group): it has none yet — nobody is gated by this line")
+            }
+        case .everyone(let listed):
+            gated = listed
+            // Accounts NSS does not enumerate (a directory service) and system accounts are held
+            // too: the list is what this host can show, never "nobody".
             scope = "every user but root"
         }
-        let what = gate.capability == .sudo ? "sudo" : "login"
-        if gated.isEmpty {
-            return ("ok", "gates \(what) for \(scope): nobody yet — everyone else is not gated by Writ")
-        }
+        let shown =
+            gate.managedGroup == nil
+            ? "\(names(gated, empty: "no account with uid ≥ 1000 listed here")); also accounts NSS does not list"
+            : names(gated)
         guard let policy else {
             return (
                 "fail",
-                "gates \(what) for \(scope) (\(names(gated))), but \(policyPath) does not load "
+                "gates \(what) for \(scope) (\(shown)), but \(policyPath) does not load "
                     + "(\(LogText.escape(policyProblem ?? "unreadable", limit: 200))): nobody can request — "
                     + "fix it (writ policy validate)"
             )
         }
-        let reach = policy.reach(capability: gate.capability, host: host, membersOf: UserDirectory.members(ofGroup:))
+        let reach = policy.reach(
+            capability: gate.capability,
+            host: host,
+            scopedGrantsPass: gate.scopedGrantsPass,
+            membersOf: UserDirectory.members(ofGroup:)
+        )
         let can = gated.filter { reach[$0] != nil }
         let cannot = gated.filter { reach[$0] == nil }
         let outside = gate.managedGroup.map { "; users outside \($0) are not gated by Writ" } ?? ""
-        var text = "gates \(what) for \(scope) (\(names(gated)))"
-        if can.isEmpty {
+        var text = "gates \(what) for \(scope) (\(shown))"
+        if can.isEmpty && (gate.managedGroup != nil || reach.isEmpty) {
             text +=
                 " and nobody but root can get a \(what) grant under \(policyPath): they are locked out — add them to a \(what) flow's requesters with an approver, or roll out to a managed group first (managed_group=)"
             return ("fail", text + outside)
         }
-        let flows = Set(can.flatMap { reach[$0] ?? [] }).sorted().joined(separator: ", ")
-        text += "; can get a grant: \(names(can)) (flows \(flows))"
+        let reachable = gate.managedGroup == nil ? Array(reach.keys).sorted() : can
+        let flows = Set(reachable.flatMap { reach[$0] ?? [] }).sorted().joined(separator: ", ")
+        text += "; can get a grant: \(names(reachable)) (flows \(flows))"
         if !cannot.isEmpty {
             text += "; cannot, so only root's writ grant add lets them in: \(names(cannot))"
             return ("warn", text + outside)
@@ -210,7 +278,49 @@ enum Enforcement {
         return ("ok", text + outside)
     }
 
-    static func names(_ list: [String]) -> String {
+    enum Gated {
+        case missingGroup(String)
+        case members(group: String, [String])
+        /// No managed group: everyone but root; the accounts with uid ≥ 1000 NSS lists.
+        case everyone(listed: [String])
+    }
+
+    static func gatedUsers(_ gate: Gate) -> Gated {
+        let accounts = UserDirectory.allAccounts()
+        guard let group = gate.managedGroup else {
+            return .everyone(listed: accounts.filter { $0.uid >= 1000 && $0.uid != 65534 }.map(\.name))
+        }
+        guard UserDirectory.group(named: group) != nil else { return .missingGroup(group) }
+        let uid0 = Set(accounts.filter { $0.uid == 0 }.map(\.name))
+        return .members(group: group, UserDirectory.members(ofGroup: group).filter { !uid0.contains($0) })
+    }
+
+    /// Whether one user (the admin running the installer, say) is held by the gate and can get a
+    /// grant through it: nil when the gate does not hold them.
+    static func userFinding(_ user: String, gate: Gate, policy: Policy?, host: String) -> (String, String)? {
+        guard let account = UserDirectory.user(named: user), account.uid != 0 else { return nil }
+        if let group = gate.managedGroup {
+            guard UserDirectory.groupNames(of: account).contains(group) else { return nil }
+        }
+        let what = gate.capability == .sudo ? "sudo" : "login"
+        let flows =
+            policy?.reach(
+                capability: gate.capability,
+                host: host,
+                scopedGrantsPass: gate.scopedGrantsPass,
+                membersOf: UserDirectory.members(ofGroup:)
+            )[user] ?? []
+        if flows.isEmpty {
+            return (
+                "fail",
+                "\(user) would be gated and cannot get a \(what) grant: \(user) would lose \(what) — let \(user) request (a flow's requesters) or leave \(user) out of the managed group"
+            )
+        }
+        return ("ok", "\(user) is gated and can get a \(what) grant (flows \(flows.joined(separator: ", ")))")
+    }
+
+    static func names(_ list: [String], empty: String = "none") -> String {
+        if list.isEmpty { return empty }
         let shown = list.prefix(8).map { LogText.escape($0, limit: 32) }.joined(separator: ", ")
         return list.count > 8 ? shown + " and \(list.count - 8) more" : shown
     }

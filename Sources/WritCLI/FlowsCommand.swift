@@ -45,8 +45,8 @@ struct FlowsCommand: ParsableCommand {
 
     func scope(_ f: FlowView) -> String {
         guard f.capability == "sudo" else { return "login" }
-        let commands = f.commands.map { $0.joined(separator: "; ") } ?? "any command"
-        return LogText.escape("sudo as \(f.runas): \(commands)", limit: 80)
+        let commands = f.commands.map(commandList) ?? "any command"
+        return "sudo as \(LogText.escape(f.runas, limit: 32)): \(commands)"
     }
 
     func approval(_ f: FlowView) -> String {

@@ -134,9 +134,7 @@ func grantScope(_ r: RequestView) -> String {
     let host = LogText.escape(r.host, limit: 64)
     let what: String
     if r.capability == "sudo" {
-        let commands =
-            r.commands.map { "only " + $0.map { LogText.escape($0, limit: 200) }.joined(separator: "; ") }
-            ?? "any command"
+        let commands = r.commands.map { "only " + commandList($0) } ?? "any command"
         what = "sudo as \(LogText.escape(r.runas, limit: 32)) on \(host), \(commands)"
     } else {
         what = "login on \(host)"
@@ -147,17 +145,30 @@ func grantScope(_ r: RequestView) -> String {
     return "\(what), for \(DurationText.format(r.duration))"
 }
 
-/// The WHAT column: capability, run-as user and commands in a few words.
+/// Commands as one unambiguous list, never cut: `"/usr/bin/id -u", "/usr/bin/uptime"` (each
+/// quoted, its own quotes escaped), so one command with arguments never reads as two.
+func commandList(_ commands: [String]) -> String {
+    commands.map { "\"" + LogText.escape($0, limit: 4096).replacingQuotes() + "\"" }.joined(separator: ", ")
+}
+
+extension String {
+    fileprivate func replacingQuotes() -> String {
+        var out = ""
+        for ch in self { out += ch == "\"" ? "\\\"" : String(ch) }
+        return out
+    }
+}
+
+/// The WHAT column: capability, run-as user and every command (approvers decide on this).
 func scopeCell(_ r: RequestView) -> String {
     let base: String
     if r.capability == "sudo" {
-        let commands = r.commands.map { $0.joined(separator: "; ") } ?? "any command"
-        base = "sudo as \(r.runas): \(commands)"
+        let commands = r.commands.map(commandList) ?? "any command"
+        base = "sudo as \(LogText.escape(r.runas, limit: 32)): \(commands)"
     } else {
         base = "login"
     }
-    let text = r.kind == "extend" ? "extend \(r.extendsGrant ?? "?"): \(base)" : base
-    return LogText.escape(text, limit: 80)
+    return r.kind == "extend" ? "extend \(r.extendsGrant ?? "?"): \(base)" : base
 }
 
 func outcomeLine(_ r: RequestView) -> String {

@@ -88,7 +88,8 @@ struct AuditOptions: ParsableArguments {
         guard auditLog.hasPrefix("/") else {
             throw CLIError("--audit-log \(auditLog) is not an absolute path", exitCode: 64)
         }
-        return AuditLog(path: auditLog)
+        // writd rotates by size and deletes by its own --audit-keep; the CLI does neither.
+        return AuditLog(path: auditLog, rotateBytes: nil, keep: nil)
     }
 }
 

@@ -141,22 +141,45 @@ enum HostFacts {
     /// The sudo must also be the distribution's `/usr/bin/sudo`, which reads `/etc/sudo.conf`: a
     /// sudo built from source reads another sudo.conf, where a stale line in /etc would promise a
     /// plugin that never runs.
-    static func sudoWillRunApprovalPlugin() -> Bool {
+    /// Returns the options on the writ_approval line (the words after its path), nil when the
+    /// plugin will not run.
+    static func approvalPluginThatWillRun() -> [String]? {
         var exe = stat()
         var sudo = stat()
         guard writ_process_is_sudo_front_end() != 0, stat("/proc/self/exe", &exe) == 0,
             stat("/usr/bin/sudo", &sudo) == 0, exe.st_dev == sudo.st_dev, exe.st_ino == sudo.st_ino
-        else { return false }
-        return sudoConfLoadsApprovalPlugin()
+        else { return nil }
+        return approvalPluginOptions()
     }
 
     static func sudoConfLoadsApprovalPlugin(path: String = "/etc/sudo.conf") -> Bool {
-        guard let text = readSmallRootFile(path) else { return false }
+        approvalPluginOptions(path: path) != nil
+    }
+
+    /// The words after the path on sudo.conf's `Plugin writ_approval PATH …` line, read as sudo
+    /// reads the file: the keyword in any case, `#` comments (a line's first word, or a word after
+    /// blanks). nil when there is no such line.
+    static func approvalPluginOptions(path: String = "/etc/sudo.conf") -> [String]? {
+        guard let text = readSmallRootFile(path) else { return nil }
         for line in text.split(separator: "\n") {
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            if words.count >= 3, words[0] == "Plugin", words[1] == "writ_approval" { return true }
+            var words: [Substring] = []
+            for word in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+                if word.hasPrefix("#") { break }
+                words.append(word)
+            }
+            guard words.count >= 3, isPluginKeyword(words[0]), words[1] == "writ_approval" else { continue }
+            return words.dropFirst(3).map { String($0) }
         }
-        return false
+        return nil
+    }
+
+    /// `Plugin` compared as sudo does (strncasecmp), ASCII only: no Unicode tables in the module.
+    static func isPluginKeyword(_ word: Substring) -> Bool {
+        let expected = Array("plugin".utf8)
+        let bytes = Array(word.utf8)
+        guard bytes.count == expected.count else { return false }
+        for (b, e) in zip(bytes, expected) where (b | 0x20) != e { return false }
+        return true
     }
 
     /// Reads a file of at most 64 KiB that root owns and only root can write; nil otherwise.

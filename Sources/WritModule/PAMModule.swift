@@ -189,6 +189,11 @@ struct PAMAccount {
     ) -> Int32 {
         // Root is never locked out, whatever the configuration or the store say.
         if user.uid == 0 { return PAM_SUCCESS }
+        // Nor is root acting as someone: su and runuser run by root (their real uid) are root's
+        // own doing, not a login by that user.
+        if capability == .login && getuid() == 0 && ["su", "su-l", "runuser", "runuser-l"].contains(service) {
+            return PAM_SUCCESS
+        }
         if let problem {
             log(LOG_ERR, "bad module arguments: \(problem); denying \(LogText.escape(user.name)) (fail closed)")
             tell("writ: access control is misconfigured on this host — ask an admin to check the pam_writ.so line")
@@ -228,11 +233,17 @@ struct PAMAccount {
 
         var scopeLater = false
         if capability == .sudo && options.sudoPlugin {
-            scopeLater = HostFacts.sudoWillRunApprovalPlugin()
+            // The plugin checks scopes only for the users it gates: its own managed_group= (which
+            // may differ from this line's) must cover this user, or a command-limited grant would
+            // pass here and nothing would check the command.
+            if let words = HostFacts.approvalPluginThatWillRun() {
+                let (pluginOptions, problem) = ModuleOptions.parse(words)
+                if problem == nil, case .managed = pluginOptions.scope(for: user, log: log) { scopeLater = true }
+            }
             if !scopeLater {
                 log(
                     LOG_WARNING,
-                    "sudo_plugin is set but this sudo will not run writ_approval (not sudo.ws, or /etc/sudo.conf does not load it): scoped grants will not satisfy the account check"
+                    "sudo_plugin is set but writ_approval will not check \(name)'s command (not sudo.ws, /etc/sudo.conf does not load it, or its managed_group= leaves \(name) out): scoped grants will not satisfy the account check"
                 )
             }
         }

@@ -56,6 +56,9 @@ nonisolated(unsafe) var allowingGrant: String? = nil
 nonisolated(unsafe) var auditPluginOpened = false
 nonisolated(unsafe) var approvalConfigured = false
 nonisolated(unsafe) var acceptReported = false
+/// writ_approval found the user outside its managed group: the run is not reported to writd (it
+/// would be tracked under whatever grant the user happens to hold) nor logged as Writ's.
+nonisolated(unsafe) var approvalNotManaged = false
 
 /// `errstr` must stay valid until close(): static strings only.
 func setErrstr(_ errstr: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ text: StaticString) {
@@ -75,6 +78,7 @@ func approvalOpen(
 ) -> Int32 {
     approvalInvocation = SudoInvocation(userInfo: userInfo, pluginOptions: pluginOptions)
     allowingGrant = nil
+    approvalNotManaged = false
     return 1
 }
 
@@ -120,6 +124,9 @@ func approvalCheck(
         return 0
     case .failOpen:
         return 1
+    case .notManaged:
+        approvalNotManaged = true
+        return 1
     }
 }
 
@@ -130,6 +137,8 @@ struct SudoApproval {
         case allow(grant: String?)
         case deny(userLine: String)
         case failOpen
+        /// Outside the managed group: not Writ's to decide, nor to track or audit.
+        case notManaged
     }
 
     let invocation: SudoInvocation
@@ -160,7 +169,7 @@ struct SudoApproval {
         case .managed: break
         case .unmanaged:
             // Outside the managed group the plugin stays out of the decision: sudoers decides alone.
-            return .allow(grant: nil)
+            return .notManaged
         case .groupMissing(let group):
             if options.failMode == .open {
                 sudoLog(
@@ -325,7 +334,7 @@ func auditAccept(
         return 0
     }
     let decisive = approvalConfigured ? name == "writ_approval" : pluginType == 1  // SUDO_POLICY_PLUGIN
-    guard decisive, !acceptReported else { return 1 }
+    guard decisive, !acceptReported, !approvalNotManaged else { return 1 }
     acceptReported = true
     let grant = allowingGrant ?? "-"
     let line = SudoCommandLine(commandInfo, argv: CStrings.array(runArgv))

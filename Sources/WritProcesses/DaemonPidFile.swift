@@ -34,20 +34,35 @@ public enum DaemonPidFile {
 
     /// Takes the lock and writes this process's pid; fails when another writd holds it.
     public static func acquire(_ path: String = defaultPath) throws(Failure) -> Lock {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        var lock = flockStruct(type: Int16(F_WRLCK))
-        if fcntl(fd, F_SETLK, &lock) != 0 {
-            let holder = lockHolder(fd)
-            close(fd)
-            throw Failure(
-                description: "another writd is running (pid \(holder.map(String.init) ?? "?") holds \(path))"
-            )
+        for _ in 0..<8 {
+            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            var lock = flockStruct(type: Int16(F_WRLCK))
+            if fcntl(fd, F_SETLK, &lock) != 0 {
+                let holder = lockHolder(fd)
+                close(fd)
+                throw Failure(
+                    description: "another writd is running (pid \(holder.map(String.init) ?? "?") holds \(path))"
+                )
+            }
+            // A stopping writd unlinks the file before it lets go of the lock: a lock taken on
+            // that unlinked file names nobody. Only the file the name points at counts.
+            var mine = stat()
+            var named = stat()
+            guard fstat(fd, &mine) == 0, lstat(path, &named) == 0, mine.st_ino == named.st_ino,
+                mine.st_dev == named.st_dev
+            else {
+                close(fd)
+                continue
+            }
+            let text = Array("\(getpid())\n".utf8)
+            _ = ftruncate(fd, 0)
+            _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            return Lock(fd: fd, path: path)
         }
-        let text = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        return Lock(fd: fd, path: path)
+        throw Failure(description: "\(path) keeps changing: another writd is starting or stopping")
     }
 
     /// The pid of the writd holding the lock, nil when none runs (no file, or a stale one).

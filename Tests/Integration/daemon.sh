@@ -166,18 +166,18 @@ section "writd: what an engineer and an approver see"
 REQ_PID=$!
 for _ in $(seq 100); do grep -q "filed" "$WORK/request-out.txt" 2>/dev/null && break; sleep 0.05; done
 out=$(cat "$WORK/request-out.txt")
-expect "writ request through a pipe prints the id at once, and what it asks for" "$out" "^request r_[0-9a-z]+ filed: sudo as root on [^ ]+, only /usr/bin/id -u, for 10m — waiting for 0/2 approvals"
+expect "writ request through a pipe prints the id at once, and what it asks for" "$out" "^request r_[0-9a-z]+ filed: sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m — waiting for 0/2 approvals"
 RID2=$(grep -oE 'r_[0-9a-z]+' "$WORK/request-out.txt" | head -1)
 out=$(writ_as writt_bob requests)
-expect "writ requests: a command-limited request does not look like full root" "$out" "$RID2 +writt_alice +sudo as root: /usr/bin/id -u "
+expect "writ requests: a command-limited request does not look like full root" "$out" "$RID2 +writt_alice +sudo as root: \"/usr/bin/id -u\" "
 out=$(writ_as writt_bob approve "$RID2")
-expect "approve says exactly what is being granted" "$out" "rc=0"$'\n'"approval recorded for $RID2 \(writt_alice asks for sudo as root on [^ ]+, only /usr/bin/id -u, for 10m\): 1/2"
+expect "approve says exactly what is being granted" "$out" "rc=0"$'\n'"approval recorded for $RID2 \(writt_alice asks for sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m\): 1/2"
 out=$(writ_as writt_carol approve "$RID2")
-expect "... and once approved, what was granted" "$out" "rc=0"$'\n'"approved $RID2: writt_alice has sudo as root on [^ ]+, only /usr/bin/id -u, for 10m \(grant g_"
+expect "... and once approved, what was granted" "$out" "rc=0"$'\n'"approved $RID2: writt_alice has sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m \(grant g_"
 wait "$REQ_PID"
 G2=$(sqs "SELECT id FROM grants WHERE request_id='$RID2'")
 writ_as writt_alice revoke "$G2" >/dev/null
-expect "the waiting request ends with the grant's scope" "$(cat "$WORK/request-out.txt")" "approved $RID2 by writt_carol: you can now use sudo \(sudo as root on [^ ]+, only /usr/bin/id -u, for 10m\)"
+expect "the waiting request ends with the grant's scope" "$(cat "$WORK/request-out.txt")" "approved $RID2 by writt_carol: you can now use sudo \(sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m\)"
 out=$(writ_as writt_alice flows)
 expect "writ flows: the flows alice may request, what they grant, who approves" "$out" "ops +sudo as root: any command +30m \(max 2h\) +1 of writt_bob, writt_carol; auto_approve oncall +required, \^INC-\[0-9\]\+"
 expect "... every flow she may request" "$out" "dual +sudo as root: any command +10m \(max 1h\) +2 of writt_bob, writt_carol"

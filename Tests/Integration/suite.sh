@@ -136,6 +136,11 @@ out=$(pam_check sudo writt_dave)
 expect "runas-scoped grant (not root), PAM only: denied" "$out" "limited to a run-as user"
 clear_grants
 
+pam_service su "account required $MODULE store=$STORE capability=login managed_group=writt_managed"
+expect "root's own su to a managed user is not a login: allowed without a grant" "$(pam_check su writt_alice)" "result=PAM_SUCCESS"
+pam_service not-su "account required $MODULE store=$STORE capability=login managed_group=writt_managed"
+expect "... but the same line in another service still gates" "$(pam_check not-su writt_alice)" "result=PAM_PERM_DENIED"
+
 section "PAM: the store is checked before it is trusted (fail closed, syslog says which)"
 grant --user writt_alice --capability login --for 1h >/dev/null
 pam_service good "account required $MODULE store=$STORE"
@@ -278,6 +283,15 @@ m=$(syslog_mark)
 expect "plugin: a misspelt option is an error" "$(sudo_as writt_carol /bin/true)" "^rc=1.*misconfigured"
 expect "... and syslog names it" "$(syslog_since "$m")" "unknown option .managed_grup=writt_managed."
 expect "plugin: root is never refused, whatever the options" "$(runuser -u root -- sudo -n /usr/bin/id -u 2>&1)" "^0$"
+# PAM leaves command scopes to the plugin (sudo_plugin) only for users the plugin gates: carol is
+# outside the plugin's group, so her command-limited grant must not become full sudo.
+sudo_conf_plugin managed_group=writt_managed
+sudo_pam_stack sudo_plugin
+g=$(grant --user writt_carol --capability sudo --for 30m --command "/usr/bin/id -u")
+expect "sudo_plugin on PAM, plugin's group leaves carol out: her command grant is no full sudo" "$(sudo_as writt_carol /usr/bin/whoami)" "^rc=1.*limited to a run-as user or commands"
+expect "... nor does it pass at all (nothing would check the command)" "$(sudo_as writt_carol /usr/bin/id -u)" "^rc=1"
+clear_grants
+sudo_pam_plain
 sudo_conf_plugin
 sed -i "s|^Plugin writ_audit .*|& sudo_plugin|" /etc/sudo.conf
 m=$(syslog_mark)
@@ -506,13 +520,14 @@ PD=$WORK/pamd-profile
 mkdir -p "$PD"
 printf '%s\n' "@include common-auth" "@include common-account" >"$PD/sshd"
 printf '%s\n' "@include common-auth" "@include common-account" >"$PD/sudo"
-# What pam-auth-update writes for the Debian package's profile (dist/deb/writ/pam-config).
+# The Debian package's profile (dist/deb/writ/pam-config) as pam-auth-update places it: before
+# pam_unix, whose new_authtok_reqd=done would end the stack for an expired password.
 cat >"$PD/common-account" <<PAM
+account [success=1 default=ignore] pam_succeed_if.so quiet service in cron:atd:systemd-user:sudo:sudo-i
+account required pam_writ.so capability=login managed_group=writt_managed
 account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so
 account requisite pam_deny.so
 account required pam_permit.so
-account [success=1 default=ignore] pam_succeed_if.so quiet service in cron:atd:systemd-user:sudo:sudo-i
-account required pam_writ.so capability=login managed_group=writt_managed
 PAM
 cat >"$WORK/doctor-policy.yaml" <<YAML
 version: 1
@@ -527,6 +542,15 @@ out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.
 expect "doctor: the profile gates ssh logins of the managed group, and says who can get a grant" "$out" "WARN +pam sshd +gates login for members of writt_managed \(writt_alice, writt_bob, writt_dave\); can get a grant: writt_alice, writt_bob \(flows logins\); cannot, so only root's writ grant add lets them in: writt_dave"
 expect "doctor: the profile's skip line leaves sudo to the plugin: not gated by this line" "$out" "OK +pam sudo +not gated by Writ"
 expect "doctor: a warning is not a failure" "$out" "rc=0"
+# pam_writ.so after pam_unix: an expired password (new_authtok_reqd=done) skips it. doctor says so.
+cat >"$PD/common-account" <<PAM
+account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so
+account requisite pam_deny.so
+account required pam_permit.so
+account required pam_writ.so capability=login managed_group=writt_managed
+PAM
+out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
+expect "doctor: a line that can end the stack before pam_writ.so (pam_unix's new_authtok_reqd=done) is a FAIL" "$out" "FAIL +pam sshd +'account \[success=1 new_authtok_reqd=done default=ignore\] pam_unix.so' comes before pam_writ.so"
 sed -i -e 's/requesters: {users: \[writt_alice, writt_bob\]}/requesters: {users: [writt_carol]}/' \
     -e 's/approvers: {users: \[writt_carol\]}/approvers: {users: [writt_bob]}/' "$WORK/doctor-policy.yaml"
 out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
@@ -534,6 +558,10 @@ expect "doctor: a gate none of whose members can get a grant fails (exit 1)" "$o
 printf 'version: 1\nflows: []\n' >"$WORK/doctor-policy.yaml"
 out=$("$WRIT" doctor --enforcement --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
 expect "doctor: a policy that does not load is named with its first error" "$out" "FAIL +pam sshd +gates login .* but .*doctor-policy.yaml does not load \(.*flows.*\): nobody can request.*rc=1"
+printf '%s\n' "plugin writ_approval sudo_writ.so managed_group=writt_managed # lower case, as sudo allows" \
+    "Plugin writ_audit sudo_writ.so debug=1" >"$WORK/sudo-odd.conf"
+out=$("$WRIT" doctor --enforcement --pam-dir "$WORK/nowhere" --sudo-conf "$WORK/sudo-odd.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
+expect "doctor reads sudo.conf as sudo does, and a bad writ_audit option is a FAIL (it refuses every sudo)" "$out" "FAIL +sudo plugin +its options are refused \(on the writ_audit line: unknown option .debug=1.\)"
 
 # =================================================================================================
 section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"
@@ -574,6 +602,8 @@ out=$(unshare --mount --propagation private bash -c '
     echo "after refusals: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
     # The admin fills the two groups of the starting policy: alice may request, bob approves.
     printf "%s\n" "writ-requesters:x:29201:writt_alice" "writ-approvers:x:29202:writt_bob" >>/etc/group
+    # bob reached root through his own sudo: gating him, who cannot request, is refused.
+    SUDO_USER=writt_bob "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --managed-group writt_managed 2>&1 | grep -E "FAIL|install.sh:" | sed "s/^/lockout-admin: /"
     "'"$ROOTDIR"'/scripts/install.sh" --no-deps --no-build --no-start --enable-sudo-plugin --managed-group writt_managed 2>&1 | grep -E "sudo.conf|install.sh:|sudo plugin"
     grep "^Plugin writ_" /etc/sudo.conf | sed "s/^/line: /"
     echo "enabled, member without a grant: $(runuser -u writt_alice -- sudo -n /usr/bin/id -u 2>&1)"
@@ -622,6 +652,7 @@ expect "... with the reason and the fix" "$out" "lockout-all: install.sh: not en
 expect "... and sudo.conf is left as it was" "$out" "lockout refused, sudo.conf unchanged: yes"
 expect "lockout: a managed group none of whose members can request is refused too" "$out" "lockout-group: FAIL +sudo plugin +gates sudo for members of writt_managed \(writt_alice, writt_bob, writt_dave\) and nobody but root"
 expect "... and nobody lost sudo" "$out" "after refusals: 0"
+expect "lockout: the admin running the installer (SUDO_USER) would be gated without a way to a grant: refused" "$out" "lockout-admin: FAIL +sudo plugin +writt_bob would be gated and cannot get a sudo grant"
 expect "enable with a managed group whose member can request: done" "$out" "sudo.conf updated"
 expect "... the Plugin line names the managed group" "$out" "line: Plugin writ_approval sudo_writ.so managed_group=writt_managed"
 expect "enabled: a member without a grant is refused with the line" "$out" "enabled, member without a grant: writ: no active sudo grant for writt_alice"

@@ -34,6 +34,29 @@ struct ReachTests {
             capability: login
             requesters: {users: [gina]}
             approvers: {users: [bob]}
+          - name: nights
+            capability: sudo
+            requesters: {users: [ivan, judy]}
+            approvers: {unix_groups: [nobody-yet]}
+            auto_approve:
+              - name: ivan-only
+                requester_in: {users: [ivan]}
+              - name: weekends
+                requester_in: {users: [judy]}
+                window: {days: [sat, sun], from: "00:00", to: "24:00", tz: UTC}
+          - name: two-steps
+            capability: sudo
+            requesters: {users: [kim]}
+            steps:
+              - name: first
+                approvers: {unix_groups: [solo]}
+              - name: second
+                approvers: {unix_groups: [solo]}
+          - name: db-only
+            capability: sudo
+            runas: postgres
+            requesters: {users: [lee]}
+            approvers: {users: [bob]}
         """
 
     let policy: Policy
@@ -45,6 +68,7 @@ struct ReachTests {
         case "dba": ["hank"]
         case "leads": ["hank"]
         case "pairs": ["dan", "erin"]
+        case "solo": ["mia"]
         default: []
         }
     }
@@ -65,6 +89,17 @@ struct ReachTests {
         #expect(reach["gina"] == nil)
         #expect(policy.reach(capability: .sudo, host: "db-7", membersOf: members)["carol"] == ["db"])
         #expect(policy.reach(capability: .login, host: "web-1", membersOf: members)["gina"] == ["logins"])
+        // A rule counts only for the requesters it names, and not when a window decides.
+        #expect(reach["ivan"] == ["nights"])
+        #expect(reach["judy"] == nil)
+        // One person cannot give two steps their approvals.
+        #expect(reach["kim"] == nil)
+        // A run-as-limited flow counts where scoped grants get through, not at a PAM line without
+        // the plugin.
+        #expect(reach["lee"] == ["db-only"])
+        #expect(
+            policy.reach(capability: .sudo, host: "web-1", scopedGrantsPass: false, membersOf: members)["lee"] == nil
+        )
     }
 
     @Test("the starting policy (groups that do not exist yet) reaches nobody")

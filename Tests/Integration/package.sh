@@ -137,22 +137,55 @@ check "install left /etc/pam.d, /etc/sudo.conf and /etc/sudoers alone (no enforc
 check "the pam-auth-update profile is installed but off: no pam_writ in common-*" \
     r '[ -f /usr/share/pam-configs/writ ] && ! grep -q pam_writ /etc/pam.d/common-*'
 
-echo "== the profile, enabled by the admin (a managed user, an unmanaged one, a cron check)"
+echo "== the profile, enabled by the admin (managed and unmanaged users, expired passwords, cron)"
 apt_in_root "install pamtester" || fail "apt install pamtester (for the checks below)"
-r 'useradd -m writt_alice && useradd -m writt_bob && adduser --quiet writt_alice writ-managed'
+# alice and carol are managed, bob and dave not. carol's and dave's passwords have expired
+# (chage -d 0): pam_unix's account check answers new_authtok_reqd, and its "done" ends the stack.
+r 'for u in alice bob carol dave; do useradd -m writt_$u; done && adduser --quiet writt_alice writ-managed &&
+   adduser --quiet writt_carol writ-managed && chage -d 0 writt_carol && chage -d 0 writt_dave'
+common_before=$(in_root 'cat /etc/pam.d/common-* | md5sum')
+common_as_before() { [ "$(in_root 'cat /etc/pam.d/common-* | md5sum')" = "$common_before" ]; }
+# What the login service's account stack says for writt_USER: the modules' messages, then pamtester's answer.
+acct() { in_root "pamtester login writt_$1 acct_mgmt 2>&1" || true; }
+refused_by_writ() { # USER: pam_writ refused (its message, then PAM_PERM_DENIED)
+    local out
+    out=$(acct "$1")
+    echo "$out" | grep -q "^writ: no active login grant for writt_$1 " && [ "$(echo "$out" | tail -1)" = "pamtester: Permission denied" ]
+}
+must_change_password() { [ "$(acct "$1" | tail -1)" = "pamtester: Authentication token is no longer valid; new one required" ]; }
 check "pam-auth-update --enable writ puts both lines in common-account and common-session only" \
     r 'pam-auth-update --enable writ && grep -q "pam_succeed_if.so quiet service in cron:atd" /etc/pam.d/common-account &&
        grep -q "required.*pam_writ.so capability=login managed_group=writ-managed" /etc/pam.d/common-account &&
        grep -q "optional.*pam_writ.so" /etc/pam.d/common-session && ! grep -q pam_writ /etc/pam.d/common-session-noninteractive'
-check "a managed user without a login grant is refused (login, su)" \
-    r '! pamtester login writt_alice acct_mgmt && ! su -s /bin/true writt_alice'
+# The account stack's modules in order: Writ's first, so nothing before it (pam_unix's
+# new_authtok_reqd=done, a success jump) can end the stack without it.
+modules=$(in_root "grep '^account' /etc/pam.d/common-account" | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /[.]so$/) { printf "%s ", $i; break } }' || true)
+check "common-account runs the skip line and pam_writ.so first, then pam_unix.so" \
+    [ "$modules" = "pam_succeed_if.so pam_writ.so pam_unix.so pam_deny.so pam_permit.so " ]
+in_root "grep '^account' /etc/pam.d/common-account" | sed 's/^/    /' || true
+check "writ doctor finds no account line before pam_writ.so that lets users skip it (login, su)" \
+    r '! writ doctor --enforcement | grep "comes before pam_writ.so"'
+# su counts as a login when a user runs it; root's own su to a managed user does not.
+check "a managed user without a login grant is refused (login), though root may su to them" \
+    r '! pamtester login writt_alice acct_mgmt && su -s /bin/true writt_alice'
 check "an unmanaged user is not gated" r 'pamtester login writt_bob acct_mgmt && su -s /bin/true writt_bob'
-check "cron's account check is skipped for a managed user" \
-    r 'printf "@include common-account\n" >/etc/pam.d/cron && pamtester cron writt_alice acct_mgmt'
+check "an expired password does not skip the gate: a managed user without a grant is refused by pam_writ" \
+    refused_by_writ carol
+check "an unmanaged user with an expired password must change it, as without Writ" must_change_password dave
+check "cron's account check is skipped for a managed user without a grant (pam_unix still runs)" \
+    r 'printf "@include common-account\n" >/etc/pam.d/cron && pamtester cron writt_alice acct_mgmt &&
+       pamtester cron writt_carol acct_mgmt 2>&1 | tail -1 | grep -q "new one required$"'
 r 'rm /etc/pam.d/cron'
 check "with a login grant the managed user gets in" \
     r 'writ grant add --user writt_alice --capability login --for 1h --reason "package test" >/dev/null &&
        pamtester login writt_alice acct_mgmt && su -s /bin/true writt_alice'
+r 'writ grant add --user writt_carol --capability login --for 1h --reason "package test" >/dev/null'
+check "with a login grant, a managed user whose password expired passes pam_writ and must change it" \
+    must_change_password carol
+check "pam-auth-update --disable writ takes the lines out: common-* as before --enable" \
+    eval 'r "pam-auth-update --disable writ" && common_as_before'
+check "pam-auth-update --enable writ again (kept through the upgrade below)" \
+    r 'pam-auth-update --enable writ && grep -q pam_writ /etc/pam.d/common-account'
 
 echo "== upgrade (same package, revision 2)"
 r 'echo "# edited by the admin" >>/etc/writ/policy.yaml'
@@ -177,6 +210,7 @@ check "remove kept /etc/writ (edited), /var/lib/writ, /var/log/writ and the acco
 check "remove took the module, the binaries and the profile's lines out" \
     r "$none"' /usr/lib/*/security/pam_writ.so /usr/libexec/sudo/sudo_writ.so /usr/bin/writ /usr/share/pam-configs/writ &&
        ! grep -q pam_writ /etc/pam.d/common-*'
+check "remove left common-* as they were before pam-auth-update --enable writ" common_as_before
 
 echo "== purge"
 check "apt purge" apt_in_root "purge writ"

@@ -134,7 +134,7 @@ let package = Package(
         .executableTarget(
             name: "writd",
             dependencies: [
-                "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks",
+                "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks", "WritProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: bindNow

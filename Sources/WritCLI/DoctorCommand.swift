@@ -288,7 +288,7 @@ extension DoctorCommand {
         var loaded: Policy? = nil
         var problem: String? = nil
         do { loaded = try Policy.load(path: policy) } catch { problem = error.issues.first?.description ?? "invalid" }
-        let host = Enforcement.hostName()
+        let host = HostName.current()
         for gate in gates {
             let (level, text) = Enforcement.describe(
                 gate,

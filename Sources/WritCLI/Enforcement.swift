@@ -2,6 +2,7 @@ import Glibc
 import WritCore
 import WritPolicy
 import WritProcesses
+import WritStore
 
 /// Where Writ is wired in to gate access, read from the files sudo and PAM read: the account
 /// lines of the PAM services (one level of `@include`, which is how pam-auth-update's
@@ -162,48 +163,21 @@ enum Enforcement {
     static func pluginGate(sudoConf text: String) -> Gate? {
         let lines = pluginLines(sudoConf: text)
         guard let approval = lines["writ_approval"] else { return nil }
-        let (capability, group, problem) = options(approval, plugin: true)
+        let (_, group, problem) = options(approval, plugin: true)
         var gateProblem = problem
-        if let capability, capability != .sudo {
-            gateProblem = gateProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
-        }
-        if let audit = lines["writ_audit"], gateProblem == nil {
-            let (auditCapability, _, auditProblem) = options(audit, plugin: true)
-            if let auditProblem {
-                gateProblem = "on the writ_audit line: \(auditProblem)"
-            } else if let auditCapability, auditCapability != .sudo {
-                gateProblem = "on the writ_audit line: capability=\(auditCapability.rawValue)"
-            }
+        if let audit = lines["writ_audit"], gateProblem == nil, let auditProblem = options(audit, plugin: true).problem
+        {
+            gateProblem = "on the writ_audit line: \(auditProblem)"
         }
         return Gate(name: "sudo plugin", capability: .sudo, managedGroup: group, problem: gateProblem)
     }
 
-    /// The options the module reads (`ModuleOptions` in the module: keep the two in step).
+    /// A line's options as the module reads them (the same parser): what doctor reports is what
+    /// the module will do.
     static func options(_ words: [String], plugin: Bool) -> (Capability?, group: String?, problem: String?) {
-        var capability: Capability? = nil
-        var group: String? = nil
-        for word in words {
-            let key = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
-            let value = word.contains("=") ? String(word.split(separator: "=", maxSplits: 1).last ?? "") : nil
-            switch (key, value) {
-            case ("capability", let v?):
-                guard let c = Capability(rawValue: v) else { return (nil, nil, "unknown capability=\(v)") }
-                capability = c
-            case ("managed_group", let v?):
-                guard !v.isEmpty else { return (nil, nil, "managed_group= is empty") }
-                group = v
-            case ("store", let v?):
-                guard v.hasPrefix("/") else { return (nil, nil, "store=\(v) is not an absolute path") }
-            case ("failmode", let v?):
-                guard v == "closed" || v == "open" else { return (nil, nil, "unknown failmode=\(v)") }
-            case ("debug", nil): break
-            case ("sudo_plugin", nil) where !plugin: break
-            case ("sudo_plugin", nil):
-                return (nil, nil, "sudo_plugin is a pam_writ.so option, not a Plugin option")
-            default: return (nil, nil, "unknown option \"\(LogText.escape(word, limit: 64))\"")
-            }
-        }
-        return (capability, group, nil)
+        let (o, problem) = plugin ? ModuleOptions.parsePluginLine(words) : ModuleOptions.parse(words)
+        if let problem { return (nil, nil, problem) }
+        return (o.capability, o.managedGroup, nil)
     }
 
     /// Who one gate holds and who of them could get through, as one doctor finding.
@@ -323,15 +297,5 @@ enum Enforcement {
         if list.isEmpty { return empty }
         let shown = list.prefix(8).map { LogText.escape($0, limit: 32) }.joined(separator: ", ")
         return list.count > 8 ? shown + " and \(list.count - 8) more" : shown
-    }
-
-    /// This host's name as the modules see it (`uname -n`).
-    static func hostName() -> String {
-        var u = utsname()
-        uname(&u)
-        return withUnsafeBytes(of: &u.nodename) { raw in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            return String(decoding: bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)], as: UTF8.self)
-        }
     }
 }

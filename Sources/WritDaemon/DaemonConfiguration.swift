@@ -1,5 +1,6 @@
 import Glibc
 import WritAudit
+import WritProcesses
 import WritProtocol
 import WritStore
 
@@ -18,7 +19,7 @@ public struct DaemonConfiguration: Sendable {
     /// How long before expiry terminals are warned, for grants no flow configured.
     public var defaultWarnBefore: Int64 = 300
     /// This host's name as flows' `hosts` patterns see it.
-    public var hostName: String = DaemonConfiguration.nodeName()
+    public var hostName: String = HostName.current()
     /// The wall clock, UTC seconds. Grants end at a UTC second, so this is time(2), not a
     /// monotonic clock; tests replace it to step time forwards and backwards.
     public var clock: @Sendable () -> Int64 = { Int64(time(nil)) }
@@ -40,11 +41,4 @@ public struct DaemonConfiguration: Sendable {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
-    public static func nodeName() -> String {
-        var u = utsname()
-        guard uname(&u) == 0 else { return "localhost" }
-        return withUnsafeBytes(of: &u.nodename) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-    }
 }

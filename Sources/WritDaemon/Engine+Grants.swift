@@ -71,12 +71,6 @@ extension Engine {
             throw WireError("bad_request", "no such user \(LogText.escape(r.user ?? "")) on this host")
         }
         guard target.uid != 0 else { throw WireError("bad_request", "\(name) is uid 0, which Writ never restricts") }
-        guard !(r.reason ?? "").trimmingSpaces.isEmpty else {
-            throw WireError(
-                "bad_request",
-                "writ grant add needs --reason: the audit log must say why root granted access"
-            )
-        }
         let maximum: Int64 = 31 * 86400
         guard let capability = Capability(rawValue: r.capability ?? ""), let duration = r.duration, duration > 0,
             duration <= maximum, (r.startsIn ?? 0) <= maximum
@@ -89,6 +83,12 @@ extension Engine {
         let now = self.now()
         let start = now + max(0, r.startsIn ?? 0)
         let reason = try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
+        guard !reason.isEmpty else {
+            throw WireError(
+                "bad_request",
+                "writ grant add needs --reason: the audit log must say why root granted access"
+            )
+        }
         var commands: [CommandPattern]? = nil
         if let lines = r.commands, !lines.isEmpty {
             commands = []

@@ -7,59 +7,7 @@ import Glibc
 import CLibc
 #endif
 
-/// Options from the PAM stanza or the sudo.conf `Plugin` line. Both are root-owned files; nothing
-/// here comes from the invoking user.
-struct ModuleOptions {
-    enum FailMode: String {
-        case closed, open
-    }
-
-    var capability: Capability?
-    var storePath = StoreFile.defaultPath
-    var failMode = FailMode.closed
-    var managedGroup: String?
-    var debug = false
-    /// PAM in sudo's stack only: the sudo_writ approval plugin enforces run-as and command scopes.
-    var sudoPlugin = false
-
-    /// Parses `name=value` words; returns the first problem as text.
-    static func parse(_ words: [String]) -> (ModuleOptions, problem: String?) {
-        var o = ModuleOptions()
-        for word in words {
-            let (key, value): (Substring, Substring?) = {
-                if let eq = word.firstIndex(of: "=") {
-                    return (word[..<eq], word[word.index(after: eq)...])
-                }
-                return (word[...], nil)
-            }()
-            switch (key, value) {
-            case ("capability", let v?):
-                guard let c = Capability(rawValue: String(v)) else {
-                    return (o, "unknown capability=\(v) (use login or sudo)")
-                }
-                o.capability = c
-            case ("store", let v?):
-                guard v.hasPrefix("/") else { return (o, "store=\(v) is not an absolute path") }
-                o.storePath = String(v)
-            case ("failmode", let v?):
-                guard let f = FailMode(rawValue: String(v)) else {
-                    return (o, "unknown failmode=\(v) (use closed or open)")
-                }
-                o.failMode = f
-            case ("managed_group", let v?):
-                guard !v.isEmpty else { return (o, "managed_group= is empty") }
-                o.managedGroup = String(v)
-            case ("debug", nil):
-                o.debug = true
-            case ("sudo_plugin", nil):
-                o.sudoPlugin = true
-            default:
-                return (o, "unknown option \"\(LogText.escape(word, limit: 64))\"")
-            }
-        }
-        return (o, nil)
-    }
-
+extension ModuleOptions {
     /// What the options say about one user: whether Writ decides for them at all. Shared by the
     /// PAM module and the sudo plugin so that `managed_group=` means the same on both lines.
     enum Scope {

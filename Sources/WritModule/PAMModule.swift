@@ -237,7 +237,7 @@ struct PAMAccount {
             // may differ from this line's) must cover this user, or a command-limited grant would
             // pass here and nothing would check the command.
             if let words = HostFacts.approvalPluginThatWillRun() {
-                let (pluginOptions, problem) = ModuleOptions.parse(words)
+                let (pluginOptions, problem) = ModuleOptions.parsePluginLine(words)
                 if problem == nil, case .managed = pluginOptions.scope(for: user, log: log) { scopeLater = true }
             }
             if !scopeLater {

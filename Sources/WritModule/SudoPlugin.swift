@@ -26,17 +26,7 @@ struct SudoInvocation {
         // sudo fills user_info from getuid() and its own passwd lookup, not from the environment.
         uid = info["uid"].flatMap { UInt32($0) } ?? UInt32.max
         user = info["user"] ?? ""
-        (options, optionsProblem) = ModuleOptions.parse(CStrings.array(pluginOptions))
-        // Every option either means something on the Plugin line or is refused: an option that is
-        // accepted and ignored gates people the admin meant to leave alone.
-        if let capability = options.capability, capability != .sudo {
-            optionsProblem = optionsProblem ?? "capability=\(capability.rawValue) makes no sense for the sudo plugin"
-        }
-        if options.sudoPlugin {
-            optionsProblem =
-                optionsProblem
-                ?? "sudo_plugin is a pam_writ.so option (the PAM line in sudo's stack), not a Plugin option"
-        }
+        (options, optionsProblem) = ModuleOptions.parsePluginLine(CStrings.array(pluginOptions))
     }
 }
 

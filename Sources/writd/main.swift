@@ -8,6 +8,7 @@ import WritCore
 import WritDaemon
 import WritHooks
 import WritProcesses
+import WritProtocol
 
 /// writd — the Writ host daemon. `writd` (or `writd run`) runs it in the foreground (systemd
 /// `Type=simple`, containers, tests), logging to standard error; SIGTERM/SIGINT shut it down
@@ -147,9 +148,7 @@ enum FileHandleStderr {
 
 /// Where systemd runs writd, its unit is the one manager: two would start two daemons.
 func refuseUnderSystemd(_ verb: String, force: Bool) throws {
-    var st = stat()
-    let systemd = lstat("/run/systemd/system", &st) == 0
-    if systemd && !force {
+    if DaemonControl.systemdRuns && !force {
         FileHandleStderr.write("writd: systemd runs this host: use systemctl \(verb) writd (or --force)\n")
         throw ExitCode(1)
     }

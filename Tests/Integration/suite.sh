@@ -562,6 +562,17 @@ printf '%s\n' "plugin writ_approval sudo_writ.so managed_group=writt_managed # l
     "Plugin writ_audit sudo_writ.so debug=1" >"$WORK/sudo-odd.conf"
 out=$("$WRIT" doctor --enforcement --pam-dir "$WORK/nowhere" --sudo-conf "$WORK/sudo-odd.conf" --policy "$WORK/doctor-policy.yaml" 2>&1; echo "rc=$?")
 expect "doctor reads sudo.conf as sudo does, and a bad writ_audit option is a FAIL (it refuses every sudo)" "$out" "FAIL +sudo plugin +its options are refused \(on the writ_audit line: unknown option .debug=1.\)"
+# No listener on /dev/log (a container without rsyslog or journald): writd and doctor say so.
+SL=$WORK/syslog-less
+mkdir -m 0700 "$SL"
+"$WRIT" store init --store "$SL/grants.db" >/dev/null
+out=$(unshare --mount --propagation private bash -c "mount --bind /dev/null /dev/log
+    '$WRIT' doctor --pam-dir '$PD' --sudo-conf '$WORK/sudo-none.conf' --policy '$WORK/doctor-policy.yaml' 2>&1 | grep syslog
+    timeout -s TERM 2 '$BUILD/writd' run --store '$SL/grants.db' --state '$SL/writd.db' --audit-log '$SL/audit.jsonl' \
+        --policy '$WORK/doctor-policy.yaml' --socket '$SL/writd.sock' 2>&1 | grep syslog")
+expect "doctor: nothing listening on /dev/log is a warning" "$out" "WARN +syslog +nothing receives syslog on /dev/log"
+expect "writd: says so at start" "$out" "warning writd: .*nothing receives syslog on /dev/log"
+expect "doctor: with a listener, syslog is ok" "$("$WRIT" doctor --pam-dir "$PD" --sudo-conf "$WORK/sudo-none.conf" --policy "$WORK/doctor-policy.yaml" 2>&1)" "OK +syslog +/dev/log receives"
 
 # =================================================================================================
 section "scripts/install.sh (in a nested namespace: install targets and /etc are overlays)"
@@ -631,6 +642,7 @@ out=$(unshare --mount --propagation private bash -c '
     kill "$other"
     writd start 2>&1 | sed "s/^/start: /"
     writd start 2>&1 | sed "s/^/start again: /"
+    writd run 2>&1 | sed "s/^/second: /"
     writd stop >/dev/null 2>&1
     rm -f /run/writ/writd.pid
 ' 2>&1)
@@ -671,6 +683,7 @@ expect "a stale pid file names nobody: nothing is signalled" "$out" "stale: writ
 expect "... the process that holds the pid lives on" "$out" "the process holding the stale pid lives on: yes"
 expect "writd start (no systemd) starts it in the background" "$out" "start: writd started \(pid [0-9]+\), log /var/log/writ/writd.log"
 expect "writd start while it runs: says so" "$out" "start again: writd is already running"
+expect "a second writd on the same socket refuses to start" "$out" "second: writd: cannot start: another writd is running \(pid [0-9]+ holds /run/writ/writd.pid\)"
 
 source "$HERE/daemon.sh"
 source "$HERE/policy.sh"

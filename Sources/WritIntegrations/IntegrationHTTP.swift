@@ -1,8 +1,19 @@
+import AsyncHTTPClient
 import NIOCore
 
 /// What the HTTPS clients of the integrations (PagerDuty here, Slack in WritSlack) share: one
 /// deadline per call, the rule that plain http is for loopback only, and percent-encoding.
 package enum IntegrationHTTP {
+    /// The HTTP client of every integration: AsyncHTTPClient's defaults except that it never
+    /// follows a redirect. Only the configured origin may answer (a 302 elsewhere would hand the
+    /// decision, "who is on call", to whoever the redirect names); a 3xx is an error that names
+    /// the URL to fix. Lives for the process, like `HTTPClient.shared`.
+    package static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     /// How long after the deadline the backstop timer fires: AsyncHTTPClient enforces the deadline
     /// itself until a response's head (and then reports connection errors precisely); the timer
     /// catches a body that stalls.

@@ -27,11 +27,11 @@ public final class PagerDutyClient: Sendable {
     private let configuration: PagerDutyConfiguration
     private let httpClient: HTTPClient
 
-    /// A client for `configuration`, sending through `httpClient` (the shared one by default,
-    /// which follows same-origin redirects and drops the token on cross-origin ones).
-    public init(configuration: PagerDutyConfiguration, httpClient: HTTPClient = .shared) {
+    /// A client for `configuration`, sending through `httpClient` (by default
+    /// `IntegrationHTTP.client`, which follows no redirect: only the configured origin answers).
+    public init(configuration: PagerDutyConfiguration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
-        self.httpClient = httpClient
+        self.httpClient = httpClient ?? IntegrationHTTP.client
     }
 
     /// The PD user whose email is exactly `email` (PD's query matches substrings and names: filter exactly).
@@ -288,6 +288,12 @@ public final class PagerDutyClient: Sendable {
             case 401, 403:
                 _ = try? await response.body.collect(upTo: Self.errorBodyLimit)
                 throw .unauthorized
+            case 300...399:
+                _ = try? await response.body.collect(upTo: Self.errorBodyLimit)
+                throw .http(
+                    status: status,
+                    message: "a redirect (not followed: only pagerduty.api_url may answer); check pagerduty.api_url"
+                )
             default:
                 let body = try? await response.body.collect(upTo: Self.errorBodyLimit)
                 throw .http(status: status, message: errorMessage(body, status: response.status))

@@ -57,10 +57,11 @@ public final class SlackWebAPI: Sendable {
     let configuration: Configuration
     private let httpClient: HTTPClient
 
-    /// A client for `configuration`, sending through `httpClient` (the shared one by default).
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared) {
+    /// A client for `configuration`, sending through `httpClient` (by default
+    /// `IntegrationHTTP.client`, which follows no redirect).
+    public init(configuration: Configuration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
-        self.httpClient = httpClient
+        self.httpClient = httpClient ?? IntegrationHTTP.client
     }
 
     // MARK: - Any method

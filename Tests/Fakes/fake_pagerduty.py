@@ -211,7 +211,7 @@ class FakePagerDuty:
             "accept": req.headers.get("accept"),
             "accept_v2": (req.headers.get("accept") or "").replace(" ", "") == ACCEPT_V2,
         }
-        fault = await self.faults.apply("api", pd_error(503, "Service Unavailable", 2000))
+        fault = await self.faults.apply("api", pd_error(503, "Service Unavailable", 2000), req)
         if fault is not None:
             record.update(fault=self.faults.active.get("api", {}).get("mode"),
                           status=getattr(fault, "status", None))

@@ -320,9 +320,11 @@ class Faults:
     hang  - read the request and never answer (hung requests are closed
             without an answer when the mode is cleared)
     slow  - answer normally, but only after `delay` seconds
+    redirect - answer `status` (default 302) with `Location: <location><path>?<query>`,
+            the way a hijacked DNS name or a misconfigured proxy would
     """
 
-    MODES = ("503", "refuse", "hang", "slow")
+    MODES = ("503", "refuse", "hang", "slow", "redirect")
 
     def __init__(self, scopes):
         self.scopes = tuple(scopes)
@@ -340,10 +342,11 @@ class Faults:
                 raise ValueError(f"scope must be 'all' or one of {', '.join(self.scopes)}")
             self.active[s] = {
                 "mode": mode,
-                "status": int(body.get("status", 503)),
+                "status": int(body.get("status", 302 if mode == "redirect" else 503)),
                 "body": body.get("body"),
                 "content_type": body.get("content_type"),
                 "delay": float(body.get("delay", 5.0)),
+                "location": str(body.get("location", "")),
                 "since": time.time(),
             }
         return self.describe()
@@ -360,10 +363,10 @@ class Faults:
     def describe(self):
         return {s: self.active.get(s) for s in self.scopes}
 
-    async def apply(self, scope, default_body):
+    async def apply(self, scope, default_body, req=None):
         """Return None to proceed normally, or a result to return instead.
         `default_body` is the Response a 503 answers with unless the test set
-        its own body."""
+        its own body; `req` (the request) gives a redirect its path."""
         f = self.active.get(scope)
         if not f:
             return None
@@ -375,6 +378,11 @@ class Faults:
             return Reset()
         if mode == "hang":
             return Hang(self.release)
+        if mode == "redirect":
+            target = f["location"].rstrip("/")
+            if req is not None:
+                target += req.path + ("?" + req.query_string if req.query_string else "")
+            return Response.text("Found\n", status=f["status"], headers=[("Location", target)])
         # "503" (or whatever status the test asked for)
         if f["body"] is not None:
             body = f["body"]

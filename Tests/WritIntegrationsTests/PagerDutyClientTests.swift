@@ -252,6 +252,38 @@ struct PagerDutyClientTests {
         }
     }
 
+    /// A redirect is never followed: the origin it names (here a second fake where the user is on
+    /// call) is not asked, and the answer is an error that sends the request to people.
+    @Test func redirectIsNotFollowed() async throws {
+        try await FakePagerDuty.with { elsewhere in
+            var seed = Seed()
+            seed.users = [.init(id: "PALICE1", name: "Alice", email: "alice@x.com")]
+            seed.escalation_policies = [.init(id: "PEP1", name: "Ops")]
+            seed.oncalls = [.init(user: "PALICE1", policy: "PEP1")]
+            try await elsewhere.seed(seed)
+            try await FakePagerDuty.with { fake in
+                for status in [301, 302, 303, 307, 308] {
+                    try await fake.post(
+                        "down",
+                        #"{"mode": "redirect", "status": \#(status), "location": "\#(elsewhere.url)"}"#
+                    )
+                    let pd = client(fake)
+                    let lookup = await failure { try await pd.onCalls(userID: "PALICE1", now: currentTime()) }
+                    guard case .http(let answered, let message) = lookup else {
+                        Issue.record("a \(status) gave \(String(describing: lookup))")
+                        continue
+                    }
+                    #expect(answered == status)
+                    #expect(message.contains("not followed") && message.contains("pagerduty.api_url"))
+                    #expect(await failure { try await pd.userID(email: "alice@x.com") } != nil)
+                    expectNoToken(lookup)
+                }
+                #expect(try await fake.requests().count == 10)
+            }
+            #expect(try await elsewhere.requests().isEmpty, "the redirect's target was asked")
+        }
+    }
+
     @Test func serviceDown() async throws {
         try await FakePagerDuty.with { fake in
             try await fake.post("down", #"{"mode": "503"}"#)

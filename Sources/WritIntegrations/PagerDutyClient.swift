@@ -105,8 +105,9 @@ public final class PagerDutyClient: Sendable {
     // MARK: - Lookups
 
     private func lookUpUser(email: String, deadline: NIODeadline) async throws(PagerDutyError) -> String {
-        let wanted = email.lowercased()
-        guard !wanted.isEmpty else { throw .noSuchUser(email: email) }
+        // Compared as EmailAddress does (ASCII case folding; a non-ASCII address matches nobody), so
+        // a look-alike address is never taken for the one asked about.
+        guard EmailAddress.folded(email) != nil else { throw .noSuchUser(email: email) }
         var offset = 0
         for _ in 0..<Self.maxPages {
             let page = try await getJSON(
@@ -115,7 +116,7 @@ public final class PagerDutyClient: Sendable {
                 [("query", email), ("limit", String(Self.pageSize)), ("offset", String(offset))],
                 deadline: deadline
             )
-            if let user = page.users.first(where: { $0.email?.lowercased() == wanted }) {
+            if let user = page.users.first(where: { EmailAddress.same($0.email ?? "", email) }) {
                 guard !user.id.isEmpty else { throw .malformed("/users: a user with an empty \"id\"") }
                 return user.id
             }

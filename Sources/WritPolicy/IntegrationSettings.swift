@@ -189,7 +189,12 @@ extension PolicyParser {
             )
         {
             if let t = self.text(ids, "email_template", in: "in identities") {
-                if t.value.contains("{user}") && t.value.contains("@") {
+                if EmailAddress.folded(t.value) == nil {
+                    report(
+                        "'email_template' in identities is not plain ASCII: Writ matches addresses only in ASCII (a look-alike letter is another person's address)",
+                        at: t.position
+                    )
+                } else if t.value.contains("{user}") && t.value.contains("@") {
                     settings.identities.emailTemplate = t.value
                 } else {
                     report(
@@ -207,8 +212,15 @@ extension PolicyParser {
                                 label: "the email of \(LogText.escape(k.scalar?.string ?? "", limit: 40))"
                             )
                         else { continue }
+                        guard EmailAddress.folded(email.value) != nil else {
+                            report(
+                                "\(LogText.escape(email.value, limit: 80)) in identities emails is not plain ASCII: Writ matches addresses only in ASCII (a look-alike letter is another person's address)",
+                                at: email.position
+                            )
+                            continue
+                        }
                         if let other = settings.identities.emails.first(where: {
-                            $0.value.lowercased() == email.value.lowercased()
+                            EmailAddress.same($0.value, email.value)
                         })?.key {
                             report(
                                 "\(email.value) in identities emails is \(other)'s already: one address names one user (Slack and PagerDuty find people by it)",

@@ -841,7 +841,9 @@ class FakeSlack:
         if not email:
             raise missing("email")
         for u in self.users.values():
-            if u["profile"].get("email", "").lower() == email.lower():
+            # Slack compares addresses case-insensitively in ASCII only: a look-alike letter
+            # (U+212A KELVIN SIGN for K) is another address (bytes.lower() folds ASCII only).
+            if u["profile"].get("email", "").encode().lower() == email.encode().lower():
                 if u["deleted"] and not self.config["lookup_deleted_users"]:
                     break
                 return {"user": u}

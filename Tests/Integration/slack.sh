@@ -10,6 +10,8 @@ sudo_pam_plain
 sudo_conf_plugin
 coproc SLACK { exec python3 "$ROOTDIR/Tests/Fakes/fake_slack.py" --port 0 --config '{"trigger_ttl": 10, "refresh_grace": 2, "warning_grace": 2}'; }
 SLACK_PID=$SLACK_PID
+# writt_karl (only for this section): a name with a k, which U+212A KELVIN SIGN lowercases to.
+echo "writt_karl:x:29050:29050:writ test user:/nonexistent:/bin/sh" >>/etc/passwd
 read -r _ S <&"${SLACK[0]}"
 expect "the fake Slack is listening" "$S" "^http://127.0.0.1:[0-9]+$"
 curl -sf "$S/_fake/seed" -d '{
@@ -20,7 +22,9 @@ curl -sf "$S/_fake/seed" -d '{
             {"id": "U0GUEST001", "email": "writt_erin@example.test", "is_ultra_restricted": true},
             {"id": "U0GONE0001", "email": "writt_frank@example.test", "deleted": true},
             {"id": "U0ROBOT001", "email": "writt_gina@example.test", "is_bot": true},
-            {"id": "U0OTHER001", "email": "writt_harry@example.test", "team_id": "T0ELSEWHERE"}],
+            {"id": "U0OTHER001", "email": "writt_harry@example.test", "team_id": "T0ELSEWHERE"},
+            {"id": "U0KARL0001", "email": "writt_karl@example.test", "real_name": "Karl"},
+            {"id": "U0KELVIN01", "email": "writt_\u212Aarl@example.test", "real_name": "Karl (look-alike)"}],
   "channels": [{"id": "C0APPROVE1", "name": "writ-approvals"}, {"id": "C0HIGHRISK", "name": "high-risk"}]}' >/dev/null \
     || fail "seed the fake Slack"
 
@@ -150,6 +154,13 @@ click U0OTHER001 "$R1" writ_approve >/dev/null
 wait_for "another workspace's click is refused" "ephemeral_for U0OTHER001" "its own Slack workspace only"
 click U0DAVE0001 "$R1" writ_approve >/dev/null
 wait_for "a non-approver's click is refused" "ephemeral_for U0DAVE0001" "not an approver of request $R1"
+# A look-alike address (writt_\u212Aarl, KELVIN SIGN) is another Slack account: it maps to nobody,
+# and never to writt_karl (Unicode lowercasing would make it writt_karl@example.test).
+click U0KELVIN01 "$R1" writ_approve >/dev/null
+wait_for "a look-alike email (KELVIN SIGN for K) maps to nobody" "ephemeral_for U0KELVIN01" "does not know which account is yours"
+expect "... and is not pinned to writt_karl" "$(sq "SELECT count(*) FROM slack_users WHERE slack_id='U0KELVIN01' OR unix_user='writt_karl'")" "^0$"
+click U0KARL0001 "$R1" writ_approve >/dev/null
+wait_for "... while the real writt_karl maps (and is refused as a non-approver)" "ephemeral_for U0KARL0001" "not an approver of request $R1"
 expect "... and the request is still pending" "$(sq "SELECT state FROM requests WHERE id='$R1'")" "^pending$"
 
 # approve: click → grant → sudo
@@ -350,4 +361,5 @@ kill "$PD_PID" 2>/dev/null; wait "$PD_PID" 2>/dev/null
 expect_not "no token ever reaches the logs" "$(cat "$WRITD_LOG" "$SYSLOG" "$AUDIT")" "xoxb-writ-fake-bot-token|xapp-1-A0WRITTEST|writ-fake-signing-secret"
 stop_writd
 kill "$SLACK_PID" 2>/dev/null; wait "$SLACK_PID" 2>/dev/null
+sed -i '/^writt_karl:/d' /etc/passwd
 sudo_conf_plain

@@ -1,4 +1,5 @@
 import Testing
+import WritCore
 import WritHooks
 import WritPolicy
 import WritProtocol
@@ -92,6 +93,15 @@ struct SlackCardsTests {
         #expect(SlackApp.unixUser(email: "bob@example.com.evil", identities: ids) == nil)
         #expect(SlackApp.unixUser(email: "@example.com", identities: ids) == nil)
         #expect(SlackApp.unixUser(email: "x@other.com", identities: ids) == nil)
+        // ASCII case folding only: a look-alike letter is another address, mapped to nobody.
+        #expect(SlackApp.unixUser(email: "Bob@Example.COM", identities: ids) == "bob")
+        #expect(SlackApp.unixUser(email: "\u{212A}arl@example.com", identities: ids) == nil)  // KELVIN SIGN
+        #expect(SlackApp.unixUser(email: "karl@example.com", identities: ids) == "karl")
+        #expect(SlackApp.unixUser(email: "ALICE.\u{17F}MITH@example.com", identities: ids) == nil)  // LONG S
+        #expect(SlackApp.unixUser(email: "bob@exa\u{0301}mple.com", identities: ids) == nil)
+        #expect(EmailAddress.folded("\u{212A}arl@x") == nil && EmailAddress.folded("K@X") == "k@x")
+        #expect(!EmailAddress.same("\u{212A}@x", "k@x") && EmailAddress.same("K@x", "k@X"))
+        #expect(EmailAddress.folded("a b@x") == nil && EmailAddress.folded("") == nil)
     }
 }
 

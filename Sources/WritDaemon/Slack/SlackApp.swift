@@ -371,10 +371,38 @@ final class SlackApp: Sendable {
             }
             return .success(a)
         }
-        // First sight: by email, then pinned so a later email change cannot move the account.
-        guard let email = user.email?.lowercased(), let name = Self.unixUser(email: email, identities: identities),
+        // First sight: by email, then pinned so a later email change cannot move the account. The
+        // address must be ASCII (EmailAddress), and Slack itself must give this member for the
+        // address the identities name: a look-alike address is another Slack account.
+        guard let email = user.email.flatMap(EmailAddress.folded),
+            let name = Self.unixUser(email: email, identities: identities),
             settings.users[name] == nil, let a = Self.person(name, identities: identities)
-        else { return .failure(unmapped) }
+        else {
+            if let shown = user.email, EmailAddress.folded(shown) == nil {
+                logger.warning(
+                    "Slack: \(LogText.escape(slackID, limit: 20)) has the email \(LogText.escape(shown, limit: 80)), which is not plain ASCII: mapped to nobody (pin the account under slack.users if it is right)"
+                )
+            }
+            return .failure(unmapped)
+        }
+        guard let listed = identities.email(of: name) else { return .failure(unmapped) }
+        do throws(SlackError) {
+            let owner = try await api.lookupByEmail(listed)
+            guard owner.id == slackID else {
+                logger.warning(
+                    "Slack: \(LogText.escape(slackID, limit: 20)) has an email that maps to \(name), but Slack gives \(LogText.escape(owner.id, limit: 20)) for \(LogText.escape(listed, limit: 80)): not mapped"
+                )
+                return .failure(unmapped)
+            }
+        } catch {
+            logger.warning("Slack: users.lookupByEmail for \(name): \(error.description)")
+            return .failure(
+                Refusal(
+                    message:
+                        "Writ could not check who you are in Slack (\(error.description)); try again, or use `writ` on the host."
+                )
+            )
+        }
         guard await engine.slackPin(unix: name, slackID: slackID, email: email) else {
             return .failure(
                 Refusal(
@@ -395,19 +423,24 @@ final class SlackApp: Sendable {
         return a
     }
 
-    /// The Unix user whose email (identities) is `email`.
+    /// The Unix user whose email (identities) is `email`; nobody when `email` is not plain ASCII
+    /// (compared as `EmailAddress` does: ASCII case folding only).
     static func unixUser(email: String, identities: IntegrationSettings.Identities) -> String? {
-        if let e = identities.emails.first(where: { $0.value.lowercased() == email }) { return e.key }
-        guard let template = identities.emailTemplate, let r = template.range(of: "{user}") else { return nil }
-        let prefix = template[..<r.lowerBound].lowercased()
-        let suffix = template[r.upperBound...].lowercased()
-        guard email.hasPrefix(prefix), email.hasSuffix(suffix), email.count > prefix.count + suffix.count else {
-            return nil
-        }
+        guard let email = EmailAddress.folded(email) else { return nil }
+        if let e = identities.emails.first(where: { EmailAddress.same($0.value, email) }) { return e.key }
+        guard let template = identities.emailTemplate.flatMap(EmailAddress.folded),
+            let r = template.range(of: "{user}")
+        else { return nil }
+        let prefix = template[..<r.lowerBound]
+        let suffix = template[r.upperBound...]
+        guard email.utf8.count > prefix.utf8.count + suffix.utf8.count, email.hasPrefix(prefix),
+            email.hasSuffix(suffix)
+        else { return nil }
         let name = String(email.dropFirst(prefix.count).dropLast(suffix.count))
         // The template must give back exactly this address, and the explicit map must not send
         // that user elsewhere.
-        guard identities.emails[name] == nil, identities.email(of: name)?.lowercased() == email else { return nil }
+        guard identities.emails[name] == nil, let back = identities.email(of: name), EmailAddress.same(back, email)
+        else { return nil }
         return name
     }
 
@@ -429,7 +462,9 @@ final class SlackApp: Sendable {
         // Pinned only under the rules that map a click: the address gives back exactly this user,
         // and the account is a person's.
         guard Self.person(user, identities: identities) != nil else { return .none("not a person's account") }
-        guard let email = identities.email(of: user)?.lowercased() else { return .none("no email in identities") }
+        guard let email = identities.email(of: user).flatMap(EmailAddress.folded) else {
+            return .none("no plain-ASCII email in identities")
+        }
         let u: SlackUser
         do throws(SlackError) { u = try await api.lookupByEmail(email) } catch {
             if case .api(_, "users_not_found") = error { return .none("no Slack user with \(email)") }

@@ -21,24 +21,43 @@ struct SlackHTTPDecision: Sendable, Equatable {
     /// One line for the log, when the request was refused.
     var refusal: String? = nil
 
-    /// The answer to a complete request to `route`: the signature first, over the raw body, and
-    /// only then the body parsed.
+    /// The answer to a complete request to `route`: the signature first, over the raw body, then
+    /// whether this signed request was seen before (`replays`), and only then the body parsed.
     static func decide(
         route: SlackHTTPRoute,
         headers: HTTPHeaders,
         body: [UInt8],
         secret: String,
-        now: Int64
+        now: Int64,
+        replays: SlackReplayGuard
     ) -> SlackHTTPDecision {
+        let signature = headers.first(name: "X-Slack-Signature")
+        let timestamp = headers.first(name: "X-Slack-Request-Timestamp")
         let verdict = SlackSignature.verify(
             secret: secret,
-            signature: headers.first(name: "X-Slack-Signature"),
-            timestamp: headers.first(name: "X-Slack-Request-Timestamp"),
+            signature: signature,
+            timestamp: timestamp,
             body: body,
             now: now
         )
         if case .failure(let refusal) = verdict {
             return SlackHTTPDecision(status: .unauthorized, refusal: refusal.description)
+        }
+        // Verified, so both headers are there and the timestamp is a number.
+        switch replays.check(signature: signature ?? "", timestamp: Int64(timestamp ?? "") ?? now, now: now) {
+        case .first:
+            break
+        case .replay:
+            // Answered as the first one was (Slack sees success), and dropped.
+            return SlackHTTPDecision(
+                status: .ok,
+                refusal: "a replay of a signed request already accepted (same signature); dropped"
+            )
+        case .full:
+            return SlackHTTPDecision(
+                status: .serviceUnavailable,
+                refusal: "\(replays.capacity) signed requests in the last 10 minutes: refusing more until they age out"
+            )
         }
         func bad(_ why: String) -> SlackHTTPDecision { SlackHTTPDecision(status: .badRequest, refusal: why) }
 
@@ -213,7 +232,8 @@ final class SlackHTTPRequestHandler: ChannelInboundHandler {
             headers: head.headers,
             body: Array(body.readableBytesView),
             secret: shared.configuration.signingSecret,
-            now: shared.configuration.clock()
+            now: shared.configuration.clock(),
+            replays: shared.replays
         )
         if let refusal = decision.refusal {
             let metadata: Logger.Metadata = ["remote": "\(remote(context))", "path": "\(route.rawValue)"]

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
+import WritCore
 import WritHooks
 import WritIntegrations
 
@@ -30,7 +31,14 @@ import WritIntegrations
 ///
 /// Limits: bodies over `maxBodyBytes` get 413; a connection must deliver each whole request
 /// within `requestTimeoutSeconds` (also the keep-alive idle limit), so a slowloris cannot pin
-/// it; at most `maxConnections` connections are open at once (more are closed on accept).
+/// it; at most `maxConnections` connections are open at once, and at most
+/// `maxConnectionsPerAddress` from one remote address (more are closed on accept), so one
+/// address holding half-open connections leaves the rest to Slack. Refused connections are
+/// logged once per 10 s with a count.
+///
+/// Replays: a signed request is accepted once. The signatures seen are kept for as long as their
+/// timestamp is inside Slack's window (at most `maxRemembered`); the same request sent again is
+/// answered 200 and dropped, so a captured `/writ` submission cannot file a second request.
 public final class SlackHTTPReceiver: Sendable {
     /// Where to listen and what to accept.
     public struct Configuration: Sendable {
@@ -53,6 +61,11 @@ public final class SlackHTTPReceiver: Sendable {
         public var requestTimeoutSeconds: Int
         /// The most connections open at once.
         public var maxConnections: Int
+        /// The most connections open at once from one remote address (a TLS-terminating proxy
+        /// in front counts as one address: raise it there, or let the proxy limit clients).
+        public var maxConnectionsPerAddress: Int
+        /// The most signatures remembered against replays (each for at most 10 minutes).
+        public var maxRemembered: Int
         /// Now, in seconds since the epoch (for the signature's 5-minute window).
         public var clock: @Sendable () -> Int64
 
@@ -66,6 +79,8 @@ public final class SlackHTTPReceiver: Sendable {
             maxBodyBytes: Int = 1 << 20,
             requestTimeoutSeconds: Int = 10,
             maxConnections: Int = 256,
+            maxConnectionsPerAddress: Int = 32,
+            maxRemembered: Int = 100_000,
             clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
         ) {
             self.host = host
@@ -76,6 +91,8 @@ public final class SlackHTTPReceiver: Sendable {
             self.maxBodyBytes = maxBodyBytes
             self.requestTimeoutSeconds = requestTimeoutSeconds
             self.maxConnections = maxConnections
+            self.maxConnectionsPerAddress = maxConnectionsPerAddress
+            self.maxRemembered = maxRemembered
             self.clock = clock
         }
     }
@@ -85,12 +102,15 @@ public final class SlackHTTPReceiver: Sendable {
         var configuration: Configuration
         var logger: Logger
         var handler: @Sendable (SlackInbound) async -> Void
+        var replays: SlackReplayGuard
     }
 
     /// The listening channel and the open connections (closed by `stop`).
     struct State {
         var server: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
+        var byAddress: [String: Int] = [:]
+        var refusals = LogThrottle(interval: 10)
         var started = false
         var stopped = false
     }
@@ -104,7 +124,12 @@ public final class SlackHTTPReceiver: Sendable {
         logger: Logger,
         handler: @escaping @Sendable (SlackInbound) async -> Void
     ) {
-        self.context = Context(configuration: configuration, logger: logger, handler: handler)
+        self.context = Context(
+            configuration: configuration,
+            logger: logger,
+            handler: handler,
+            replays: SlackReplayGuard(capacity: configuration.maxRemembered)
+        )
     }
 
     /// Binds and starts serving; returns the bound port.
@@ -117,10 +142,11 @@ public final class SlackHTTPReceiver: Sendable {
             throw SlackError.configuration("HTTP mode needs the app's signing secret, which is empty")
         }
         guard configuration.maxBodyBytes > 0, configuration.requestTimeoutSeconds > 0,
-            configuration.maxConnections > 0, (0...65_535).contains(configuration.port)
+            configuration.maxConnections > 0, configuration.maxConnectionsPerAddress > 0,
+            configuration.maxRemembered > 0, (0...65_535).contains(configuration.port)
         else {
             throw SlackError.configuration(
-                "HTTP mode: the port, body limit, request timeout and connection cap must be positive"
+                "HTTP mode: the port, body limit, request timeout, connection caps and replay memory must be positive"
             )
         }
         let tls = try Self.tlsContext(configuration)
@@ -180,33 +206,54 @@ public final class SlackHTTPReceiver: Sendable {
             let taken = (state.server, Array(state.connections.values))
             state.server = nil
             state.connections = [:]
+            state.byAddress = [:]
             return taken
         }
         try? await server?.close()
         for connection in connections { try? await connection.close() }
     }
 
-    /// Counts `channel` in, unless the cap is reached or the receiver stopped; it is counted out
-    /// when it closes.
+    /// Counts `channel` in, unless a cap is reached (in all, or for its remote address) or the
+    /// receiver stopped; it is counted out when it closes.
     private func admit(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        let cap = context.configuration.maxConnections
-        let admitted = state.withLock { state -> Bool in
-            guard !state.stopped, state.connections.count < cap else { return false }
-            state.connections[id] = channel
-            return true
+        let configuration = context.configuration
+        let address = Self.address(of: channel)
+        let (admitted, logLine) = state.withLock { state -> (Bool, String?) in
+            if state.stopped { return (false, nil) }
+            let mine = state.byAddress[address, default: 0]
+            let why: String
+            if state.connections.count >= configuration.maxConnections {
+                why = "\(configuration.maxConnections) are open already"
+            } else if mine >= configuration.maxConnectionsPerAddress {
+                why = "\(mine) are open from \(address) already (its share)"
+            } else {
+                state.connections[id] = channel
+                state.byAddress[address] = mine + 1
+                return (true, nil)
+            }
+            let (log, notLogged) = state.refusals.admit(now: configuration.clock())
+            guard log else { return (false, nil) }
+            let more = notLogged > 0 ? "; \(notLogged) more refused since the last line" : ""
+            return (false, "Slack HTTP mode refused a connection from \(address): \(why)\(more)")
         }
         guard admitted else {
-            context.logger.warning(
-                "Slack HTTP mode refused a connection: \(cap) are open already",
-                metadata: ["remote": "\(channel.remoteAddress?.description ?? "?")"]
-            )
+            if let logLine { context.logger.warning("\(logLine)") }
             return false
         }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.connections.removeValue(forKey: id) }
+            state.withLock { state in
+                guard state.connections.removeValue(forKey: id) != nil else { return }
+                let left = state.byAddress[address, default: 1] - 1
+                state.byAddress[address] = left > 0 ? left : nil
+            }
         }
         return true
+    }
+
+    /// The remote IP address of `channel` without its port (`?` when unknown).
+    static func address(of channel: any Channel) -> String {
+        channel.remoteAddress?.ipAddress ?? "?"
     }
 
     /// The TLS context for the configured certificate and key; nil for plain HTTP.

@@ -14,7 +14,7 @@ import WritIntegrations
 
 /// The HTTP-mode receiver on 127.0.0.1, with Tests/Fakes/fake_slack.py delivering Slack's signed
 /// requests to it (`/_fake/http/deliver`) and recording the answers.
-@Suite("SlackHTTPReceiver with the fake delivering")
+@Suite("SlackHTTPReceiver with the fake delivering", .serialized)
 struct SlackHTTPReceiverTests {
     /// What the handler was given.
     final class Inbox: Sendable {
@@ -117,6 +117,19 @@ struct SlackHTTPReceiverTests {
     /// `/_fake/http/deliver` with `fields` plus the target URL.
     static func deliver(_ fake: FakeSlack, to url: String, _ fields: String) async throws -> JSONValue {
         try await fake.control("http/deliver", #"{"url": "\#(url)", \#(fields)}"#)
+    }
+
+    /// Sends the request the fake delivered (`delivery`: its bytes and headers, as captured) to
+    /// `url` again; the answer's status.
+    static func resend(_ delivery: JSONValue, to url: String) async throws -> HTTPResponseStatus {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        if case .object(let headers) = delivery["request"]?["headers"] {
+            for (name, value) in headers { request.headers.add(name: name, value: value.stringValue ?? "") }
+        }
+        let body = try #require(delivery["request"]?["body"]?.stringValue)
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status
     }
 
     static let seed = """
@@ -262,18 +275,33 @@ struct SlackHTTPReceiverTests {
                 #expect(await running.inbox.wait().count == 1)
 
                 // The same bytes and headers, captured and sent again six minutes later.
-                var request = HTTPClientRequest(url: running.url("/slack/commands"))
-                request.method = .POST
-                if case .object(let headers) = delivery["request"]?["headers"] {
-                    for (name, value) in headers { request.headers.add(name: name, value: value.stringValue ?? "") }
-                }
-                let body = try #require(delivery["request"]?["body"]?.stringValue)
-                request.body = .bytes(ByteBuffer(string: body))
                 running.skew.seconds.store(360, ordering: .relaxed)
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-                #expect(response.status == .unauthorized)
+                #expect(try await Self.resend(delivery, to: running.url("/slack/commands")) == .unauthorized)
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(running.inbox.all.count == 1)
+            }
+        }
+    }
+
+    /// One signed `/writ` captured and sent again at once (inside the 5-minute window): answered
+    /// 200 each time, passed on once (it would file one request each).
+    @Test func replayWithinTheWindowIsPassedOnOnce() async throws {
+        try await FakeSlack.with { fake in
+            try await fake.control("seed", Self.seed)
+            try await Self.withReceiver { running in
+                let delivery = try await Self.deliver(
+                    fake,
+                    to: running.url("/slack/commands"),
+                    #""kind": "slash_command", "user_id": "U0ALICE001", "command": "/writ", "text": "root 30m INC-1""#
+                )
+                #expect(delivery["response"]?["status"]?.intValue == 200)
+                #expect(await running.inbox.wait().count == 1)
+                for _ in 0..<3 {
+                    #expect(try await Self.resend(delivery, to: running.url("/slack/commands")) == .ok)
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(running.inbox.all.count == 1, "a replay was passed on")
+                #expect(running.log.all.filter { $0.1.contains("replay") }.count == 3)
             }
         }
     }
@@ -425,6 +453,72 @@ struct SlackHTTPReceiverTests {
         return nil
     }
 
+    /// Connects to 127.0.0.1:`port` from `source` (another loopback address) and sends `text`;
+    /// the descriptor, or -1 when the connection failed.
+    static func openHalfRequest(port: Int, from source: String, sending text: String) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &local) { l in
+            withUnsafePointer(to: &address) { a in
+                l.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                } == 0
+                    && a.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    } == 0
+            }
+        }
+        guard ok else {
+            close(fd)
+            return -1
+        }
+        _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        return fd
+    }
+
+    /// 400 half-open requests from one address (the attack that let 7 of 42 signed requests
+    /// through) take that address's share only: every signed request from elsewhere is answered,
+    /// and the refusals are logged a few times, not once each.
+    @Test func slowlorisFromOneAddressLeavesRoomForSlack() async throws {
+        try await FakeSlack.with { fake in
+            try await fake.control("seed", Self.seed)
+            try await Self.withReceiver(requestTimeoutSeconds: 10) { running in
+                var held: [Int32] = []
+                defer { for fd in held { close(fd) } }
+                for _ in 0..<400 {
+                    let fd = Self.openHalfRequest(
+                        port: running.port,
+                        from: "127.0.0.2",
+                        sending: "POST /slack/commands HTTP/1.1\r\nHost: x\r\n"
+                    )
+                    if fd >= 0 { held.append(fd) }
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                var answered = 0
+                for i in 0..<42 {
+                    let delivery = try await Self.deliver(
+                        fake,
+                        to: running.url("/slack/commands"),
+                        #""kind": "slash_command", "user_id": "U0ALICE001", "text": "n\#(i)""#
+                    )
+                    if delivery["response"]?["status"]?.intValue == 200 { answered += 1 }
+                }
+                #expect(answered == 42, "\(answered) of 42 signed requests answered")
+                #expect(await running.inbox.wait(count: 42).count == 42)
+                let refusals = running.log.at(.warning).filter { $0.contains("refused a connection") }
+                #expect(!refusals.isEmpty && refusals.count <= 2, "\(refusals.count) refusal lines")
+                #expect(refusals.first?.contains("127.0.0.2") == true)
+            }
+        }
+    }
+
     @Test func slowClientsAndTheConnectionCap() async throws {
         try await Self.withReceiver(requestTimeoutSeconds: 1, maxConnections: 2) { running in
             async let first = Self.secondsUntilClosed(
@@ -457,13 +551,15 @@ struct SlackHTTPReceiverTests {
                 ("X-Slack-Signature", SlackSignature.sign(secret: secret, timestamp: String(now), body: body)),
             ])
         }
+        let replays = SlackReplayGuard(capacity: 100)
         func decide(_ route: SlackHTTPRoute, _ body: [UInt8], _ headers: HTTPHeaders) -> SlackHTTPDecision {
             SlackHTTPDecision.decide(
                 route: route,
                 headers: headers,
                 body: body,
                 secret: FakeSlack.signingSecret,
-                now: now
+                now: now,
+                replays: replays
             )
         }
         #expect(decide(.interactivity, garbage, headers(garbage, secret: "other")).status == .unauthorized)
@@ -478,6 +574,20 @@ struct SlackHTTPReceiverTests {
         #expect(
             decide(.commands, command, headers(command)).inbound == .slashCommand(["command": "/writ", "text": "a b"])
         )
+        // The same signed request again: answered 200, not passed on.
+        let again = decide(.commands, command, headers(command))
+        #expect(again.status == .ok && again.inbound == nil && again.refusal?.contains("replay") == true)
+    }
+
+    @Test func replayMemoryIsBoundedAndAgesOut() {
+        let replays = SlackReplayGuard(capacity: 2)
+        #expect(replays.check(signature: "a", timestamp: 1000, now: 1000) == .first)
+        #expect(replays.check(signature: "a", timestamp: 1000, now: 1299) == .replay)
+        #expect(replays.check(signature: "b", timestamp: 1000, now: 1000) == .first)
+        #expect(replays.check(signature: "c", timestamp: 1000, now: 1000) == .full)
+        // Once outside the window (where the signature check refuses it anyway), an entry goes.
+        #expect(replays.check(signature: "c", timestamp: 1301, now: 1301) == .first)
+        #expect(replays.count == 1)
     }
 
     @Test func https() async throws {

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import WritCore
 import WritProcesses
 import WritProtocol
 
@@ -88,27 +89,69 @@ struct PeerCredentials: Sendable {
 
 /// Caps connections per uid and in all, so that one user cannot use up writd's descriptors
 /// (SQLite journals, /proc reads and pidfds need them too) or fill the accept backlog that the
-/// modules' reports go through.
+/// modules' reports go through. Root's connections (root's CLI and the modules' reports from
+/// every sudo and login) have a budget of their own outside the total: however many accounts
+/// fill the total, root always gets in.
 final class ConnectionLimiter: Sendable {
     static let perUser = 32
     /// Root's own connections: the modules' reports from every sudo and login.
     static let perRoot = 1024
+    /// All users but root together.
     static let total = 3072
-    private let counts = Mutex<(total: Int, byUID: [UInt32: Int])>((0, [:]))
 
-    func acquire(_ uid: UInt32) -> Bool {
+    /// Why a connection was refused, naming who is to blame.
+    enum Refusal: Equatable, Sendable {
+        /// The uid has `perUser` (or `perRoot`) open.
+        case ownShare(uid: UInt32, open: Int)
+        /// Non-root users together have `total` open.
+        case everyone(open: Int)
+
+        /// One line for the client and the log.
+        var message: String {
+            switch self {
+            case .ownShare(let uid, let open):
+                "too many connections from uid \(uid) (\(open) open); close some and try again"
+            case .everyone(let open):
+                "writd has \(open) connections open from other users; try again shortly"
+            }
+        }
+    }
+
+    private struct Counts {
+        var others = 0
+        var byUID: [UInt32: Int] = [:]
+        var refusals = LogThrottle(interval: 10)
+    }
+    private let counts = Mutex(Counts())
+
+    /// Counts a connection of `uid` in, or says why not; the log line for a refusal, when one is
+    /// due (at most one every 10 s, with the number not logged since).
+    func acquire(_ uid: UInt32, now: Int64 = Int64(time(nil))) -> (refusal: Refusal?, logLine: String?) {
         counts.withLock { c in
             let mine = c.byUID[uid, default: 0]
-            guard c.total < Self.total, mine < (uid == 0 ? Self.perRoot : Self.perUser) else { return false }
-            c.total += 1
-            c.byUID[uid] = mine + 1
-            return true
+            let refusal: Refusal?
+            if mine >= (uid == 0 ? Self.perRoot : Self.perUser) {
+                refusal = .ownShare(uid: uid, open: mine)
+            } else if uid != 0 && c.others >= Self.total {
+                refusal = .everyone(open: c.others)
+            } else {
+                refusal = nil
+            }
+            guard let refusal else {
+                c.byUID[uid] = mine + 1
+                if uid != 0 { c.others += 1 }
+                return (nil, nil)
+            }
+            let (log, notLogged) = c.refusals.admit(now: now)
+            guard log else { return (refusal, nil) }
+            let more = notLogged > 0 ? " (\(notLogged) more refused since the last line)" : ""
+            return (refusal, "refused a connection from uid \(uid): \(refusal.message)\(more)")
         }
     }
 
     func release(_ uid: UInt32) {
         counts.withLock { c in
-            c.total -= 1
+            if uid != 0 { c.others -= 1 }
             let mine = c.byUID[uid, default: 1] - 1
             c.byUID[uid] = mine > 0 ? mine : nil
         }
@@ -165,8 +208,10 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         }
         if let peer {
-            guard limiter.acquire(peer.uid) else {
-                fail(context, WireError("busy", "too many connections from uid \(peer.uid); try again shortly"))
+            let (refusal, logLine) = limiter.acquire(peer.uid)
+            if let refusal {
+                if let logLine { logger.warning("\(logLine)") }
+                refuse(context, WireError("busy", refusal.message))
                 return
             }
             counted = true
@@ -276,6 +321,14 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
         out.writeInteger(UInt32(body.count))
         out.writeBytes(body)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// Answers `error` and closes, without a log line of its own (the caller logs, throttled).
+    private func refuse(_ context: ChannelHandlerContext, _ error: WireError) {
+        write(context, .failure(error))
+        buffer.clear()
+        busy = true  // read nothing more
+        context.close(promise: nil)
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: WireError) {

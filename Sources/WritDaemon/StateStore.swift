@@ -12,7 +12,7 @@ final class StateStore {
 
     /// 2: requests gained approval steps, request fields, context, provenance (`addedColumns`).
     /// 3: Slack's outbox, request cards and pinned identities (`SlackOutbox`).
-    static let schemaVersion: Int64 = 3
+    static let schemaVersion: Int64 = 4
 
     /// Columns added to `d.requests` after version 1, added to older files at start.
     static let addedColumns: [(name: String, type: String)] = [
@@ -99,7 +99,9 @@ final class StateStore {
             created_at INTEGER NOT NULL,
             attempts   INTEGER NOT NULL DEFAULT 0,
             next_at    INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT
+            last_error TEXT,
+            thread     TEXT NOT NULL DEFAULT '',
+            head       INTEGER NOT NULL DEFAULT 0
         ) STRICT;
         CREATE TABLE IF NOT EXISTS d.slack_cards (
             request_id TEXT PRIMARY KEY NOT NULL,
@@ -142,6 +144,32 @@ final class StateStore {
             while try outbox.step() { outboxColumns.insert(outbox.string(1)) }
             if !outboxColumns.contains("kind") {  // a development build's table (c9837a6)
                 try db.execute("ALTER TABLE d.slack_outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'card'")
+            }
+            // Version 3 files: each row's thread (its request, else its grant) and whether it is
+            // the thread's oldest row (the only one that may be sent), so scheduling reads the
+            // heads through an index instead of comparing every row with every earlier one.
+            if !outboxColumns.contains("thread") {
+                try db.execute(
+                    """
+                    ALTER TABLE d.slack_outbox ADD COLUMN thread TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE d.slack_outbox ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
+                    UPDATE d.slack_outbox SET thread = coalesce(request_id, grant_id, '');
+                    """
+                )
+            }
+            try db.execute(
+                """
+                CREATE INDEX IF NOT EXISTS d.slack_outbox_thread ON slack_outbox (thread, seq);
+                CREATE INDEX IF NOT EXISTS d.slack_outbox_heads ON slack_outbox (next_at, seq) WHERE head = 1;
+                """
+            )
+            if !outboxColumns.isEmpty && !outboxColumns.contains("thread") {
+                try db.execute(
+                    """
+                    UPDATE d.slack_outbox SET head = 1
+                    WHERE seq IN (SELECT min(seq) FROM d.slack_outbox GROUP BY thread)
+                    """
+                )
             }
             try db.execute("UPDATE d.requests SET next_at = pending_until WHERE next_at IS NULL AND state = 'pending'")
             try db.execute("CREATE INDEX IF NOT EXISTS d.requests_next ON requests (next_at) WHERE state = 'pending'")

@@ -1,6 +1,7 @@
 import Testing
 import WritAudit
 import WritProtocol
+import WritStore
 
 @testable import WritDaemon
 
@@ -64,6 +65,52 @@ import WritProtocol
         #expect(seen == ["card request.create", "card request.approve", "dm request.approve"])
     }
 
+    @Test("a waiting row holds back only its own request's rows; the next row of a thread follows its head")
+    func outboxThreads() async throws {
+        let f = try await Fixture(policy: Self.policy, integrations: Self.integrations)
+        defer { f.cleanup() }
+        let a = try await file(f, flow: "ops")
+        let b = try await file(f, flow: "ops")
+        _ = await f.call(Users.approver1, .approve) { $0.id = a }
+        _ = await f.call(Users.approver1, .approve) { $0.id = b }
+        // a's card cannot be posted now: it waits a minute, and a's other rows with it.
+        let first = try #require(await f.engine.slackJobs().jobs.first)
+        #expect(first.request?.id == a && first.event == "request.create")
+        await f.engine.slackRetry(first.seq, error: "HTTP 503", at: f.clock.now + 60)
+        var seen: [String] = []
+        while let job = await f.engine.slackJobs().jobs.first {
+            seen.append("\(job.request?.id == b ? "b" : "a") \(job.kind) \(job.event)")
+            await f.engine.slackDelivered(job.seq)
+        }
+        #expect(seen == ["b card request.create", "b card request.approve", "b dm request.approve"])
+        #expect(await f.engine.slackJobs().wakeAt == f.clock.now + 60)
+        f.clock.advance(60)
+        seen = []
+        while let job = await f.engine.slackJobs().jobs.first {
+            seen.append("\(job.request?.id == a ? "a" : "b") \(job.kind) \(job.event)")
+            await f.engine.slackDelivered(job.seq)
+        }
+        #expect(seen == ["a card request.create", "a card request.approve", "a dm request.approve"])
+    }
+
+    @Test("a backlog of 20,000 rows is scheduled through the index of thread heads")
+    func outboxBacklog() async throws {
+        let f = try await Fixture(policy: Self.policy, integrations: Self.integrations)
+        defer { f.cleanup() }
+        // 10,000 threads of two rows, the oldest 9,990 heads waiting (Slack down), 10 due.
+        let now = f.clock.now
+        try await f.engine.queueBacklog(threads: 10_000, waiting: 9_990, until: now + 300)
+        let (jobs, wakeAt) = await f.engine.slackJobs()
+        #expect(jobs.count == 10)
+        #expect(Set(jobs.map(\.seq)).count == 10)
+        #expect(jobs.allSatisfy { $0.event == "request.create" })  // heads only, never the second row
+        #expect(wakeAt == now + 300)
+        // Delivering a head promotes its thread's next row, and only that one.
+        for job in jobs { await f.engine.slackDelivered(job.seq) }
+        let next = await f.engine.slackJobs().jobs
+        #expect(next.count == 10 && next.allSatisfy { $0.event == "request.cancel" })
+    }
+
     @Test("without Slack configured nothing is queued")
     func noSlack() async throws {
         let f = try await Fixture(policy: Self.policy)
@@ -95,5 +142,32 @@ import WritProtocol
         #expect(answer.request?.state == "approved")
         let lines = try AuditLog(path: f.config.auditPath).lines().filter { $0.contains("\"request.approve\"") }
         #expect(lines.last?.contains("\"via\":\"slack:U0BIN\"") == true)
+    }
+}
+
+extension Engine {
+    /// `threads` requests' rows in the outbox (a card and its update each, ids that no request
+    /// has), the first `waiting` threads' heads due at `until`.
+    func queueBacklog(threads: Int, waiting: Int, until: Int64) throws {
+        func id(_ i: Int) -> String { "r_backlog" + String(repeating: "0", count: 6 - String(i).count) + String(i) }
+        try state.transaction { () throws(StoreError) in
+            for i in 0..<threads {
+                for event in ["request.create", "request.cancel"] {
+                    try SlackOutbox.enqueue(
+                        db,
+                        kind: "card",
+                        event: event,
+                        request: id(i),
+                        grant: nil,
+                        actor: "daemon",
+                        at: now()
+                    )
+                }
+            }
+            let s = try db.prepare("UPDATE d.slack_outbox SET next_at = ?1 WHERE head = 1 AND thread < ?2")
+            try s.bind(1, until)
+            try s.bind(2, id(waiting))
+            _ = try s.step()
+        }
     }
 }

@@ -57,8 +57,12 @@ enum SlackOutbox {
         detail: String = "",
         at: Int64
     ) throws(StoreError) {
+        // The row is its thread's head when no older row of the thread waits (an index probe).
         let s = try db.prepare(
-            "INSERT INTO d.slack_outbox (kind, event, request_id, grant_id, actor, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            """
+            INSERT INTO d.slack_outbox (kind, event, request_id, grant_id, actor, detail, created_at, thread, head)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NOT EXISTS (SELECT 1 FROM d.slack_outbox WHERE thread = ?8))
+            """
         )
         try s.bind(1, kind)
         try s.bind(2, event)
@@ -67,6 +71,7 @@ enum SlackOutbox {
         try s.bind(5, actor)
         try s.bind(6, detail)
         try s.bind(7, at)
+        try s.bind(8, request ?? grant ?? "")
         _ = try s.step()
     }
 
@@ -116,10 +121,8 @@ extension Engine {
             let s = try db.prepare(
                 """
                 SELECT seq, kind, event, request_id, grant_id, actor, detail, attempts, next_at, created_at
-                FROM d.slack_outbox o
-                WHERE NOT EXISTS (SELECT 1 FROM d.slack_outbox p WHERE p.seq < o.seq
-                                  AND coalesce(p.request_id, p.grant_id, '') = coalesce(o.request_id, o.grant_id, ''))
-                ORDER BY (next_at > ?1), seq LIMIT ?2
+                FROM d.slack_outbox INDEXED BY slack_outbox_heads WHERE head = 1 AND next_at <= ?1
+                ORDER BY seq LIMIT ?2
                 """
             )
             try s.bind(1, now)
@@ -132,7 +135,9 @@ extension Engine {
                     )
                 )
             }
-            let w = try db.prepare("SELECT min(next_at) FROM d.slack_outbox WHERE next_at > ?1")
+            let w = try db.prepare(
+                "SELECT min(next_at) FROM d.slack_outbox INDEXED BY slack_outbox_heads WHERE head = 1 AND next_at > ?1"
+            )
             try w.bind(1, now)
             if try w.step(), !w.isNull(0) { wakeAt = w.int64(0) }
         } catch {
@@ -202,9 +207,22 @@ extension Engine {
     @discardableResult
     func slackDelivered(_ seq: Int64) -> Bool {
         do {
-            let d = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
-            try d.bind(1, seq)
-            _ = try d.step()
+            // The next row of its thread becomes the head (index probes only).
+            try state.transaction { () throws(StoreError) in
+                let d = try db.prepare(
+                    """
+                    UPDATE d.slack_outbox SET head = 1 WHERE seq = (
+                        SELECT n.seq FROM d.slack_outbox n, d.slack_outbox o
+                        WHERE o.seq = ?1 AND o.head = 1 AND n.thread = o.thread AND n.seq > o.seq
+                        ORDER BY n.seq LIMIT 1)
+                    """
+                )
+                try d.bind(1, seq)
+                _ = try d.step()
+                let x = try db.prepare("DELETE FROM d.slack_outbox WHERE seq = ?1")
+                try x.bind(1, seq)
+                _ = try x.step()
+            }
             return true
         } catch {
             logger.error("Slack outbox: cannot record a delivery: \(error.description)")

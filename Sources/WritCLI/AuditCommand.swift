@@ -32,7 +32,9 @@ struct AuditCommand: ParsableCommand {
                     r.since = Clock.now() - (try parseDuration(since))
                 }
             }
-            let lines = try Daemon.call(try Daemon.connect(socketOptions.socket), r).audit ?? []
+            let response = try Daemon.call(try Daemon.connect(socketOptions.socket), r)
+            let lines = response.audit ?? []
+            if let message = response.message { printError(message) }
             if json {
                 for line in lines { print(line) }
                 return

@@ -145,33 +145,4 @@ extension Engine {
         }
         return resp
     }
-
-    /// `writ audit`: root sees every record; anyone else the records about them.
-    func auditLines(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
-        if who.uid != 0, let asked = r.user, asked != who.name {
-            throw WireError(
-                "forbidden",
-                "only root sees the audit records of other users — run writ audit without --user to see yours"
-            )
-        }
-        let lines: [String]
-        do { lines = try audit.log.lines() } catch { throw internalError("read the audit log", error) }
-        let filterUser = who.uid == 0 ? r.user : who.name
-        var out: [String] = []
-        for line in lines {
-            guard let pairs = AuditLine.flatFields(line) else { continue }
-            let record = Dictionary(pairs, uniquingKeysWith: { first, _ in first })
-            if let since = r.since, let t = record["time"].flatMap({ Int64($0) }), t < since { continue }
-            if let u = filterUser {
-                let about = ["actor", "user", "requester", "by"].contains { record[$0] == u }
-                guard about else { continue }
-            }
-            out.append(line)
-        }
-        var resp = WireResponse(ok: true)
-        // The newest records when there are very many: narrow with --since for older ones.
-        resp.audit = Array(out.suffix(20_000))
-        if out.count > 20_000 { resp.message = "showing the last 20000 of \(out.count) records; use --since to narrow" }
-        return resp
-    }
 }

@@ -40,7 +40,9 @@ extension Engine {
             )
         }
         let now = self.now()
+        try requireFilingBudget(who, at: now)
         try requireFewPending(who)
+        try Self.requireShortCommandList(r.commands)
         let fields = try Self.requestFields(r.fields)
         let input = RequestInput(
             user: who.name,
@@ -541,6 +543,7 @@ extension Engine {
             throw WireError("bad_request", "usage: writ extend GRANT-ID --for DURATION --reason TEXT")
         }
         let now = self.now()
+        try requireFilingBudget(who, at: now)
         let grant: Grant?
         do { grant = try state.grants.grant(id: id) } catch { throw internalError("read grant \(id)", error) }
         guard let grant, grant.user == who.name else {
@@ -680,8 +683,11 @@ extension Engine {
     }
 
     /// A refused request is audited too: `writ policy replay` shows what a new policy would have
-    /// allowed, and a stream of refusals is worth seeing.
+    /// allowed, and a stream of refusals is worth seeing. Within `refusals` (the account's
+    /// budget): past it they are counted, and the next record says how many were not recorded.
     func recordRefusal(_ input: RequestInput, refusal: PolicyRefusal, at now: Int64) {
+        let budget = refusals.spend(input.user, now: now)
+        if budget == .countOnly { return }
         var fields: [AuditEvent.Field] = [
             .init("requester", input.user), .init("kind", input.kind), .init("capability", input.capability.rawValue),
             .init("host", input.host), .init("reason", input.reason),
@@ -692,12 +698,17 @@ extension Engine {
         for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
         if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
         if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }
+        fields += budgetFields(budget, what: "refused requests", of: input.user)
+        recordAlone(AuditEvent(time: now, event: "request.refuse", actor: input.user, fields: fields))
+    }
+
+    /// Records an event that changes nothing else (a refusal): queued in its own transaction,
+    /// then appended.
+    func recordAlone(_ event: AuditEvent) {
         do {
-            try state.transaction { () throws(StoreError) in
-                try audit.queue(db, AuditEvent(time: now, event: "request.refuse", actor: input.user, fields: fields))
-            }
+            try state.transaction { () throws(StoreError) in try audit.queue(db, event) }
         } catch {
-            logger.error("audit: cannot record a refused request: \(error.description)")
+            logger.error("audit: cannot record \(event.event): \(error.description)")
         }
         flushAudit()
     }
@@ -737,6 +748,60 @@ extension Engine {
             )
         }
         return trimmed
+    }
+
+    /// The audit fields that say what an `AuditBudget` did: how many were not recorded before
+    /// this record, or that further ones will be counted only.
+    func budgetFields(_ verdict: AuditBudget.Verdict, what: String, of user: String) -> [AuditEvent.Field] {
+        switch verdict {
+        case .record(let notRecorded) where notRecorded > 0:
+            return [.init("not_recorded_before", String(notRecorded))]
+        case .recordAndMute:
+            logger.warning("\(user) is over the audit budget for \(what): further ones are counted, not recorded")
+            Syslog.log(LOG_WARNING, "\(user) is over the audit budget for \(what): further ones are counted")
+            return [.init("budget", "over: further \(what) of \(user) are counted, not recorded, until it refills")]
+        default:
+            return []
+        }
+    }
+
+    /// One account may file 30 requests and extensions at once, then one every 20 s: each is
+    /// audited (and its cancel), so a loop of request and cancel cannot grow the log (and the
+    /// Slack outbox) at the disk's speed.
+    func requireFilingBudget(_ who: UserDirectory.Account, at now: Int64) throws(WireError) {
+        guard let wait = filings.take(who.name, now: now) else { return }
+        let budget = refusals.spend(who.name, now: now)
+        if budget != .countOnly {
+            var fields: [AuditEvent.Field] = [.init("requester", who.name), .init("message", "rate limited")]
+            fields += budgetFields(budget, what: "refused requests", of: who.name)
+            recordAlone(AuditEvent(time: now, event: "request.limit", actor: who.name, fields: fields))
+        }
+        throw WireError(
+            "rate_limited",
+            "you filed \(filings.burst) requests in a short time; try again in \(wait) s"
+        )
+    }
+
+    /// At most 32 commands, each at most 4,096 bytes, 16 KiB in all: a command list is for
+    /// people to read and approve, and it is stored and audited with the request.
+    static func requireShortCommandList(_ commands: [String]?) throws(WireError) {
+        guard let commands else { return }
+        guard commands.count <= 32 else {
+            throw WireError("bad_request", "the request lists \(commands.count) commands; at most 32 — ask for fewer")
+        }
+        if let long = commands.first(where: { $0.utf8.count > 4096 }) {
+            throw WireError(
+                "bad_request",
+                "a command is \(long.utf8.count) bytes long, over the limit of 4096 — shorten it"
+            )
+        }
+        let total = commands.reduce(0) { $0 + $1.utf8.count }
+        guard total <= 16_384 else {
+            throw WireError(
+                "bad_request",
+                "the commands are \(total) bytes in all, over the limit of 16384 — ask for fewer"
+            )
+        }
     }
 
     /// A user may have at most 20 requests pending: enough for anyone, too few to flood approvers.

@@ -31,7 +31,7 @@ extension Engine {
             .init("user", user), .init("service", service), .init("pid", String(peer.pid)),
         ]
         if let runas = r.runas { fields.append(.init("runas", runas)) }
-        if let c = r.commands?.first { fields.append(.init("command", c)) }
+        if let c = r.commands?.first { fields.append(.init("command", Self.cut(c, bytes: 4096))) }
         if let g = r.grant { fields.append(.init("grant", g)) }
         if let t = r.tty { fields.append(.init("tty", t)) }
         if let d = r.detail { fields.append(.init("detail", d)) }
@@ -55,14 +55,34 @@ extension Engine {
         case "session_close", "sudo_exit":
             name = event == "sudo_exit" ? "sudo.exit" : "session.close"
             closeSession(peer: peer, now: now, reason: event)
-        case "sudo_reject": name = "sudo.reject"
-        case "sudo_error": name = "sudo.error"
+        case "sudo_reject", "sudo_error":
+            name = event == "sudo_reject" ? "sudo.reject" : "sudo.error"
+            // Any user can make sudo refuse in a loop: within the account's budget each is a
+            // record, past it they are counted (syslog still has every one from the module).
+            let budget = sudoRefusals.spend(user, now: now)
+            if budget == .countOnly { return WireResponse(ok: true) }
+            fields += budgetFields(budget, what: "refused sudo runs", of: user)
         default: throw WireError("bad_request", "unknown report event \(LogText.escape(event, limit: 32))")
         }
         // Only the first record of one sudo is worth a line per module: when both the PAM session
         // hook and the audit plugin report one sudo, the second open is dropped by track().
         recordReport(AuditEvent(time: now, event: name, actor: user, fields: fields))
         return WireResponse(ok: true)
+    }
+
+    /// `text` cut to at most `bytes` bytes of UTF-8 (at a character boundary), saying how long it
+    /// was: a sudo command line can be megabytes, and the audit keeps what a reader needs.
+    static func cut(_ text: String, bytes: Int) -> String {
+        guard text.utf8.count > bytes else { return text }
+        var kept = ""
+        var used = 0
+        for character in text {
+            let size = character.utf8.count
+            guard used + size <= bytes else { break }
+            kept.append(character)
+            used += size
+        }
+        return kept + " …[cut: \(text.utf8.count) bytes in all]"
     }
 
     /// Records the reporting process as a session of the grant it runs under: the grant the

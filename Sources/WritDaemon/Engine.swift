@@ -39,6 +39,8 @@ public actor Engine {
     let startedAt: Int64
     /// PagerDuty (and later Slack): used off the actor, so it locks its own state.
     public nonisolated let integrations: IntegrationHub
+    /// `writ audit` reads, off the actor.
+    nonisolated let auditReader: AuditReader
 
     var policy: Policy?
     var policyVersion = ""
@@ -55,6 +57,13 @@ public actor Engine {
     var runningHooks = 0
     /// Where the operation being handled came from when not the CLI (`slack:U…`), for the audit.
     var via: String?
+    /// What one account's refused requests may add to the audit log.
+    var refusals = AuditBudget(burst: 20, refillSeconds: 30)
+    /// How fast one account may file requests and extensions (each is audited, and a cancel
+    /// after it): 30 at once, then one every 20 s.
+    var filings = AuditBudget(burst: 30, refillSeconds: 20)
+    /// What one account's refused sudo runs (the modules' reports) may add to the audit log.
+    var sudoRefusals = AuditBudget(burst: 60, refillSeconds: 5)
 
     public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
         self.config = config
@@ -66,6 +75,7 @@ public actor Engine {
         )
         startedAt = config.clock()
         integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
+        auditReader = AuditReader(path: config.auditPath)
         audit.follower = { [integrations] db, event throws(StoreError) in
             guard integrations.slackEnabled else { return }
             try SlackOutbox.follow(db, event)
@@ -198,6 +208,8 @@ public actor Engine {
     /// integrations know about the requester (PagerDuty on-call), off the actor: a slow
     /// PagerDuty delays that request only.
     public nonisolated func serve(_ request: WireRequest, peer: Peer, via: String? = nil) async -> WireResponse {
+        // Audit reads never touch the engine (AuditReader).
+        if request.op == .audit, request.v == Wire.version { return await auditReader.serve(request, peer: peer) }
         var context: [String: Value] = [:]
         if request.op == .request || request.op == .extend, request.v == Wire.version,
             let who = UserDirectory.user(uid: peer.uid), who.uid != 0
@@ -245,7 +257,9 @@ public actor Engine {
         case .cancel: return try cancel(r, who: account(peer))
         case .revoke, .grantRevoke: return try revoke(r, who: account(peer))
         case .extend: return try extend(r, who: account(peer), context: context)
-        case .audit: return try auditLines(r, who: account(peer))
+        case .audit:
+            // Served by `serve` off the actor; never here, where it would hold up everyone.
+            throw WireError("internal", "audit reads are served off the engine; call serve, not handle")
         case .grantAdd: return try grantAdd(r, who: account(peer))
         case .grantList: return try grantList(r, who: account(peer))
         case .flows: return try listFlows(who: account(peer))

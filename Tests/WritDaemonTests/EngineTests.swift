@@ -84,7 +84,8 @@ struct Fixture {
     func call(_ peer: Peer, _ op: Operation, _ build: (inout WireRequest) -> Void = { _ in }) async -> WireResponse {
         var r = WireRequest(op: op)
         build(&r)
-        return await engine.handle(r, peer: peer)
+        // Audit reads are served off the actor, by `serve`.
+        return op == .audit ? await engine.serve(r, peer: peer) : await engine.handle(r, peer: peer)
     }
 
     func file(flow: String = "ops", duration: Int64? = 1800, reason: String = "INC-1 disk") async -> RequestView? {

@@ -12,11 +12,40 @@ public enum CommandEnvironment {
     static let derived: Set<String> = [
         "HOME", "SHELL", "USER", "LOGNAME", "MAIL", "SUDO_USER", "SUDO_UID", "SUDO_GID", "SUDO_HOME",
     ]
-    /// Variables that only name things (a terminal type, a locale, colours): no path may hide in
-    /// them, so no `/`, `%` or `..`.
-    static let plainText: Set<String> = [
-        "TERM", "COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "USERNAME", "HOSTNAME", "COLORS", "LS_COLORS",
+    /// Variables sudo's `env_reset` keeps that only name things (a terminal type, a locale, the
+    /// host, colours) — its `env_keep` defaults HOSTNAME, LS_COLORS, COLORS and its `env_check`
+    /// defaults TERM, COLORTERM, LANG, LANGUAGE, LINGUAS, LC_* (TZ and PATH have rules of their
+    /// own): each may hold only the characters such a name is written with (`Charset`), so no
+    /// path (`/`, `..`), no `%` and no shell metacharacter but the `;` a colour list needs.
+    static let plainText: [String: Charset] = [
+        "TERM": .name, "COLORTERM": .name, "HOSTNAME": .name,
+        "LANG": .locale, "LANGUAGE": .localeList, "LINGUAS": .localeList,
+        "COLORS": .colors, "LS_COLORS": .colors,
     ]
+
+    /// The characters a plain variable may hold.
+    enum Charset {
+        /// Letters, digits, `.`, `_`, `-`, `+` (xterm-256color, truecolor, host.example).
+        case name
+        /// A locale: letters, digits, `.`, `_`, `-`, `@` (en_US.UTF-8, de_DE@euro).
+        case locale
+        /// Locales separated by `:` or spaces (LANGUAGE=de:en, LINGUAS="de fr").
+        case localeList
+        /// A dircolors list: letters, digits, `=`, `:`, `;`, `*`, `.`, `_`, `-`, `~`, `#`, `+`.
+        case colors
+
+        func allows(_ byte: UInt8) -> Bool {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2E, 0x5F, 0x2D: return true  // 0-9 A-Z a-z . _ -
+            case 0x2B: return self == .name || self == .colors  // +
+            case 0x40: return self == .locale || self == .localeList  // @
+            case 0x3A: return self == .localeList || self == .colors  // :
+            case 0x20: return self == .localeList  // space
+            case 0x3D, 0x3B, 0x2A, 0x7E, 0x23: return self == .colors  // = ; * ~ #
+            default: return false
+            }
+        }
+    }
     static let zoneinfo = "/usr/share/zoneinfo/"
 
     /// Why `entries` (`NAME=value` strings) are unsafe for a command-limited grant, or nil.
@@ -45,12 +74,20 @@ public enum CommandEnvironment {
             if derived.contains(key) {
                 let ok = expected.contains { $0.name == key && $0.value.utf8.elementsEqual(value.utf8) }
                 if !ok { return "\(key) is not the value sudo sets" }
-            } else if plainText.contains(key) || isLocaleCategory(name) {
+            } else if let charset = plainText[key] ?? (isLocaleCategory(name) ? .locale : nil) {
                 if value.contains("/") || value.contains("%") || hasDotDot(value) {
                     return "\(key) names a path"
                 }
+                if !value.utf8.allSatisfy(charset.allows) {
+                    return "\(key) holds a character a \(key) value is not written with"
+                }
             } else if name == "TZ" {
                 if hasDotDot(value) { return "TZ names a path" }
+                // A zone name, a file under the zone directory, or a POSIX rule (EST5EDT,M3.2.0).
+                let zoneByte: (UInt8) -> Bool = {
+                    Charset.name.allows($0) || $0 == 0x2F || $0 == 0x3A || $0 == 0x2C  // / : ,
+                }
+                if !value.utf8.allSatisfy(zoneByte) { return "TZ holds a character a TZ value is not written with" }
                 let path = value.hasPrefix(":") ? value.dropFirst() : value
                 if path.hasPrefix("/") && !path.hasPrefix(zoneinfo) { return "TZ names a file outside \(zoneinfo)" }
             } else if name == "PATH" {

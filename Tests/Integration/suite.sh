@@ -348,6 +348,27 @@ out=$(sudo_as writt_alice LANGUAGE=../../../../tmp/l /usr/bin/id -u)
 expect "command grant: a locale variable naming a path refused" "$out" "^rc=1.*LANGUAGE names a path"
 expect "command grant: TZ naming the user's file refused" "$(sudo_as writt_alice TZ=/tmp/zone /usr/bin/id -u)" "^rc=1.*TZ names a file"
 expect "command grant: TZ naming a zone allowed" "$(sudo_as writt_alice TZ=Europe/Paris /usr/bin/id -u)" "^rc=0"
+# Every variable sudo's own env_reset keeps (its env_keep and env_check defaults, from sudo -V):
+# the ones that only name things pass with a usual value, the rest are refused; with shell
+# metacharacters in it, every one is refused.
+sudo_keeps=$(sudo -V | awk '/^Environment variables to (preserve|check for safety):/ {on=1; next} /^[^\t]/ {on=0} on {sub(/\*/, "TIME", $1); print $1}' | sort -u | tr '\n' ' ')
+expect "sudo -V lists what env_reset keeps" "$sudo_keeps" "HOSTNAME .*LS_COLORS .*TERM "
+passed="" refused_hostile=""
+for var in $sudo_keeps; do
+    name=$var
+    case $name in
+        TERM) value=xterm-256color ;; COLORTERM) value=truecolor ;; HOSTNAME) value=web-01.example ;;
+        LANG|LC_TIME) value=C.UTF-8 ;; LANGUAGE) value=de:en ;; LINGUAS) value="de fr" ;; TZ) value=Europe/Paris ;;
+        LS_COLORS) value="di=01;34:*.tar=01;31" ;; PATH) value=/usr/bin:/bin ;; *) value=plain ;;
+    esac
+    out=$(sudo_as writt_alice "$name=$value" /usr/bin/id -u)
+    matches "$out" "^rc=0" && passed="$passed$name "
+    out=$(sudo_as writt_alice "$name=x\$(id)" /usr/bin/id -u)
+    matches "$out" "^rc=1" && refused_hostile="$refused_hostile$name "
+done
+expect "command grant: of what sudo keeps, exactly the documented names pass (README)" "$passed" "^COLORS COLORTERM HOSTNAME LANG LANGUAGE LC_TIME LINGUAS LS_COLORS PATH TERM TZ $"
+expect "command grant: ... and each is refused with \$(…) in it" "$refused_hostile" "^$sudo_keeps$"
+expect "command grant: USERNAME (sudo never keeps it) refused" "$(sudo_as writt_alice USERNAME=root /usr/bin/id -u)" "^rc=1.*variable USERNAME is set"
 out=$(cd /usr/bin && runuser -u writt_alice -- sudo -n /proc/self/cwd/id -u 2>&1; echo "rc=$?")
 expect "command grant: a /proc magic path to the program refused" "$out" "rc=1"
 clear_grants

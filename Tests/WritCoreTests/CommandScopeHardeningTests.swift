@@ -169,6 +169,30 @@ struct CommandEnvironmentTests {
         #expect(problem(["PATH=\(path)"]) != nil)
     }
 
+    @Test("the names sudo keeps pass with the values they are written with: a login's usual environment")
+    func usualValues() {
+        let env = [
+            "HOSTNAME=web-01.example", "COLORTERM=truecolor", "TERM=xterm-256color", "LANG=de_DE@euro",
+            "LANGUAGE=de:en", "LINGUAS=de fr", "LC_TIME=en_GB.UTF-8", "COLORS=/etc/DIR_COLORS",
+            "LS_COLORS=rs=0:di=01;34:ln=01;36:*.tar=01;31:*~=00;90:*#=00;90:*.c++=00;32",
+        ]
+        // COLORS names a file (a path): refused like any other path.
+        #expect(problem(env) == "COLORS names a path")
+        #expect(problem(env.filter { !$0.hasPrefix("COLORS=") }) == nil)
+    }
+
+    @Test(
+        "shell metacharacters and look-alike text in those names are refused; USERNAME (never kept by sudo) too",
+        arguments: [
+            "HOSTNAME=$(id)", "HOSTNAME=a;b", "LS_COLORS=di=01;34:$(id)", "LS_COLORS=a`id`", "COLORS=a|b",
+            "COLORTERM=truecolor'", "LINGUAS=de&&id", "LANGUAGE=de\nen", "TERM=xterm 256", "LANG=C\u{2215}x",
+            "LC_ALL=C\"", "USERNAME=root", "TZ=$(id)", "TZ=UTC;id",
+        ]
+    )
+    func metacharacters(entry: String) {
+        #expect(problem([entry]) != nil)
+    }
+
     @Test("LC_ names must look like locale categories")
     func localeNames() {
         #expect(problem(["LC_TIME=C"]) == nil)

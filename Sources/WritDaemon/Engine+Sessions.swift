@@ -101,15 +101,18 @@ extension Engine {
         // it runs with root's real uid (sshd, login) it must be the user's own (sudo keeps the
         // invoking user as its real uid): a report can never make writd adopt someone else's
         // process as a session to kill.
-        guard let start = peer.startTime, let info = ProcessTable.info(of: peer.pid), info.identity.startTime == start
+        // The real uid as read at accept, else now (the same process: same start time).
+        guard let start = peer.startTime,
+            let realUID = peer.realUID
+                ?? ProcessTable.info(of: peer.pid).flatMap({ $0.identity.startTime == start ? $0.realUID : nil })
         else { return nil }
-        if info.realUID != 0 && UserDirectory.user(named: user)?.uid != info.realUID {
+        if realUID != 0 && UserDirectory.user(named: user)?.uid != realUID {
             logger.warning(
-                "session report for \(LogText.escape(user, limit: 64)) from pid \(peer.pid) of uid \(info.realUID): ignored"
+                "session report for \(LogText.escape(user, limit: 64)) from pid \(peer.pid) of uid \(realUID): ignored"
             )
             return nil
         }
-        let identity = info.identity
+        let identity = ProcessIdentity(pid: peer.pid, startTime: start)
         do {
             var grantID: String? = nil
             if let g = grant, let found = try state.grants.grant(id: g), found.user == user,
@@ -122,8 +125,9 @@ extension Engine {
             guard let grantID else { return nil }
             let ins = try db.prepare(
                 """
-                INSERT OR IGNORE INTO d.sessions (grant_id, user, kind, service, pid, start_time, tty, opened_at, boot_id)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                INSERT OR IGNORE INTO d.sessions
+                    (grant_id, user, kind, service, pid, start_time, tty, opened_at, boot_id, audit_session)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                 """
             )
             try ins.bind(1, grantID)
@@ -135,6 +139,8 @@ extension Engine {
             try ins.bind(7, tty)
             try ins.bind(8, now)
             try ins.bind(9, BootID.current)
+            // The login's audit session, which everything it starts keeps (SessionScope).
+            try ins.bind(10, (peer.auditSession ?? AuditSession.id(of: peer.pid)).map { Int64($0) })
             _ = try ins.step()
             return grantID
         } catch {
@@ -203,19 +209,29 @@ extension Engine {
     func endSessions(of grant: Grant, reason: String) {
         guard !ending.contains(grant.id) else { return }
         var sessions: [TrackedSession]
+        var scopes: [SessionScope]
         do {
             sessions = try openSessions(grant: grant.id)
+            scopes = try sessionScopes(of: grant)
             // A session runs under whatever grant of the same capability the user still holds:
-            // renewing with a new request must not cost the user their open sessions.
-            if !sessions.isEmpty,
+            // renewing with a new request must not cost the user their open sessions, nor what
+            // those sessions started (the rows that name an audit session move too).
+            if !sessions.isEmpty || !scopes.isEmpty,
                 let other = try activeGrant(user: grant.user, capability: grant.capability, except: grant.id)
             {
-                let s = try db.prepare("UPDATE d.sessions SET grant_id = ?2 WHERE grant_id = ?1 AND closed_at IS NULL")
+                let s = try db.prepare(
+                    """
+                    UPDATE d.sessions SET grant_id = ?2
+                    WHERE grant_id = ?1 AND (closed_at IS NULL OR audit_session IS NOT NULL) AND boot_id = ?3
+                    """
+                )
                 try s.bind(1, grant.id)
                 try s.bind(2, other)
+                try s.bind(3, BootID.current)
                 _ = try s.step()
                 logger.info("\(sessions.count) session(s) of \(grant.id) now run under \(other)")
                 sessions = []
+                scopes = []
             }
         } catch {
             logger.error("sessions of \(grant.id): \(error.description)")
@@ -224,7 +240,7 @@ extension Engine {
         let live = sessions.filter { ProcessTable.isAlive($0.identity) }
         let gone = sessions.filter { !ProcessTable.isAlive($0.identity) }
         if !gone.isEmpty { markClosed(gone, reason: "exited", report: nil, grant: grant) }
-        guard !live.isEmpty else { return }
+        guard !live.isEmpty || !scopes.isEmpty else { return }
         _ = TerminalNotifier.write(
             "writ: your \(grant.capability.rawValue) grant \(grant.id) has ended (\(reason)); this session is being closed. Ask again with: writ request \(grant.capability.rawValue) --reason \"…\"",
             toTerminalsOf: live.map(\.identity)
@@ -232,11 +248,44 @@ extension Engine {
         let grace = config.sessionGrace
         let key = nextTermination
         nextTermination += 1
-        logger.notice("ending \(live.count) session(s) of grant \(grant.id) (\(reason))")
+        logger.notice(
+            "ending \(live.count) session(s) of grant \(grant.id) and what \(scopes.count) audit session(s) started under it (\(reason))"
+        )
         ending.insert(grant.id)
         terminations[key] = Task {
-            let report = await SessionTerminator.end(live.map(\.identity), grace: grace)
+            let report = await SessionTerminator.end(live.map(\.identity), scopes: scopes, grace: grace)
             self.sessionsEnded(live, report: report, grant: grant, reason: reason, key: key)
+        }
+    }
+
+    /// What the grant's sessions may have started outside their process trees: for every audit
+    /// session a session of this grant ran in (this boot, open or closed), a login grant takes
+    /// the whole audit session; a sudo grant the processes running as its run-as user that started
+    /// no earlier than the first sudo of the grant in that session. None for a sudo grant whose
+    /// run-as user is the user (that would be all of the user's own processes).
+    func sessionScopes(of grant: Grant) throws(StoreError) -> [SessionScope] {
+        let s = try db.prepare(
+            """
+            SELECT audit_session, min(start_time) FROM d.sessions
+            WHERE grant_id = ?1 AND boot_id = ?2 AND audit_session IS NOT NULL GROUP BY audit_session
+            """
+        )
+        try s.bind(1, grant.id)
+        try s.bind(2, BootID.current)
+        var rows: [(UInt32, UInt64)] = []
+        while try s.step() {
+            guard let id = UInt32(exactly: s.int64(0)) else { continue }
+            rows.append((id, UInt64(bitPattern: s.int64(1))))
+        }
+        guard !rows.isEmpty else { return [] }
+        switch grant.capability {
+        case .login:
+            return rows.map { SessionScope(auditSession: $0.0, owner: nil, notBefore: 0) }
+        case .sudo:
+            guard let runas = UserDirectory.user(named: grant.runas)?.uid,
+                runas != UserDirectory.user(named: grant.user)?.uid
+            else { return [] }
+            return rows.map { SessionScope(auditSession: $0.0, owner: runas, notBefore: $0.1) }
         }
     }
 
@@ -244,6 +293,23 @@ extension Engine {
         terminations[key] = nil
         ending.remove(grant.id)
         markClosed(sessions, reason: "ended: \(reason)", report: report, grant: grant)
+        if sessions.isEmpty && !(report.hungUp.isEmpty && report.killed.isEmpty) {
+            // Only what the grant's sessions left behind (sudo -b, setsid…) was still running.
+            recordAlone(
+                AuditEvent(
+                    time: now(),
+                    event: "session.end",
+                    actor: "writd",
+                    fields: [
+                        .init("grant", grant.id), .init("user", grant.user), .init("kind", grant.capability.rawValue),
+                        .init("service", "audit-session"), .init("why", reason),
+                        .init("hangup", report.hungUp.map(String.init).joined(separator: ",")),
+                        .init("killed", report.killed.map(String.init).joined(separator: ",")),
+                        .init("ms", String(report.elapsedNanoseconds / 1_000_000)),
+                    ]
+                )
+            )
+        }
         if !report.survivors.isEmpty {
             logger.error("processes \(report.survivors) of grant \(grant.id) survived SIGKILL")
             Syslog.log(LOG_ERR, "processes of grant \(grant.id) survived SIGKILL: \(report.survivors)")

@@ -17,11 +17,24 @@ public struct Peer: Sendable, Equatable {
     public var pid: Int32
     /// The peer process's start time, read when the connection was accepted (nil: gone already).
     public var startTime: UInt64?
-    public init(uid: UInt32, gid: UInt32, pid: Int32, startTime: UInt64? = nil) {
+    /// For a root peer (a module's report): its real uid and its audit session, read at accept
+    /// too — `sudo -b`'s front end has exited by the time the report is handled.
+    public var realUID: UInt32?
+    public var auditSession: UInt32?
+    public init(
+        uid: UInt32,
+        gid: UInt32,
+        pid: Int32,
+        startTime: UInt64? = nil,
+        realUID: UInt32? = nil,
+        auditSession: UInt32? = nil
+    ) {
         self.uid = uid
         self.gid = gid
         self.pid = pid
         self.startTime = startTime
+        self.realUID = realUID
+        self.auditSession = auditSession
     }
 }
 

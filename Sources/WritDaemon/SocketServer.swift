@@ -197,7 +197,19 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
             // in between (the reporting sudo or sshd is still running; a report from a process
             // already gone tracks nothing).
             future.whenComplete { [weak self] result in
-                if case .success(let cred) = result {
+                guard case .success(let cred) = result else { return }
+                // Root peers are the modules reporting sessions: their real uid and audit session
+                // are read now too (the process may be gone before the report is handled).
+                if cred.uid == 0, let info = ProcessTable.info(of: cred.pid) {
+                    self?.peer = Peer(
+                        uid: cred.uid,
+                        gid: cred.gid,
+                        pid: cred.pid,
+                        startTime: info.identity.startTime,
+                        realUID: info.realUID,
+                        auditSession: AuditSession.id(of: cred.pid)
+                    )
+                } else {
                     self?.peer = Peer(
                         uid: cred.uid,
                         gid: cred.gid,

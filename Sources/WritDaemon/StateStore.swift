@@ -77,6 +77,7 @@ final class StateStore {
             closed_at   INTEGER,
             close_reason TEXT,
             boot_id     TEXT NOT NULL DEFAULT '',
+            audit_session INTEGER,
             UNIQUE (pid, start_time, boot_id)
         ) STRICT;
         CREATE INDEX IF NOT EXISTS d.sessions_open ON sessions (grant_id) WHERE closed_at IS NULL;
@@ -145,6 +146,16 @@ final class StateStore {
             if !outboxColumns.contains("kind") {  // a development build's table (c9837a6)
                 try db.execute("ALTER TABLE d.slack_outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'card'")
             }
+            // Version 3 files: the audit session of a tracked session (AuditSession).
+            let sessionsInfo = try db.prepare("PRAGMA d.table_info(sessions)")
+            var sessionColumns: Set<String> = []
+            while try sessionsInfo.step() { sessionColumns.insert(sessionsInfo.string(1)) }
+            if !sessionColumns.contains("audit_session") {
+                try db.execute("ALTER TABLE d.sessions ADD COLUMN audit_session INTEGER")
+            }
+            try db.execute(
+                "CREATE INDEX IF NOT EXISTS d.sessions_audit ON sessions (grant_id) WHERE audit_session IS NOT NULL"
+            )
             // Version 3 files: each row's thread (its request, else its grant) and whether it is
             // the thread's oldest row (the only one that may be sent), so scheduling reads the
             // heads through an index instead of comparing every row with every earlier one.

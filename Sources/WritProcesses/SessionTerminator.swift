@@ -30,10 +30,20 @@ public enum SessionTerminator {
     /// Not caught: a process that leaves the trees between two reads (forks, and its parent exits,
     /// within 25 ms). A root shell can escape in many ways (setsid and double fork, cron, systemd-run);
     /// ending its trees ends the session, it does not contain root.
-    public static func end(_ roots: [ProcessIdentity], grace: Duration) async -> EndReport {
+    ///
+    /// `scopes` add the processes of audit sessions (`SessionScope`): what a login started with
+    /// `setsid`, a double fork, `nohup`, `screen` or `tmux`, and what `sudo -b` left behind, is in
+    /// no tree writd knows but still in the login's audit session.
+    public static func end(
+        _ roots: [ProcessIdentity],
+        scopes: [SessionScope] = [],
+        grace: Duration
+    ) async
+        -> EndReport
+    {
         let clock = ContinuousClock()
         let start = clock.now
-        var members = Membership(roots: roots)
+        var members = Membership(roots: roots, scopes: scopes)
         var hungUp: [Int32] = []
         var hungUpSet: Set<ProcessIdentity> = []
 
@@ -141,18 +151,22 @@ public enum SessionTerminator {
 /// The processes that belong to the trees being ended, across reads of the process table.
 struct Membership {
     private let roots: [ProcessIdentity]
+    private let scopes: [SessionScope]
     private var seen: [ProcessIdentity] = []
     private var seenSet: Set<ProcessIdentity> = []
 
-    init(roots: [ProcessIdentity]) {
-        // A root that is init or writd would take the whole host, or writd, with it.
+    init(roots: [ProcessIdentity], scopes: [SessionScope] = []) {
+        // A root that is init or writd would take the whole host, or writd, with it; so would
+        // writd's own audit session.
         self.roots = roots.filter { ProcessSignal.mayTarget($0.pid) }
+        self.scopes = scopes.filter { $0.auditSession != AuditSession.own }
     }
 
     /// Reads the table: the processes, not exited, in the trees of the roots and of every process
     /// seen in them before (a child reparented to init when its parent exited still belongs).
     mutating func live() -> [StatRecord] {
-        let forest = ProcessForest(ProcessTable.records())
+        let records = ProcessTable.records()
+        let forest = ProcessForest(records)
         var result: [StatRecord] = []
         var found: Set<ProcessIdentity> = []
         for origin in roots + seen {
@@ -160,6 +174,15 @@ struct Membership {
             where !record.hasExited && ProcessSignal.mayTarget(record.identity.pid)
                 && found.insert(record.identity).inserted
             {
+                result.append(record)
+            }
+        }
+        if !scopes.isEmpty, let proc = try? FileDescriptor.open("/proc", flags: O_RDONLY | O_DIRECTORY) {
+            for record in records
+            where !record.hasExited && ProcessSignal.mayTarget(record.identity.pid)
+                && !found.contains(record.identity) && scopes.contains(where: { $0.contains(record, proc: proc) })
+            {
+                found.insert(record.identity)
                 result.append(record)
             }
         }

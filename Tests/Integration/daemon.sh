@@ -255,14 +255,18 @@ wait "$SLEEPER" 2>/dev/null
 
 # =================================================================================================
 section "writd: an ssh login session is ended when its login grant ends (sshd session hook)"
-cat >/etc/pam.d/sshd <<PAM
+# sshd_login_stack SESSION-MODULE: sshd's PAM stack with pam_writ, after SESSION-MODULE.
+sshd_login_stack() {
+    cat >/etc/pam.d/sshd <<PAM
 auth       required   pam_deny.so
 account    required   $MODULE store=$STORE capability=login
 account    include    common-account
-session    required   pam_permit.so
+session    required   $1
 session    optional   $MODULE capability=login
 password   required   pam_deny.so
 PAM
+}
+sshd_login_stack pam_permit.so
 start_sshd "$WORK/ssh2" writt_carol
 LGID=$("$WRIT" grant add --store "$STORE" --user writt_carol --capability login --for 6s --reason "login test")
 expect "root's grant add goes through writd (it watches the grant)" "$(sq "SELECT count(*) FROM watch WHERE grant_id='$LGID'")" "^1$"
@@ -283,6 +287,71 @@ expect_not "no sleep of carol's session is left" "$(ps -eo user,args | grep -E '
 for _ in $(seq 40); do grep -q '"event":"session.end".*"service":"sshd"' "$AUDIT" && break; sleep 0.05; done
 expect "audit: the ended ssh session" "$(cat "$AUDIT")" '"event":"session.end","actor":"writd".*"user":"writt_carol".*"service":"sshd"'
 stop_sshd
+
+# =================================================================================================
+section "writd: what a login starts outside its process tree ends with its grant (audit session)"
+# pam_loginuid gives the login an audit session id, which everything it starts keeps: setsid -f,
+# a double fork, nohup (ignores SIGHUP: killed after the grace), tmux and screen servers.
+sshd_login_stack pam_loginuid.so
+start_sshd "$WORK/ssh3" writt_carol
+LGID=$("$WRIT" grant add --store "$STORE" --user writt_carol --capability login --for 8s --reason "escape test")
+escapes='setsid -f sleep 1001 </dev/null >/dev/null 2>&1; (sleep 1002 </dev/null >/dev/null 2>&1 &);
+nohup sleep 1003 </dev/null >/dev/null 2>&1 & TMUX_TMPDIR=$HOME tmux new-session -d "sleep 1004";
+mkdir -m 0700 -p $HOME/.screen && SCREENDIR=$HOME/.screen screen -dmS esc sleep 1005'
+ssh -i "$WORK/ssh3/client_key" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR writt_carol@127.0.0.1 "$escapes; echo LOGGED-IN; exec sleep 1000" >"$WORK/ssh3/out" 2>&1 &
+SSH_PID=$!
+for _ in $(seq 100); do grep -q LOGGED-IN "$WORK/ssh3/out" && break; sleep 0.05; done
+expect "ssh login that starts five escapes" "$(cat "$WORK/ssh3/out")" "LOGGED-IN"
+sleep 0.5
+declare -A ESC=([setsid]=1001 [double-fork]=1002 [nohup]=1003 [tmux]=1004 [screen]=1005)
+for name in "${!ESC[@]}"; do
+    pid=$(pgrep -u writt_carol -xf "sleep ${ESC[$name]}" | head -1)
+    expect "escape $name: its sleep runs" "${pid:-none}" "^[0-9]+$"
+done
+ppid1=$(ps -o ppid= -p "$(pgrep -u writt_carol -xf 'sleep 1001' | head -1)" 2>/dev/null | tr -d ' ')
+expect_not "setsid -f left the login's process tree (its parent is not the login's)" "$ppid1" "^$SSH_PID$"
+LEXP=$(sqs "SELECT expires_at FROM grants WHERE id='$LGID'")
+declare -A GONE=()
+for _ in $(seq 300); do
+    for name in "${!ESC[@]}"; do
+        [ -n "${GONE[$name]:-}" ] && continue
+        pgrep -u writt_carol -xf "sleep ${ESC[$name]}" >/dev/null || GONE[$name]=$(date +%s.%N)
+    done
+    [ "${#GONE[@]}" -eq "${#ESC[@]}" ] && break
+    sleep 0.05
+done
+for name in setsid double-fork nohup tmux screen; do
+    if [ -n "${GONE[$name]:-}" ]; then
+        pass "escape $name: ended with the login grant"
+        echo "expiry→escape ended ($name): $(python3 -c "print(round((${GONE[$name]}-$LEXP)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+    else
+        fail "escape $name: ended with the login grant"
+    fi
+done
+pkill -9 -u writt_carol 2>/dev/null || true
+kill "$SSH_PID" 2>/dev/null; wait "$SSH_PID" 2>/dev/null
+stop_sshd
+
+# sudo -b under a command-limited grant: sudo's front end exits at once, the command is reparented
+# to init, and only its audit session (and run-as user, and start) ties it to the grant.
+# dave holds no other sudo grant (the sessions of one would move to it instead of ending).
+for g in $("$WRIT" grant list --store "$STORE" --json | python3 -c 'import json,sys; [print(g["id"]) for g in json.load(sys.stdin) if g.get("user") == "writt_dave"]'); do revoke "$g"; done
+BGID=$(grant --user writt_dave --capability sudo --for 30m --command "/usr/bin/sleep 1010")
+( cd "$WORK/home/writt_dave" && sh -c 'echo 29004 >/proc/self/loginuid && exec runuser -u writt_dave -- sudo -n -b /usr/bin/sleep 1010' ) >/dev/null 2>&1
+sleep 0.5
+bpid=$(pgrep -u root -xf "/usr/bin/sleep 1010" | head -1)
+expect "sudo -b: the command runs as root" "${bpid:-none}" "^[0-9]+$"
+bparent=$(ps -o ppid= -p "${bpid:-1}" | tr -d ' ')
+expect "sudo -b: ... under a sudo whose front end (the tracked process) has exited: reparented to init" "$(ps -o ppid= -p "${bparent:-1}" | tr -d ' ')" "^1$"
+t0=$(date +%s.%N)
+revoke "$BGID"
+for _ in $(seq 200); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.02; done
+t1=$(date +%s.%N)
+if kill -0 "$bpid" 2>/dev/null; then fail "sudo -b: the command ends when the grant is revoked"; kill -9 "$bpid"; else pass "sudo -b: the command ends when the grant is revoked"; fi
+echo "revoke→sudo -b command ended: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+for _ in $(seq 40); do grep -q '"event":"session.end".*"service":"audit-session"' "$AUDIT" && break; sleep 0.05; done
+expect "audit: what the grant left behind was ended" "$(grep '"event":"session.end"' "$AUDIT" | tail -1)" "\"grant\":\"$BGID\".*\"service\":\"audit-session\""
 
 # =================================================================================================
 section "writd: deny, unanswered expiry, cancel, revoke, extend, two approvals, auto-approval"

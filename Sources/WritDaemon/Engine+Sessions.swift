@@ -48,6 +48,7 @@ extension Engine {
                 grant: r.grant,
                 service: service,
                 tty: r.tty,
+                reported: r,
                 now: now
             ) {
                 fields.append(.init("tracked_grant", tracked))
@@ -95,24 +96,30 @@ extension Engine {
         grant: String?,
         service: String,
         tty: String?,
+        reported: WireRequest,
         now: Int64
     ) throws(WireError) -> String? {
-        // The process must be the one that connected (same start time as at accept), and unless
-        // it runs with root's real uid (sshd, login) it must be the user's own (sudo keeps the
-        // invoking user as its real uid): a report can never make writd adopt someone else's
-        // process as a session to kill.
-        // The real uid as read at accept, else now (the same process: same start time).
-        guard let start = peer.startTime,
-            let realUID = peer.realUID
-                ?? ProcessTable.info(of: peer.pid).flatMap({ $0.identity.startTime == start ? $0.realUID : nil })
-        else { return nil }
-        if realUID != 0 && UserDirectory.user(named: user)?.uid != realUID {
+        // The process is the one that connected: its start time read at accept, or (when it was
+        // gone by then: sudo -b) the one it reported itself (a root peer's word). Unless it runs
+        // with root's real uid (sshd, login) it must be the user's own (sudo keeps the invoking
+        // user as its real uid): a report can never make writd adopt someone else's process.
+        guard let start = peer.startTime ?? reported.startTime else { return nil }
+        let userUID = UserDirectory.user(named: user)?.uid
+        if let realUID = peer.realUID, realUID != 0, userUID != realUID {
             logger.warning(
                 "session report for \(LogText.escape(user, limit: 64)) from pid \(peer.pid) of uid \(realUID): ignored"
             )
             return nil
         }
         let identity = ProcessIdentity(pid: peer.pid, startTime: start)
+        // The audit session is the user's own login only when its login uid is the user's: a
+        // session opened by someone else (an admin's `su - alice`, a daemon started from an
+        // admin's shell) must never become the scope of alice's grant.
+        let loginUID = reported.loginUid ?? peer.loginUID
+        let auditSession =
+            (loginUID != nil && loginUID == userUID) ? (reported.auditSession ?? peer.auditSession) : nil
+        // The run-as user the process runs as (sudo): the scope's owner.
+        let runasUID = capability == .sudo ? reported.runas.flatMap { UserDirectory.user(named: $0)?.uid } : nil
         do {
             var grantID: String? = nil
             if let g = grant, let found = try state.grants.grant(id: g), found.user == user,
@@ -126,8 +133,8 @@ extension Engine {
             let ins = try db.prepare(
                 """
                 INSERT OR IGNORE INTO d.sessions
-                    (grant_id, user, kind, service, pid, start_time, tty, opened_at, boot_id, audit_session)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    (grant_id, user, kind, service, pid, start_time, tty, opened_at, boot_id, audit_session, runas_uid)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                 """
             )
             try ins.bind(1, grantID)
@@ -140,7 +147,8 @@ extension Engine {
             try ins.bind(8, now)
             try ins.bind(9, BootID.current)
             // The login's audit session, which everything it starts keeps (SessionScope).
-            try ins.bind(10, (peer.auditSession ?? AuditSession.id(of: peer.pid)).map { Int64($0) })
+            try ins.bind(10, auditSession.map { Int64($0) })
+            try ins.bind(11, runasUID.map { Int64($0) })
             _ = try ins.step()
             return grantID
         } catch {
@@ -162,6 +170,23 @@ extension Engine {
         } catch {
             logger.error("session close: \(error.description)")
         }
+    }
+
+    /// The grant a session of `grant` goes on under when `grant` ends: the user's active grant
+    /// of the same capability that ends last and allows at least as much — for sudo the same
+    /// run-as user and no narrower command list (a session opened under a root grant must not
+    /// live on under a grant for one command as postgres).
+    func successor(of grant: Grant) throws(StoreError) -> String? {
+        let now = self.now()
+        let candidates = try state.grants.list(includeEnded: false, now: now).filter {
+            $0.id != grant.id && $0.user == grant.user && $0.capability == grant.capability
+                && $0.state(at: now) == .active
+        }
+        let fitting = candidates.filter { other in
+            grant.capability == .login
+                || (other.runas == grant.runas && (other.commands == nil || other.commands == grant.commands))
+        }
+        return fitting.max { $0.expiresAt < $1.expiresAt }?.id
     }
 
     /// The user's active grant of `capability` that ends last, other than `except`.
@@ -216,9 +241,7 @@ extension Engine {
             // A session runs under whatever grant of the same capability the user still holds:
             // renewing with a new request must not cost the user their open sessions, nor what
             // those sessions started (the rows that name an audit session move too).
-            if !sessions.isEmpty || !scopes.isEmpty,
-                let other = try activeGrant(user: grant.user, capability: grant.capability, except: grant.id)
-            {
+            if !sessions.isEmpty || !scopes.isEmpty, let other = try successor(of: grant) {
                 let s = try db.prepare(
                     """
                     UPDATE d.sessions SET grant_id = ?2
@@ -259,34 +282,35 @@ extension Engine {
     }
 
     /// What the grant's sessions may have started outside their process trees: for every audit
-    /// session a session of this grant ran in (this boot, open or closed), a login grant takes
-    /// the whole audit session; a sudo grant the processes running as its run-as user that started
-    /// no earlier than the first sudo of the grant in that session. None for a sudo grant whose
-    /// run-as user is the user (that would be all of the user's own processes).
+    /// session a session of this grant ran in (this boot, open or closed; recorded only when the
+    /// session's login uid is the grant's user), a login grant takes the whole audit session; a
+    /// sudo grant the processes whose real uid is the run-as user the sudo ran as, started no
+    /// earlier than the first such sudo in that session. None when the run-as user is the user
+    /// (that would be all of the user's own processes).
     func sessionScopes(of grant: Grant) throws(StoreError) -> [SessionScope] {
         let s = try db.prepare(
             """
-            SELECT audit_session, min(start_time) FROM d.sessions
-            WHERE grant_id = ?1 AND boot_id = ?2 AND audit_session IS NOT NULL GROUP BY audit_session
+            SELECT audit_session, runas_uid, min(start_time) FROM d.sessions
+            WHERE grant_id = ?1 AND boot_id = ?2 AND audit_session IS NOT NULL GROUP BY audit_session, runas_uid
             """
         )
         try s.bind(1, grant.id)
         try s.bind(2, BootID.current)
-        var rows: [(UInt32, UInt64)] = []
+        let userUID = UserDirectory.user(named: grant.user)?.uid
+        let grantRunas = UserDirectory.user(named: grant.runas)?.uid
+        var scopes: [SessionScope] = []
         while try s.step() {
             guard let id = UInt32(exactly: s.int64(0)) else { continue }
-            rows.append((id, UInt64(bitPattern: s.int64(1))))
+            switch grant.capability {
+            case .login:
+                scopes.append(SessionScope(auditSession: id, owner: nil, notBefore: 0))
+            case .sudo:
+                let owner = s.isNull(1) ? grantRunas : UInt32(exactly: s.int64(1))
+                guard let owner, owner != userUID else { continue }
+                scopes.append(SessionScope(auditSession: id, owner: owner, notBefore: UInt64(bitPattern: s.int64(2))))
+            }
         }
-        guard !rows.isEmpty else { return [] }
-        switch grant.capability {
-        case .login:
-            return rows.map { SessionScope(auditSession: $0.0, owner: nil, notBefore: 0) }
-        case .sudo:
-            guard let runas = UserDirectory.user(named: grant.runas)?.uid,
-                runas != UserDirectory.user(named: grant.user)?.uid
-            else { return [] }
-            return rows.map { SessionScope(auditSession: $0.0, owner: runas, notBefore: $0.1) }
-        }
+        return scopes
     }
 
     func sessionsEnded(_ sessions: [TrackedSession], report: EndReport, grant: Grant, reason: String, key: Int) {

@@ -21,13 +21,15 @@ public struct Peer: Sendable, Equatable {
     /// too — `sudo -b`'s front end has exited by the time the report is handled.
     public var realUID: UInt32?
     public var auditSession: UInt32?
+    public var loginUID: UInt32?
     public init(
         uid: UInt32,
         gid: UInt32,
         pid: Int32,
         startTime: UInt64? = nil,
         realUID: UInt32? = nil,
-        auditSession: UInt32? = nil
+        auditSession: UInt32? = nil,
+        loginUID: UInt32? = nil
     ) {
         self.uid = uid
         self.gid = gid
@@ -35,6 +37,7 @@ public struct Peer: Sendable, Equatable {
         self.startTime = startTime
         self.realUID = realUID
         self.auditSession = auditSession
+        self.loginUID = loginUID
     }
 }
 

@@ -126,8 +126,19 @@ final class ConnectionLimiter: Sendable {
 
     /// Counts a connection of `uid` in, or says why not; the log line for a refusal, when one is
     /// due (at most one every 10 s, with the number not logged since).
-    func acquire(_ uid: UInt32, now: Int64 = Int64(time(nil))) -> (refusal: Refusal?, logLine: String?) {
-        counts.withLock { c in
+    ///
+    /// A root peer whose real uid is a user's (sudo, setuid: any user can start as many as they
+    /// like, refused or not) is counted as that user's, so that only root's own processes
+    /// (sshd, login, root's CLI) use root's budget.
+    func acquire(
+        _ peerUID: UInt32,
+        realUID: UInt32? = nil,
+        now: Int64 = Int64(time(nil))
+    ) -> (
+        refusal: Refusal?, logLine: String?
+    ) {
+        let uid = peerUID == 0 ? (realUID ?? 0) : peerUID
+        return counts.withLock { c in
             let mine = c.byUID[uid, default: 0]
             let refusal: Refusal?
             if mine >= (uid == 0 ? Self.perRoot : Self.perUser) {
@@ -169,6 +180,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     let logger: Logger
     let limiter: ConnectionLimiter
     private var counted = false
+    /// The uid the connection is counted under (`ConnectionLimiter.acquire`).
+    private var countedUID: UInt32 = 0
     private var buffer = ByteBuffer()
     private var peer: Peer?
     private var busy = false
@@ -207,7 +220,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
                         pid: cred.pid,
                         startTime: info.identity.startTime,
                         realUID: info.realUID,
-                        auditSession: AuditSession.id(of: cred.pid)
+                        auditSession: AuditSession.id(of: cred.pid),
+                        loginUID: AuditSession.loginUID(of: cred.pid)
                     )
                 } else {
                     self?.peer = Peer(
@@ -220,7 +234,8 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         }
         if let peer {
-            let (refusal, logLine) = limiter.acquire(peer.uid)
+            let (refusal, logLine) = limiter.acquire(peer.uid, realUID: peer.realUID)
+            countedUID = peer.uid == 0 ? (peer.realUID ?? 0) : peer.uid
             if let refusal {
                 if let logLine { logger.warning("\(logLine)") }
                 refuse(context, WireError("busy", refusal.message))
@@ -233,7 +248,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if counted, let peer { limiter.release(peer.uid) }
+        if counted { limiter.release(countedUID) }
         counted = false
         frameDeadline?.cancel()
         idleDeadline?.cancel()

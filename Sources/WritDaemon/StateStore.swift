@@ -78,6 +78,7 @@ final class StateStore {
             close_reason TEXT,
             boot_id     TEXT NOT NULL DEFAULT '',
             audit_session INTEGER,
+            runas_uid   INTEGER,
             UNIQUE (pid, start_time, boot_id)
         ) STRICT;
         CREATE INDEX IF NOT EXISTS d.sessions_open ON sessions (grant_id) WHERE closed_at IS NULL;
@@ -152,6 +153,9 @@ final class StateStore {
             while try sessionsInfo.step() { sessionColumns.insert(sessionsInfo.string(1)) }
             if !sessionColumns.contains("audit_session") {
                 try db.execute("ALTER TABLE d.sessions ADD COLUMN audit_session INTEGER")
+            }
+            if !sessionColumns.contains("runas_uid") {
+                try db.execute("ALTER TABLE d.sessions ADD COLUMN runas_uid INTEGER")
             }
             try db.execute(
                 "CREATE INDEX IF NOT EXISTS d.sessions_audit ON sessions (grant_id) WHERE audit_session IS NOT NULL"

@@ -1,4 +1,5 @@
 import WritCore
+import WritStore
 
 #if canImport(Glibc)
 import Glibc
@@ -35,6 +36,11 @@ enum WritdReport {
         if let r = f.runas { json += ",\"runas\":\(JSONText.quote(r))" }
         if let c = f.command { json += ",\"commands\":[\(JSONText.quote(c))]" }
         if let d = f.detail { json += ",\"detail\":\(JSONText.quote(d))" }
+        let me = SelfFacts.current()
+        if let s = me.auditSession, let l = me.loginUID {
+            json += ",\"audit_session\":\(s),\"login_uid\":\(l)"
+        }
+        if let t = me.startTime { json += ",\"start_time\":\(t)" }
         json += "}"
         let body = Array(json.utf8)
         let n = UInt32(truncatingIfNeeded: body.count)
@@ -74,4 +80,67 @@ enum WritdReport {
 @inline(__always)
 func sendNow(_ fd: Int32, _ buf: UnsafeRawPointer?, _ len: Int) -> Int {
     send(fd, buf, len, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+}
+
+/// What the kernel says about this process: its audit session and login uid (unset: nil) and
+/// its start time. Read from /proc/self, which the user running sudo cannot change.
+enum SelfFacts {
+    static let unset: UInt64 = 0xFFFF_FFFF
+
+    static func current() -> (auditSession: UInt32?, loginUID: UInt32?, startTime: UInt64?) {
+        let session = number(file("/proc/self/sessionid")[...])
+        let login = number(file("/proc/self/loginuid")[...])
+        var start: UInt64? = nil
+        let stat = file("/proc/self/stat")
+        // Fields after the command name (which may hold spaces and parentheses): state is the
+        // 3rd field of the line, the start time the 22nd.
+        if let close = stat.lastIndex(of: UInt8(ascii: ")")) {
+            var field = 2
+            var i = close + 1
+            while i < stat.count {
+                while i < stat.count && stat[i] == 0x20 { i += 1 }
+                let begin = i
+                while i < stat.count && stat[i] != 0x20 && stat[i] != 0x0A { i += 1 }
+                field += 1
+                if field == 22 {
+                    start = number(stat[begin..<i])
+                    break
+                }
+            }
+        }
+        return (
+            session.flatMap { $0 == unset ? nil : UInt32(exactly: $0) },
+            login.flatMap { $0 == unset ? nil : UInt32(exactly: $0) },
+            start
+        )
+    }
+
+    /// The first bytes (at most 1 KiB) of a /proc file.
+    static func file(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        return Array(bytes[..<got])
+    }
+
+    /// A decimal number (up to 19 digits, a trailing newline allowed); nil otherwise.
+    static func number(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        var value: UInt64 = 0
+        var count = 0
+        for byte in digits {
+            if byte == 0x0A { break }
+            guard byte >= 0x30 && byte <= 0x39, count < 19 else { return nil }
+            value = value * 10 + UInt64(byte - 0x30)
+            count += 1
+        }
+        return count > 0 ? value : nil
+    }
 }

@@ -16,6 +16,14 @@ public enum AuditSession {
         return parse(bytes)
     }
 
+    /// The login uid of `pid` (`/proc/PID/loginuid`); nil when unset or the process is gone.
+    public static func loginUID(of pid: Int32) -> UInt32? {
+        guard pid > 0,
+            let bytes = try? FileDescriptor.open("/proc/\(pid)/loginuid", flags: O_RDONLY).readToEnd(limit: 32)
+        else { return nil }
+        return parse(bytes)
+    }
+
     /// This process's own audit session (writd started from an admin's login shell has one):
     /// never ended by writd.
     static let own: UInt32? = id(of: getpid())
@@ -55,9 +63,14 @@ public struct SessionScope: Hashable, Sendable {
             AuditSession.parse(bytes) == auditSession
         else { return false }
         guard let owner else { return true }
-        var st = stat()
-        // /proc/PID belongs to the process's effective uid (root for a non-dumpable one).
-        guard fstatat(proc.raw, "\(record.identity.pid)", &st, 0) == 0 else { return false }
-        return st.st_uid == owner
+        // The real uid: what sudo sets to the run-as user. A setuid program the user runs (su,
+        // passwd) keeps the user's real uid, and a process that turned dumping off (ssh-agent)
+        // is still the user's here, whoever /proc/PID belongs to.
+        guard
+            let status = try? proc.open(relative: "\(record.identity.pid)/status", flags: O_RDONLY)
+                .readToEnd(limit: ProcessTable.statusLimit),
+            let uids = parseUIDs(status: status)
+        else { return false }
+        return uids.real == owner
     }
 }

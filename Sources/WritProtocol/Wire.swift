@@ -84,6 +84,13 @@ public struct WireRequest: Codable, Sendable, Equatable {
     public var tty: String?
     public var grant: String?
     public var detail: String?
+    /// For `report`, from the reporting process itself (a root process: sudo, sshd, login): its
+    /// kernel audit session and login uid (`/proc/self/sessionid`, `loginuid`) and its start time
+    /// (clock ticks since boot), so writd knows them even when the process is gone before the
+    /// report is read (`sudo -b`).
+    public var auditSession: UInt32?
+    public var loginUid: UInt32?
+    public var startTime: UInt64?
 
     public init(op: Operation) { self.op = op }
 }

@@ -352,6 +352,17 @@ if kill -0 "$bpid" 2>/dev/null; then fail "sudo -b: the command ends when the gr
 echo "revoke→sudo -b command ended: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
 for _ in $(seq 40); do grep -q '"event":"session.end".*"service":"audit-session"' "$AUDIT" && break; sleep 0.05; done
 expect "audit: what the grant left behind was ended" "$(grep '"event":"session.end"' "$AUDIT" | tail -1)" "\"grant\":\"$BGID\".*\"service\":\"audit-session\""
+# An audit session that is not the user's own login (an admin's shell that ran `su`/`runuser` to
+# the user) is never a grant's scope: the admin's root processes in it survive the grant's end.
+BGID=$(grant --user writt_dave --capability sudo --for 30m --command "/usr/bin/sleep 1011")
+# (The admin's process starts after dave's sudo: it would be in a sudo scope taken from that session.)
+sh -c 'echo 0 >/proc/self/loginuid && cd "$1" && runuser -u writt_dave -- sudo -n -b /usr/bin/sleep 1011; sleep 0.3; setsid -f sleep 1020 >/dev/null 2>&1' _ "$WORK/home/writt_dave" >/dev/null 2>&1
+sleep 0.5
+apid=$(pgrep -u root -xf "sleep 1020" | head -1)
+revoke "$BGID"
+sleep 1
+if [ -n "$apid" ] && kill -0 "$apid" 2>/dev/null; then pass "an admin's root process in the same audit session survives the user's grant"; else fail "an admin's root process in the same audit session survives the user's grant"; fi
+pkill -9 -xf "sleep 1020" 2>/dev/null || true; pkill -9 -xf "/usr/bin/sleep 1011" 2>/dev/null || true
 
 # =================================================================================================
 section "writd: deny, unanswered expiry, cancel, revoke, extend, two approvals, auto-approval"

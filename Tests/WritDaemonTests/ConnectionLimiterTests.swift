@@ -25,6 +25,19 @@ struct ConnectionLimiterTests {
         #expect(limiter.acquire(3000, now: 0).refusal == nil)
     }
 
+    @Test("a root peer with a user's real uid (sudo) counts as that user, not against root's own budget")
+    func setuidPeersCountAsTheirUser() {
+        let limiter = ConnectionLimiter()
+        for _ in 0..<ConnectionLimiter.perUser { #expect(limiter.acquire(0, realUID: 2000, now: 0).refusal == nil) }
+        #expect(
+            limiter.acquire(0, realUID: 2000, now: 0).refusal == .ownShare(uid: 2000, open: ConnectionLimiter.perUser)
+        )
+        #expect(limiter.acquire(2000, now: 0).refusal != nil)
+        // Root's own processes (real uid 0) still get in.
+        #expect(limiter.acquire(0, realUID: 0, now: 0).refusal == nil)
+        #expect(limiter.acquire(0, now: 0).refusal == nil)
+    }
+
     @Test("refusals are logged once per interval, with the number not logged")
     func refusalsAreThrottled() {
         let limiter = ConnectionLimiter()

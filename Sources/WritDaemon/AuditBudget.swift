@@ -37,7 +37,12 @@ struct AuditBudget {
     mutating func spend(_ key: String, now: Int64) -> Verdict {
         var b = refilled(key, now: now)
         let verdict: Verdict
-        if b.tokens > 0 {
+        if b.muted && b.tokens < burst {
+            // Muted until the flood has stopped long enough for the whole budget to come back:
+            // a steady flood costs one record, not one per refill.
+            b.notRecorded += 1
+            verdict = .countOnly
+        } else if b.tokens > 0 {
             b.tokens -= 1
             verdict = .record(notRecorded: b.notRecorded)
             b.notRecorded = 0

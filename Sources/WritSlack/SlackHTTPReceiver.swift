@@ -251,9 +251,18 @@ public final class SlackHTTPReceiver: Sendable {
         return true
     }
 
-    /// The remote IP address of `channel` without its port (`?` when unknown).
+    /// Who a connection counts against: its remote IPv4 address, or the /64 of an IPv6 one (one
+    /// host usually holds a whole /64); `?` when unknown.
     static func address(of channel: any Channel) -> String {
-        channel.remoteAddress?.ipAddress ?? "?"
+        guard let remote = channel.remoteAddress else { return "?" }
+        if case .v6(let v6) = remote {
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes.count == 16 && !(bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF) {
+                let hex = bytes[0..<8].map { String($0, radix: 16) }.joined(separator: ".")
+                return hex + "::/64"
+            }
+        }
+        return remote.ipAddress ?? "?"
     }
 
     /// The TLS context for the configured certificate and key; nil for plain HTTP.

@@ -1,7 +1,9 @@
 import Glibc
+import Synchronization
 import Testing
 import WritAudit
 import WritCore
+import WritProcesses
 import WritProtocol
 
 @testable import WritDaemon
@@ -34,14 +36,21 @@ import WritProtocol
         #expect(added.last?.contains("further refused requests of games are counted") == true)
         let bytes = added.reduce(0) { $0 + $1.utf8.count }
         #expect(bytes < 21 * 20_000, "\(bytes) bytes of audit")
-        // Once the budget refills, the next record says how many were not recorded.
+        // A steady flood stays muted; once the whole budget is back (20 x 30 s), the next record
+        // says how many were not recorded.
         f.clock.advance(30)
         _ = await f.call(Users.outsider, .request) {
             $0.capability = "sudo"
             $0.reason = "INC-1"
         }
+        #expect(try auditLines(f).count == before + 21)
+        f.clock.advance(600)
+        _ = await f.call(Users.outsider, .request) {
+            $0.capability = "sudo"
+            $0.reason = "INC-1"
+        }
         let next = try auditLines(f).last ?? ""
-        #expect(next.contains("\"event\":\"request.refuse\"") && next.contains("\"not_recorded_before\":\"479\""))
+        #expect(next.contains("\"event\":\"request.refuse\"") && next.contains("\"not_recorded_before\":\"480\""))
     }
 
     @Test("command lists are bounded: 32 commands, 4 KiB each, 16 KiB in all")
@@ -136,7 +145,9 @@ import WritProtocol
         #expect(b.spend("u", now: 2) == .countOnly)
         #expect(b.spend("u", now: 3) == .countOnly)
         #expect(b.spend("v", now: 3) == .record(notRecorded: 0))
-        #expect(b.spend("u", now: 10) == .record(notRecorded: 2))
+        // Still muted while the budget is only partly back; recorded once it is whole again.
+        #expect(b.spend("u", now: 10) == .countOnly)
+        #expect(b.spend("u", now: 20) == .record(notRecorded: 3))
         #expect(b.take("w", now: 0) == nil)
         #expect(b.take("w", now: 0) == nil)
         #expect(b.take("w", now: 4) == 6)

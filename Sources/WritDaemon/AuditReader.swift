@@ -34,9 +34,10 @@ final class AuditReader: Sendable {
         pool.shutdownGracefully { _ in }
     }
 
-    /// Serves one `audit` request: the caller's own records, or (root) anyone's.
-    func serve(_ r: WireRequest, peer: Peer) async -> WireResponse {
-        guard let who = UserDirectory.user(uid: peer.uid) else {
+    /// Serves one `audit` request from `who` (the peer's account): their own records, or (root)
+    /// anyone's.
+    func serve(_ r: WireRequest, peer: Peer, who: UserDirectory.Account?) async -> WireResponse {
+        guard let who else {
             return .failure(WireError("forbidden", "uid \(peer.uid) has no account on this host"))
         }
         if who.uid != 0, let asked = r.user, asked != who.name {

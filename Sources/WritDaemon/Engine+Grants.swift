@@ -67,7 +67,7 @@ extension Engine {
         guard who.uid == 0 else {
             throw WireError("forbidden", "writ grant add needs root — engineers use: writ request")
         }
-        guard let name = r.user, let target = UserDirectory.user(named: name) else {
+        guard let name = r.user, let target = directory.user(named: name) else {
             throw WireError("bad_request", "no such user \(LogText.escape(r.user ?? "")) on this host")
         }
         guard target.uid != 0 else { throw WireError("bad_request", "\(name) is uid 0, which Writ never restricts") }

@@ -142,7 +142,7 @@ extension Engine {
         case .deny(let reason): run += [.init("result", "deny"), .init("reason", reason)]
         case .defer(let add):
             run.append(.init("result", "defer"))
-            names = add.filter { $0 != request.core.requester && UserDirectory.user(named: $0) != nil }
+            names = add.filter { $0 != request.core.requester && directory.user(named: $0) != nil }
         case .failed(let message): run += [.init("result", "failed"), .init("error", message)]
         }
         if !still {

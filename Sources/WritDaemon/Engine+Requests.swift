@@ -46,7 +46,7 @@ extension Engine {
         let fields = try Self.requestFields(r.fields)
         let input = RequestInput(
             user: who.name,
-            unixGroups: UserDirectory.groupNames(of: who),
+            unixGroups: directory.groupNames(of: who),
             capability: capability,
             flow: r.flow,
             host: config.hostName,
@@ -109,10 +109,10 @@ extension Engine {
         let steps = evaluation.steps.map { step in
             AccessRequest.Step(
                 name: step.name,
-                approvers: policy.users(step.approvers, membersOf: UserDirectory.members(ofGroup:)),
+                approvers: policy.users(step.approvers, membersOf: directory.members(ofGroup:)),
                 required: step.approvals,
                 escalateAfter: step.escalation?.after,
-                escalateTo: step.escalation.map { policy.users($0.to, membersOf: UserDirectory.members(ofGroup:)) }
+                escalateTo: step.escalation.map { policy.users($0.to, membersOf: directory.members(ofGroup:)) }
                     ?? []
             )
         }
@@ -455,7 +455,7 @@ extension Engine {
         let addedByHook = request.core.steps[request.core.currentStep].addedApprovers.contains(who.name)
         if let policy, request.core.approvers.contains(who.name), !addedByHook {
             let current = policy.flow(named: request.flow).map {
-                policy.approverUsers(of: $0, membersOf: UserDirectory.members(ofGroup:))
+                policy.approverUsers(of: $0, membersOf: directory.members(ofGroup:))
             }
             if current?.contains(who.name) != true {
                 throw WireError(
@@ -575,7 +575,7 @@ extension Engine {
         }
         let input = RequestInput(
             user: who.name,
-            unixGroups: UserDirectory.groupNames(of: who),
+            unixGroups: directory.groupNames(of: who),
             capability: grant.capability,
             flow: original.flow,
             host: config.hostName,
@@ -834,7 +834,7 @@ extension Engine {
         guard let policy else {
             throw WireError("policy", "writd has no valid policy loaded, so nothing can be requested — ask an admin")
         }
-        let groups = UserDirectory.groupNames(of: who)
+        let groups = directory.groupNames(of: who)
         var resp = WireResponse(ok: true)
         resp.flows = policy.flows.filter { flow in
             flow.covers(host: config.hostName)
@@ -843,7 +843,7 @@ extension Engine {
             var automatic = flow.autoApprove.map { "auto_approve \($0.name)" }
             if flow.breakGlass != nil { automatic.append("break_glass (on call in PagerDuty)") }
             if flow.hooks.onRequest != nil { automatic.append("on_request hook") }
-            let first = flow.steps.first.map { policy.users($0.approvers, membersOf: UserDirectory.members(ofGroup:)) }
+            let first = flow.steps.first.map { policy.users($0.approvers, membersOf: directory.members(ofGroup:)) }
             return FlowView(
                 name: flow.name,
                 description: flow.description,

@@ -104,7 +104,7 @@ extension Engine {
         // with root's real uid (sshd, login) it must be the user's own (sudo keeps the invoking
         // user as its real uid): a report can never make writd adopt someone else's process.
         guard let start = peer.startTime ?? reported.startTime else { return nil }
-        let userUID = UserDirectory.user(named: user)?.uid
+        let userUID = directory.user(named: user)?.uid
         if let realUID = peer.realUID, realUID != 0, userUID != realUID {
             logger.warning(
                 "session report for \(LogText.escape(user, limit: 64)) from pid \(peer.pid) of uid \(realUID): ignored"
@@ -119,7 +119,7 @@ extension Engine {
         let auditSession =
             (loginUID != nil && loginUID == userUID) ? (reported.auditSession ?? peer.auditSession) : nil
         // The run-as user the process runs as (sudo): the scope's owner.
-        let runasUID = capability == .sudo ? reported.runas.flatMap { UserDirectory.user(named: $0)?.uid } : nil
+        let runasUID = capability == .sudo ? reported.runas.flatMap { directory.user(named: $0)?.uid } : nil
         do {
             var grantID: String? = nil
             if let g = grant, let found = try state.grants.grant(id: g), found.user == user,
@@ -296,8 +296,8 @@ extension Engine {
         )
         try s.bind(1, grant.id)
         try s.bind(2, BootID.current)
-        let userUID = UserDirectory.user(named: grant.user)?.uid
-        let grantRunas = UserDirectory.user(named: grant.runas)?.uid
+        let userUID = directory.user(named: grant.user)?.uid
+        let grantRunas = directory.user(named: grant.runas)?.uid
         var scopes: [SessionScope] = []
         while try s.step() {
             guard let id = UInt32(exactly: s.int64(0)) else { continue }

@@ -57,6 +57,8 @@ public actor Engine {
     public nonisolated let integrations: IntegrationHub
     /// `writ audit` reads, off the actor.
     nonisolated let auditReader: AuditReader
+    /// NSS, cached, with the caller's lookup done off the actor (`DirectoryCache`).
+    nonisolated let directory: DirectoryCache
 
     var policy: Policy?
     var policyVersion = ""
@@ -92,6 +94,7 @@ public actor Engine {
         startedAt = config.clock()
         integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
         auditReader = AuditReader(path: config.auditPath)
+        directory = DirectoryCache(clock: config.clock)
         audit.follower = { [integrations] db, event throws(StoreError) in
             guard integrations.slackEnabled else { return }
             try SlackOutbox.follow(db, event)
@@ -224,11 +227,17 @@ public actor Engine {
     /// integrations know about the requester (PagerDuty on-call), off the actor: a slow
     /// PagerDuty delays that request only.
     public nonisolated func serve(_ request: WireRequest, peer: Peer, via: String? = nil) async -> WireResponse {
+        // The caller's account and groups, looked up off the engine with a deadline (NSS can hang).
+        if request.op != .ping && request.op != .report, let why = await directory.prepare(uid: peer.uid) {
+            return .failure(WireError("directory", why))
+        }
         // Audit reads never touch the engine (AuditReader).
-        if request.op == .audit, request.v == Wire.version { return await auditReader.serve(request, peer: peer) }
+        if request.op == .audit, request.v == Wire.version {
+            return await auditReader.serve(request, peer: peer, who: directory.user(uid: peer.uid))
+        }
         var context: [String: Value] = [:]
         if request.op == .request || request.op == .extend, request.v == Wire.version,
-            let who = UserDirectory.user(uid: peer.uid), who.uid != 0
+            let who = directory.user(uid: peer.uid), who.uid != 0
         {
             context = await integrations.context(for: who.name, now: config.clock())
         }
@@ -303,7 +312,7 @@ public actor Engine {
     }
 
     func account(_ peer: Peer) throws(WireError) -> UserDirectory.Account {
-        guard let a = UserDirectory.user(uid: peer.uid) else {
+        guard let a = directory.user(uid: peer.uid) else {
             throw WireError("forbidden", "uid \(peer.uid) has no account on this host")
         }
         return a

@@ -196,3 +196,56 @@ import WritProtocol
         #expect(own.ok && (own.audit ?? []).allSatisfy { $0.contains("\"daemon\"") })
     }
 }
+
+@Suite("DirectoryCache") struct DirectoryCacheTests {
+    /// A directory whose answers for uid 777 hang for `hang` seconds.
+    static func directory(hang: UInt32) -> DirectoryCache.Directory {
+        DirectoryCache.Directory(
+            user: { uid in
+                if uid == 777 { sleep(hang) }
+                return UserDirectory.Account(name: "u\(uid)", uid: uid, gid: uid)
+            },
+            userNamed: { _ in nil },
+            groupNames: { ["g\($0.uid)"] },
+            members: { _ in [] }
+        )
+    }
+
+    @Test("a hanging lookup fails its own request after the deadline; others are answered meanwhile")
+    func hangingDirectory() async {
+        let cache = DirectoryCache(clock: { Int64(time(nil)) }, directory: Self.directory(hang: 8))
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let stuck = cache.prepare(uid: 777)
+        try? await Task.sleep(for: .milliseconds(100))
+        let other = await cache.prepare(uid: 1000)
+        #expect(other == nil)
+        #expect(cache.user(uid: 1000)?.name == "u1000" && cache.groupNames(of: cache.user(uid: 1000)!) == ["g1000"])
+        // Loose bounds (two cores, every suite at once): they catch waiting for the 8 s hang.
+        #expect(clock.now - start < .seconds(4), "another user waited for the hung lookup")
+        let why = await stuck
+        #expect(why?.contains("did not answer") == true)
+        #expect(clock.now - start < .seconds(6))
+    }
+
+    @Test("an answer is kept and used on the engine without asking NSS again")
+    func cached() async {
+        let asked = Mutex(0)
+        let cache = DirectoryCache(
+            clock: { 1000 },
+            directory: DirectoryCache.Directory(
+                user: { uid in
+                    asked.withLock { $0 += 1 }
+                    return UserDirectory.Account(name: "u\(uid)", uid: uid, gid: uid)
+                },
+                userNamed: { _ in nil },
+                groupNames: { _ in [] },
+                members: { _ in [] }
+            )
+        )
+        #expect(await cache.prepare(uid: 5) == nil)
+        for _ in 0..<10 { #expect(cache.user(uid: 5)?.name == "u5") }
+        #expect(await cache.prepare(uid: 5) == nil)
+        #expect(asked.withLock { $0 } == 1)
+    }
+}

@@ -329,10 +329,10 @@ extension Engine {
 
     /// The flows `user` may request on this host, for the `/writ` form.
     func slackRequestableFlows(user: String) -> [Flow] {
-        guard let policy, let account = UserDirectory.user(named: user) else { return [] }
+        guard let policy, let account = directory.user(named: user) else { return [] }
         return policy.flows(
             requestableBy: user,
-            unixGroups: UserDirectory.groupNames(of: account),
+            unixGroups: directory.groupNames(of: account),
             host: config.hostName
         )
     }

@@ -23,6 +23,9 @@ final class AuditReader: Sendable {
     private let path: String
     private let pool: NIOThreadPool
     private let reading = Mutex<Set<UInt32>>([])
+    /// Reads per account (root's are not limited): 5 at once, then one every 2 s, so one
+    /// account's loop scans at most a few MiB a second.
+    private let reads = Mutex(AuditBudget(burst: 5, refillSeconds: 2))
 
     init(path: String) {
         self.path = path
@@ -46,6 +49,11 @@ final class AuditReader: Sendable {
                     "forbidden",
                     "only root sees the audit records of other users — run writ audit without --user to see yours"
                 )
+            )
+        }
+        if who.uid != 0, let wait = reads.withLock({ $0.take(who.name, now: Int64(time(nil))) }) {
+            return .failure(
+                WireError("rate_limited", "you read the audit log often in a short time; try again in \(wait) s")
             )
         }
         let claimed = reading.withLock { $0.insert(peer.uid).inserted }

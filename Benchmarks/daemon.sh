@@ -3,7 +3,7 @@
 # session ended, idle RSS and CPU with 10,000 active grants, 1,000 concurrent status clients. Each
 # figure is printed with how it was measured, its target and the verdict. Runs as root inside a
 # private mount namespace with the integration tests' sandbox (Tests/Integration/lib.sh: test users
-# only in bind-mounted copies of /etc/passwd etc., real sudo with the Writ plugins, writd's socket
+# only in the overlay over /etc, real sudo with the Writ plugins, writd's socket
 # under a private /run, store and logs under a temporary directory); builds nothing, and checks
 # afterwards that the machine is as it was. About 4 minutes.
 #
@@ -13,42 +13,9 @@ set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$SELF/.." && pwd)
 
-if [ -z "${WRIT_DAEMON_BENCH_INNER:-}" ]; then
-    BUILD=$(cd "${1:-$ROOT/.build/release}" && pwd)
-    [ "$(id -u)" = 0 ] || { echo "the writd benchmarks need root" >&2; exit 1; }
-    for f in writd writ writ-bench-seed pam_writ.so; do
-        [ -e "$BUILD/$f" ] || {
-            echo "missing $BUILD/$f: swift build -c release --static-swift-stdlib && scripts/build-module.sh" >&2
-            exit 1
-        }
-    done
-    for tool in python3 sqlite3 sudo unshare pgrep; do
-        command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
-    done
-    fingerprint() {
-        # What the run must leave as it found it (as Tests/Integration/run.sh checks).
-        { sha256sum /etc/passwd /etc/group /etc/shadow /etc/sudo.conf /etc/sudoers 2>/dev/null
-          find /etc/pam.d /etc/sudoers.d -type f -exec sha256sum {} + 2>/dev/null | sort
-          ls -la /dev/log /run/sshd /run/writ /var/lib/writ /var/log/writ 2>&1 | sed "s/ [A-Z][a-z][a-z] .*//" || true; } | sha256sum
-    }
-    before=$(fingerprint)
-    WORK=$(mktemp -d /tmp/writ-daemon-bench.XXXXXX)
-    chmod 0755 "$WORK"
-    trap 'rm -rf "$WORK"' EXIT
-    mkdir -p "$SELF/results"
-    status=0
-    unshare --mount --propagation private --fork \
-        env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        WRIT_DAEMON_BENCH_INNER=1 WORK="$WORK" BUILD="$BUILD" HERE="$ROOT/Tests/Integration" BENCH="$SELF" \
-        bash "$SELF/daemon.sh" 2>&1 | tee "$SELF/results/daemon-latest.txt" || status=$?
-    left=$(pgrep -fa "$WORK" || true)
-    if [ "$before" != "$(fingerprint)" ] || [ -n "$left" ]; then
-        echo "FAIL: the machine was changed (/etc, /dev/log, /run, /var/lib/writ or /var/log/writ differ) or processes are left: $left"
-        status=1
-    else
-        echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log, /run, /var/lib/writ, /var/log/writ as before; no process left"
-    fi
-    exit $status
+if [ -z "${WRIT_BENCH_INNER:-}" ]; then
+    source "$SELF/sandbox.sh"
+    bench_outer "$SELF/daemon.sh" daemon "${1:-}"
 fi
 
 # --- inside the private mount namespace ----------------------------------------------------------
@@ -68,26 +35,26 @@ setup_sandbox
 mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
 mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
 
-# 33 more test users for the session and expiry figures, in the namespace's copies of /etc/passwd,
-# /etc/group, /etc/shadow and /etc/sudoers only (bind-mounted by setup_sandbox).
+# 33 more test users for the session and expiry figures, in the namespace's overlay over /etc (/etc/passwd,
+# /etc/group, /etc/shadow, /etc/sudoers) only.
 SESSION_USERS=()
 for i in $(seq -w 1 33); do
     u=writt_s$i uid=$((29200 + 10#$i))
     mkdir -p "$WORK/home/$u"
-    echo "$u:x:$uid:$uid:writ bench user:$WORK/home/$u:/bin/sh" >>"$WORK/etc/passwd"
-    echo "$u:x:$uid:" >>"$WORK/etc/group"
-    echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+    echo "$u:x:$uid:$uid:writ bench user:$WORK/home/$u:/bin/sh" >>/etc/passwd
+    echo "$u:x:$uid:" >>/etc/group
+    echo "$u:*:19000:0:99999:7:::" >>/etc/shadow
     chown "$uid:$uid" "$WORK/home/$u"
     SESSION_USERS+=("$u")
 done
-echo "$(IFS=,; echo "${SESSION_USERS[*]}") ALL=(ALL:ALL) NOPASSWD: ALL" >>"$WORK/etc/sudoers"
+echo "$(IFS=,; echo "${SESSION_USERS[*]}") ALL=(ALL:ALL) NOPASSWD: ALL" >>/etc/sudoers
 # 40 users for the concurrent status clients (writd caps connections per uid).
 CLIENT_USERS=()
 for i in $(seq -w 1 40); do
     u=writt_c$i uid=$((29300 + 10#$i))
-    echo "$u:x:$uid:$uid:writ bench client:/nonexistent:/bin/sh" >>"$WORK/etc/passwd"
-    echo "$u:x:$uid:" >>"$WORK/etc/group"
-    echo "$u:*:19000:0:99999:7:::" >>"$WORK/etc/shadow"
+    echo "$u:x:$uid:$uid:writ bench client:/nonexistent:/bin/sh" >>/etc/passwd
+    echo "$u:x:$uid:" >>/etc/group
+    echo "$u:*:19000:0:99999:7:::" >>/etc/shadow
     CLIENT_USERS+=("$u")
 done
 

@@ -23,6 +23,7 @@ final class AuditReader: Sendable {
     private let path: String
     private let pool: NIOThreadPool
     private let reading = Mutex<Set<UInt32>>([])
+    private let started = Mutex(false)
     /// Reads per account (root's are not limited): 5 at once, then one every 2 s, so one
     /// account's loop scans at most a few MiB a second.
     private let reads = Mutex(AuditBudget(burst: 5, refillSeconds: 2))
@@ -30,7 +31,6 @@ final class AuditReader: Sendable {
     init(path: String) {
         self.path = path
         pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
     }
 
     deinit {
@@ -63,6 +63,13 @@ final class AuditReader: Sendable {
             )
         }
         defer { _ = reading.withLock { $0.remove(peer.uid) } }
+        // The threads start with the first read (an idle writd keeps none).
+        if started.withLock({ s in
+            defer { s = true }
+            return !s
+        }) {
+            pool.start()
+        }
         let path = self.path
         let filterUser = who.uid == 0 ? r.user : who.name
         let scan = who.uid == 0 ? Self.rootScanBytes : Self.userScanBytes

@@ -42,7 +42,11 @@ final class DirectoryCache: Sendable {
     private struct State {
         var table: [Key: Cached] = [:]
         var refreshing: Set<Key> = []
+        /// The lookups of callers' accounts running now, by uid: a second caller waits for the
+        /// same one (a thousand connections of one user are one lookup).
+        var pending: [UInt32: Task<(UserDirectory.Account?, Set<String>)?, Never>] = [:]
         var inFlight = 0
+        var started = false
     }
 
     private let state = Mutex(State())
@@ -68,8 +72,16 @@ final class DirectoryCache: Sendable {
     init(clock: @escaping @Sendable () -> Int64, directory: Directory = .nss) {
         self.clock = clock
         self.directory = directory
-        pool = NIOThreadPool(numberOfThreads: 4)
-        pool.start()
+        pool = NIOThreadPool(numberOfThreads: 2)
+    }
+
+    /// The pool's threads start with the first lookup (an idle writd keeps none).
+    private func startPool() {
+        let first = state.withLock { s -> Bool in
+            defer { s.started = true }
+            return !s.started
+        }
+        if first { pool.start() }
     }
 
     deinit {
@@ -88,19 +100,32 @@ final class DirectoryCache: Sendable {
             return s.table[.groups(account.name)].map { now - $0.at < Self.freshSeconds } ?? false
         }
         if known { return nil }
-        let claimed = state.withLock { s -> Bool in
-            guard s.inFlight < Self.maxInFlight else { return false }
-            s.inFlight += 1
-            return true
-        }
-        guard claimed else { return staleOr("too many lookups are waiting for the user directory", uid: uid) }
+        startPool()
         let directory = self.directory
-        let lookup = Task { [pool] () -> (UserDirectory.Account?, Set<String>)? in
-            try? await pool.runIfActive {
-                let account = directory.user(uid)
-                return (account, account.map(directory.groupNames) ?? [])
+        let pool = self.pool
+        let lookup = state.withLock { s -> Task<(UserDirectory.Account?, Set<String>)?, Never>? in
+            if let running = s.pending[uid] { return running }
+            guard s.inFlight < Self.maxInFlight else { return nil }
+            s.inFlight += 1
+            let task = Task { () -> (UserDirectory.Account?, Set<String>)? in
+                try? await pool.runIfActive {
+                    let account = directory.user(uid)
+                    return (account, account.map(directory.groupNames) ?? [])
+                }
             }
+            s.pending[uid] = task
+            // When it answers (in time or late), its answer is cached and the slot freed.
+            Task { [self] in
+                let late = await task.value
+                state.withLock { s in
+                    s.inFlight -= 1
+                    s.pending[uid] = nil
+                    if let (account, groups) = late { store(&s, uid: uid, account: account, groups: groups) }
+                }
+            }
+            return task
         }
+        guard let lookup else { return staleOr("too many lookups are waiting for the user directory", uid: uid) }
         // Whichever comes first: the answer, or the deadline (the lookup is not waited for).
         let first = Once()
         let answer: (UserDirectory.Account?, Set<String>)?? = await withCheckedContinuation { continuation in
@@ -111,14 +136,6 @@ final class DirectoryCache: Sendable {
             Task {
                 try? await Task.sleep(for: Self.deadline)
                 if first.claim() { continuation.resume(returning: nil) }
-            }
-        }
-        // The lookup goes on if it timed out; it lands in the cache when it answers.
-        Task { [self] in
-            let late = await lookup.value
-            state.withLock { s in
-                s.inFlight -= 1
-                if let (account, groups) = late { store(&s, uid: uid, account: account, groups: groups) }
             }
         }
         guard let found = answer ?? nil else {
@@ -191,6 +208,7 @@ final class DirectoryCache: Sendable {
             return true
         }
         guard claimed else { return }
+        startPool()
         let clock = self.clock
         Task { [pool, self] in
             let answer = try? await pool.runIfActive { fetch() }

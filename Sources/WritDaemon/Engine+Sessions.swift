@@ -178,15 +178,28 @@ extension Engine {
     /// live on under a grant for one command as postgres).
     func successor(of grant: Grant) throws(StoreError) -> String? {
         let now = self.now()
-        let candidates = try state.grants.list(includeEnded: false, now: now).filter {
-            $0.id != grant.id && $0.user == grant.user && $0.capability == grant.capability
-                && $0.state(at: now) == .active
-        }
-        let fitting = candidates.filter { other in
-            grant.capability == .login
+        // The user's active grants of the capability (an index probe), latest end first.
+        let s = try db.prepare(
+            """
+            SELECT id FROM grants WHERE user = ?1 AND capability = ?2 AND revoked_at IS NULL
+            AND not_before <= ?3 AND expires_at > ?3 AND id != ?4 ORDER BY expires_at DESC
+            """
+        )
+        try s.bind(1, grant.user)
+        try s.bind(2, grant.capability.rawValue)
+        try s.bind(3, now)
+        try s.bind(4, grant.id)
+        var ids: [String] = []
+        while try s.step() { ids.append(s.string(0)) }
+        for id in ids {
+            guard let other = try state.grants.grant(id: id) else { continue }
+            if grant.capability == .login
                 || (other.runas == grant.runas && (other.commands == nil || other.commands == grant.commands))
+            {
+                return other.id
+            }
         }
-        return fitting.max { $0.expiresAt < $1.expiresAt }?.id
+        return nil
     }
 
     /// The user's active grant of `capability` that ends last, other than `except`.

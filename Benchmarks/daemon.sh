@@ -48,6 +48,10 @@ for i in $(seq -w 1 33); do
     SESSION_USERS+=("$u")
 done
 echo "$(IFS=,; echo "${SESSION_USERS[*]}") ALL=(ALL:ALL) NOPASSWD: ALL" >>/etc/sudoers
+# The approve figure's requesters, in turn (one account may file 30 requests at once, then one
+# every 20 s): alice and five of the session users.
+REQUESTERS=writt_alice,$(IFS=,; echo "${SESSION_USERS[*]:20:5}")
+echo "writt_requesters:x:29099:${REQUESTERS}" >>/etc/group
 # 40 users for the concurrent status clients (writd caps connections per uid).
 CLIENT_USERS=()
 for i in $(seq -w 1 40); do
@@ -64,7 +68,7 @@ flows:
   - name: bench
     description: approve → sudo benchmark
     capability: sudo
-    requesters: {users: [writt_alice]}
+    requesters: {unix_groups: [writt_requesters]}
     approvers: {users: [writt_bob]}
     duration: {default: 10m, max: 1h}
     reason: {required: false}
@@ -100,7 +104,7 @@ CLIENTS="python3 $BENCH/daemon_clients.py"
 start_writd
 sleep 5
 baseline=$(rss_line "$WRITD_PID")
-{ $CLIENTS approve writt_alice writt_bob bench 30
+{ $CLIENTS approve "$REQUESTERS" writt_bob bench 30
   $CLIENTS drain "$WRITD_PID" "the approvals"
   $CLIENTS expiry "$WRITD_PID" "${SESSION_USERS[@]:30:3}"
   $CLIENTS sessions "$GRACE" 0 "${SESSION_USERS[@]:0:30}"; } >"$WORK/baseline.txt" 2>&1 ||
@@ -143,7 +147,7 @@ $CLIENTS drain "$WRITD_PID" "the status clients"
 
 echo
 echo "== 1. approve → sudo allowed"
-$CLIENTS approve writt_alice writt_bob bench 100
+$CLIENTS approve "$REQUESTERS" writt_bob bench 100
 $CLIENTS drain "$WRITD_PID" "the approvals"
 
 echo

@@ -401,11 +401,15 @@ def revoke_for(rid):
         sys.exit(f"revoke failed: {rv.stdout}{rv.stderr}")
 
 
-def approve(requester, approver, flow, n):
+def approve(requesters, approver, flow, n):
+    """REQUESTERS: a comma-separated list, taken in turn (writd lets one account file 30 requests
+    at once, then one every 20 s)."""
     n = int(n)
     warmup = 3
+    rotation = requesters.split(",")
     to_allowed, approve_alone, tries_before, stray = [], [], [], 0
     for i in range(n + warmup):
+        requester = rotation[i % len(rotation)]
         if sudo_ok(requester):
             stray += 1  # a grant left over: would make the figure meaningless
         rid = file_request(requester, flow)
@@ -436,6 +440,7 @@ def approve(requester, approver, flow, n):
                               stdout=subprocess.PIPE, text=True, **as_user(approver))
     wire, first_sudo_ok = [], 0
     for i in range(wire_n := max(30, n // 3)):
+        requester = rotation[i % len(rotation)]
         rid = file_request(requester, flow)
         helper.stdin.write(rid + "\n")
         helper.stdin.flush()
@@ -449,7 +454,8 @@ def approve(requester, approver, flow, n):
     helper.wait()
     p99 = pct(to_allowed, 99)
     print(f"approve → sudo allowed ({n} requests after {warmup} warm-up; clock from starting `writ approve` as "
-          f"{approver} to the end of the first `sudo -n /usr/bin/true` as {requester} that succeeds, sudo retried "
+          f"{approver} to the end of the first `sudo -n /usr/bin/true` as the requester ({len(rotation)} in turn) that "
+          f"succeeds, sudo retried "
           f"back to back from the same instant; the grant is revoked after each):")
     print(f"  {summary(to_allowed)}")
     print(f"  — target p99 < 100 ms: ratio {p99 / 0.1:.2f}, {verdict(p99 < 0.1)}")

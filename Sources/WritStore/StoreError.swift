@@ -38,6 +38,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .busy(let p): "grant store \(p) stayed locked past the busy timeout"
         case .interruptedWrite(let p):
             "grant store \(p) has an interrupted write (hot journal) — roll it back with: writ store init --store \(p) (as root)"
+        case .sqlite(let p, let code, _) where code & 0xFF == 13:  // SQLITE_FULL
+            "the disk holding \(p) is full: nothing was changed — free space there (writd goes on once there is)"
         case .sqlite(let p, let code, let m): "grant store \(p): SQLite error \(code): \(m)"
         case .notFound(let id): "no grant with id \(id) — list grants with: writ grant list --all"
         case .invalid(let m): m

@@ -29,7 +29,7 @@ trap cleanup EXIT
 status=0
 unshare --mount --propagation private --fork \
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    WORK="$WORK" BUILD="$BUILD" HERE="$HERE" ONLY="${ONLY:-}" \
+    WORK="$WORK" BUILD="$BUILD" HERE="$HERE" ONLY="${ONLY:-}" FAULT_KILLS="${FAULT_KILLS:-20}" \
     bash "$HERE/suite.sh" || status=$?
 
 after=$(fingerprint)

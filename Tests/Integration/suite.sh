@@ -19,6 +19,13 @@ summary() {
 }
 # ONLY=daemon (run.sh passes it through): just the writd scenarios, with approval as code and
 # the integrations; ONLY=slack: writd's scenarios and the Slack ones.
+# ONLY=faults: the SIGKILL loop alone (FAULT_KILLS=500 for the long run).
+if [ "${ONLY:-}" = faults ]; then
+    source "$HERE/daemon-lib.sh"
+    source "$HERE/faults.sh"
+    summary
+    exit 0
+fi
 if [ "${ONLY:-}" = daemon ] || [ "${ONLY:-}" = slack ]; then
     source "$HERE/daemon.sh"
     if [ "${ONLY:-}" = daemon ]; then
@@ -710,6 +717,7 @@ source "$HERE/daemon.sh"
 source "$HERE/policy.sh"
 source "$HERE/pagerduty.sh"
 source "$HERE/slack.sh"
+source "$HERE/faults.sh"
 
 # =================================================================================================
 summary

@@ -429,7 +429,9 @@ struct PagerDutyClientTests {
         // this took 6.7 s once; the deadline is what counts, and a hang never ends.
         #expect(seconds <= 20, "took \(seconds) s")
         expectNoToken(error)
-        #expect(await pd.ping() == error)
+        // The same answer from ping; on a loaded machine its 1 s deadline can run out first.
+        let pinged = await pd.ping()
+        #expect(pinged == error || pinged == .timedOut(milliseconds: 1000), "\(String(describing: pinged))")
     }
 
     @Test func connectionReset() async throws {

@@ -1,6 +1,6 @@
 import Glibc
+import NIOConcurrencyHelpers
 import NIOPosix
-import Synchronization
 import WritProcesses
 
 /// NSS answers (users, their groups, group members) as writd's engine uses them, cached, so a
@@ -49,7 +49,7 @@ final class DirectoryCache: Sendable {
         var started = false
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
     private let pool: NIOThreadPool
     private let clock: @Sendable () -> Int64
     private let directory: Directory
@@ -77,7 +77,7 @@ final class DirectoryCache: Sendable {
 
     /// The pool's threads start with the first lookup (an idle writd keeps none).
     private func startPool() {
-        let first = state.withLock { s -> Bool in
+        let first = state.withLockedValue { s -> Bool in
             defer { s.started = true }
             return !s.started
         }
@@ -94,7 +94,7 @@ final class DirectoryCache: Sendable {
     /// them cached. Nil when done (found, not found, or known from before); else why not.
     func prepare(uid: UInt32) async -> String? {
         let now = clock()
-        let known = state.withLock { s -> Bool in
+        let known = state.withLockedValue { s -> Bool in
             guard let a = s.table[.uid(uid)], now - a.at < Self.freshSeconds else { return false }
             guard case .account(let account?) = a.answer else { return true }
             return s.table[.groups(account.name)].map { now - $0.at < Self.freshSeconds } ?? false
@@ -103,7 +103,7 @@ final class DirectoryCache: Sendable {
         startPool()
         let directory = self.directory
         let pool = self.pool
-        let lookup = state.withLock { s -> Task<(UserDirectory.Account?, Set<String>)?, Never>? in
+        let lookup = state.withLockedValue { s -> Task<(UserDirectory.Account?, Set<String>)?, Never>? in
             if let running = s.pending[uid] { return running }
             guard s.inFlight < Self.maxInFlight else { return nil }
             s.inFlight += 1
@@ -117,7 +117,7 @@ final class DirectoryCache: Sendable {
             // When it answers (in time or late), its answer is cached and the slot freed.
             Task { [self] in
                 let late = await task.value
-                state.withLock { s in
+                state.withLockedValue { s in
                     s.inFlight -= 1
                     s.pending[uid] = nil
                     if let (account, groups) = late { store(&s, uid: uid, account: account, groups: groups) }
@@ -141,7 +141,7 @@ final class DirectoryCache: Sendable {
         guard let found = answer ?? nil else {
             return staleOr("the user directory (NSS) did not answer within 2 s", uid: uid)
         }
-        state.withLock { store(&$0, uid: uid, account: found.0, groups: found.1) }
+        state.withLockedValue { store(&$0, uid: uid, account: found.0, groups: found.1) }
         return nil
     }
 
@@ -157,7 +157,7 @@ final class DirectoryCache: Sendable {
     /// Nil (go on) when an answer for `uid` not older than `maxAgeSeconds` is cached; else `why`.
     private func staleOr(_ why: String, uid: UInt32) -> String? {
         let now = clock()
-        return state.withLock { s in s.table[.uid(uid)].map { now - $0.at < Self.maxAgeSeconds } ?? false }
+        return state.withLockedValue { s in s.table[.uid(uid)].map { now - $0.at < Self.maxAgeSeconds } ?? false }
             ? nil : why + "; try again, and check the directory service (sssd, nslcd)"
     }
 
@@ -192,17 +192,17 @@ final class DirectoryCache: Sendable {
     /// The cached answer (refreshed off the engine when old), else looked up now and cached.
     private func cached(_ key: Key, _ fetch: @escaping @Sendable () -> Answer) -> Answer {
         let now = clock()
-        if let hit = state.withLock({ $0.table[key] }), now - hit.at < Self.maxAgeSeconds {
+        if let hit = state.withLockedValue({ $0.table[key] }), now - hit.at < Self.maxAgeSeconds {
             if now - hit.at >= Self.freshSeconds { refresh(key, fetch) }
             return hit.answer
         }
         let answer = fetch()
-        state.withLock { $0.table[key] = Cached(answer: answer, at: now) }
+        state.withLockedValue { $0.table[key] = Cached(answer: answer, at: now) }
         return answer
     }
 
     private func refresh(_ key: Key, _ fetch: @escaping @Sendable () -> Answer) {
-        let claimed = state.withLock { s -> Bool in
+        let claimed = state.withLockedValue { s -> Bool in
             guard s.inFlight < Self.maxInFlight, s.refreshing.insert(key).inserted else { return false }
             s.inFlight += 1
             return true
@@ -212,7 +212,7 @@ final class DirectoryCache: Sendable {
         let clock = self.clock
         Task { [pool, self] in
             let answer = try? await pool.runIfActive { fetch() }
-            state.withLock { s in
+            state.withLockedValue { s in
                 s.inFlight -= 1
                 s.refreshing.remove(key)
                 if let answer { s.table[key] = Cached(answer: answer, at: clock()) }
@@ -223,10 +223,10 @@ final class DirectoryCache: Sendable {
 
 /// True for the first caller of `claim` only.
 private final class Once: Sendable {
-    private let claimed = Mutex(false)
+    private let claimed = NIOLockedValueBox(false)
 
     func claim() -> Bool {
-        claimed.withLock { was in
+        claimed.withLockedValue { was in
             defer { was = true }
             return !was
         }

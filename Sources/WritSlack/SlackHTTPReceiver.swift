@@ -1,10 +1,10 @@
 import Glibc
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-import Synchronization
 import WritCore
 import WritHooks
 import WritIntegrations
@@ -116,7 +116,7 @@ public final class SlackHTTPReceiver: Sendable {
     }
 
     let context: Context
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     /// A receiver that passes every verified request to `handler`; nothing listens before `start`.
     public init(
@@ -150,7 +150,7 @@ public final class SlackHTTPReceiver: Sendable {
             )
         }
         let tls = try Self.tlsContext(configuration)
-        let claimed = state.withLock { state -> Bool in
+        let claimed = state.withLockedValue { state -> Bool in
             guard !state.started else { return false }
             state.started = true
             return true
@@ -181,7 +181,7 @@ public final class SlackHTTPReceiver: Sendable {
                 "HTTP mode cannot listen on \(configuration.host):\(configuration.port): \(error)"
             )
         }
-        let stoppedMeanwhile = state.withLock { state -> Bool in
+        let stoppedMeanwhile = state.withLockedValue { state -> Bool in
             state.server = server
             return state.stopped
         }
@@ -201,7 +201,7 @@ public final class SlackHTTPReceiver: Sendable {
 
     /// Stops listening and closes every open connection. Handlers already running go on.
     public func stop() async {
-        let (server, connections) = state.withLock { state in
+        let (server, connections) = state.withLockedValue { state in
             state.stopped = true
             let taken = (state.server, Array(state.connections.values))
             state.server = nil
@@ -219,7 +219,7 @@ public final class SlackHTTPReceiver: Sendable {
         let id = ObjectIdentifier(channel)
         let configuration = context.configuration
         let address = Self.address(of: channel)
-        let (admitted, logLine) = state.withLock { state -> (Bool, String?) in
+        let (admitted, logLine) = state.withLockedValue { state -> (Bool, String?) in
             if state.stopped { return (false, nil) }
             let mine = state.byAddress[address, default: 0]
             let why: String
@@ -242,7 +242,7 @@ public final class SlackHTTPReceiver: Sendable {
             return false
         }
         channel.closeFuture.whenComplete { [self] _ in
-            state.withLock { state in
+            state.withLockedValue { state in
                 guard state.connections.removeValue(forKey: id) != nil else { return }
                 let left = state.byAddress[address, default: 1] - 1
                 state.byAddress[address] = left > 0 ? left : nil

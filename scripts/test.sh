@@ -9,17 +9,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
+# Each phase says how long the run has taken so far (CI's budget is 30 minutes).
+phase() { echo "== $* ($((SECONDS / 60)) min $((SECONDS % 60)) s so far)"; }
 
-echo "== format (swift format lint, .swift-format)"
+phase "format (swift format lint, .swift-format)"
 swift format lint --strict -r Sources Tests Benchmarks Package.swift
-echo "== the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
+phase "the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
 python3 Tests/Fakes/check_fakes.py
-echo "== unit tests (Swift Testing, debug build)"
+phase "unit tests (Swift Testing, debug build)"
 swift test
-echo "== build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"
+phase "build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"
 swift build -c release --static-swift-stdlib
 scripts/build-module.sh .build/release
-echo "== linkage"
+phase "linkage"
 scripts/check-linkage.sh .build/release/pam_writ.so
 for bin in writ writd; do
     if ldd ".build/release/$bin" | grep -q 'libswift\|/opt/swift'; then
@@ -27,12 +29,13 @@ for bin in writ writd; do
     fi
     echo "$bin: self-contained ($(du -h ".build/release/$bin" | cut -f1))"
 done
-echo "== the shipped policies are valid and pass their test cases"
+phase "the shipped policies are valid and pass their test cases"
 for p in examples/policy.yaml dist/policy.yaml; do
     .build/release/writ policy validate "$p"
     .build/release/writ policy test "$p"
 done
-echo "== integration tests (real PAM, sudo, sshd; private mount namespace)"
+phase "integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release
-echo "== the Debian package: lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root"
+phase "the Debian package: lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root"
 Tests/Integration/package.sh .build/release
+phase "done"

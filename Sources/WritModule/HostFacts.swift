@@ -192,7 +192,12 @@ enum HostFacts {
             st.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG),
             st.st_size <= 65536
         else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        return String(decoding: readUpTo(fd, Int(st.st_size)), as: UTF8.self)
+    }
+
+    /// Up to `count` bytes from `fd` (fewer at its end), retrying EINTR.
+    static func readUpTo(_ fd: Int32, _ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < bytes.count {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
@@ -200,7 +205,7 @@ enum HostFacts {
             if n <= 0 { break }
             got += n
         }
-        return String(decoding: bytes[..<got], as: UTF8.self)
+        return Array(bytes[..<got])
     }
 }
 

@@ -36,11 +36,15 @@ enum WritdReport {
         if let r = f.runas { json += ",\"runas\":\(JSONText.quote(r))" }
         if let c = f.command { json += ",\"commands\":[\(JSONText.quote(c))]" }
         if let d = f.detail { json += ",\"detail\":\(JSONText.quote(d))" }
-        let me = SelfFacts.current()
-        if let s = me.auditSession, let l = me.loginUID {
-            json += ",\"audit_session\":\(s),\"login_uid\":\(l)"
+        // Only a report writd may track as a session needs the process's own facts (three /proc
+        // reads): refusals and exits are sent without them.
+        if f.event == "session_open" || f.event == "sudo_accept" {
+            let me = SelfFacts.current()
+            if let s = me.auditSession, let l = me.loginUID {
+                json += ",\"audit_session\":\(s),\"login_uid\":\(l)"
+            }
+            if let t = me.startTime { json += ",\"start_time\":\(t)" }
         }
-        if let t = me.startTime { json += ",\"start_time\":\(t)" }
         json += "}"
         let body = Array(json.utf8)
         let n = UInt32(truncatingIfNeeded: body.count)
@@ -120,15 +124,7 @@ enum SelfFacts {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 1024)
-        var got = 0
-        while got < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            got += n
-        }
-        return Array(bytes[..<got])
+        return HostFacts.readUpTo(fd, 1024)
     }
 
     /// A decimal number (up to 19 digits, a trailing newline allowed); nil otherwise.

@@ -15,11 +15,12 @@ ROOT=$(cd "$SELF/.." && pwd)
 
 if [ -z "${WRIT_BENCH_INNER:-}" ]; then
     source "$SELF/sandbox.sh"
-    bench_outer "$SELF/daemon.sh" daemon "${1:-}"
+    BENCH_NEEDS=writ-bench-seed bench_outer "$SELF/daemon.sh" daemon "${1:-}"
 fi
 
 # --- inside the private mount namespace ----------------------------------------------------------
 source "$HERE/lib.sh"
+source "$BENCH/sandbox.sh"
 WRITD=$BUILD/writd
 STATE=$WORK/store/writd.db
 POLICY=$WORK/policy.yaml
@@ -29,11 +30,7 @@ cleanup() {
     teardown_sandbox
 }
 trap cleanup EXIT
-setup_sandbox
-# /var/lib as an overlay too (lib.sh does this for /var/log only): the CLI's default store
-# /var/lib/writ/grants.db must never be the host's, whatever a command line forgets.
-mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
-mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
+bench_setup
 
 # 33 more test users for the session and expiry figures, in the namespace's overlay over /etc (/etc/passwd,
 # /etc/group, /etc/shadow, /etc/sudoers) only.
@@ -79,16 +76,7 @@ YAML
 sudo_pam_plain
 sudo_conf_plugin
 
-start_writd() {
-    "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" \
-        --session-grace "$GRACE" >>"$WRITD_LOG" 2>&1 &
-    WRITD_PID=$!
-    for _ in $(seq 200); do
-        [ -S /run/writ/writd.sock ] && python3 "$HERE/wire.py" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "writd did not start:"; tail -20 "$WRITD_LOG"; exit 1
-}
+start_writd() { bench_start_writd --session-grace "$GRACE"; }
 rss_line() { awk '/^(VmRSS|RssAnon|RssFile)/ {printf "%s %.1f MiB  ", $1, $2/1024}' "/proc/$1/status"; }
 
 echo "== writd benchmarks: $(nproc) cores, $(uname -r), $(sudo -V | head -1), writd $("$WRITD" --version), $(date -u '+%F %H:%M UTC')"

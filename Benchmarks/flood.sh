@@ -15,13 +15,13 @@ SELF=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$SELF/.." && pwd)
 
 if [ -z "${WRIT_BENCH_INNER:-}" ]; then
-    export FLOOD_SECONDS=${2:-10}
     source "$SELF/sandbox.sh"
-    bench_outer "$SELF/flood.sh" flood "${1:-}"
+    BENCH_ENV="FLOOD_SECONDS=${2:-10}" bench_outer "$SELF/flood.sh" flood "${1:-}"
 fi
 
 # --- inside the private mount namespace ----------------------------------------------------------
 source "$HERE/lib.sh"
+source "$BENCH/sandbox.sh"
 SECONDS_EACH=${FLOOD_SECONDS:-10}
 WRITD=$BUILD/writd
 STATE=$WORK/store/writd.db
@@ -29,9 +29,7 @@ POLICY=$WORK/policy.yaml
 WRITD_LOG=$WORK/writd.log
 cleanup() { teardown_sandbox; }
 trap cleanup EXIT
-setup_sandbox
-mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
-mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
+bench_setup
 
 # 97 accounts for the connection flood (writd lets a uid hold 32; 3,072 in all for non-root).
 HOLDERS=()
@@ -50,15 +48,7 @@ flows:
     approvers: {users: [writt_bob]}
     reason: {required: false}
 YAML
-start_writd() {
-    "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" >>"$WRITD_LOG" 2>&1 &
-    WRITD_PID=$!
-    for _ in $(seq 200); do
-        [ -S /run/writ/writd.sock ] && python3 "$HERE/wire.py" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "writd did not start:"; tail -20 "$WRITD_LOG"; exit 1
-}
+start_writd() { bench_start_writd; }
 rss() { awk '/^VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$WRITD_PID/status"; }
 audit_bytes() { stat -c %s "$AUDIT"; }
 export AUDIT STORE STATE

@@ -4,11 +4,14 @@
 # as it was: /etc, /dev/log, /run, /var/lib/writ, /var/log/writ, and no process left.
 #
 #   bench_outer SCRIPT NAME [BUILD_DIR]    (output also in Benchmarks/results/NAME-latest.txt)
+#
+# Inside, bench_setup prepares the sandbox (and an overlay over /var/lib, so the CLI's default
+# store is never the host's) and bench_start_writd starts writd on it.
 bench_outer() {
     local script=$1 name=$2 build status=0 before left
     build=$(cd "${3:-$ROOT/.build/release}" && pwd)
     [ "$(id -u)" = 0 ] || { echo "the $name benchmarks need root" >&2; exit 1; }
-    for f in writd writ writ-bench-seed pam_writ.so; do
+    for f in writd writ pam_writ.so ${BENCH_NEEDS:-}; do
         [ -e "$build/$f" ] || {
             echo "missing $build/$f: swift build -c release --static-swift-stdlib && scripts/build-module.sh" >&2
             exit 1
@@ -30,6 +33,7 @@ bench_outer() {
     unshare --mount --propagation private --fork \
         env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
         WRIT_BENCH_INNER=1 WORK="$WORK" BUILD="$build" HERE="$ROOT/Tests/Integration" BENCH="$SELF" \
+        ${BENCH_ENV:-} \
         bash "$script" 2>&1 | tee "$SELF/results/$name-latest.txt" || status=$?
     left=$(pgrep -fa "$WORK" || true)
     if [ "$before" != "$(fingerprint)" ] || [ -n "$left" ]; then
@@ -39,4 +43,23 @@ bench_outer() {
         echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log, /run, /var/lib/writ, /var/log/writ as before; no process left"
     fi
     exit $status
+}
+
+# Inside the namespace: the integration tests' sandbox, plus an overlay over /var/lib.
+bench_setup() {
+    setup_sandbox
+    mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
+    mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
+}
+
+# bench_start_writd [ARGS...]: writd on the sandbox's store, state, audit log and policy; waits
+# until it answers (sets WRITD_PID).
+bench_start_writd() {
+    "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" "$@" >>"$WRITD_LOG" 2>&1 &
+    WRITD_PID=$!
+    for _ in $(seq 200); do
+        [ -S /run/writ/writd.sock ] && python3 "$HERE/wire.py" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "writd did not start:"; tail -20 "$WRITD_LOG"; exit 1
 }

@@ -12,46 +12,14 @@ set -euo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$SELF/.." && pwd)
 
-if [ -z "${WRIT_SLACK_BENCH_INNER:-}" ]; then
-    BUILD=$(cd "${1:-$ROOT/.build/release}" && pwd)
-    [ "$(id -u)" = 0 ] || { echo "the writd benchmarks need root" >&2; exit 1; }
-    for f in writd writ pam_writ.so; do
-        [ -e "$BUILD/$f" ] || {
-            echo "missing $BUILD/$f: swift build -c release --static-swift-stdlib && scripts/build-module.sh" >&2
-            exit 1
-        }
-    done
-    for tool in python3 sqlite3 sudo unshare pgrep; do
-        command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }
-    done
-    fingerprint() {
-        # What the run must leave as it found it (as Tests/Integration/run.sh checks).
-        { sha256sum /etc/passwd /etc/group /etc/shadow /etc/sudo.conf /etc/sudoers 2>/dev/null
-          find /etc/pam.d /etc/sudoers.d -type f -exec sha256sum {} + 2>/dev/null | sort
-          ls -la /dev/log /run/sshd /run/writ /var/lib/writ /var/log/writ 2>&1 | sed "s/ [A-Z][a-z][a-z] .*//" || true; } | sha256sum
-    }
-    before=$(fingerprint)
-    WORK=$(mktemp -d /tmp/writ-slack-bench.XXXXXX)
-    chmod 0755 "$WORK"
-    trap 'rm -rf "$WORK"' EXIT
-    mkdir -p "$SELF/results"
-    status=0
-    unshare --mount --propagation private --fork \
-        env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        WRIT_SLACK_BENCH_INNER=1 N="${2:-50}" WORK="$WORK" BUILD="$BUILD" HERE="$ROOT/Tests/Integration" BENCH="$SELF" \
-        bash "$SELF/slack.sh" 2>&1 | tee "$SELF/results/slack-latest.txt" || status=$?
-    left=$(pgrep -fa "$WORK" || true)
-    if [ "$before" != "$(fingerprint)" ] || [ -n "$left" ]; then
-        echo "FAIL: the machine was changed (/etc, /dev/log, /run, /var/lib/writ or /var/log/writ differ) or processes are left: $left"
-        status=1
-    else
-        echo "machine unchanged: /etc/passwd, /etc/group, /etc/shadow, /etc/pam.d, /etc/sudo*, /dev/log, /run, /var/lib/writ, /var/log/writ as before; no process left"
-    fi
-    exit $status
+if [ -z "${WRIT_BENCH_INNER:-}" ]; then
+    source "$SELF/sandbox.sh"
+    BENCH_ENV="N=${2:-50}" bench_outer "$SELF/slack.sh" slack "${1:-}"
 fi
 
 # --- inside the private mount namespace ----------------------------------------------------------
 source "$HERE/lib.sh"
+source "$BENCH/sandbox.sh"
 WRITD=$BUILD/writd
 STATE=$WORK/store/writd.db
 POLICY=$WORK/policy.yaml
@@ -63,9 +31,7 @@ cleanup() {
     teardown_sandbox
 }
 trap cleanup EXIT
-setup_sandbox
-mkdir -p "$WORK/varlib-up" "$WORK/varlib-work"
-mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$WORK/varlib-up,workdir=$WORK/varlib-work" /var/lib
+bench_setup
 coproc SLACK { exec python3 "$ROOT/Tests/Fakes/fake_slack.py" --port 0; }
 SLACK_PID=$SLACK_PID
 read -r _ S <&"${SLACK[0]}"
@@ -93,9 +59,7 @@ flows:
 YAML
 sudo_pam_plain
 sudo_conf_plugin
-"$WRITD" --store "$STORE" --state "$STATE" --audit-log "$AUDIT" --policy "$POLICY" \
-    --integrations "$WORK/integrations.yaml" >>"$WRITD_LOG" 2>&1 &
-WRITD_PID=$!
+bench_start_writd --integrations "$WORK/integrations.yaml"
 for _ in $(seq 200); do
     curl -s "$S/_fake/connections" | grep -q '"state": "open"' && break
     sleep 0.05

@@ -339,7 +339,8 @@ struct SlackWebAPITests {
             let elapsed = clock.now - start
             #expect(error == .timeout(method: "auth.test"))
             #expect(error?.isTransient == true)
-            #expect(elapsed < .seconds(3), "gave up after \(elapsed)")
+            // A hang would last forever; the bound leaves room for a loaded machine.
+            #expect(elapsed < .seconds(10), "gave up after \(elapsed)")
             try await fake.control("up")
         }
     }

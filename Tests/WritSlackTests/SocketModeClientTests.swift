@@ -237,7 +237,8 @@ struct SocketModeClientTests {
                 "socket-mode \(reason) recovery: median \(median) ms (runs: \(milliseconds.joined(separator: ", ")) ms)"
             )
             #expect(recoveries.count == 5)
-            #expect(recoveries.allSatisfy { $0 < .seconds(3) })
+            // Loose (a loaded machine stalls for seconds): catches waiting for a backoff or a timeout.
+            #expect(recoveries.allSatisfy { $0 < .seconds(8) })
             await running.stop()
         }
     }
@@ -325,7 +326,7 @@ struct SocketModeClientTests {
             #expect(await eventually { (try? await fake.sockets().count) == 2 && running.client.status.isConnected })
             let took = clock.now - frozenAt
             #expect(took >= .seconds(1), "not before deadAfter (less a ping interval)")
-            #expect(took < .milliseconds(1500) + .seconds(3), "detected within deadAfter and some slack: \(took)")
+            #expect(took < .milliseconds(1500) + .seconds(8), "detected within deadAfter and some slack: \(took)")
             #expect(try await fake.sockets().first?["state"]?.stringValue == "closed")
             #expect(running.log.all.contains { $0.level == .warning && $0.message.contains("dead") })
 
@@ -386,7 +387,7 @@ struct SocketModeClientTests {
             let running = startClient(fake)
             #expect(await eventually { running.client.status.isConnected })
             let took = await running.stop()
-            #expect(took < .seconds(2), "run() returned after \(took)")
+            #expect(took < .seconds(10), "run() returned after \(took)")
             guard case .stopped = running.client.status else {
                 Issue.record("status \(running.client.status)")
                 return
@@ -404,7 +405,7 @@ struct SocketModeClientTests {
             #expect(await eventually { hanging.opens.value == 1 })
             try await Task.sleep(for: .milliseconds(300))
             let hangingTook = await hanging.stop()
-            #expect(hangingTook < .seconds(2), "run() returned after \(hangingTook)")
+            #expect(hangingTook < .seconds(10), "run() returned after \(hangingTook)")
         }
     }
 

@@ -22,6 +22,8 @@
 //   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
 //   writd       the host daemon (executable)
 //   WritCLI     the `writ` command
+//   writ-fuzz   coverage-guided fuzzers for every parser of untrusted input (scripts/fuzz.sh builds
+//               it with libFuzzer; a plain build replays the corpus in Fuzz/Corpus)
 //   CShims/     C only for what Swift cannot express (variadic calls, macros, data symbols)
 import PackageDescription
 
@@ -69,6 +71,7 @@ let package = Package(
         ),
         .target(name: "CWritSystem", path: "CShims/CWritSystem"),
         .target(name: "CWritSpawn", path: "CShims/CWritSpawn"),
+        .target(name: "CWritFuzz", dependencies: ["CWritHost"], path: "CShims/CWritFuzz"),
         .target(
             name: "WritCore",
             swiftSettings: hotPathSwiftFlags
@@ -164,6 +167,15 @@ let package = Package(
             name: "writ-bench-policy",
             dependencies: ["WritCore", "WritPolicy"],
             path: "Benchmarks/Policy"
+        ),
+        .executableTarget(
+            name: "writ-fuzz",
+            dependencies: [
+                "CWritFuzz", "WritCore", "WritStore", "WritModule", "WritAudit", "WritPolicy", "WritExpr", "WritHooks",
+                "WritProtocol", "WritIntegrations", "WritSlack",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Fuzz/Sources"
         ),
         .testTarget(name: "WritCoreTests", dependencies: ["WritCore"]),
         .testTarget(name: "WritStoreTests", dependencies: ["WritStore", "WritCore"]),

@@ -13,7 +13,7 @@ command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 phase() { echo "== $* ($((SECONDS / 60)) min $((SECONDS % 60)) s so far)"; }
 
 phase "format (swift format lint, .swift-format)"
-swift format lint --strict -r Sources Tests Benchmarks Package.swift
+swift format lint --strict -r Sources Tests Benchmarks Fuzz Package.swift
 phase "the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
 python3 Tests/Fakes/check_fakes.py
 phase "unit tests (Swift Testing, debug build)"
@@ -34,8 +34,22 @@ for p in examples/policy.yaml dist/policy.yaml; do
     .build/release/writ policy validate "$p"
     .build/release/writ policy test "$p"
 done
+phase "the fuzz corpus replayed through the shipped build (Fuzz/Corpus: seeds and every finding)"
+for t in wire policy condition regex hook slack pagerduty audit core; do
+    .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t"
+done
+unshare --mount --propagation private sh -c 'mount -t tmpfs none /run && for t in pam sudo; do
+    .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t" || exit 1; done'
+# The fuzzers' own build (libFuzzer, AddressSanitizer: .build-fuzz, about 9 minutes) runs at the
+# lowest priority beside the integration suite, which mostly waits on sshd, sudo and timers.
+phase "fuzz build started in the background (log: .build-fuzz.log)"
+nice -n 19 scripts/fuzz.sh --build-only >.build-fuzz.log 2>&1 &
+fuzz_build=$!
 phase "integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release
 phase "the Debian package: lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root"
 Tests/Integration/package.sh .build/release
+phase "fuzzing: each parser's fuzzer for 10 s from its corpus (scripts/fuzz.sh; long runs: scripts/fuzz.sh 600)"
+wait $fuzz_build || { tail -30 .build-fuzz.log; echo "FAIL: the fuzz build"; exit 1; }
+scripts/fuzz.sh --no-build 10
 phase "done"

@@ -303,8 +303,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
             fail(context, WireError("internal", "could not read the peer's credentials"))
             return
         }
-        let request: WireRequest
-        do { request = try Wire.decoder().decode(WireRequest.self, from: Data(bytes)) } catch {
+        guard let request = Wire.request(from: bytes) else {
             fail(context, WireError("bad_request", "malformed request: not a writ protocol message"))
             return
         }

@@ -285,6 +285,12 @@ public struct LinearRegex: Sendable {
         program.run(text).matched ?? false
     }
 
+    /// `firstMatch(in:)` within `workLimit` simulated states (as `matches` in a condition runs
+    /// within the evaluation's steps); nil when the limit was reached first.
+    public func firstMatch(in text: String, workLimit: Int) -> Bool? {
+        program.run(text, workLimit: workLimit).matched
+    }
+
     /// The number of instructions of the compiled program.
     var size: Int { program.instructions.count }
 }

@@ -173,7 +173,7 @@ public final class PagerDutyClient: Sendable {
     }
 
     /// An entry of `GET /oncalls` checked and converted; `index` is its position for messages.
-    static func onCall(_ entry: PagerDutyWire.Entry, at index: Int) throws(PagerDutyError) -> OnCall {
+    package static func onCall(_ entry: PagerDutyWire.Entry, at index: Int) throws(PagerDutyError) -> OnCall {
         func time(_ text: String?, _ field: String) throws(PagerDutyError) -> Int64? {
             guard let text else { return nil }
             guard let seconds = ISO8601Time.parse(text) else {
@@ -228,11 +228,7 @@ public final class PagerDutyClient: Sendable {
         deadline: NIODeadline
     ) async throws(PagerDutyError) -> T {
         let body = try await get(path, query, deadline: deadline)
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(body.readableBytesView))
-        } catch {
-            throw .malformed("\(path): \(PagerDutyWire.describe(error))")
-        }
+        return try PagerDutyWire.decode(T.self, path: path, body: Array(body.readableBytesView))
     }
 
     /// One GET with PagerDuty's headers, repeated after a 429 while the wait fits before the

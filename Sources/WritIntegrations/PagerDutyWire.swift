@@ -3,27 +3,27 @@ import WritCore
 
 /// The parts of PagerDuty's REST API v2 answers the client reads. Unknown fields are ignored;
 /// missing required ones make the answer `.malformed`.
-enum PagerDutyWire {
+package enum PagerDutyWire {
     /// `GET /users`: classic pagination.
-    struct UsersPage: Decodable {
-        var users: [User]
-        var more: Bool?
+    package struct UsersPage: Decodable {
+        package var users: [User]
+        package var more: Bool?
     }
 
     /// A user; only the ID and e-mail matter.
-    struct User: Decodable {
+    package struct User: Decodable {
         var id: String
         var email: String?
     }
 
     /// `GET /oncalls`: classic pagination.
-    struct OnCallsPage: Decodable {
-        var oncalls: [Entry]
-        var more: Bool?
+    package struct OnCallsPage: Decodable {
+        package var oncalls: [Entry]
+        package var more: Bool?
     }
 
     /// One on-call entry.
-    struct Entry: Decodable {
+    package struct Entry: Decodable {
         var user: Reference
         var escalationPolicy: Reference
         var schedule: Reference?
@@ -43,7 +43,7 @@ enum PagerDutyWire {
 
     /// A reference (`…_reference`) or, with `include[]`, the full object: both have `id` and
     /// `summary`; full objects also have `name`.
-    struct Reference: Decodable {
+    package struct Reference: Decodable {
         var id: String
         var summary: String?
         var name: String?
@@ -53,18 +53,27 @@ enum PagerDutyWire {
     }
 
     /// `GET /abilities`.
-    struct Abilities: Decodable {
+    package struct Abilities: Decodable {
         var abilities: [String]
     }
 
     /// PagerDuty's error object: `{"error": {"message": …, "code": …, "errors": [...]}}`.
-    struct ErrorBody: Decodable {
+    package struct ErrorBody: Decodable {
         struct Detail: Decodable {
             var message: String?
             var code: Int?
             var errors: [String]?
         }
         var error: Detail
+    }
+
+    /// An answer of `path` decoded as `type`; `.malformed` naming the field when it does not fit.
+    package static func decode<T: Decodable>(_ type: T.Type, path: String, body: [UInt8]) throws(PagerDutyError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch {
+            throw .malformed("\(path): \(describe(error))")
+        }
     }
 
     /// A decoding failure in a few words, naming the JSON path (`oncalls[3].escalation_policy.id`).
@@ -109,9 +118,9 @@ enum PagerDutyWire {
 }
 
 /// Building request URLs: the base URL checked, query values percent-encoded.
-enum PagerDutyURL {
+package enum PagerDutyURL {
     /// The scheme and authority of a checked base URL, for messages (`https://api.pagerduty.com`).
-    struct Base: Equatable {
+    package struct Base: Equatable {
         /// The base URL without a trailing slash.
         var url: String
         /// `host` or `host:port` (IPv6 in brackets), for messages.
@@ -120,7 +129,7 @@ enum PagerDutyURL {
 
     /// `apiURL` checked: `https://…` (or `http://` to a loopback address), a host, no user info,
     /// query or fragment. The error text says what is wrong and where to fix it.
-    static func base(_ apiURL: String) -> Result<Base, PagerDutyError> {
+    package static func base(_ apiURL: String) -> Result<Base, PagerDutyError> {
         func refuse(_ why: String) -> Result<Base, PagerDutyError> {
             .failure(.transport("not sent: pagerduty.api_url \(why); fix it in /etc/writ/integrations.yaml"))
         }

@@ -37,6 +37,12 @@ public enum Wire {
     public static func length(header b: some Collection<UInt8>) -> Int {
         b.reduce(0) { $0 << 8 | Int($1) }
     }
+
+    /// The request in one frame's body, as writd reads it; nil when it is not a writ protocol
+    /// message.
+    public static func request(from body: [UInt8]) -> WireRequest? {
+        try? decoder().decode(WireRequest.self, from: Data(body))
+    }
 }
 
 /// The operations writd serves.

@@ -5,7 +5,7 @@ import WritHooks
 import WritIntegrations
 
 /// One of the Request URLs Slack posts to.
-enum SlackHTTPRoute: String, Sendable {
+package enum SlackHTTPRoute: String, Sendable, CaseIterable {
     case commands = "/slack/commands"
     case interactivity = "/slack/interactivity"
     case events = "/slack/events"
@@ -13,17 +13,17 @@ enum SlackHTTPRoute: String, Sendable {
 
 /// What one request gets back, and what (if anything) goes to the handler afterwards: a pure
 /// function of the request, so the rules can be read (and tested) without a socket.
-struct SlackHTTPDecision: Sendable, Equatable {
-    var status: HTTPResponseStatus
-    var body: String = ""
-    var contentType: String? = nil
-    var inbound: SlackInbound? = nil
+package struct SlackHTTPDecision: Sendable, Equatable {
+    package var status: HTTPResponseStatus
+    package var body: String = ""
+    package var contentType: String? = nil
+    package var inbound: SlackInbound? = nil
     /// One line for the log, when the request was refused.
-    var refusal: String? = nil
+    package var refusal: String? = nil
 
     /// The answer to a complete request to `route`: the signature first, over the raw body, then
     /// whether this signed request was seen before (`replays`), and only then the body parsed.
-    static func decide(
+    package static func decide(
         route: SlackHTTPRoute,
         headers: HTTPHeaders,
         body: [UInt8],

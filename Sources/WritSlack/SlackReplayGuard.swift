@@ -6,8 +6,8 @@ import WritIntegrations
 /// either side of now); after that the request is refused as stale anyway. At most `capacity`
 /// are kept: when that many are live, new requests are refused until some age out (only holders
 /// of the signing secret can add entries, so this binds Slack itself, not strangers).
-final class SlackReplayGuard: Sendable {
-    enum Verdict: Equatable {
+package final class SlackReplayGuard: Sendable {
+    package enum Verdict: Equatable {
         case first
         case replay
         case full
@@ -22,12 +22,12 @@ final class SlackReplayGuard: Sendable {
     let capacity: Int
     private let state = Mutex(State())
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = capacity
     }
 
     /// Records `signature` (of a request verified as signed at `timestamp`) seen at `now`.
-    func check(signature: String, timestamp: Int64, now: Int64) -> Verdict {
+    package func check(signature: String, timestamp: Int64, now: Int64) -> Verdict {
         state.withLock { state in
             if now >= state.nextSweep || state.seen.count >= capacity {
                 state.seen = state.seen.filter { $0.value >= now }

@@ -3,7 +3,7 @@ import WritIntegrations
 
 /// The byte-level encodings the Web API client and the HTTP-mode receiver share: JSON text,
 /// `application/x-www-form-urlencoded` both ways, and URL checks. No Foundation.
-enum SlackWireFormat {
+package enum SlackWireFormat {
     // MARK: - JSON
 
     /// `value` as compact JSON text, object keys sorted (so a recorded request is reproducible).
@@ -91,7 +91,7 @@ enum SlackWireFormat {
     ///
     /// nil for a malformed escape, invalid UTF-8 or a field named twice: a request whose meaning
     /// depends on which duplicate a parser keeps is refused rather than guessed at.
-    static func parseForm(_ body: [UInt8]) -> [String: String]? {
+    package static func parseForm(_ body: [UInt8]) -> [String: String]? {
         var fields: [String: String] = [:]
         for pair in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)

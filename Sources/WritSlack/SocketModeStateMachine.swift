@@ -2,7 +2,7 @@ import WritCore
 import WritHooks
 
 /// One text frame from Slack's Socket Mode WebSocket, as the state machine sees it.
-enum SocketModeMessage: Sendable, Equatable {
+package enum SocketModeMessage: Sendable, Equatable {
     /// `{"type": "hello", "num_connections": N, …}`: the connection is live.
     case hello(connections: Int?)
     /// `{"type": "disconnect", "reason": R}`: Slack is about to close this connection.
@@ -15,7 +15,7 @@ enum SocketModeMessage: Sendable, Equatable {
     case malformed(String)
 
     /// Reads one complete text message.
-    static func parse(_ bytes: [UInt8]) -> SocketModeMessage {
+    package static func parse(_ bytes: [UInt8]) -> SocketModeMessage {
         let value: JSONValue
         switch JSONValue.parse(bytes) {
         case .success(let parsed): value = parsed
@@ -50,7 +50,7 @@ enum SocketModeMessage: Sendable, Equatable {
 
 /// A Socket Mode envelope: `{"envelope_id", "type", "payload", "accepts_response_payload",
 /// "retry_attempt", "retry_reason"}`.
-struct SocketModeEnvelope: Sendable, Equatable {
+package struct SocketModeEnvelope: Sendable, Equatable {
     var id: String
     var type: String
     var payload: JSONValue
@@ -59,7 +59,7 @@ struct SocketModeEnvelope: Sendable, Equatable {
     var retryReason: String
 
     /// What the handler gets, or nil for an envelope type this client does not hand on.
-    var inbound: SlackInbound? {
+    package var inbound: SlackInbound? {
         switch type {
         case "slash_commands": .slashCommand(Self.formFields(payload))
         case "interactive": .interactive(payload)

@@ -741,10 +741,12 @@ extension Engine {
     /// length, never cut: a cut reason can change its meaning.
     static func note(_ text: String?, _ what: String = "comment", limit: Int = 1000) throws(WireError) -> String {
         let trimmed = String((text ?? "").trimmingSpaces)
-        guard trimmed.count <= limit else {
+        // Unicode scalars, not characters: one character can carry thousands of combining marks.
+        let length = trimmed.unicodeScalars.count
+        guard length <= limit else {
             throw WireError(
                 "bad_request",
-                "the \(what) is \(trimmed.count) characters, over the limit of \(limit) — shorten it"
+                "the \(what) is \(length) characters, over the limit of \(limit) — shorten it"
             )
         }
         return trimmed

@@ -266,7 +266,10 @@ extension Policy {
                     .reasonMissing(flow: flow.name, pattern: flow.reasonPattern, example: flow.reasonExample)
                 )
             }
-        } else if let pattern = flow.reasonPattern, flow.reasonRegex?.firstMatch(in: reason) != true {
+        } else if let pattern = flow.reasonPattern,
+            flow.reasonRegex?.firstMatch(in: reason, workLimit: Policy.reasonPatternWork) != true
+        {
+            // Out of work counts as no match: the requester's text cannot make the engine spin.
             return .failure(.reasonMismatch(flow: flow.name, pattern: pattern, example: flow.reasonExample))
         }
 

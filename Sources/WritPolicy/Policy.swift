@@ -64,4 +64,7 @@ public struct Policy: Sendable {
     static let longestGrant: Int64 = 31 * 86_400
     /// Longer reasons are refused rather than cut: a cut reason can change its meaning.
     public static let reasonLimit = 500
+    /// Most regex states one `reason_pattern` check may visit (a 500-scalar reason against a
+    /// pattern of 4,000 instructions; real patterns take a few thousand).
+    public static let reasonPatternWork = 2_000_000
 }

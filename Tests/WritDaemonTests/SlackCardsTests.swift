@@ -64,6 +64,16 @@ struct SlackCardsTests {
         #expect(!text.contains("<!channel>"))
     }
 
+    @Test("a mark that joins the next character (U+0600) does not carry a < or > past the escape")
+    func escapingPerScalar() {
+        for text in ["\u{0600}<!channel>", "\u{0600}<https://evil|Approve here>", "a\u{0301}<b>\u{0600}&"] {
+            let out = SlackCards.escape(text)
+            #expect(!out.unicodeScalars.contains("<") && !out.unicodeScalars.contains(">"), "\(out)")
+        }
+        #expect(SlackCards.escape("\u{0600}<x>") == "\u{0600}&lt;x&gt;")
+        #expect(SlackCards.escape("abc<d", limit: 3) == "abc…")
+    }
+
     @Test("a pending card has Approve (confirmed) and Deny, progress; a decided one has no buttons")
     func buttons() {
         let pending = Self.json(SlackCards.card(Self.request(), mode: .allowed, grant: nil).blocks)

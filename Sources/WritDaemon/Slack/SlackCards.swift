@@ -18,18 +18,23 @@ enum SlackCards {
     static let denyCallback = "writ_deny"
     static let approveCallback = "writ_approve_confirm"
 
-    /// mrkdwn-safe text (Slack's three entities).
+    /// mrkdwn-safe text (Slack's three entities), at most `limit` Unicode scalars. Compared per
+    /// scalar, not per character: a prepended mark such as U+0600 joins the `<` after it into one
+    /// character, which would otherwise pass unescaped and open a link or an @channel.
     static func escape(_ text: String, limit: Int = 2000) -> String {
-        var out = ""
-        for ch in text.prefix(limit) {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            default: out.append(ch)
+        var out = String.UnicodeScalarView()
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count == limit { return String(out) + "…" }
+            count += 1
+            switch scalar {
+            case "&": out.append(contentsOf: "&amp;".unicodeScalars)
+            case "<": out.append(contentsOf: "&lt;".unicodeScalars)
+            case ">": out.append(contentsOf: "&gt;".unicodeScalars)
+            default: out.append(scalar)
             }
         }
-        return text.count > limit ? out + "…" : out
+        return String(out)
     }
 
     static func plain(_ text: String, limit: Int = 150) -> JSONValue {

@@ -1,19 +1,12 @@
 import Crypto
+import WritCore
 import WritStore
 
 /// Hash chaining and verification of audit lines.
 public enum AuditChain {
     /// Lowercase hex SHA-256 of a line's bytes (without its newline).
     public static func hash(_ line: String) -> String {
-        let digest = SHA256.hash(data: Array(line.utf8))
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.lowercase(SHA256.hash(data: Array(line.utf8)))
     }
 
     /// What `verify` found.

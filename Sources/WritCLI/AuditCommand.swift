@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import WritAudit
 import WritCore
+import WritExpr
 import WritProtocol
 
 struct AuditCommand: ParsableCommand {
@@ -127,14 +128,9 @@ struct AuditCommand: ParsableCommand {
     }
 }
 
-/// `2026-11-25 14:03:07` in UTC.
+/// `2026-11-25 14:03:07` in UTC: RFC 3339 (WritExpr's `Calendar`) with a space and no `Z`.
 enum UTCTime {
     static func format(_ t: Int64) -> String {
-        var tt = time_t(t)
-        var tm = Glibc.tm()
-        gmtime_r(&tt, &tm)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return
-            "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday)) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
+        String(Calendar.rfc3339(t).dropLast().map { $0 == "T" ? " " : $0 })
     }
 }

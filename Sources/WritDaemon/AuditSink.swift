@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import WritAudit
+import WritCore
 import WritStore
 
 /// Audit records go through an outbox in writd's database: a record is inserted in the same
@@ -71,9 +72,5 @@ struct AuditSink {
         _ = try d.step()
     }
 
-    static func newID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let hex = String(rng.next() as UInt64, radix: 16)
-        return "e_" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    static func newID() -> String { RandomID.make("e_", hexDigits: 16) }
 }

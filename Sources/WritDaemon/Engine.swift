@@ -147,7 +147,7 @@ public actor Engine {
         do {
             let text = try Policy.contents(of: config.policyPath)
             let p = try Policy.parse(bytes: text, file: config.policyPath)
-            let version = SHA256.hash(data: text).map { String(format2hex: $0) }.joined()
+            let version = Hex.lowercase(SHA256.hash(data: text))
             // Audited when it differs from the last policy recorded, across restarts too.
             let recorded = try? state.meta("policy_version")
             let changed = version != recorded
@@ -361,13 +361,6 @@ public actor Engine {
     /// Waits for session terminations in flight (graceful shutdown).
     public func drain() async {
         for (_, t) in terminations { await t.value }
-    }
-}
-
-extension String {
-    init(format2hex byte: UInt8) {
-        let digits = Array("0123456789abcdef")
-        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
     }
 }
 

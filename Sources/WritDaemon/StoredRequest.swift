@@ -272,11 +272,7 @@ struct StoredRequest: Sendable {
         return out
     }
 
-    static func generateID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let hex = String((rng.next() as UInt64) & 0xffff_ffff_ffff, radix: 16)
-        return "r_" + String(repeating: "0", count: 12 - hex.count) + hex
-    }
+    static func generateID() -> String { RandomID.make("r_", hexDigits: 12) }
 }
 
 extension Grant {

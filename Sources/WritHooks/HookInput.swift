@@ -1,4 +1,5 @@
 import Glibc
+import WritExpr
 
 /// The JSON document a hook reads on stdin (protocol version 1, docs/hooks.md). Keys are
 /// snake_case; optional values are written as `null`, never left out, so a hook can rely on every
@@ -165,17 +166,7 @@ public struct HookInput: Codable, Sendable, Equatable {
         }
 
         /// `seconds` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
-        static func iso8601(_ seconds: Int64) -> String {
-            var t = time_t(seconds)
-            var parts = tm()
-            guard gmtime_r(&t, &parts) != nil else { return "" }
-            func pad(_ value: Int32, _ width: Int) -> String {
-                let digits = String(value)
-                return String(repeating: "0", count: max(0, width - digits.count)) + digits
-            }
-            return pad(parts.tm_year + 1900, 4) + "-" + pad(parts.tm_mon + 1, 2) + "-" + pad(parts.tm_mday, 2) + "T"
-                + pad(parts.tm_hour, 2) + ":" + pad(parts.tm_min, 2) + ":" + pad(parts.tm_sec, 2) + "Z"
-        }
+        static func iso8601(_ seconds: Int64) -> String { Calendar.rfc3339(seconds) }
     }
 
     /// Which policy applied.

@@ -1,4 +1,5 @@
 import Crypto
+import WritCore
 
 /// Slack's request signing (v0), for HTTP mode: every slash command and interaction Slack posts
 /// carries `X-Slack-Signature: v0=<hex HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")>`
@@ -35,11 +36,7 @@ public enum SlackSignature {
         var message = Array("v0:\(timestamp):".utf8)
         message += body
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
-        return "v0="
-            + mac.map { byte in
-                let digits = Array("0123456789abcdef")
-                return String([digits[Int(byte >> 4)], digits[Int(byte & 0xf)]])
-            }.joined()
+        return "v0=" + Hex.lowercase(mac)
     }
 
     /// Checks a request: the timestamp within `window` of `now`, then the signature, compared in

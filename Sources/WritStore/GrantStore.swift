@@ -175,12 +175,7 @@ public final class GrantStore {
     }
 }
 
-/// Random grant identifiers: `g_` and 16 hex digits from the system CSPRNG (`getrandom` on Linux,
-/// through the standard library's `SystemRandomNumberGenerator`).
+/// Random grant identifiers: `g_` and 16 hex digits (WritCore's `RandomID`).
 public enum GrantID {
-    public static func generate() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let hex = String(rng.next() as UInt64, radix: 16)
-        return "g_" + String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public static func generate() -> String { RandomID.make("g_", hexDigits: 16) }
 }

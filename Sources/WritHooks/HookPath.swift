@@ -1,15 +1,16 @@
 import Glibc
+import WritStore
 
 /// The checks on a hook's path (and on the Python library directory) before each run.
 ///
-/// Like WritStore's `RootOnlyPath`: the path is resolved component by component the way the
-/// kernel will, and every directory and symlink it passes through, and the file itself, must be
-/// owned by a trusted user and not writable by group or others — so nobody else can swap the
-/// program between the check and execve. Trusted is root; when writd does not run as root (tests,
-/// a developer's machine), its own uid as well. A sticky directory (/tmp) is accepted as a parent,
-/// since no one but an entry's owner may rename that entry, and the entries below are checked.
-/// Unlike `RootOnlyPath`, which answers yes or no, each refusal here says what is wrong and
-/// how to fix it, for `HookFailure.notRunnable`.
+/// The path is resolved by WritStore's `RootOnlyPath.resolve`, the one resolver: component by
+/// component the way the kernel will, every directory and symlink it passes through, and the file
+/// itself, owned by a trusted user and not writable by group or others — so nobody else can swap
+/// the program between the check and execve. Trusted is root; when writd does not run as root
+/// (tests, a developer's machine), its own uid as well. A sticky directory (/tmp) is accepted as
+/// a parent, since no one but an entry's owner may rename that entry, and the entries below are
+/// checked. Each refusal here says what is wrong and how to fix it, for
+/// `HookFailure.notRunnable`.
 enum HookPath {
     /// The resolved path of a hook executable (symlinks followed), or why it must not run.
     static func checkProgram(_ path: String) -> Result<String, HookFailure> {
@@ -92,92 +93,43 @@ enum HookPath {
         return "\(shown) is owned by uid \(uid), not \(who); run: chown root: \(shown)"
     }
 
-    struct Resolved {
-        var path: String
-        var status: stat
-    }
+    typealias Resolved = RootOnlyPath.Resolved
 
     /// Resolves `path` through trusted directories and symlinks to its final entry (not a
     /// symlink), which must be owned by a trusted user too; its type is the caller's to check.
+    /// WritStore's `RootOnlyPath.resolve` does the walk; this says what each refusal means for
+    /// a hook and how to fix it.
     static func resolve(_ path: String) -> Result<Resolved, HookFailure> {
-        var proc = stat()
-        let procDevice: UInt64? = stat("/proc", &proc) == 0 ? UInt64(proc.st_dev) : nil
-        var root = stat()
-        guard lstat("/", &root) == 0 else { return .failure(.notRunnable("cannot examine /: \(errorText(errno))")) }
-        if let refusal = directoryRefusal("/", root) { return .failure(.notRunnable(refusal)) }
-
-        var pending = components(path)
-        var resolved: [String] = []
-        var last = root
-        var links = 0
-        while !pending.isEmpty {
-            let component = pending.removeFirst()
-            if component.isEmpty || component == "." { continue }
-            if component == ".." {
-                if !resolved.isEmpty { resolved.removeLast() }
-                continue
-            }
-            let candidate = "/" + (resolved + [component]).joined(separator: "/")
-            let shown = HookText.escape(candidate)
-            var st = stat()
-            guard lstat(candidate, &st) == 0 else {
-                let error = errno
-                if error == ENOENT {
-                    return .failure(
-                        .notRunnable(
-                            "\(shown) does not exist; install the hook there (owned by root, mode 0755) or fix the "
-                                + "path in the policy"
-                        )
-                    )
-                }
-                return .failure(.notRunnable("cannot examine \(shown): \(errorText(error))"))
-            }
-            if let procDevice, UInt64(st.st_dev) == procDevice {
-                return .failure(.notRunnable("\(shown) is in /proc; install the hook in a root-owned directory"))
-            }
-            guard trusted(st.st_uid) else { return .failure(.notRunnable(untrustedOwner(shown, st.st_uid))) }
-            switch st.st_mode & mode_t(S_IFMT) {
-            case mode_t(S_IFLNK):
-                links += 1
-                guard links <= 40, let target = readLink(candidate) else {
-                    return .failure(.notRunnable("\(shown): too many symbolic links, or an unreadable one"))
-                }
-                if target.hasPrefix("/") { resolved.removeAll() }
-                pending = components(target) + pending
-            case mode_t(S_IFDIR):
-                if let refusal = directoryRefusal(shown, st) { return .failure(.notRunnable(refusal)) }
-                resolved.append(component)
-                last = st
-            default:
-                guard pending.allSatisfy({ $0.isEmpty || $0 == "." }) else {
-                    return .failure(.notRunnable("\(shown) is not a directory; fix the path in the policy"))
-                }
-                return .success(Resolved(path: candidate, status: st))
-            }
+        let me = geteuid()
+        switch RootOnlyPath.resolve(path, alsoTrusting: me == 0 ? nil : me, allowSticky: true) {
+        case .success(let resolved):
+            return .success(resolved)
+        case .failure(let refusal):
+            return .failure(.notRunnable(explain(refusal, path)))
         }
-        return .success(Resolved(path: "/" + resolved.joined(separator: "/"), status: last))
     }
 
-    /// Why a directory on the way is not safe, or nil: it must not be writable by group or
-    /// others, unless it has the sticky bit.
-    static func directoryRefusal(_ shown: String, _ st: stat) -> String? {
-        if st.st_mode & 0o022 != 0 && st.st_mode & mode_t(S_ISVTX) == 0 {
+    static func explain(_ refusal: RootOnlyPath.Refusal, _ path: String) -> String {
+        switch refusal {
+        case .notAbsolute:
+            return "'\(HookText.escape(path))' is not absolute; give its full path"
+        case .cannotExamine(let at, let error) where error == ENOENT:
+            return "\(HookText.escape(at)) does not exist; install the hook there (owned by root, mode 0755) or fix "
+                + "the path in the policy"
+        case .cannotExamine(let at, let error):
+            return "cannot examine \(HookText.escape(at)): \(errorText(error))"
+        case .inProcfs(let at):
+            return "\(HookText.escape(at)) is in /proc; install the hook in a root-owned directory"
+        case .untrustedOwner(let at, let uid):
+            return untrustedOwner(HookText.escape(at), uid_t(uid))
+        case .writableDirectory(let at):
+            let shown = HookText.escape(at)
             return "directory \(shown) is writable by group or others; run: chmod go-w \(shown)"
+        case .tooManyLinks(let at):
+            return "\(HookText.escape(at)): too many symbolic links, or an unreadable one"
+        case .notADirectory(let at):
+            return "\(HookText.escape(at)) is not a directory; fix the path in the policy"
         }
-        return nil
-    }
-
-    static func components(_ path: String) -> [String] {
-        path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-    }
-
-    /// `readlink(2)`; nil when the target is not valid UTF-8 or longer than PATH_MAX.
-    static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = buffer.withUnsafeMutableBufferPointer { readlink(path, $0.baseAddress!, 4096) }
-        guard n > 0, n < 4096 else { return nil }
-        buffer[n] = 0
-        return buffer.withUnsafeBufferPointer { String(validatingCString: $0.baseAddress!) }
     }
 
     static func errorText(_ error: Int32) -> String {

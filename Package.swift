@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "WritProcesses"),
         .target(name: "WritExpr"),
         .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "CWritSpawn"]),
-        .target(name: "WritProtocol", dependencies: ["WritCore"]),
+        .target(name: "WritProtocol"),
         .target(
             name: "WritIntegrations",
             dependencies: [

@@ -14,6 +14,8 @@ phase() { echo "== $* ($((SECONDS / 60)) min $((SECONDS % 60)) s so far)"; }
 
 phase "format (swift format lint, .swift-format)"
 swift format lint --strict -r Sources Tests Benchmarks Fuzz Package.swift
+phase "module edges (README's table against Package.swift and every import)"
+python3 scripts/check-module-edges.py
 phase "the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
 python3 Tests/Fakes/check_fakes.py
 phase "unit tests (Swift Testing, debug build)"
@@ -38,13 +40,17 @@ phase "the fuzz corpus replayed through the shipped build (Fuzz/Corpus: seeds an
 for t in wire policy condition regex hook slack pagerduty audit core; do
     .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t"
 done
-unshare --mount --propagation private sh -c 'mount -t tmpfs none /run && for t in pam sudo; do
-    .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t" || exit 1; done'
+# pam and sudo: in a namespace with an empty /run and a tmpfs /var/lib (their seeded grant store).
+unshare --mount --propagation private sh -c 'mount -t tmpfs none /run && mount -t tmpfs none /var/lib &&
+    { [ ! -e /dev/log ] || mount --bind /dev/null /dev/log || true; } &&
+    for t in pam sudo; do .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t" || exit 1; done'
 # The fuzzers' own build (libFuzzer, AddressSanitizer: .build-fuzz, about 9 minutes) runs at the
 # lowest priority beside the integration suite, which mostly waits on sshd, sudo and timers.
 phase "fuzz build started in the background (log: .build-fuzz.log)"
-nice -n 19 scripts/fuzz.sh --build-only >.build-fuzz.log 2>&1 &
+setsid nice -n 19 scripts/fuzz.sh --build-only >.build-fuzz.log 2>&1 &
 fuzz_build=$!
+# A failure below must not leave the build running (it holds .build-fuzz's lock).
+trap 'kill -- -$fuzz_build 2>/dev/null || true' EXIT
 phase "integration tests (real PAM, sudo, sshd; private mount namespace)"
 Tests/Integration/run.sh .build/release
 phase "the Debian package: lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root"

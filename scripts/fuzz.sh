@@ -11,7 +11,8 @@
 # under .build-fuzz/findings/TARGET/.
 # Prints executions, coverage and corpus size per target. The test command runs it with 10 s.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(readlink -f "$0")
+cd "$(dirname "$self")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 build=1 run=1
 case "${1:-}" in
@@ -20,30 +21,45 @@ case "${1:-}" in
 esac
 seconds=${1:-60}
 shift || true
+case "$seconds" in
+'' | *[!0-9]*) echo "scripts/fuzz.sh: SECONDS must be a number (got '$seconds'); usage: scripts/fuzz.sh [--build-only | --no-build] [SECONDS] [TARGET…]"; exit 2 ;;
+esac
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(wire policy condition regex hook slack pagerduty audit core pam sudo)
 
-if [ "${WRIT_FUZZ_INSIDE:-}" != 1 ]; then
-    [ "$(id -u)" = 0 ] || { echo "scripts/fuzz.sh: run as root (it makes a private mount namespace)"; exit 1; }
-    # libFuzzer's own driver (no main: writ-fuzz's main picks the target and calls it).
-    fuzzer=$(ls "$(dirname "$(readlink -f "$(command -v swift)")")"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a | head -1)
-    [ -f "$fuzzer" ] || { echo "scripts/fuzz.sh: libclang_rt.fuzzer_no_main not found in the Swift toolchain"; exit 1; }
+# Inside our own namespace only when its mount namespace differs from init's: an inherited
+# variable alone must never make this script mount over the machine's /run or /var/lib.
+inside=0
+if [ "${WRIT_FUZZ_INSIDE:-}" = 1 ] && [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ]; then
+    inside=1
+fi
+if [ $inside = 0 ]; then
     if [ $build = 1 ]; then
+        # libFuzzer's own driver (no main: writ-fuzz's main picks the target and calls it).
+        fuzzer=$(ls "$(dirname "$(readlink -f "$(command -v swift)")")"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-"$(uname -m)".a 2>/dev/null | head -1 || true)
+        [ -f "$fuzzer" ] || { echo "scripts/fuzz.sh: libclang_rt.fuzzer_no_main not found in the Swift toolchain"; exit 1; }
         echo "== building writ-fuzz with libFuzzer and AddressSanitizer (.build-fuzz)"
         swift build --product writ-fuzz --scratch-path .build-fuzz \
             -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
             -Xlinker --whole-archive -Xlinker "$fuzzer" -Xlinker --no-whole-archive -Xlinker -lstdc++
     fi
     [ $run = 1 ] || exit 0
-    exec unshare --mount --propagation private env WRIT_FUZZ_INSIDE=1 "$0" "$seconds" "${targets[@]}"
+    [ "$(id -u)" = 0 ] || { echo "scripts/fuzz.sh: run as root (it makes a private mount namespace)"; exit 1; }
+    exec unshare --mount --propagation private env WRIT_FUZZ_INSIDE=1 "$self" --no-build "$seconds" "${targets[@]}"
 fi
 
-# Inside the namespace: nothing the modules report can reach a writd, nothing reaches syslog.
+# Inside the namespace: nothing the modules report can reach a writd, nothing reaches syslog, and
+# the grant store the pam and sudo targets seed and read is a tmpfs's, not the machine's.
 mount -t tmpfs -o size=64m writ-fuzz-run /run
+mount -t tmpfs -o size=64m writ-fuzz-lib /var/lib
 if [ -e /dev/log ]; then mount --bind /dev/null /dev/log 2>/dev/null || true; fi
-bin=.build-fuzz/debug/writ-fuzz
+# sudo.conf as a host that enables both plugins has it (HostFacts reads it).
+if [ -f /etc/sudo.conf ]; then
+    printf 'Plugin writ_approval sudo_writ.so\nPlugin writ_audit sudo_writ.so\n' >/run/writ-fuzz-sudo.conf
+    mount --bind /run/writ-fuzz-sudo.conf /etc/sudo.conf
+fi
 findings=.build-fuzz/findings
-mkdir -p "$findings"
+mkdir -p "$findings" .build-fuzz/targets
 export SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 printf '%-10s %10s %10s %8s %8s %s\n' target runs exec/s cov ft corpus
 failed=0
@@ -51,23 +67,26 @@ for t in "${targets[@]}"; do
     corpus=Fuzz/Corpus/$t
     mkdir -p "$corpus" "$findings/$t"
     log=$findings/$t.log
-    work=$(mktemp -d)
-    if "$bin" "$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+    # One name per target: libFuzzer re-executes argv[0] (merging), which must name the target.
+    bin=.build-fuzz/targets/writ-fuzz-$t
+    ln -sf ../debug/writ-fuzz "$bin"
+    work=$(mktemp -d /run/writ-fuzz-new.XXXXXX)
+    if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
         -artifact_prefix="$findings/$t/" -print_final_stats=1 "$work" "$corpus" >"$log" 2>&1; then
         if [ "${WRIT_FUZZ_MERGE:-}" = 1 ]; then
             # Keep only what adds coverage: merge the new inputs into the corpus.
-            "$bin" "$t" -merge=1 -timeout=10 -max_len=16384 "$corpus" "$work" >>"$log" 2>&1 || true
+            "$bin" -merge=1 -timeout=10 -max_len=16384 "$corpus" "$work" >>"$log" 2>&1 || true
         fi
-        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-        ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
+        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+        ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
         printf '%-10s %10s %10s %8s %8s %s\n' "$t" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
             "$(find "$corpus" -type f | wc -l) inputs"
     else
         failed=1
         echo "FAIL: $t found a crash; input and log in $findings/$t/ and $log:"
-        grep -E "ERROR|Fatal error|property broken|SUMMARY|Test unit written" "$log" | head -8
+        grep -E "ERROR|Fatal error|property broken|SUMMARY|Test unit written|writ-fuzz:" "$log" | head -8 || true
     fi
     rm -rf "$work"
 done

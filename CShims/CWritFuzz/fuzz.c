@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <security/pam_appl.h>
 #include <security/pam_modules.h>
@@ -108,9 +110,11 @@ static int split(const uint8_t *data, size_t size, char separator, char *storage
     return count;
 }
 
-int writ_fuzz_reports_go_nowhere(void) {
+int writ_fuzz_sandboxed(void) {
     struct stat st;
-    return stat("/run/writ/writd.sock", &st) != 0 && stat("/run/writ", &st) != 0 ? 1 : 0;
+    struct statfs fs;
+    if (stat("/run/writ", &st) == 0) return 0;
+    return statfs("/var/lib", &fs) == 0 && fs.f_type == TMPFS_MAGIC ? 1 : 0;
 }
 
 /* ---- PAM ------------------------------------------------------------------------------------ */
@@ -124,7 +128,14 @@ static int no_conversation(int n, const struct pam_message **messages, struct pa
 int writ_fuzz_pam(const uint8_t *data, size_t size) {
     static pam_handle_t *pamh;
     static const struct pam_conv conversation = { no_conversation, NULL };
-    if (pamh == NULL && pam_start("writ-fuzz", "nobody", &conversation, &pamh) != PAM_SUCCESS) abort();
+    /* An empty configuration directory: the handle loads none of the machine's PAM modules. */
+    static const char *confdir = "/run/writ-fuzz-pam.d";
+    if (pamh == NULL) {
+        (void)mkdir(confdir, 0700);
+        int fd = open("/run/writ-fuzz-pam.d/writ-fuzz", O_WRONLY | O_CREAT | O_CLOEXEC, 0600); /* empty stacks */
+        if (fd >= 0) close(fd);
+        if (pam_start_confdir("writ-fuzz", "nobody", &conversation, confdir, &pamh) != PAM_SUCCESS) abort();
+    }
     if (size == 0) return 0;
     int which = data[0] % 3;
     char *storage = malloc(size);
@@ -158,7 +169,8 @@ static int quiet_printf(int type, const char *format, ...) {
 
 int writ_fuzz_sudo(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
-    /* 0: the approval plugin; 1: the audit plugin accepting a run; 2: rejecting one. */
+    /* 0: the approval plugin alone; 1: a whole run as sudo makes it (approval open and check, audit
+     * open, accept for the approval plugin, audit close); 2: the audit plugin rejecting a run. */
     int which = data[0] % 3;
     /* Six vectors separated by 0x01, their strings by NUL: settings, user_info, plugin_options,
      * command_info, run_argv, run_envp. */
@@ -177,20 +189,26 @@ int writ_fuzz_sudo(const uint8_t *data, size_t size) {
         start = stop < end ? stop + 1 : end;
     }
     const char *errstr = NULL;
-    if (which == 0) {
+    /* No state from the previous input: the approval plugin's open resets what a run keeps. */
+    char *empty[1] = { NULL };
+    writ_approval.open(SUDO_API_VERSION, NULL, quiet_printf, empty, empty, 0, empty, empty, empty, &errstr);
+    writ_approval.close();
+    if (which <= 1) {
         writ_approval.open(SUDO_API_VERSION, NULL, quiet_printf, vectors[0], vectors[1], 0, vectors[4], vectors[5],
                            vectors[2], &errstr);
-        (void)writ_approval.check(vectors[3], vectors[4], vectors[5], &errstr);
-        writ_approval.close();
-    } else {
-        if (writ_audit.open(SUDO_API_VERSION, NULL, quiet_printf, vectors[0], vectors[1], 0, vectors[4],
+        int allowed = writ_approval.check(vectors[3], vectors[4], vectors[5], &errstr);
+        if (which == 1 && allowed == 1 &&
+            writ_audit.open(SUDO_API_VERSION, NULL, quiet_printf, vectors[0], vectors[1], 0, vectors[4],
                             vectors[5], vectors[2], &errstr) == 1) {
-            if (which == 1)
-                (void)writ_audit.accept("sudoers", SUDO_POLICY_PLUGIN, vectors[3], vectors[4], vectors[5], &errstr);
-            else
-                (void)writ_audit.reject("writ_approval", SUDO_APPROVAL_PLUGIN, "denied", vectors[3], &errstr);
+            (void)writ_audit.accept("writ_approval", SUDO_APPROVAL_PLUGIN, vectors[3], vectors[4], vectors[5],
+                                    &errstr);
             writ_audit.close(SUDO_PLUGIN_WAIT_STATUS, 0);
         }
+        writ_approval.close();
+    } else if (writ_audit.open(SUDO_API_VERSION, NULL, quiet_printf, vectors[0], vectors[1], 0, vectors[4],
+                               vectors[5], vectors[2], &errstr) == 1) {
+        (void)writ_audit.reject("writ_approval", SUDO_APPROVAL_PLUGIN, "denied", vectors[3], &errstr);
+        writ_audit.close(SUDO_PLUGIN_WAIT_STATUS, 0);
     }
     for (int v = 0; v < 6; v++) free(storage[v]);
     return 0;

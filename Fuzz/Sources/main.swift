@@ -102,51 +102,63 @@ enum Targets {
         guard let expression = try? Expression.compile(text(source), declarations: Conditions.declarations) else {
             return
         }
-        var context: [String: Value] = [:]
-        if case .success(.object(let object)) = JSONValue.parse(rest) { context = object.mapValues(value) }
-        let request: [String: Value] = [
-            "user": .string("alice"), "groups": .list([.string("ops")]), "capability": .string("sudo"),
-            "flow": .string("ops"), "host": .string("web-1"), "runas": .string("root"),
-            "commands": .list([.string(text(rest))]), "duration": .duration(1800), "reason": .string(text(rest)),
-            "fields": .map(["ticket": .string(text(rest))]), "kind": .string("grant"),
-        ]
-        let time: [String: Value] = [
-            "hour": .int(14), "minute": .int(5), "weekday": .string("mon"), "date": .string("2026-06-01"),
-            "zone": .string("UTC"),
-        ]
-        _ = expression.evaluate([
-            "request": .map(request), "time": .map(time), "now": .timestamp(now), "context": .map(context),
-        ])
+        // The variables as the policy builds them for a request (Conditions.variables), with
+        // `context` as writd fills it from JSON (Value(json)) plus an on-call time.
+        var context: [String: Value] = ["checked_at": .timestamp(now)]
+        if case .success(.object(let object)) = JSONValue.parse(rest) {
+            context.merge(object.mapValues(Value.init)) { _, new in new }
+        }
+        guard let flow = conditionPolicy?.flows.first else { return }
+        let input = RequestInput(
+            user: "alice",
+            unixGroups: ["ops"],
+            capability: .sudo,
+            host: "web-1",
+            reason: text(rest),
+            now: now,
+            fields: ["ticket": text(rest)],
+            context: context
+        )
+        let variables = Conditions.variables(
+            input,
+            flow: flow,
+            duration: 1800,
+            runas: "root",
+            commands: [text(rest)],
+            utcOffset: 3600
+        )
+        _ = expression.evaluate(variables)
     }
 
-    static func value(_ json: JSONValue) -> Value {
-        switch json {
-        case .null: .null
-        case .bool(let b): .bool(b)
-        case .int(let i): .int(i)
-        case .number(let d): d.isFinite && d == d.rounded() && abs(d) < 9e18 ? .int(Int64(d)) : .null
-        case .string(let s): .string(s)
-        case .array(let a): .list(a.map(value))
-        case .object(let o): .map(o.mapValues(value))
-        }
-    }
+    /// A policy with one sudo flow, for `Conditions.variables`.
+    static let conditionPolicy = try? Policy.parse(
+        """
+        version: 1
+        flows:
+          - name: ops
+            capability: sudo
+            requesters: {users: [alice]}
+            approvers: {users: [bob]}
+        """,
+        file: "fuzz.yaml"
+    )
 
     /// The regular expression compiler (up to the first NUL) and its matcher (the rest), within
-    /// the work a condition's evaluation allows; a match found within it is the match.
+    /// the work `reason_pattern` gets (Policy.reasonPatternWork), on at most a reason's length.
     static func regex(_ bytes: [UInt8]) {
         let (pattern, subject) = cut(bytes, at: 0)
         guard let regex = try? LinearRegex(text(pattern)) else { return }
-        let budget = Limits.standard.maxSteps
-        guard let bounded = regex.firstMatch(in: text(subject), workLimit: budget) else { return }
-        must(bounded == regex.firstMatch(in: text(subject)), "a bounded match differs from the unbounded one")
+        let reason = String(String.UnicodeScalarView(text(subject).unicodeScalars.prefix(Policy.reasonLimit)))
+        _ = regex.firstMatch(in: reason, workLimit: Policy.reasonPatternWork)
     }
 
     /// A hook's standard output.
     static func hook(_ bytes: [UInt8]) {
         _ = HookDecision.parse(bytes)
-        if case .success(let value) = JSONValue.parse(bytes), let encoded = try? JSONEncoder().encode(value) {
-            // What writd writes back out (audit, Slack cards) parses again.
-            must((try? JSONValue.parse(Array(encoded)).get()) != nil, "an encoded JSON value does not parse")
+        if case .success(let value) = JSONValue.parse(bytes) {
+            // What writd writes to Slack (SlackWireFormat.json) is JSON again.
+            let written = SlackWireFormat.json(value)
+            must((try? JSONValue.parse(Array(written.utf8)).get()) != nil, "Slack's JSON of a value does not parse")
         }
     }
 
@@ -241,14 +253,65 @@ enum Targets {
         _ = Glob.matches(line, text(rest))
         _ = HostIdentity(nodename: text(rest)).matches(line)
         if let folded = EmailAddress.folded(line) {
-            must(EmailAddress.same(folded, line), "an address is not the same as its folded form")
+            // Folding is ASCII only (a look-alike never maps onto another address) and settles.
+            must(folded.utf8.allSatisfy { $0 < 0x80 }, "a folded address holds non-ASCII bytes")
+            must(EmailAddress.folded(folded) == folded, "folding an address twice changes it")
         }
+
         let words = text(rest).split(separator: " ").map(String.init)
         _ = ModuleOptions.parse(words)
         _ = ModuleOptions.parsePluginLine(words)
     }
 
     static func pam(_ bytes: [UInt8]) { _ = bytes.withUnsafeBufferPointer { writ_fuzz_pam($0.baseAddress, $0.count) } }
+
+    /// The grant store the PAM and sudo targets decide against (only inside scripts/fuzz.sh's
+    /// namespace, where /var/lib is a tmpfs): grants for daemon, bin and sys — unlimited sudo,
+    /// command-limited sudo, login, and an expired and a revoked one — so the decision is reached.
+    static func seedStore() {
+        let path = StoreFile.defaultPath
+        guard access(path, F_OK) != 0 else { return }
+        mkdir("/var/lib/writ", 0o700)
+        func uid(_ name: String) -> UInt32 { getpwnam(name).map { UInt32($0.pointee.pw_uid) } ?? 65_534 }
+        let t = Int64(time(nil))
+        let year: Int64 = 365 * 86_400
+        func grant(
+            _ user: String,
+            _ capability: Capability,
+            commands: [String]? = nil,
+            ends: Int64 = t + 10 * year
+        )
+            -> Grant
+        {
+            Grant(
+                id: GrantID.generate(),
+                user: user,
+                uid: uid(user),
+                capability: capability,
+                commands: commands.map { $0.compactMap { try? CommandPattern(parsing: $0) } },
+                notBefore: t - 60,
+                expiresAt: ends,
+                reason: "fuzz",
+                approvedBy: "root",
+                createdAt: t - 60
+            )
+        }
+        do {
+            let store = try GrantStore.create(path: path)
+            try store.addAll([
+                grant("daemon", .sudo), grant("daemon", .login),
+                grant("bin", .sudo, commands: ["/usr/bin/systemctl restart nginx", "/usr/bin/id *", "/bin/true"]),
+                grant("sys", .login), grant("sys", .sudo, ends: t - 1),
+            ])
+            var revoked = grant("postgres", .sudo)
+            revoked.revokedAt = t - 10
+            revoked.revokedBy = "root"
+            try store.add(revoked)
+        } catch {
+            complain("writ-fuzz: could not seed \(path): \(error)")
+            exit(2)
+        }
+    }
     static func sudo(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBufferPointer { writ_fuzz_sudo($0.baseAddress, $0.count) }
     }
@@ -270,22 +333,28 @@ let arguments: [String] = {
     guard let vector = writ_fuzz_arguments(&count) else { return [] }
     return (0..<Int(count)).compactMap { vector[$0].map { String(cString: $0) } }
 }()
-guard arguments.count >= 2, let target = Targets.all[arguments[1]] else {
+// The target is the first argument, or the program's name after "writ-fuzz-" (scripts/fuzz.sh
+// runs it through such symlinks: libFuzzer re-executes argv[0] with its own options to merge).
+let invokedAs = arguments.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? ""
+let named = invokedAs.hasPrefix("writ-fuzz-") ? String(invokedAs.dropFirst("writ-fuzz-".count)) : nil
+let targetName = named ?? (arguments.count >= 2 ? arguments[1] : "")
+guard let target = Targets.all[targetName] else {
     complain("usage: writ-fuzz TARGET [libFuzzer options] [CORPUS…]")
     complain("targets: \(Targets.all.keys.sorted().joined(separator: ", "))")
     exit(2)
 }
-if ["pam", "sudo"].contains(arguments[1]) && writ_fuzz_reports_go_nowhere() == 0 {
+if ["pam", "sudo"].contains(targetName) && writ_fuzz_sandboxed() == 0 {
     complain(
-        "writ-fuzz: /run/writ exists here: the \(arguments[1]) target would report to a real writd; "
-            + "run it through scripts/fuzz.sh (a private mount namespace)"
+        "writ-fuzz: the \(targetName) target reports to writd and reads the grant store: run it through "
+            + "scripts/fuzz.sh (a private mount namespace with an empty /run and a tmpfs on /var/lib)"
     )
     exit(2)
 }
+if ["pam", "sudo"].contains(targetName) { Targets.seedStore() }
 selected = target
 
 // libFuzzer sees the program name and its own options, not the target name.
-let driverArguments = [arguments[0]] + arguments.dropFirst(2)
+let driverArguments = named != nil ? arguments : [arguments[0]] + arguments.dropFirst(2)
 var cArguments: [UnsafeMutablePointer<CChar>?] = driverArguments.map { strdup($0) } + [nil]
 var argc = Int32(driverArguments.count)
 let status = cArguments.withUnsafeMutableBufferPointer { buffer -> Int32 in

@@ -32,7 +32,7 @@ public enum Conditions {
     static let weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
     /// The values of the variables for one request under `flow`.
-    static func variables(
+    package static func variables(
         _ input: RequestInput,
         flow: Flow,
         duration: Int64,

@@ -8,7 +8,7 @@ package enum SlackWireFormat {
 
     /// `value` as compact JSON text, object keys sorted (so a recorded request is reproducible).
     /// A non-finite number, which JSON cannot express, is written as `null`.
-    static func json(_ value: JSONValue) -> String {
+    package static func json(_ value: JSONValue) -> String {
         var out = ""
         appendJSON(value, to: &out)
         return out

@@ -20,8 +20,9 @@ int writ_fuzz_pam(const uint8_t *data, size_t size);
  * reject, close) with every vector sudo passes taken from `data`. */
 int writ_fuzz_sudo(const uint8_t *data, size_t size);
 
-/* 0 when nothing could receive the modules' reports (no writd socket): the pam and sudo targets
- * must run where their reports reach nobody (scripts/fuzz.sh's private mount namespace). */
-int writ_fuzz_reports_go_nowhere(void);
+/* 1 inside scripts/fuzz.sh's private mount namespace, or one like it: no /run/writ (the modules'
+ * reports reach no writd) and /var/lib a tmpfs (the grant store the pam and sudo targets seed and
+ * read is not the machine's). Those two targets refuse to run anywhere else. */
+int writ_fuzz_sandboxed(void);
 
 #endif

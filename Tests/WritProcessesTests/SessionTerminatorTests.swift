@@ -17,11 +17,13 @@ import Testing
         defer { killAll(["sleep", "341"]) }
         let members = try await tree(of: shell.identity(), count: 3)
 
-        let report = await SessionTerminator.end([try shell.identity()], grace: .seconds(10))
+        // A long grace, so the bound below (far from it) tells "ended on the hangup" from "waited
+        // out the grace" even on a machine that stalls for seconds.
+        let report = await SessionTerminator.end([try shell.identity()], grace: .seconds(60))
         #expect(Set(report.hungUp) == Set(members.map(\.identity.pid)))
         #expect(report.killed.isEmpty)
         #expect(report.survivors.isEmpty)
-        #expect(report.elapsedNanoseconds < 5_000_000_000)
+        #expect(report.elapsedNanoseconds < 30_000_000_000)
         #expect(members.allSatisfy { !ProcessTable.isAlive($0.identity) })
         #expect(terminatingSignal(shell.reap()) == SIGHUP)
         #expect(running(["sleep", "341"]).isEmpty)

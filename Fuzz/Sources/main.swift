@@ -46,9 +46,47 @@ func cut(_ bytes: [UInt8], at separator: UInt8 = 0x0a) -> ([UInt8], [UInt8]) {
 }
 
 enum Targets {
-    /// writd's socket: one frame's body as a request (the SocketServer's own decoder), which
-    /// must survive a round trip through the encoder unchanged.
+    /// writd's socket: the input as a byte stream through the server's FrameReader, whole and in
+    /// chunks (sizes from the input itself), which must give the same frames; each frame's body,
+    /// and the whole input, decoded as a request (the server's own decoder), which must survive a
+    /// round trip through the encoder unchanged.
     static func wire(_ bytes: [UInt8]) {
+        let whole = frames(bytes, chunks: [bytes.count])
+        let chunked = frames(bytes, chunks: bytes.prefix(8).map { Int($0 % 7) + 1 })
+        // The same frames however the bytes arrive, unless one way held too much at once (the
+        // server cuts that client off).
+        if whole.end != "overfull" && chunked.end != "overfull" {
+            must(chunked.frames == whole.frames && chunked.end == whole.end, "chunking changed the frames")
+        }
+        for body in whole.frames.prefix(4) { request(body) }
+        request(bytes)
+    }
+
+    /// The frames `reader` yields for `bytes` fed in pieces of `chunks` sizes (cycled), and
+    /// where it stopped: at the end, at a frame over the limit, or at an overfull buffer.
+    static func frames(_ bytes: [UInt8], chunks: [Int]) -> (frames: [[UInt8]], end: String) {
+        var reader = FrameReader(maxBody: 1024)
+        var out: [[UInt8]] = []
+        var offset = 0
+        var turn = 0
+        while offset < bytes.count {
+            let size = max(1, chunks[turn % chunks.count])
+            turn += 1
+            let piece = bytes[offset..<min(bytes.count, offset + size)]
+            offset += piece.count
+            guard reader.append(piece) else { return (out, "overfull") }
+            drain: while true {
+                switch reader.next() {
+                case .frame(let body): out.append(body)
+                case .needMore: break drain
+                case .tooLarge(let n): return (out, "too large \(n)")
+                }
+            }
+        }
+        return (out, "end")
+    }
+
+    static func request(_ bytes: [UInt8]) {
         guard let request = Wire.request(from: bytes) else { return }
         guard let encoded = try? Wire.encoder().encode(request) else {
             must(false, "a decoded request does not encode")

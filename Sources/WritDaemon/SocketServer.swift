@@ -182,7 +182,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private var counted = false
     /// The uid the connection is counted under (`ConnectionLimiter.acquire`).
     private var countedUID: UInt32 = 0
-    private var buffer = ByteBuffer()
+    private var reader = FrameReader()
     private var peer: Peer?
     private var busy = false
     private var frameDeadline: Scheduled<Void>?
@@ -257,13 +257,12 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
+        let incoming = unwrapInboundIn(data)
         // Never buffer more than one frame: a client that pipelines or floods is cut off.
-        guard buffer.readableBytes + incoming.readableBytes <= 4 + Wire.maxRequestBytes else {
+        guard reader.append(incoming.readableBytesView) else {
             fail(context, WireError("too_large", "more than one request's worth of bytes sent without waiting"))
             return
         }
-        buffer.writeBuffer(&incoming)
         armIdle(context)
         process(context)
     }
@@ -279,26 +278,22 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func process(_ context: ChannelHandlerContext) {
         guard !busy else { return }
-        guard buffer.readableBytes >= 4, let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else {
+        let bytes: [UInt8]
+        switch reader.next() {
+        case .needMore:
             startFrameClock(context)
             return
-        }
-        guard Int(length) <= Wire.maxRequestBytes else {
+        case .tooLarge(let length):
             fail(
                 context,
                 WireError("too_large", "request of \(length) bytes is over the \(Wire.maxRequestBytes)-byte limit")
             )
             return
-        }
-        guard buffer.readableBytes >= 4 + Int(length) else {
-            startFrameClock(context)
-            return
+        case .frame(let body):
+            bytes = body
         }
         frameDeadline?.cancel()
         frameDeadline = nil
-        buffer.moveReaderIndex(forwardBy: 4)
-        guard let bytes = buffer.readBytes(length: Int(length)) else { return }
-        buffer.discardReadBytes()
         guard let peer else {
             fail(context, WireError("internal", "could not read the peer's credentials"))
             return
@@ -327,7 +322,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
 
     /// A frame has started (or only its header has come): it must be complete in time.
     private func startFrameClock(_ context: ChannelHandlerContext) {
-        guard buffer.readableBytes > 0, frameDeadline == nil else { return }
+        guard !reader.isEmpty, frameDeadline == nil else { return }
         frameDeadline = context.eventLoop.scheduleTask(in: SocketServer.frameTimeout) { [weak self] in
             guard let self, let context = self.context else { return }
             self.fail(context, WireError("timeout", "the request did not arrive in time; connection closed"))
@@ -352,7 +347,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Answers `error` and closes, without a log line of its own (the caller logs, throttled).
     private func refuse(_ context: ChannelHandlerContext, _ error: WireError) {
         write(context, .failure(error))
-        buffer.clear()
+        reader.clear()
         busy = true  // read nothing more
         context.close(promise: nil)
     }
@@ -360,7 +355,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private func fail(_ context: ChannelHandlerContext, _ error: WireError) {
         logger.notice("dropping client (pid \(peer.map { String($0.pid) } ?? "?")): \(error.message)")
         write(context, .failure(error))
-        buffer.clear()
+        reader.clear()
         busy = true  // read nothing more
         context.close(promise: nil)
     }

@@ -437,3 +437,55 @@ public struct DaemonView: Codable, Sendable, Equatable {
         self.nextDeadline = nextDeadline
     }
 }
+
+/// Splits a connection's bytes into frames (a 4-byte big-endian length, then that many bytes),
+/// holding at most one frame's worth: writd's socket server reads through it, and the fuzzer
+/// feeds it every chunking of its input.
+public struct FrameReader: Sendable {
+    public enum Next: Equatable, Sendable {
+        /// A whole frame's body.
+        case frame([UInt8])
+        /// Not a whole frame yet (nothing, part of a header, or part of a body).
+        case needMore
+        /// The header announces a body over the limit: close the connection.
+        case tooLarge(length: Int)
+    }
+
+    public let maxBody: Int
+    private var buffered: [UInt8] = []
+    private var start = 0
+
+    public init(maxBody: Int = Wire.maxRequestBytes) { self.maxBody = maxBody }
+
+    /// Whether some bytes wait (a frame has started).
+    public var isEmpty: Bool { start == buffered.count }
+
+    /// Takes `bytes`; false (and nothing taken) when more than one frame's worth would be held:
+    /// a client that pipelines or floods is cut off.
+    public mutating func append(_ bytes: some Collection<UInt8>) -> Bool {
+        guard buffered.count - start + bytes.count <= 4 + maxBody else { return false }
+        if start > 0 {
+            buffered.removeFirst(start)
+            start = 0
+        }
+        buffered.append(contentsOf: bytes)
+        return true
+    }
+
+    /// The next whole frame, if one has arrived.
+    public mutating func next() -> Next {
+        guard buffered.count - start >= 4 else { return .needMore }
+        let length = Wire.length(header: buffered[start..<start + 4])
+        guard length <= maxBody else { return .tooLarge(length: length) }
+        guard buffered.count - start >= 4 + length else { return .needMore }
+        let body = Array(buffered[start + 4..<start + 4 + length])
+        start += 4 + length
+        return .frame(body)
+    }
+
+    /// Forgets what is held (the connection is being closed).
+    public mutating func clear() {
+        buffered.removeAll()
+        start = 0
+    }
+}

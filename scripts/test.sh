@@ -36,7 +36,7 @@ for p in examples/policy.yaml dist/policy.yaml; do
     .build/release/writ policy validate "$p"
     .build/release/writ policy test "$p"
 done
-phase "the fuzz corpus replayed through the shipped build (Fuzz/Corpus: seeds and every finding)"
+phase "the fuzz corpus replayed through the release build (Fuzz/Corpus: seeds and every finding)"
 for t in wire policy condition regex hook slack pagerduty audit core; do
     .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t"
 done

@@ -59,7 +59,7 @@ struct SocketModeClientTests {
             let deliveries = [slash, click, event]
             #expect(deliveries.allSatisfy { $0["delivered"]?.boolValue == true })
 
-            #expect(await eventually(timeout: .seconds(5)) { (try? await fake.items("acks").count) == 3 })
+            #expect(await eventually(timeout: .seconds(15)) { (try? await fake.items("acks").count) == 3 })
             let acks = try await fake.items("acks")
             #expect(
                 Set(acks.compactMap { $0["envelope_id"]?.stringValue })
@@ -122,7 +122,7 @@ struct SocketModeClientTests {
                 "socket/deliver",
                 #"{"kind": "raw", "envelope_type": "something_new", "payload": {"a": 1}}"#
             )
-            #expect(await eventually(timeout: .seconds(5)) { (try? await fake.items("acks").count) == 1 })
+            #expect(await eventually(timeout: .seconds(15)) { (try? await fake.items("acks").count) == 1 })
             #expect(try await fake.items("acks").first?["envelope_id"] == raw["envelope_id"])
             try await Task.sleep(for: .milliseconds(300))
             #expect(running.inbox.all.isEmpty)
@@ -155,7 +155,7 @@ struct SocketModeClientTests {
                 #"{"kind": "raw", "envelope_type": "events_api", "payload": \#(try jsonText(payload))}"#
             )
             #expect(
-                await eventually(timeout: .seconds(5)) {
+                await eventually(timeout: .seconds(15)) {
                     (try? await fake.items("acks?envelope_id=\(again["envelope_id"]?.stringValue ?? "?")").count) == 1
                 }
             )
@@ -276,7 +276,7 @@ struct SocketModeClientTests {
             let running = startClient(fake)
             #expect(await eventually { running.client.status.isConnected })
             try await fake.control("socket/disconnect", #"{"reason": "link_disabled"}"#)
-            #expect(await eventually(timeout: .seconds(5)) { running.finished.value == 1 }, "run() returned")
+            #expect(await eventually(timeout: .seconds(15)) { running.finished.value == 1 }, "run() returned")
             guard case .stopped(let reason) = running.client.status else {
                 Issue.record("status \(running.client.status)")
                 return
@@ -393,7 +393,7 @@ struct SocketModeClientTests {
                 return
             }
             #expect(
-                await eventually(timeout: .seconds(3)) {
+                await eventually(timeout: .seconds(15)) {
                     (try? await fake.sockets().allSatisfy { $0["state"]?.stringValue == "closed" }) == true
                 }
             )

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Glibc
 import NIOCore
-import Synchronization
 
 /// A failure of the test harness itself (not of the code under test).
 public struct HarnessError: Error, CustomStringConvertible {
@@ -67,7 +66,8 @@ public final class FakeService: Sendable {
         let python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"
 
         let arguments = [python, "-B", "-c", wrapper, script, "--port", "0"] + extra
-        let (pid, input, output) = try spawnLock.withLock { _ in try spawn(python, arguments) }
+        let child = try ChildProcess.spawn(arguments)
+        let (pid, input, output) = (child.pid, child.stdinWriter, child.stdoutReader)
         let fake = FakeService(url: "", pid: pid, stdinWriter: input, stdoutReader: output)
 
         _ = fcntl(output, F_SETFL, fcntl(output, F_GETFL) | O_NONBLOCK)
@@ -97,43 +97,6 @@ public final class FakeService: Sendable {
             stdinWriter: input,
             stdoutReader: output
         )
-    }
-
-    /// Only one fake is started at a time, so no child inherits another's pipes between `pipe`
-    /// and `fcntl(FD_CLOEXEC)` (Glibc's module has no `pipe2`).
-    private static let spawnLock = Mutex(())
-
-    /// Starts `arguments` with new pipes as its stdin and stdout; the pid, the writing end of its
-    /// stdin and the reading end of its stdout.
-    private static func spawn(_ program: String, _ arguments: [String]) throws -> (pid_t, Int32, Int32) {
-        var input: [Int32] = [-1, -1]
-        var output: [Int32] = [-1, -1]
-        guard pipe(&input) == 0 else { throw HarnessError("pipe: errno \(errno)") }
-        guard pipe(&output) == 0 else {
-            close(input[0])
-            close(input[1])
-            throw HarnessError("pipe: errno \(errno)")
-        }
-        for fd in input + output { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, program, &actions, nil, &argv, environ)
-        close(input[0])
-        close(output[1])
-        guard spawned == 0 else {
-            close(input[1])
-            close(output[0])
-            throw HarnessError("cannot start \(program): error \(spawned)")
-        }
-        return (pid, input[1], output[0])
     }
 
     /// SIGTERM, EOF on its stdin, and waits for it (SIGKILL after 3 s).

@@ -19,7 +19,13 @@
 //   WritProcesses  the host: /proc sessions opened under a grant, ending them, their terminals;
 //               users and groups (NSS); writd's pid file
 //   WritProtocol   the framed, versioned messages between writ and writd (and the modules)
-//   WritDaemon  writd's engine: requests, approvals, expiry, the socket server
+//   WritEngine  the approval engine apart from any host: requests, decisions, grants that name
+//               users (never uids), expiry, escalation, the audit chain, over a store port
+//               (`ApprovalStore`); its SQLite store. Who asks is a `Principal` per call
+//   WritEnginePostgres  the engine's PostgreSQL store (postgres-nio), for writ-server replicas;
+//               writd never links it
+//   WritDaemon  writd: the host's side (sessions, grants.db, terminals, the timer), the socket
+//               protocol, Slack, and the engine logic still to move into WritEngine
 //   writd       the host daemon (executable)
 //   WritCLI     the `writ` command
 //   writ-fuzz   coverage-guided fuzzers for every parser of untrusted input (scripts/fuzz.sh builds
@@ -57,6 +63,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         .target(
@@ -122,10 +129,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "WritEngine", dependencies: ["WritCore", "WritStore", "WritAudit", "WritPolicy"]),
+        .target(
+            name: "WritEnginePostgres",
+            dependencies: [
+                "WritEngine", "WritAudit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "WritDaemon",
             dependencies: [
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses",
+                "WritEngine",
                 "WritProtocol", "WritIntegrations", "WritSlack", "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -184,6 +201,19 @@ let package = Package(
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
         .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
+        // One engine instance per process, driven line by line: the two-process race tests.
+        .executableTarget(
+            name: "writ-engine-race",
+            dependencies: ["WritEngine", "WritEnginePostgres", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/EngineRace"
+        ),
+        .testTarget(
+            name: "WritEngineTests",
+            dependencies: [
+                "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "FakeServices", "writ-engine-race",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The fakes of Tests/Fakes/ as child processes, for the two test targets that use them.
         .target(
             name: "FakeServices",

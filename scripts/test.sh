@@ -18,8 +18,12 @@ phase "module edges (README's table against Package.swift and every import)"
 python3 scripts/check-module-edges.py
 phase "the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
 python3 Tests/Fakes/check_fakes.py
-phase "unit tests (Swift Testing, debug build)"
-swift test
+phase "unit tests (Swift Testing, debug build; the engine's store tests on SQLite and a private PostgreSQL cluster)"
+# The two-process race tests run on their own afterwards: two engine processes and PostgreSQL
+# beside the timing tests of the other suites would only slow both.
+swift test --skip WritEngineTests.RaceTests
+phase "the engine's race tests: two engine processes on one store, 1,000 rounds each (SQLite, PostgreSQL)"
+swift test --skip-build --filter WritEngineTests.RaceTests
 phase "build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"
 swift build -c release --static-swift-stdlib
 scripts/build-module.sh .build/release

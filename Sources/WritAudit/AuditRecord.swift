@@ -16,6 +16,9 @@ public struct AuditEvent: Sendable, Equatable {
         }
     }
 
+    /// A record's own id (`e_` and 16 hex digits): what the outboxes use to append each record once.
+    public static func newID() -> String { RandomID.make("e_", hexDigits: 16) }
+
     public init(time: Int64, event: String, actor: String, fields: [Field] = []) {
         self.time = time
         self.event = event

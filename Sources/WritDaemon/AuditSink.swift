@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import WritAudit
 import WritCore
+import WritEngine
 import WritStore
 
 /// Audit records go through an outbox in writd's database: a record is inserted in the same
@@ -18,13 +19,13 @@ struct AuditSink {
     /// Queues a record; call inside the transaction that makes the change.
     func queue(_ db: SQLiteDatabase, _ event: AuditEvent) throws(StoreError) {
         try follower?(db, event)
-        let id = Self.newID()
+        let id = AuditEvent.newID()
         let s = try db.prepare("INSERT INTO d.outbox (id, time, event, actor, fields) VALUES (?1, ?2, ?3, ?4, ?5)")
         try s.bind(1, id)
         try s.bind(2, event.time)
         try s.bind(3, event.event)
         try s.bind(4, event.actor)
-        try s.bind(5, StoredRequest.encodeJSON(event.fields.map { [$0.name, $0.value] }))
+        try s.bind(5, EngineRequest.encodeJSON(event.fields.map { [$0.name, $0.value] }))
         _ = try s.step()
     }
 
@@ -35,7 +36,7 @@ struct AuditSink {
         let s = try db.prepare("SELECT seq, id, time, event, actor, fields FROM d.outbox ORDER BY seq")
         var rows: [(seq: Int64, id: String, event: AuditEvent)] = []
         while try s.step() {
-            let pairs = StoredRequest.decodeJSON([[String]].self, s.string(5)) ?? []
+            let pairs = EngineRequest.decodeJSON([[String]].self, s.string(5)) ?? []
             var fields = [AuditEvent.Field("id", s.string(1))]
             fields += pairs.compactMap { $0.count == 2 ? AuditEvent.Field($0[0], $0[1]) : nil }
             rows.append(
@@ -71,6 +72,4 @@ struct AuditSink {
         try d.bind(1, seq)
         _ = try d.step()
     }
-
-    static func newID() -> String { RandomID.make("e_", hexDigits: 16) }
 }

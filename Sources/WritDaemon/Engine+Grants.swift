@@ -1,5 +1,6 @@
 import WritAudit
 import WritCore
+import WritEngine
 import WritPolicy
 import WritProcesses
 import WritProtocol
@@ -16,7 +17,7 @@ extension Engine {
         var allowed = who.uid == 0
         if let g = found, !allowed {
             allowed = g.user == who.name
-            if !allowed, let rid = g.requestID, let req = try? StoredRequest.load(db, id: rid) {
+            if !allowed, let rid = g.requestID, let req = try? EngineRequest.load(db, id: rid) {
                 allowed = req.core.approvers.contains(who.name)
             }
         }

@@ -1,6 +1,7 @@
 import Glibc
 import WritAudit
 import WritCore
+import WritEngine
 import WritExpr
 import WritHooks
 import WritPolicy
@@ -20,7 +21,7 @@ extension Engine {
     }
 
     /// The document a hook reads on stdin.
-    func hookInput(_ r: StoredRequest, event: String, grant: Grant? = nil) -> HookInput {
+    func hookInput(_ r: EngineRequest, event: String, grant: Grant? = nil) -> HookInput {
         let decision: HookInput.Decision? =
             event == "on_request"
             ? nil
@@ -57,7 +58,7 @@ extension Engine {
     }
 
     static func decodeContext(_ text: String) -> [String: JSONValue] {
-        guard text != "{}", case .object(let o)? = StoredRequest.decodeJSON(JSONValue.self, text) else { return [:] }
+        guard text != "{}", case .object(let o)? = EngineRequest.decodeJSON(JSONValue.self, text) else { return [:] }
         return o
     }
 
@@ -76,7 +77,7 @@ extension Engine {
     func hookFinished() { runningHooks -= 1 }
 
     /// Runs the on_request hook of a request just filed, and applies its answer when it comes.
-    func startRequestHook(_ request: StoredRequest, hook: HookConfig, flow: Flow, input: RequestInput) {
+    func startRequestHook(_ request: EngineRequest, hook: HookConfig, flow: Flow, input: RequestInput) {
         let id = request.core.id
         guard admitHook() else {
             applyRequestHook(
@@ -108,7 +109,7 @@ extension Engine {
     /// with people. Either way the run is audited and a failure goes to syslog.
     func applyRequestHook(_ id: String, hook: HookConfig, result: Result<HookDecision, HookFailure>, tookMs: Int64) {
         let now = self.now()
-        guard var request = try? StoredRequest.load(db, id: id) else { return }
+        guard var request = try? EngineRequest.load(db, id: id) else { return }
         let verdict: HookVerdict
         switch result {
         case .success(let d):
@@ -209,7 +210,7 @@ extension Engine {
 
     /// Tells the flow's hook for `event` (on_approve, on_deny, on_expire) what happened, without
     /// waiting for it. A failure is logged; it changes nothing.
-    func notifyHook(_ event: String, _ request: StoredRequest, grant: Grant? = nil) {
+    func notifyHook(_ event: String, _ request: EngineRequest, grant: Grant? = nil) {
         guard let hook = policy?.flow(named: request.flow)?.hooks[event] else { return }
         guard admitHook() else {
             logger.error("request \(request.core.id): hook \(event) not run: \(Self.maxRunningHooks) hooks are running")

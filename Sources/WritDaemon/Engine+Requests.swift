@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import WritAudit
 import WritCore
+import WritEngine
 import WritExpr
 import WritHooks
 import WritPolicy
@@ -101,7 +102,7 @@ extension Engine {
         commands: [String]?,
         extending grant: Grant?,
         at now: Int64
-    ) throws(WireError) -> StoredRequest {
+    ) throws(WireError) -> EngineRequest {
         let flow = evaluation.flow
         var pendingUntil = now + flow.pendingTimeout
         // An extension nobody answers before the grant ends has nothing left to extend.
@@ -116,9 +117,9 @@ extension Engine {
                     ?? []
             )
         }
-        var request = StoredRequest(
+        var request = EngineRequest(
             core: AccessRequest(
-                id: StoredRequest.generateID(),
+                id: EngineRequest.generateID(),
                 requester: who.name,
                 capability: capability,
                 duration: evaluation.duration,
@@ -173,7 +174,7 @@ extension Engine {
     /// Saves a new request, and when a policy rule approves it at once, the grant it earns, all in
     /// one transaction with their audit records.
     func store(
-        _ request: inout StoredRequest,
+        _ request: inout EngineRequest,
         evaluation: Evaluation,
         input: RequestInput,
         who: UserDirectory.Account,
@@ -225,7 +226,7 @@ extension Engine {
     /// Writes the grant an approved request earns (or moves an extended grant's end), inside the
     /// caller's transaction.
     func issue(
-        _ request: inout StoredRequest,
+        _ request: inout EngineRequest,
         notBefore: Int64,
         expiresAt: Int64,
         approvedBy: String,
@@ -317,35 +318,8 @@ extension Engine {
         return out
     }
 
-    func requestEvent(_ name: String, _ r: StoredRequest, actor: String, at: Int64) -> AuditEvent {
-        var fields: [AuditEvent.Field] = [
-            .init("request", r.core.id), .init("kind", r.kind), .init("requester", r.core.requester),
-            .init("capability", r.core.capability.rawValue), .init("flow", r.flow), .init("host", r.host),
-            .init("runas", r.runas), .init("duration", String(r.core.duration)), .init("reason", r.core.reason),
-            .init("state", r.core.state.rawValue), .init("policy_version", r.policyVersion),
-        ]
-        if let g = r.extendsGrant { fields.append(.init("extends", g)) }
-        if let c = r.commands { fields.append(.init("commands", c.joined(separator: "; "))) }
-        if let rule = r.autoRule { fields.append(.init("rule", rule)) }
-        if let via = r.decidedVia, name != "request.create" { fields.append(.init("decided_by", via)) }
-        if let note = r.core.decisionNote, !note.isEmpty { fields.append(.init("note", note)) }
-        if let commit = r.policyCommit { fields.append(.init("policy_commit", commit)) }
-        if let via, actor != "writd", !actor.hasPrefix("policy:"), !actor.hasPrefix("hook:") {
-            fields.append(.init("via", via))
-        }
-        if name == "request.create" {
-            // What replay needs to decide the request again: who asked, as what, and the route.
-            fields.append(.init("groups", r.groups.joined(separator: ",")))
-            for (k, v) in r.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
-            if r.context != "{}" { fields.append(.init("context", r.context)) }
-            fields.append(.init("route", Self.route(r.core)))
-        }
-        if name == "request.approval", let last = r.core.approvals.last {
-            fields.append(.init("approvals", "\(r.core.approvals.count)/\(r.core.requiredApprovals)"))
-            fields.append(.init("step", r.core.steps[last.step].name))
-            if !last.comment.isEmpty { fields.append(.init("comment", last.comment)) }
-        }
-        return AuditEvent(time: at, event: name, actor: actor, fields: fields)
+    func requestEvent(_ name: String, _ r: EngineRequest, actor: String, at: Int64) -> AuditEvent {
+        r.auditEvent(name, actor: actor, at: at, via: via)
     }
 
     func grantEvent(_ name: String, _ g: Grant, actor: String, at: Int64) -> AuditEvent {
@@ -360,12 +334,12 @@ extension Engine {
         return AuditEvent(time: at, event: name, actor: actor, fields: fields)
     }
 
-    func loadRequest(_ id: String?, who: UserDirectory.Account) throws(WireError) -> StoredRequest {
+    func loadRequest(_ id: String?, who: UserDirectory.Account) throws(WireError) -> EngineRequest {
         guard let id, !id.isEmpty else {
             throw WireError("bad_request", "give a request id (see: writ status, writ requests)")
         }
-        let r: StoredRequest?
-        do { r = try StoredRequest.load(db, id: id) } catch { throw internalError("read request \(id)", error) }
+        let r: EngineRequest?
+        do { r = try EngineRequest.load(db, id: id) } catch { throw internalError("read request \(id)", error) }
         // Someone who may not see a request learns nothing, not even that it exists.
         guard let r, who.uid == 0 || r.core.requester == who.name || r.core.approvers.contains(who.name) else {
             throw WireError(
@@ -394,7 +368,7 @@ extension Engine {
             var grants: [GrantView] = []
             while try s.step() { grants.append(try GrantStore.row(s).view(at: now)) }
             resp.grants = grants
-            resp.requests = try StoredRequest.query(
+            resp.requests = try EngineRequest.query(
                 db,
                 "WHERE requester = ?1 AND (state = 'pending' OR created_at > ?2) ORDER BY created_at",
                 [who.name, String(now - 86400)]
@@ -407,12 +381,12 @@ extension Engine {
 
     func listRequests(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
         let now = self.now()
-        let rows: [StoredRequest]
+        let rows: [EngineRequest]
         do {
             rows =
                 r.pendingOnly == false
-                ? try StoredRequest.query(db, "WHERE created_at > ?1 ORDER BY created_at", [String(now - 7 * 86400)])
-                : try StoredRequest.query(db, "WHERE state = 'pending' ORDER BY created_at")
+                ? try EngineRequest.query(db, "WHERE created_at > ?1 ORDER BY created_at", [String(now - 7 * 86400)])
+                : try EngineRequest.query(db, "WHERE state = 'pending' ORDER BY created_at")
         } catch { throw internalError("list requests", error) }
         var resp = WireResponse(ok: true)
         resp.requests = rows.filter { who.uid == 0 || $0.core.approvers.contains(who.name) }.map(\.view)
@@ -559,7 +533,7 @@ extension Engine {
             )
         }
         let pendingExtensions =
-            (try? StoredRequest.query(db, "WHERE state = 'pending' AND kind = 'extend' AND extends_grant = ?1", [id]))
+            (try? EngineRequest.query(db, "WHERE state = 'pending' AND kind = 'extend' AND extends_grant = ?1", [id]))
             ?? []
         if let other = pendingExtensions.first {
             throw WireError(
@@ -567,7 +541,7 @@ extension Engine {
                 "an extension of \(id) is already pending (\(other.core.id)) — wait for it, or cancel it: writ cancel \(other.core.id)"
             )
         }
-        guard let requestID = grant.requestID, let original = try? StoredRequest.load(db, id: requestID) else {
+        guard let requestID = grant.requestID, let original = try? EngineRequest.load(db, id: requestID) else {
             throw WireError(
                 "refused",
                 "grant \(id) was written by an admin, not through a flow — ask an admin to add time (writ grant add)"
@@ -614,36 +588,6 @@ extension Engine {
     }
 }
 
-extension AccessRequest {
-    /// The request decided by a policy rule or hook rather than a person.
-    func decidedWithoutPeople(
-        _ state: State,
-        at: Int64,
-        by: String,
-        note: String,
-        duration: Int64? = nil
-    )
-        -> AccessRequest
-    {
-        AccessRequest(
-            restoring: id,
-            requester: requester,
-            capability: capability,
-            duration: duration ?? self.duration,
-            reason: reason,
-            createdAt: createdAt,
-            pendingUntil: pendingUntil,
-            steps: steps,
-            selfApprovalAllowed: selfApprovalAllowed,
-            state: state,
-            approvals: approvals,
-            decidedAt: at,
-            decidedBy: by,
-            decisionNote: note
-        )
-    }
-}
-
 extension Engine {
     /// `--field name=value`: at most 16, names of lower-case letters, digits and `_` (up to 32),
     /// values up to 200 characters without control characters. Conditions and hooks read them;
@@ -679,7 +623,7 @@ extension Engine {
 
     static func contextJSON(_ context: [String: Value]) -> String {
         guard !context.isEmpty else { return "{}" }
-        return StoredRequest.encodeJSON(JSONValue(context))
+        return EngineRequest.encodeJSON(JSONValue(context))
     }
 
     /// A refused request is audited too: `writ policy replay` shows what a new policy would have
@@ -719,22 +663,9 @@ extension Engine {
         var fields: [AuditEvent.Field] = []
         if let f = input.flow { fields.append(.init("asked_flow", f)) }
         if let r = input.runas { fields.append(.init("asked_runas", r)) }
-        if let c = input.commands, !c.isEmpty { fields.append(.init("asked_commands", StoredRequest.encodeJSON(c))) }
+        if let c = input.commands, !c.isEmpty { fields.append(.init("asked_commands", EngineRequest.encodeJSON(c))) }
         if let d = input.duration { fields.append(.init("asked_duration", String(d))) }
         return fields
-    }
-
-    /// The approval route of a request as one audit field: "team: bob,carol (1); security: sam (1)".
-    static func route(_ r: AccessRequest) -> String {
-        r.steps.map {
-            Policy.routeText(
-                name: $0.name,
-                approvers: $0.approvers,
-                required: $0.required,
-                escalateAfter: $0.escalateAfter,
-                escalateTo: $0.escalateTo
-            )
-        }.joined(separator: "; ")
     }
 
     /// User text kept with a request (reason, comment), trimmed. Longer text is refused with its

@@ -1,6 +1,7 @@
 import Glibc
 import WritAudit
 import WritCore
+import WritEngine
 import WritProcesses
 import WritStore
 
@@ -15,11 +16,11 @@ extension Engine {
     public func tick(reconcile: Bool = false) {
         let now = self.now()
         var ended: [(grant: Grant, reason: String)] = []
-        var expiredRequests: [StoredRequest] = []
+        var expiredRequests: [EngineRequest] = []
         var failed = false
         do {
             try state.transaction { () throws(StoreError) in
-                for var r in try StoredRequest.query(db, "WHERE state = 'pending' AND next_at <= ?1", [String(now)]) {
+                for var r in try EngineRequest.query(db, "WHERE state = 'pending' AND next_at <= ?1", [String(now)]) {
                     let actions = (try? r.core.apply(.tick(at: now))) ?? []
                     for action in actions {
                         switch action {
@@ -103,7 +104,7 @@ extension Engine {
         for (g, reason) in ended {
             logger.info("grant \(g.id) of \(g.user) \(reason)")
             endSessions(of: g, reason: reason)
-            if reason == "expired", let id = g.requestID, let r = try? StoredRequest.load(db, id: id) {
+            if reason == "expired", let id = g.requestID, let r = try? EngineRequest.load(db, id: id) {
                 notifyHook("on_expire", r, grant: g)
             }
         }

@@ -205,7 +205,7 @@ public actor Engine {
         flushAudit()  // keep the log in order behind anything still queued
         do {
             var e = event
-            e.fields.insert(.init("id", AuditSink.newID()), at: 0)
+            e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
             let (seq, hash) = try audit.log.append(e)
             Syslog.log(LOG_INFO, "audit seq=\(seq) hash=\(hash) event=\(event.event)")
         } catch {

@@ -1,5 +1,6 @@
 import Glibc
 import WritCore
+import WritEngine
 import WritStore
 
 /// writd's own database (requests, the grants it watches, sessions, the audit outbox), attached
@@ -133,7 +134,7 @@ final class StateStore {
         }
         try transaction { () throws(StoreError) in
             try db.execute(Self.schema)
-            // Version 1 files: add the new columns (all nullable; `StoredRequest.row` fills in
+            // Version 1 files: add the new columns (all nullable; `EngineRequest.row` fills in
             // what they would have held), then the index that needs one of them.
             let info = try db.prepare("PRAGMA d.table_info(requests)")
             var have: Set<String> = []

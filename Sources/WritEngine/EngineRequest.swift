@@ -1,87 +1,86 @@
 import FoundationEssentials
 import WritCore
-import WritProtocol
-import WritStore
 
-/// A request as writd keeps it: the pure state machine (`AccessRequest`) plus what the policy
-/// decided when it was filed.
-struct StoredRequest: Sendable {
-    var core: AccessRequest
-    var kind: String  // grant | extend
-    var extendsGrant: String?
-    var requesterUID: UInt32
-    var flow: String
-    var host: String
-    var runas: String
-    var commands: [String]?
-    var grantID: String?
-    var autoRule: String?
-    var warnBefore: Int64
-    var policyVersion: String
+/// A request as the approval engine keeps it, in every store: the pure state machine
+/// (`AccessRequest`) plus what the policy decided when it was filed. The one model of a request;
+/// the wire's `RequestView`, Slack's cards and the hooks' input are views derived from it at the
+/// edges.
+public struct EngineRequest: Sendable, Equatable {
+    public var core: AccessRequest
+    /// `grant`, or `extend` (more time on `extendsGrant`).
+    public var kind: String
+    public var extendsGrant: String?
+    /// The requester's uid on the host that filed it (writd); 0 where no host vouched.
+    public var requesterUID: UInt32
+    public var flow: String
+    /// The host (or host pattern) the grant is for.
+    public var host: String
+    public var runas: String
+    public var commands: [String]?
+    public var grantID: String?
+    public var autoRule: String?
+    public var warnBefore: Int64
+    public var policyVersion: String
     /// `writ request --field name=value`.
-    var fields: [String: String] = [:]
+    public var fields: [String: String]
     /// Integration facts the policy saw (JSON object text), for the audit log and replay.
-    var context: String = "{}"
+    public var context: String
     /// The requester's Unix groups when the request was filed.
-    var groups: [String] = []
+    public var groups: [String]
     /// What decided without people: "auto_approve rule x", "auto_deny rule y", "hook on_request".
-    var decidedVia: String? = nil
+    public var decidedVia: String?
     /// The git commit of the policy's checkout, when it is one.
-    var policyCommit: String? = nil
+    public var policyCommit: String?
     /// The flow the requester named (`--flow`), if any.
-    var askedFlow: String? = nil
+    public var askedFlow: String?
 
-    var view: RequestView {
-        RequestView(
-            id: core.id,
-            kind: kind,
-            extendsGrant: extendsGrant,
-            requester: core.requester,
-            capability: core.capability.rawValue,
-            flow: flow,
-            host: host,
-            runas: runas,
-            commands: commands,
-            duration: core.duration,
-            reason: core.reason,
-            state: core.state.rawValue,
-            createdAt: core.createdAt,
-            pendingUntil: core.pendingUntil,
-            requiredApprovals: core.requiredApprovals,
-            approvals: core.approvals.map { ApprovalView(by: $0.by, at: $0.at, comment: $0.comment) },
-            approvers: core.approvers.sorted(),
-            decidedAt: core.decidedAt,
-            decidedBy: core.decidedBy,
-            decisionNote: core.decisionNote,
-            grantId: grantID,
-            autoRule: autoRule,
-            policyVersion: policyVersion,
-            steps: core.steps.enumerated().map { i, step in
-                StepView(
-                    name: step.name,
-                    approvers: step.approvers.sorted(),
-                    required: step.required,
-                    approvals: core.approvals.filter { $0.step == i }.map(\.by),
-                    escalatesAt: step.escalatesAt,
-                    escalated: step.escalated
-                )
-            },
-            currentStep: core.state == .pending ? core.currentStep : nil,
-            fields: fields.isEmpty
-                ? nil : fields.sorted { $0.key < $1.key }.map { RequestField(name: $0.key, value: $0.value) },
-            decidedVia: decidedVia,
-            policyCommit: policyCommit
-        )
+    public init(
+        core: AccessRequest,
+        kind: String,
+        extendsGrant: String?,
+        requesterUID: UInt32,
+        flow: String,
+        host: String,
+        runas: String,
+        commands: [String]?,
+        grantID: String?,
+        autoRule: String?,
+        warnBefore: Int64,
+        policyVersion: String,
+        fields: [String: String] = [:],
+        context: String = "{}",
+        groups: [String] = [],
+        decidedVia: String? = nil,
+        policyCommit: String? = nil,
+        askedFlow: String? = nil
+    ) {
+        self.core = core
+        self.kind = kind
+        self.extendsGrant = extendsGrant
+        self.requesterUID = requesterUID
+        self.flow = flow
+        self.host = host
+        self.runas = runas
+        self.commands = commands
+        self.grantID = grantID
+        self.autoRule = autoRule
+        self.warnBefore = warnBefore
+        self.policyVersion = policyVersion
+        self.fields = fields
+        self.context = context
+        self.groups = groups
+        self.decidedVia = decidedVia
+        self.policyCommit = policyCommit
+        self.askedFlow = askedFlow
     }
 
-    static let columns = """
-        id, kind, extends_grant, requester, requester_uid, capability, flow, host, runas, commands, duration, \
-        reason, state, created_at, pending_until, required_approvals, approvers, self_approval, approvals, \
-        decided_at, decided_by, decision_note, grant_id, auto_rule, warn_before, policy_version, \
-        steps, fields, context, groups, next_at, decided_via, policy_commit, asked_flow
-        """
+    public static func generateID() -> String { RandomID.make("r_", hexDigits: 12) }
+}
 
-    private struct ApprovalJSON: Codable {
+// MARK: JSON forms
+
+extension EngineRequest {
+    struct ApprovalJSON: Codable {
         var by: String
         var at: Int64
         var comment: String
@@ -89,7 +88,7 @@ struct StoredRequest: Sendable {
         var step: Int?
     }
 
-    private struct StepJSON: Codable {
+    struct StepJSON: Codable {
         var name: String
         var approvers: [String]
         var required: Int
@@ -100,198 +99,192 @@ struct StoredRequest: Sendable {
         var added: [String]?
     }
 
-    static func encodeJSON<T: Encodable>(_ value: T) -> String {
+    public static func encodeJSON<T: Encodable>(_ value: T) -> String {
         guard let data = try? JSONEncoder().encode(value) else { return "null" }
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+    public static func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
         try? JSONDecoder().decode(type, from: Data(text.utf8))
     }
 
-    /// INSERT OR REPLACE: the whole row is rewritten on every change (requests are small).
-    func save(_ db: SQLiteDatabase) throws(StoreError) {
-        let s = try db.prepare(
-            """
-            INSERT OR REPLACE INTO d.requests (\(Self.columns))
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
-            """
-        )
-        try s.bind(1, core.id)
-        try s.bind(2, kind)
-        try s.bind(3, extendsGrant)
-        try s.bind(4, core.requester)
-        try s.bind(5, Int64(requesterUID))
-        try s.bind(6, core.capability.rawValue)
-        try s.bind(7, flow)
-        try s.bind(8, host)
-        try s.bind(9, runas)
-        try s.bind(10, commands.map { Self.encodeJSON($0) })
-        try s.bind(11, core.duration)
-        try s.bind(12, core.reason)
-        try s.bind(13, core.state.rawValue)
-        try s.bind(14, core.createdAt)
-        try s.bind(15, core.pendingUntil)
-        try s.bind(16, Int64(core.requiredApprovals))
-        try s.bind(17, Self.encodeJSON(core.approvers.sorted()))
-        try s.bind(18, core.selfApprovalAllowed ? 1 : 0)
-        try s.bind(
-            19,
-            Self.encodeJSON(
-                core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step) }
-            )
-        )
-        try s.bind(20, core.decidedAt)
-        try s.bind(21, core.decidedBy)
-        try s.bind(22, core.decisionNote)
-        try s.bind(23, grantID)
-        try s.bind(24, autoRule)
-        try s.bind(25, warnBefore)
-        try s.bind(26, policyVersion)
-        try s.bind(
-            27,
-            Self.encodeJSON(
-                core.steps.map {
-                    StepJSON(
-                        name: $0.name,
-                        approvers: $0.approvers.sorted(),
-                        required: $0.required,
-                        escalateAfter: $0.escalateAfter,
-                        escalateTo: $0.escalateTo.sorted(),
-                        startedAt: $0.startedAt,
-                        escalated: $0.escalated,
-                        added: $0.addedApprovers.isEmpty ? nil : $0.addedApprovers.sorted()
-                    )
-                }
-            )
-        )
-        try s.bind(28, Self.encodeJSON(fields))
-        try s.bind(29, context)
-        try s.bind(30, Self.encodeJSON(groups))
-        try s.bind(31, core.nextDeadline)
-        try s.bind(32, decidedVia)
-        try s.bind(33, policyCommit)
-        try s.bind(34, askedFlow)
-        _ = try s.step()
+    var approvalRecords: [ApprovalJSON] {
+        core.approvals.map { ApprovalJSON(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step) }
     }
 
-    static func row(_ s: SQLiteStatement) throws(StoreError) -> StoredRequest {
-        guard let capability = Capability(rawValue: s.string(5)),
-            let state = AccessRequest.State(rawValue: s.string(12)),
-            let approvers = decodeJSON([String].self, s.string(16)),
-            let approvals = decodeJSON([ApprovalJSON].self, s.string(18))
-        else { throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) is malformed") }
-        // Rows from before approval steps had one step: its approvers and count are the columns.
-        // A steps column that is there but unreadable (or empty) is corruption, never one step:
-        // that would let the first step's approvers approve the later ones.
-        let stepsText = s.optionalString(26)
-        if let stepsText, (decodeJSON([StepJSON].self, stepsText) ?? []).isEmpty {
-            throw .corrupt(path: s.database.path, detail: "request \(s.string(0)) has malformed approval steps")
+    /// The approvals as stored (a JSON array).
+    public var approvalsJSON: String { Self.encodeJSON(approvalRecords) }
+
+    static func approvals(from records: [ApprovalJSON]) -> [AccessRequest.Approval] {
+        records.map { AccessRequest.Approval(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step ?? 0) }
+    }
+
+    public static func approvals(fromJSON text: String) -> [AccessRequest.Approval]? {
+        decodeJSON([ApprovalJSON].self, text).map(approvals(from:))
+    }
+
+    var stepRecords: [StepJSON] {
+        core.steps.map {
+            StepJSON(
+                name: $0.name,
+                approvers: $0.approvers.sorted(),
+                required: $0.required,
+                escalateAfter: $0.escalateAfter,
+                escalateTo: $0.escalateTo.sorted(),
+                startedAt: $0.startedAt,
+                escalated: $0.escalated,
+                added: $0.addedApprovers.isEmpty ? nil : $0.addedApprovers.sorted()
+            )
         }
-        let steps =
-            stepsText.flatMap { decodeJSON([StepJSON].self, $0) }?
-            .map {
-                AccessRequest.Step(
-                    name: $0.name,
-                    approvers: Set($0.approvers),
-                    required: $0.required,
-                    escalateAfter: $0.escalateAfter,
-                    escalateTo: Set($0.escalateTo),
-                    startedAt: $0.startedAt,
-                    escalated: $0.escalated,
-                    addedApprovers: Set($0.added ?? [])
-                )
-            }
-            ?? [
-                AccessRequest.Step(
-                    name: "approve",
-                    approvers: Set(approvers),
-                    required: Int(s.int64(15)),
-                    startedAt: s.int64(13)
-                )
-            ]
-        let core = AccessRequest(
-            restoring: s.string(0),
-            requester: s.string(3),
-            capability: capability,
-            duration: s.int64(10),
-            reason: s.string(11),
-            createdAt: s.int64(13),
-            pendingUntil: s.int64(14),
-            steps: steps,
-            selfApprovalAllowed: s.int64(17) != 0,
-            state: state,
-            approvals: approvals.map {
-                AccessRequest.Approval(by: $0.by, at: $0.at, comment: $0.comment, step: $0.step ?? 0)
-            },
-            decidedAt: s.optionalInt64(19),
-            decidedBy: s.optionalString(20),
-            decisionNote: s.optionalString(21)
-        )
-        return StoredRequest(
-            core: core,
-            kind: s.string(1),
-            extendsGrant: s.optionalString(2),
-            requesterUID: UInt32(truncatingIfNeeded: s.int64(4)),
-            flow: s.string(6),
-            host: s.string(7),
-            runas: s.string(8),
-            commands: s.optionalString(9).flatMap { decodeJSON([String].self, $0) },
-            grantID: s.optionalString(22),
-            autoRule: s.optionalString(23),
-            warnBefore: s.int64(24),
-            policyVersion: s.string(25),
-            fields: s.optionalString(27).flatMap { decodeJSON([String: String].self, $0) } ?? [:],
-            context: s.optionalString(28) ?? "{}",
-            groups: s.optionalString(29).flatMap { decodeJSON([String].self, $0) } ?? [],
-            decidedVia: s.optionalString(31),
-            policyCommit: s.optionalString(32),
-            askedFlow: s.optionalString(33)
-        )
     }
 
-    static func load(_ db: SQLiteDatabase, id: String) throws(StoreError) -> StoredRequest? {
-        let s = try db.prepare("SELECT \(columns) FROM d.requests WHERE id = ?1")
-        try s.bind(1, id)
-        guard try s.step() else { return nil }
-        return try row(s)
+    /// The approval steps as stored (a JSON array).
+    public var stepsJSON: String { Self.encodeJSON(stepRecords) }
+
+    /// The steps of a stored request; nil when the text is unreadable or holds no step (never
+    /// read as one step: that would let the first step's approvers approve the later ones).
+    public static func steps(fromJSON text: String) -> [AccessRequest.Step]? {
+        decodeJSON([StepJSON].self, text).flatMap(steps(from:))
     }
 
-    static func query(
-        _ db: SQLiteDatabase,
-        _ whereClause: String,
-        _ binds: [String] = []
-    ) throws(StoreError)
-        -> [StoredRequest]
-    {
-        let s = try db.prepare("SELECT \(columns) FROM d.requests \(whereClause)")
-        for (i, b) in binds.enumerated() { try s.bind(Int32(i + 1), b) }
-        var out: [StoredRequest] = []
-        while try s.step() { out.append(try row(s)) }
-        return out
+    static func steps(from records: [StepJSON]) -> [AccessRequest.Step]? {
+        guard !records.isEmpty else { return nil }
+        return records.map {
+            AccessRequest.Step(
+                name: $0.name,
+                approvers: Set($0.approvers),
+                required: $0.required,
+                escalateAfter: $0.escalateAfter,
+                escalateTo: Set($0.escalateTo),
+                startedAt: $0.startedAt,
+                escalated: $0.escalated,
+                addedApprovers: Set($0.added ?? [])
+            )
+        }
     }
-
-    static func generateID() -> String { RandomID.make("r_", hexDigits: 12) }
 }
 
-extension Grant {
-    func view(at now: Int64) -> GrantView {
-        GrantView(
-            id: id,
-            user: user,
-            capability: capability.rawValue,
-            host: host,
-            runas: runas,
-            commands: commands?.map(\.description),
-            notBefore: notBefore,
-            expiresAt: expiresAt,
-            revokedAt: revokedAt,
-            revokedBy: revokedBy,
-            reason: reason,
-            approvedBy: approvedBy,
-            requestId: requestID,
-            state: state(at: now).rawValue
+// MARK: the whole request as one document (the engine's stores)
+
+extension EngineRequest {
+    /// Every field, for stores that keep a request as one JSON document beside the columns they
+    /// query (state, requester, next deadline).
+    struct Document: Codable {
+        var id: String
+        var kind: String
+        var extendsGrant: String?
+        var requester: String
+        var requesterUID: UInt32
+        var capability: String
+        var flow: String
+        var host: String
+        var runas: String
+        var commands: [String]?
+        var duration: Int64
+        var reason: String
+        var state: String
+        var createdAt: Int64
+        var pendingUntil: Int64
+        var selfApproval: Bool
+        var steps: [StepJSON]
+        var approvals: [ApprovalJSON]
+        var decidedAt: Int64?
+        var decidedBy: String?
+        var decisionNote: String?
+        var grantID: String?
+        var autoRule: String?
+        var warnBefore: Int64
+        var policyVersion: String
+        var fields: [String: String]
+        var context: String
+        var groups: [String]
+        var decidedVia: String?
+        var policyCommit: String?
+        var askedFlow: String?
+    }
+
+    /// The request as one JSON object (`init(document:)` reads it back).
+    public var document: String {
+        Self.encodeJSON(
+            Document(
+                id: core.id,
+                kind: kind,
+                extendsGrant: extendsGrant,
+                requester: core.requester,
+                requesterUID: requesterUID,
+                capability: core.capability.rawValue,
+                flow: flow,
+                host: host,
+                runas: runas,
+                commands: commands,
+                duration: core.duration,
+                reason: core.reason,
+                state: core.state.rawValue,
+                createdAt: core.createdAt,
+                pendingUntil: core.pendingUntil,
+                selfApproval: core.selfApprovalAllowed,
+                steps: stepRecords,
+                approvals: approvalRecords,
+                decidedAt: core.decidedAt,
+                decidedBy: core.decidedBy,
+                decisionNote: core.decisionNote,
+                grantID: grantID,
+                autoRule: autoRule,
+                warnBefore: warnBefore,
+                policyVersion: policyVersion,
+                fields: fields,
+                context: context,
+                groups: groups,
+                decidedVia: decidedVia,
+                policyCommit: policyCommit,
+                askedFlow: askedFlow
+            )
+        )
+    }
+
+    /// Reads `document`; a document that does not decode, or names an unknown capability or
+    /// state, or has no step, is corruption.
+    public init(document text: String) throws(EngineError) {
+        guard let d = Self.decodeJSON(Document.self, text) else {
+            throw .corrupt("a stored request does not decode")
+        }
+        guard let capability = Capability(rawValue: d.capability), let state = AccessRequest.State(rawValue: d.state),
+            let steps = Self.steps(from: d.steps)
+        else { throw .corrupt("request \(LogText.escape(d.id, limit: 64)) is malformed") }
+        self.init(
+            core: AccessRequest(
+                restoring: d.id,
+                requester: d.requester,
+                capability: capability,
+                duration: d.duration,
+                reason: d.reason,
+                createdAt: d.createdAt,
+                pendingUntil: d.pendingUntil,
+                steps: steps,
+                selfApprovalAllowed: d.selfApproval,
+                state: state,
+                approvals: Self.approvals(from: d.approvals),
+                decidedAt: d.decidedAt,
+                decidedBy: d.decidedBy,
+                decisionNote: d.decisionNote
+            ),
+            kind: d.kind,
+            extendsGrant: d.extendsGrant,
+            requesterUID: d.requesterUID,
+            flow: d.flow,
+            host: d.host,
+            runas: d.runas,
+            commands: d.commands,
+            grantID: d.grantID,
+            autoRule: d.autoRule,
+            warnBefore: d.warnBefore,
+            policyVersion: d.policyVersion,
+            fields: d.fields,
+            context: d.context,
+            groups: d.groups,
+            decidedVia: d.decidedVia,
+            policyCommit: d.policyCommit,
+            askedFlow: d.askedFlow
         )
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import WritCore
+import WritEngine
 import WritHooks
 import WritPolicy
 import WritProtocol
@@ -52,7 +53,7 @@ struct SlackCardsTests {
 
     static func json(_ v: JSONValue) -> String {
         // JSONEncoder writes "/" as "\\/"; the checks read the text as Slack shows it.
-        StoredRequest.encodeJSON(v).replacing("\\/", with: "/")
+        EngineRequest.encodeJSON(v).replacing("\\/", with: "/")
     }
 
     @Test("what a requester typed cannot mention @channel or forge a link")

@@ -1,5 +1,6 @@
 import WritAudit
 import WritCore
+import WritEngine
 import WritPolicy
 import WritProcesses
 import WritProtocol
@@ -148,7 +149,7 @@ extension Engine {
         for row in rows where row.8 <= now {
             do {
                 let request = try row.3.flatMap { (id: String) throws(StoreError) in
-                    try StoredRequest.load(db, id: id)
+                    try EngineRequest.load(db, id: id)
                 }
                 // The grant an event is about, or the one the request earned (its end time).
                 let grantID = row.4 ?? request?.grantID
@@ -165,7 +166,7 @@ extension Engine {
                         createdAt: row.9,
                         request: request?.view,
                         grant: grant,
-                        card: try request.flatMap { (r: StoredRequest) throws(StoreError) in try slackCard(r.core.id) },
+                        card: try request.flatMap { (r: EngineRequest) throws(StoreError) in try slackCard(r.core.id) },
                         channel: flow?.slackChannel ?? settings?.channel,
                         // A flow the policy no longer has gets no Approve button.
                         approveMode: flow?.slackApprove ?? .cli,
@@ -339,14 +340,14 @@ extension Engine {
 
     /// A request's flow setting for Slack approvals, and the request (nil: no such request).
     func slackApproval(of requestID: String) -> (mode: SlackApproval, request: RequestView)? {
-        guard let r = try? StoredRequest.load(db, id: requestID) else { return nil }
+        guard let r = try? EngineRequest.load(db, id: requestID) else { return nil }
         return (policy?.flow(named: r.flow)?.slackApprove ?? .cli, r.view)
     }
 
     /// A grant's holder and the request that issued it (the Extend button).
     func slackGrant(_ id: String) -> (grant: Grant, request: RequestView?)? {
         guard let g = try? state.grants.grant(id: id) else { return nil }
-        let r = g.requestID.flatMap { try? StoredRequest.load(db, id: $0) }
+        let r = g.requestID.flatMap { try? EngineRequest.load(db, id: $0) }
         return (g, r?.view)
     }
 

@@ -1,0 +1,310 @@
+import Glibc
+import WritAudit
+import WritCore
+
+/// The approval engine: requests, decisions, grants, expiry, escalation and the audit chain,
+/// over any `ApprovalStore`. It keeps no state between calls, so any number of instances may
+/// serve one store at once: every guarantee comes from the store's transactions
+/// (`ApprovalStore`). Who asks is a `Principal` per call.
+public struct ApprovalEngine: Sendable {
+    public let store: any ApprovalStore
+    let clock: @Sendable () -> Int64
+    /// A flow's longest grant (an extension never leaves more than this from now); nil: the
+    /// request's own duration.
+    let flowMaxDuration: @Sendable (String) -> Int64?
+
+    public init(
+        store: any ApprovalStore,
+        clock: @escaping @Sendable () -> Int64 = { Int64(time(nil)) },
+        flowMaxDuration: @escaping @Sendable (String) -> Int64? = { _ in nil }
+    ) {
+        self.store = store
+        self.clock = clock
+        self.flowMaxDuration = flowMaxDuration
+    }
+
+    /// What a decision did.
+    public struct Outcome: Sendable, Equatable {
+        public var request: EngineRequest
+        /// The grant it issued or extended, if it did.
+        public var grant: EngineGrant?
+        public var actions: [AccessRequest.Action]
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case approve(comment: String)
+        case deny(reason: String)
+    }
+
+    // MARK: filing
+
+    /// Files a request the policy has evaluated. With `autoApprovedBy` (a rule's name) it is
+    /// approved at once and its grant issued, in the same transaction as the request and both
+    /// audit records.
+    public func file(
+        _ request: EngineRequest,
+        by who: Principal,
+        autoApprovedBy rule: String? = nil
+    ) async throws(EngineError) -> Outcome {
+        let now = clock()
+        return try await store.transaction { (tx) throws(EngineError) -> Outcome in
+            var r = request
+            try await tx.appendAudit(r.auditEvent("request.create", actor: who.user, at: now, via: who.via))
+            var grant: EngineGrant?
+            var actions: [AccessRequest.Action] = []
+            if let rule {
+                let by = "policy:" + rule
+                r.core = r.core.decidedWithoutPeople(.approved, at: now, by: by, note: "auto-approved by rule \(rule)")
+                r.autoRule = rule
+                r.decidedVia = "auto_approve rule \(rule)"
+                grant = try await issue(&r, tx: tx, notBefore: now, expiresAt: now + r.core.duration, by: by, at: now)
+                try await tx.appendAudit(r.auditEvent("request.approve", actor: by, at: now, via: nil))
+                actions = [.issueGrant(notBefore: now, expiresAt: now + r.core.duration)]
+            }
+            try await tx.insertRequest(r)
+            return Outcome(request: r, grant: grant, actions: actions)
+        }
+    }
+
+    // MARK: decisions
+
+    /// Approves or denies a pending request as `who`. The request is locked for the transaction,
+    /// so decisions on one request from any number of instances apply one after the other, and
+    /// only one of them can issue its grant. `check` runs on the locked request before anything
+    /// changes (the caller's rules: the route may approve this flow, the approver is still one
+    /// under the current policy); it throws `.refused` to stop.
+    public func decide(
+        _ id: String,
+        _ decision: Decision,
+        by who: Principal,
+        check: @escaping @Sendable (EngineRequest) throws(EngineError) -> Void = { _ in }
+    ) async throws(EngineError) -> Outcome {
+        let now = clock()
+        return try await store.transaction { (tx) throws(EngineError) -> Outcome in
+            guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
+            try check(r)
+            let event: AccessRequest.Event =
+                switch decision {
+                case .approve(let comment): .approve(by: who.user, at: now, comment: comment)
+                case .deny(let reason): .deny(by: who.user, at: now, reason: reason)
+                }
+            let actions: [AccessRequest.Action]
+            do throws(AccessRequest.Refusal) { actions = try r.core.apply(event) } catch {
+                throw .refused(error.description)
+            }
+            var grant: EngineGrant?
+            for action in actions {
+                switch action {
+                case .recordApproval:
+                    try await tx.appendAudit(r.auditEvent("request.approval", actor: who.user, at: now, via: who.via))
+                case .issueGrant(let notBefore, let expiresAt):
+                    grant = try await issue(
+                        &r,
+                        tx: tx,
+                        notBefore: notBefore,
+                        expiresAt: expiresAt,
+                        by: who.user,
+                        at: now
+                    )
+                    try await tx.appendAudit(r.auditEvent("request.approve", actor: who.user, at: now, via: who.via))
+                case .notifyDenied:
+                    try await tx.appendAudit(r.auditEvent("request.deny", actor: who.user, at: now, via: who.via))
+                case .stepCompleted(let step, let next):
+                    var e = r.auditEvent("request.step", actor: who.user, at: now, via: who.via)
+                    e.fields.append(.init("completed", r.core.steps[step].name))
+                    e.fields.append(.init("next", r.core.steps[next].name))
+                    try await tx.appendAudit(e)
+                case .notifyExpired, .notifyCancelled, .escalated:
+                    break
+                }
+            }
+            try await tx.updateRequest(r)
+            return Outcome(request: r, grant: grant, actions: actions)
+        }
+    }
+
+    /// The requester withdraws a pending request.
+    public func cancel(_ id: String, by who: Principal) async throws(EngineError) -> EngineRequest {
+        let now = clock()
+        return try await store.transaction { (tx) throws(EngineError) -> EngineRequest in
+            guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
+            do throws(AccessRequest.Refusal) { _ = try r.core.apply(.cancel(by: who.user, at: now)) } catch {
+                throw .refused(error.description)
+            }
+            try await tx.appendAudit(r.auditEvent("request.cancel", actor: who.user, at: now, via: who.via))
+            try await tx.updateRequest(r)
+            return r
+        }
+    }
+
+    /// Ends a running grant now. Revoking a grant that has already ended is refused.
+    public func revoke(grant id: String, by who: Principal, reason: String) async throws(EngineError) -> EngineGrant {
+        let now = clock()
+        return try await store.transaction { (tx) throws(EngineError) -> EngineGrant in
+            guard var g = try await tx.grant(id, forUpdate: true) else { throw .notFound("no grant \(id)") }
+            guard g.endedAt == nil, g.expiresAt > now else {
+                throw .refused("grant \(id) has already ended (\(g.endReason ?? "expired"))")
+            }
+            g.revokedAt = now
+            g.revokedBy = who.user
+            g.endedAt = now
+            g.endReason = "revoked"
+            var e = g.auditEvent("grant.revoke", actor: who.user, at: now)
+            if !reason.isEmpty { e.fields.append(.init("revoke_reason", reason)) }
+            if let via = who.via { e.fields.append(.init("via", via)) }
+            try await tx.appendAudit(e)
+            try await tx.updateGrant(g)
+            return g
+        }
+    }
+
+    // MARK: time
+
+    /// What one `tick` did.
+    public struct TickReport: Sendable, Equatable {
+        public var expiredRequests: [String] = []
+        public var escalatedRequests: [String] = []
+        public var endedGrants: [EngineGrant] = []
+        public init() {}
+    }
+
+    /// Applies everything that fell due: pending requests nobody answered expire, steps that
+    /// waited too long escalate, grants past their end are ended. Each batch of `batch` rows is
+    /// claimed in its own short transaction (rows another instance holds are skipped), so several
+    /// instances ticking at once do each piece of work once, and an instance killed mid-batch
+    /// leaves its rows to the others.
+    public func tick(batch: Int = 100) async throws(EngineError) -> TickReport {
+        let now = clock()
+        var report = TickReport()
+        while true {
+            let (claimed, part) = try await store.transaction { (tx) throws(EngineError) -> (Int, TickReport) in
+                var part = TickReport()
+                let due = try await tx.claimDueRequests(now: now, limit: batch)
+                for var r in due {
+                    let actions = (try? r.core.apply(.tick(at: now))) ?? []
+                    for action in actions {
+                        switch action {
+                        case .notifyExpired:
+                            try await tx.appendAudit(
+                                r.auditEvent(
+                                    "request.expire",
+                                    actor: Principal.engine.user,
+                                    at: r.core.pendingUntil,
+                                    via: nil
+                                )
+                            )
+                            part.expiredRequests.append(r.core.id)
+                        case .escalated(let i):
+                            let step = r.core.steps[i]
+                            // Dated when it fell due, like an expiry applied late.
+                            let at = (step.startedAt ?? now) + (step.escalateAfter ?? 0)
+                            var e = r.auditEvent("request.escalate", actor: Principal.engine.user, at: at, via: nil)
+                            e.fields.append(.init("step", step.name))
+                            e.fields.append(.init("added", step.escalateTo.sorted().joined(separator: ",")))
+                            try await tx.appendAudit(e)
+                            part.escalatedRequests.append(r.core.id)
+                        default:
+                            break
+                        }
+                    }
+                    // Saved either way: its next deadline moves past one that changed nothing.
+                    try await tx.updateRequest(r)
+                }
+                return (due.count, part)
+            }
+            report.expiredRequests += part.expiredRequests
+            report.escalatedRequests += part.escalatedRequests
+            if claimed < batch { break }
+        }
+        while true {
+            let ended = try await store.transaction { (tx) throws(EngineError) -> [EngineGrant] in
+                var ended: [EngineGrant] = []
+                for var g in try await tx.claimDueGrants(now: now, limit: batch) {
+                    g.endedAt = g.expiresAt
+                    g.endReason = "expired"
+                    var e = g.auditEvent("grant.expire", actor: Principal.engine.user, at: g.expiresAt)
+                    if now > g.expiresAt + 1 { e.fields.append(.init("applied_at", String(now))) }
+                    try await tx.appendAudit(e)
+                    try await tx.updateGrant(g)
+                    ended.append(g)
+                }
+                return ended
+            }
+            report.endedGrants += ended
+            if ended.count < batch { break }
+        }
+        return report
+    }
+
+    // MARK: grants
+
+    /// Issues the grant an approved request earns, or moves an extended grant's end, inside the
+    /// caller's transaction.
+    func issue(
+        _ r: inout EngineRequest,
+        tx: any StoreTransaction,
+        notBefore: Int64,
+        expiresAt: Int64,
+        by: String,
+        at now: Int64
+    ) async throws(EngineError) -> EngineGrant {
+        if r.kind == "extend" {
+            guard let id = r.extendsGrant, var g = try await tx.grant(id, forUpdate: true) else {
+                throw .notFound("the grant this extension is for (\(r.extendsGrant ?? "?")) is gone")
+            }
+            guard g.endedAt == nil, g.expiresAt > now else {
+                throw .refused("grant \(id) has ended; an extension cannot revive it — file a new request")
+            }
+            // More time, but never more left than the flow's maximum from now.
+            let old = g.expiresAt
+            g.expiresAt = min(g.expiresAt + r.core.duration, now + (flowMaxDuration(r.flow) ?? r.core.duration))
+            try await tx.updateGrant(g)
+            r.grantID = id
+            try await tx.appendAudit(
+                AuditEvent(
+                    time: now,
+                    event: "grant.extend",
+                    actor: by,
+                    fields: [
+                        .init("grant", id), .init("user", g.user), .init("request", r.core.id),
+                        .init("old_expires_at", String(old)), .init("expires_at", String(g.expiresAt)),
+                        .init("policy_version", r.policyVersion),
+                    ]
+                )
+            )
+            return g
+        }
+        let g = EngineGrant(
+            requestID: r.core.id,
+            user: r.core.requester,
+            capability: r.core.capability.rawValue,
+            host: r.host,
+            runas: r.runas,
+            commands: r.commands,
+            notBefore: notBefore,
+            expiresAt: expiresAt,
+            approvedBy: by,
+            reason: r.core.reason
+        )
+        try await tx.insertGrant(g)
+        r.grantID = g.id
+        var e = g.auditEvent("grant.issue", actor: by, at: now)
+        e.fields.append(.init("policy_version", r.policyVersion))
+        try await tx.appendAudit(e)
+        return g
+    }
+}
+
+extension EngineGrant {
+    /// The audit record of a change to this grant (the fields writd's grant records carry).
+    public func auditEvent(_ name: String, actor: String, at: Int64) -> AuditEvent {
+        var fields: [AuditEvent.Field] = [
+            .init("grant", id), .init("user", user), .init("capability", capability), .init("host", host),
+            .init("runas", runas), .init("not_before", String(notBefore)), .init("expires_at", String(expiresAt)),
+            .init("reason", reason),
+        ]
+        if let c = commands { fields.append(.init("commands", c.joined(separator: "; "))) }
+        if let r = requestID { fields.append(.init("request", r)) }
+        return AuditEvent(time: at, event: name, actor: actor, fields: fields)
+    }
+}

@@ -1,0 +1,279 @@
+import Glibc
+import WritAudit
+import WritCore
+import WritStore
+
+/// The engine's store in one SQLite file: writd standalone and a trial writ-server. Transactions
+/// are `BEGIN IMMEDIATE`, so the file has one writer at a time across processes and each
+/// transaction sees everything committed before it: locking a row (`forUpdate`) and claiming
+/// due rows need nothing more. In one process, transactions take turns on the connection.
+public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
+    public let kind = "sqlite"
+    public let path: String
+    // Used only by the holder of `gate`.
+    private let db: SQLiteDatabase
+    private let gate = AsyncGate()
+
+    public static let migrations: [Migration] = [
+        Migration(
+            version: 1,
+            summary: "requests, grants and the audit chain",
+            statements: [
+                """
+                CREATE TABLE requests (
+                    id         TEXT PRIMARY KEY NOT NULL,
+                    state      TEXT NOT NULL,
+                    requester  TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    next_at    INTEGER,
+                    body       TEXT NOT NULL
+                ) STRICT
+                """,
+                """
+                CREATE INDEX requests_due ON requests (next_at) WHERE state = 'pending'
+                """,
+                """
+                CREATE INDEX requests_requester ON requests (requester, created_at)
+                """,
+                """
+                CREATE TABLE grants (
+                    id         TEXT PRIMARY KEY NOT NULL,
+                    request_id TEXT UNIQUE,
+                    user_name  TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    ended_at   INTEGER,
+                    body       TEXT NOT NULL
+                ) STRICT
+                """,
+                """
+                CREATE INDEX grants_due ON grants (expires_at) WHERE ended_at IS NULL
+                """,
+                """
+                CREATE TABLE audit (
+                    seq  INTEGER PRIMARY KEY NOT NULL,
+                    hash TEXT NOT NULL UNIQUE,
+                    line TEXT NOT NULL
+                ) STRICT
+                """,
+            ]
+        )
+    ]
+
+    /// Opens (creating it 0600 if needed) and migrates the file.
+    public init(path: String) throws(EngineError) {
+        Migration.check(Self.migrations)
+        self.path = path
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw .store("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        do {
+            db = try SQLiteDatabase(path: path, readOnly: false, create: true, busyTimeoutMs: 10_000)
+            try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
+        } catch { throw .store(error.description) }
+        try migrate()
+    }
+
+    private func migrate() throws(EngineError) {
+        try sqlite { () throws(StoreError) in try db.execute("BEGIN IMMEDIATE") }
+        do throws(EngineError) {
+            let found = Int(try sqlite { () throws(StoreError) in try db.userVersion() })
+            let known = Self.migrations.count
+            if found > known { throw Migration.newerSchema(path, found: found, known: known) }
+            for m in Self.migrations where m.version > found {
+                try sqlite { () throws(StoreError) in
+                    for statement in m.statements { try db.execute(statement) }
+                    try db.execute("PRAGMA user_version = \(m.version)")
+                }
+            }
+            try sqlite { () throws(StoreError) in try db.execute("COMMIT") }
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    public func transaction<T: Sendable>(
+        _ body: @Sendable (any StoreTransaction) async throws(EngineError) -> T
+    ) async throws(EngineError) -> T {
+        await gate.enter()
+        do {
+            try sqlite { () throws(StoreError) in try db.execute("BEGIN IMMEDIATE") }
+        } catch {
+            await gate.leave()
+            throw error
+        }
+        do throws(EngineError) {
+            let value = try await body(Transaction(db: db))
+            try sqlite { () throws(StoreError) in try db.execute("COMMIT") }
+            await gate.leave()
+            return value
+        } catch {
+            try? db.execute("ROLLBACK")
+            await gate.leave()
+            throw error
+        }
+    }
+
+    /// Runs SQLite work, mapping its failure: a broken UNIQUE constraint is a refusal.
+    fileprivate func sqlite<T>(_ work: () throws(StoreError) -> T) throws(EngineError) -> T {
+        do { return try work() } catch { throw Self.map(error) }
+    }
+
+    fileprivate static func map(_ error: StoreError) -> EngineError {
+        if case .sqlite(_, let code, _) = error, code & 0xff == 19 {  // SQLITE_CONSTRAINT
+            return .refused("that is already recorded (\(error.description))")
+        }
+        return .store(error.description)
+    }
+
+    /// One transaction's view of the connection (valid while `transaction` runs its body).
+    private struct Transaction: StoreTransaction, @unchecked Sendable {
+        let db: SQLiteDatabase
+
+        private func run<T>(_ work: () throws(StoreError) -> T) throws(EngineError) -> T {
+            do { return try work() } catch { throw SQLiteApprovalStore.map(error) }
+        }
+
+        func request(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineRequest? {
+            let body = try run { () throws(StoreError) -> String? in
+                let s = try db.prepare("SELECT body FROM requests WHERE id = ?1")
+                try s.bind(1, id)
+                return try s.step() ? s.string(0) : nil
+            }
+            return try body.map { (b) throws(EngineError) in try EngineRequest(document: b) }
+        }
+
+        func insertRequest(_ r: EngineRequest) async throws(EngineError) {
+            try write(
+                "INSERT INTO requests (id, state, requester, created_at, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                r
+            )
+        }
+
+        func updateRequest(_ r: EngineRequest) async throws(EngineError) {
+            try write(
+                "UPDATE requests SET state = ?2, requester = ?3, created_at = ?4, next_at = ?5, body = ?6 WHERE id = ?1",
+                r
+            )
+        }
+
+        private func write(_ sql: String, _ r: EngineRequest) throws(EngineError) {
+            try run { () throws(StoreError) in
+                let s = try db.prepare(sql)
+                try s.bind(1, r.core.id)
+                try s.bind(2, r.core.state.rawValue)
+                try s.bind(3, r.core.requester)
+                try s.bind(4, r.core.createdAt)
+                try s.bind(5, r.core.nextDeadline)
+                try s.bind(6, r.document)
+                _ = try s.step()
+            }
+        }
+
+        func claimDueRequests(now: Int64, limit: Int) async throws(EngineError) -> [EngineRequest] {
+            try requests(
+                "SELECT body FROM requests WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at LIMIT ?2",
+                [.int(now), .int(Int64(limit))]
+            )
+        }
+
+        func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
+        {
+            try requests(
+                "SELECT body FROM requests WHERE requester = ?1 \(pendingOnly ? "AND state = 'pending'" : "") ORDER BY created_at DESC LIMIT ?2",
+                [.text(requester), .int(Int64(limit))]
+            )
+        }
+
+        private enum Bind {
+            case int(Int64)
+            case text(String)
+        }
+
+        private func bodies(_ sql: String, _ binds: [Bind]) throws(EngineError) -> [String] {
+            try run { () throws(StoreError) -> [String] in
+                let s = try db.prepare(sql)
+                for (i, b) in binds.enumerated() {
+                    switch b {
+                    case .int(let v): try s.bind(Int32(i + 1), v)
+                    case .text(let v): try s.bind(Int32(i + 1), v)
+                    }
+                }
+                var out: [String] = []
+                while try s.step() { out.append(s.string(0)) }
+                return out
+            }
+        }
+
+        private func requests(_ sql: String, _ binds: [Bind]) throws(EngineError) -> [EngineRequest] {
+            var out: [EngineRequest] = []
+            for b in try bodies(sql, binds) { out.append(try EngineRequest(document: b)) }
+            return out
+        }
+
+        func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant? {
+            try bodies("SELECT body FROM grants WHERE id = ?1", [.text(id)]).first.map {
+                (b) throws(EngineError) in try EngineGrant(document: b)
+            }
+        }
+
+        func insertGrant(_ g: EngineGrant) async throws(EngineError) {
+            try writeGrant(
+                "INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                g
+            )
+        }
+
+        func updateGrant(_ g: EngineGrant) async throws(EngineError) {
+            try writeGrant(
+                "UPDATE grants SET request_id = ?2, user_name = ?3, expires_at = ?4, ended_at = ?5, body = ?6 WHERE id = ?1",
+                g
+            )
+        }
+
+        private func writeGrant(_ sql: String, _ g: EngineGrant) throws(EngineError) {
+            try run { () throws(StoreError) in
+                let s = try db.prepare(sql)
+                try s.bind(1, g.id)
+                try s.bind(2, g.requestID)
+                try s.bind(3, g.user)
+                try s.bind(4, g.expiresAt)
+                try s.bind(5, g.endedAt)
+                try s.bind(6, g.document)
+                _ = try s.step()
+            }
+        }
+
+        func claimDueGrants(now: Int64, limit: Int) async throws(EngineError) -> [EngineGrant] {
+            var out: [EngineGrant] = []
+            let sql = "SELECT body FROM grants WHERE ended_at IS NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2"
+            for b in try bodies(sql, [.int(now), .int(Int64(limit))]) { out.append(try EngineGrant(document: b)) }
+            return out
+        }
+
+        func appendAudit(_ event: AuditEvent) async throws(EngineError) -> String {
+            try run { () throws(StoreError) -> String in
+                let head = try db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                let (seq, prev) = try head.step() ? (head.int64(0), head.string(1)) : (0, AuditLine.genesis)
+                var e = event
+                e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
+                let line = AuditLine.render(seq: seq + 1, prev: prev, e)
+                let s = try db.prepare("INSERT INTO audit (seq, hash, line) VALUES (?1, ?2, ?3)")
+                try s.bind(1, seq + 1)
+                try s.bind(2, AuditChain.hash(line))
+                try s.bind(3, line)
+                _ = try s.step()
+                return line
+            }
+        }
+
+        func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {
+            try bodies(
+                "SELECT line FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                [.int(after), .int(Int64(limit))]
+            )
+        }
+    }
+}

@@ -1,0 +1,336 @@
+import Logging
+import PostgresNIO
+import WritAudit
+import WritEngine
+
+/// The engine's store in PostgreSQL (postgres-nio), for writ-server replicas: any number of
+/// engine instances, in any number of processes, on one database. What one actor guaranteed on
+/// one host comes from the database here:
+/// - decisions lock the request row (`SELECT … FOR UPDATE`), and `grants.request_id` is UNIQUE:
+///   one grant per request whatever races;
+/// - due work is claimed with `FOR UPDATE SKIP LOCKED` in short transactions: done once, and a
+///   killed instance's rows are released with its connection;
+/// - the audit chain's head row is locked per append: one writer per chain;
+/// - every change sends `NOTIFY writ_engine` with "request:ID" or "grant:ID" (delivered at
+///   commit), so other instances wake without polling (`followChanges`).
+public final class PostgresApprovalStore: ApprovalStore {
+    public let kind = "postgresql"
+    public static let channel = "writ_engine"
+    let client: PostgresClient
+    let logger: Logger
+    private let running: Task<Void, Never>
+
+    public static let migrations: [Migration] = [
+        Migration(
+            version: 1,
+            summary: "requests, grants and the audit chain",
+            statements: [
+                """
+                CREATE TABLE requests (
+                    id         text PRIMARY KEY,
+                    state      text NOT NULL,
+                    requester  text NOT NULL,
+                    created_at bigint NOT NULL,
+                    next_at    bigint,
+                    body       text NOT NULL
+                )
+                """,
+                "CREATE INDEX requests_due ON requests (next_at) WHERE state = 'pending'",
+                "CREATE INDEX requests_requester ON requests (requester, created_at)",
+                """
+                CREATE TABLE grants (
+                    id         text PRIMARY KEY,
+                    request_id text UNIQUE,
+                    user_name  text NOT NULL,
+                    expires_at bigint NOT NULL,
+                    ended_at   bigint,
+                    body       text NOT NULL
+                )
+                """,
+                "CREATE INDEX grants_due ON grants (expires_at) WHERE ended_at IS NULL",
+                """
+                CREATE TABLE audit (
+                    seq  bigint PRIMARY KEY,
+                    hash text NOT NULL UNIQUE,
+                    line text NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE audit_head (
+                    id   integer PRIMARY KEY CHECK (id = 1),
+                    seq  bigint NOT NULL,
+                    hash text NOT NULL
+                )
+                """,
+                "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditLine.genesis)')",
+            ]
+        )
+    ]
+
+    /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
+    public init(configuration: PostgresClient.Configuration, logger: Logger) async throws(EngineError) {
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        running = Task { [client] in await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            running.cancel()
+            await running.value
+            throw error
+        }
+    }
+
+    /// A client for a Unix-socket server (`/run/postgresql`, or a test's private cluster).
+    public static func configuration(
+        socketDirectory: String,
+        port: Int = 5432,
+        user: String,
+        database: String
+    )
+        -> PostgresClient.Configuration
+    {
+        PostgresClient.Configuration(
+            unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)",
+            username: user,
+            password: nil,
+            database: database
+        )
+    }
+
+    /// Stops the pool; the store cannot be used after.
+    public func shutdown() async {
+        running.cancel()
+        await running.value
+    }
+
+    /// Applies the missing migrations in one transaction, under an advisory lock so replicas
+    /// starting together apply each once.
+    private func migrate() async throws(EngineError) {
+        let list = Self.migrations
+        let known = list.count
+        try await run { [logger] in
+            try await self.client.withTransaction(logger: logger) { conn in
+                try await conn.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+                try await conn.query(
+                    "CREATE TABLE IF NOT EXISTS writ_schema (version integer NOT NULL)",
+                    logger: logger
+                )
+                var found = 0
+                for try await v in try await conn.query("SELECT version FROM writ_schema", logger: logger).decode(
+                    Int.self
+                ) {
+                    found = v
+                }
+                if found > known { throw Self.newerSchema(found: found, known: known) }
+                for m in list where m.version > found {
+                    for statement in m.statements {
+                        try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                try await conn.query("DELETE FROM writ_schema", logger: logger)
+                try await conn.query("INSERT INTO writ_schema (version) VALUES (\(known))", logger: logger)
+            }
+        }
+    }
+
+    /// `pg_advisory_xact_lock` key of the migrations ("writ" in ASCII).
+    static let migrationLock: Int64 = 0x7772_6974
+
+    static func newerSchema(found: Int, known: Int) -> EngineError {
+        .schema(
+            "the PostgreSQL database has engine schema \(found), newer than this build's \(known): upgrade Writ here before it uses that database"
+        )
+    }
+
+    public func transaction<T: Sendable>(
+        _ body: @Sendable (any StoreTransaction) async throws(EngineError) -> T
+    ) async throws(EngineError) -> T {
+        try await run { [logger] in
+            try await self.client.withTransaction(logger: logger) { conn in
+                try await body(Transaction(conn: conn, logger: logger))
+            }
+        }
+    }
+
+    /// Calls `onChange` with each change other instances (and this one) commit — "request:ID" or
+    /// "grant:ID" — until the calling task is cancelled. NOTIFY is not stored: a change made
+    /// while no connection listens is not delivered, so a follower also polls now and then.
+    public func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError) {
+        try await run { [logger] in
+            try await self.client.withConnection { conn in
+                for try await n in try await conn.listen(Self.channel) {
+                    await onChange(n.payload)
+                }
+            }
+            _ = logger
+        }
+    }
+
+    /// Maps what postgres-nio throws: the engine's own errors pass through (a transaction wraps
+    /// them), a unique violation is a refusal, the rest a store failure.
+    private func run<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
+        do { return try await work() } catch { throw Self.map(error) }
+    }
+
+    static func map(_ error: any Error) -> EngineError {
+        switch error {
+        case let e as EngineError: return e
+        case let e as PSQLError: return map(e)
+        case let e as PostgresTransactionError:
+            // The body's error first: it is why the transaction was rolled back.
+            if let inner = e.closureError ?? e.beginError ?? e.commitError { return map(inner) }
+            return .store(String(describing: e))
+        default: return .store(String(describing: error))
+        }
+    }
+
+    static func map(_ e: PSQLError) -> EngineError {
+        let state = e.serverInfo?[.sqlState]
+        let message = e.serverInfo?[.message] ?? "\(e.code)"
+        if state == "23505" { return .refused("that is already recorded (\(message))") }
+        return .store("PostgreSQL: \(message)\(state.map { " (SQLSTATE \($0))" } ?? "")")
+    }
+
+    /// One transaction on one leased connection.
+    struct Transaction: StoreTransaction {
+        let conn: PostgresConnection
+        let logger: Logger
+
+        private func run<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
+            do { return try await work() } catch { throw PostgresApprovalStore.map(error) }
+        }
+
+        private func strings(_ query: PostgresQuery) async throws(EngineError) -> [String] {
+            try await run {
+                var out: [String] = []
+                for try await s in try await conn.query(query, logger: logger).decode(String.self) { out.append(s) }
+                return out
+            }
+        }
+
+        private func exec(_ query: PostgresQuery) async throws(EngineError) {
+            try await run { try await conn.query(query, logger: logger) }
+        }
+
+        private func notify(_ what: String) async throws(EngineError) {
+            try await exec("SELECT pg_notify(\(PostgresApprovalStore.channel), \(what))")
+        }
+
+        func request(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineRequest? {
+            let rows =
+                forUpdate
+                ? try await strings("SELECT body FROM requests WHERE id = \(id) FOR UPDATE")
+                : try await strings("SELECT body FROM requests WHERE id = \(id)")
+            return try rows.first.map { (b) throws(EngineError) in try EngineRequest(document: b) }
+        }
+
+        func insertRequest(_ r: EngineRequest) async throws(EngineError) {
+            try await exec(
+                """
+                INSERT INTO requests (id, state, requester, created_at, next_at, body)
+                VALUES (\(r.core.id), \(r.core.state.rawValue), \(r.core.requester), \(r.core.createdAt), \(r.core.nextDeadline), \(r.document))
+                """
+            )
+            try await notify("request:\(r.core.id)")
+        }
+
+        func updateRequest(_ r: EngineRequest) async throws(EngineError) {
+            try await exec(
+                """
+                UPDATE requests SET state = \(r.core.state.rawValue), next_at = \(r.core.nextDeadline), body = \(r.document)
+                WHERE id = \(r.core.id)
+                """
+            )
+            try await notify("request:\(r.core.id)")
+        }
+
+        func claimDueRequests(now: Int64, limit: Int) async throws(EngineError) -> [EngineRequest] {
+            var out: [EngineRequest] = []
+            for b in try await strings(
+                """
+                SELECT body FROM requests WHERE state = 'pending' AND next_at <= \(now)
+                ORDER BY next_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                """
+            ) { out.append(try EngineRequest(document: b)) }
+            return out
+        }
+
+        func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
+        {
+            let rows =
+                pendingOnly
+                ? try await strings(
+                    "SELECT body FROM requests WHERE requester = \(requester) AND state = 'pending' ORDER BY created_at DESC LIMIT \(limit)"
+                )
+                : try await strings(
+                    "SELECT body FROM requests WHERE requester = \(requester) ORDER BY created_at DESC LIMIT \(limit)"
+                )
+            var out: [EngineRequest] = []
+            for b in rows { out.append(try EngineRequest(document: b)) }
+            return out
+        }
+
+        func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant? {
+            let rows =
+                forUpdate
+                ? try await strings("SELECT body FROM grants WHERE id = \(id) FOR UPDATE")
+                : try await strings("SELECT body FROM grants WHERE id = \(id)")
+            return try rows.first.map { (b) throws(EngineError) in try EngineGrant(document: b) }
+        }
+
+        func insertGrant(_ g: EngineGrant) async throws(EngineError) {
+            try await exec(
+                """
+                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body)
+                VALUES (\(g.id), \(g.requestID), \(g.user), \(g.expiresAt), \(g.endedAt), \(g.document))
+                """
+            )
+            try await notify("grant:\(g.id)")
+        }
+
+        func updateGrant(_ g: EngineGrant) async throws(EngineError) {
+            try await exec(
+                "UPDATE grants SET expires_at = \(g.expiresAt), ended_at = \(g.endedAt), body = \(g.document) WHERE id = \(g.id)"
+            )
+            try await notify("grant:\(g.id)")
+        }
+
+        func claimDueGrants(now: Int64, limit: Int) async throws(EngineError) -> [EngineGrant] {
+            var out: [EngineGrant] = []
+            for b in try await strings(
+                """
+                SELECT body FROM grants WHERE ended_at IS NULL AND expires_at <= \(now)
+                ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                """
+            ) { out.append(try EngineGrant(document: b)) }
+            return out
+        }
+
+        func appendAudit(_ event: AuditEvent) async throws(EngineError) -> String {
+            let line: String = try await run {
+                var head: (Int64, String) = (0, AuditLine.genesis)
+                for try await h in try await conn.query(
+                    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+                    logger: logger
+                ).decode((Int64, String).self) { head = h }
+                var e = event
+                e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
+                let seq = head.0 + 1
+                let line = AuditLine.render(seq: seq, prev: head.1, e)
+                let hash = AuditChain.hash(line)
+                try await conn.query(
+                    "INSERT INTO audit (seq, hash, line) VALUES (\(seq), \(hash), \(line))",
+                    logger: logger
+                )
+                try await conn.query("UPDATE audit_head SET seq = \(seq), hash = \(hash) WHERE id = 1", logger: logger)
+                return line
+            }
+            return line
+        }
+
+        func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {
+            try await strings("SELECT line FROM audit WHERE seq > \(after) ORDER BY seq LIMIT \(limit)")
+        }
+    }
+}

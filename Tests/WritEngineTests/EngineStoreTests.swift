@@ -1,0 +1,220 @@
+import FakeServices
+import Testing
+import WritAudit
+import WritCore
+import WritEngine
+import WritEnginePostgres
+
+/// The engine's behaviour, the same tests on both stores.
+@Suite("ApprovalEngine on SQLite and PostgreSQL")
+struct EngineStoreTests {
+    let bob = Principal.host("bob", on: "web-01")
+    let carol = Principal.host("carol", on: "web-02")
+    let alice = Principal.host("alice", on: "web-01")
+
+    /// A fresh store of `kind` and an engine on it, with a clock the test sets.
+    static func engine(
+        _ kind: StoreKind,
+        flowMaxDuration: Int64? = nil
+    ) async throws -> (
+        any ApprovalStore, TestClock, ApprovalEngine
+    ) {
+        let store = try await TestStore.make(kind).open()
+        let clock = TestClock()
+        return (
+            store, clock, ApprovalEngine(store: store, clock: { clock.now }, flowMaxDuration: { _ in flowMaxDuration })
+        )
+    }
+
+    @Test(
+        "a request is filed pending, approved once, and its grant names the user and host pattern",
+        arguments: StoreKind.allCases
+    )
+    func approveIssuesOneGrant(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let filed = try await engine.file(sampleRequest(at: clock.now), by: alice)
+        #expect(filed.request.core.state == .pending)
+        #expect(filed.grant == nil)
+        clock.now += 10
+        let out = try await engine.decide(filed.request.core.id, .approve(comment: "ok"), by: bob)
+        #expect(out.request.core.state == .approved)
+        let grant = try #require(out.grant)
+        #expect(grant.user == "alice" && grant.host == "web-*" && grant.runas == "root")
+        #expect(grant.notBefore == clock.now && grant.expiresAt == clock.now + 1800)
+        #expect(out.request.grantID == grant.id)
+        // A second approval finds it decided.
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.decide(filed.request.core.id, .approve(comment: ""), by: carol)
+        }
+        let lines = try await auditLines(store)
+        #expect(lines.map { AuditLine.field("event", in: $0) } == ["request.create", "grant.issue", "request.approve"])
+        #expect(AuditLine.field("via", in: lines[2]) == "host:web-01")
+        #expect(isIntact(AuditChain.verify(lines)))
+        await close(store)
+    }
+
+    @Test("who may not decide is refused and nothing changes", arguments: StoreKind.allCases)
+    func refusals(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let id = try await engine.file(sampleRequest(at: clock.now), by: alice).request.core.id
+        for (who, decision) in [
+            (alice, ApprovalEngine.Decision.approve(comment: "")),  // self-approval
+            (Principal.host("mallory", on: "web-01"), .approve(comment: "")),
+            (Principal.host("mallory", on: "web-01"), .deny(reason: "no")),
+        ] {
+            await #expect(throws: EngineError.self) { _ = try await engine.decide(id, decision, by: who) }
+        }
+        await #expect(throws: EngineError.notFound("no request r_nope")) {
+            _ = try await engine.decide("r_nope", .approve(comment: ""), by: bob)
+        }
+        // The caller's own check runs on the locked request and stops the decision.
+        await #expect(throws: EngineError.refused("not from Slack")) {
+            _ = try await engine.decide(id, .approve(comment: ""), by: bob) { _ throws(EngineError) in
+                throw .refused("not from Slack")
+            }
+        }
+        let r = try await store.transaction { (tx) throws(EngineError) in try await tx.request(id, forUpdate: false) }
+        #expect(r?.core.state == .pending && r?.core.approvals.isEmpty == true)
+        #expect(try await auditLines(store).count == 1)
+        await close(store)
+    }
+
+    @Test(
+        "two steps: the second approval issues the grant; deny and cancel end a request",
+        arguments: StoreKind.allCases
+    )
+    func stepsDenyCancel(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let steps = [
+            AccessRequest.Step(name: "team", approvers: ["bob"], required: 1),
+            AccessRequest.Step(name: "security", approvers: ["carol"], required: 1),
+        ]
+        let two = try await engine.file(sampleRequest(at: clock.now, steps: steps), by: alice).request.core.id
+        let first = try await engine.decide(two, .approve(comment: ""), by: bob)
+        #expect(first.grant == nil && first.request.core.currentStep == 1)
+        let second = try await engine.decide(two, .approve(comment: ""), by: carol)
+        #expect(second.grant != nil && second.request.core.state == .approved)
+
+        let denied = try await engine.file(sampleRequest(at: clock.now), by: alice).request.core.id
+        let d = try await engine.decide(denied, .deny(reason: "not now"), by: carol)
+        #expect(d.request.core.state == .denied && d.grant == nil)
+
+        let cancelled = try await engine.file(sampleRequest(at: clock.now), by: alice).request.core.id
+        await #expect(throws: EngineError.self) { _ = try await engine.cancel(cancelled, by: bob) }
+        #expect(try await engine.cancel(cancelled, by: alice).core.state == .cancelled)
+        let events = try await auditLines(store).compactMap { AuditLine.field("event", in: $0) }
+        #expect(events.filter { $0 == "request.step" }.count == 1)
+        #expect(events.filter { $0 == "grant.issue" }.count == 1)
+        #expect(events.contains("request.deny") && events.contains("request.cancel"))
+        #expect(isIntact(AuditChain.verify(try await auditLines(store))))
+        await close(store)
+    }
+
+    @Test("a rule's approval at filing issues the grant in the same transaction", arguments: StoreKind.allCases)
+    func autoApprove(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let out = try await engine.file(sampleRequest(at: clock.now), by: alice, autoApprovedBy: "oncall")
+        #expect(out.request.core.state == .approved && out.request.autoRule == "oncall")
+        let g = try #require(out.grant)
+        #expect(g.approvedBy == "policy:oncall")
+        let stored = try await store.transaction { (tx) throws(EngineError) in
+            (try await tx.request(out.request.core.id, forUpdate: false), try await tx.grant(g.id, forUpdate: false))
+        }
+        #expect(stored.0 == out.request)
+        #expect(stored.1 == g)
+        await close(store)
+    }
+
+    @Test("ticks expire requests, escalate steps and end grants, each once", arguments: StoreKind.allCases)
+    func tick(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let start = clock.now
+        let unanswered = try await engine.file(sampleRequest(at: start, pendingFor: 600), by: alice).request.core.id
+        let escalating = try await engine.file(
+            sampleRequest(
+                at: start,
+                steps: [
+                    AccessRequest.Step(
+                        name: "team",
+                        approvers: ["bob"],
+                        required: 1,
+                        escalateAfter: 300,
+                        escalateTo: ["carol"]
+                    )
+                ]
+            ),
+            by: alice
+        ).request.core.id
+        let granted = try await engine.file(sampleRequest(at: start, duration: 900), by: alice)
+        let grant = try #require(try await engine.decide(granted.request.core.id, .approve(comment: ""), by: bob).grant)
+
+        clock.now = start + 299
+        #expect(try await engine.tick() == ApprovalEngine.TickReport())
+        clock.now = start + 300
+        #expect(try await engine.tick().escalatedRequests == [escalating])
+        // carol may approve it now.
+        #expect(try await engine.decide(escalating, .approve(comment: ""), by: carol).grant != nil)
+        clock.now = start + 700
+        let expired = try await engine.tick()
+        #expect(expired.expiredRequests == [unanswered])
+        #expect(expired.endedGrants.isEmpty)
+        clock.now = start + 1000
+        let ended = try await engine.tick()
+        #expect(ended.endedGrants.map(\.id) == [grant.id])
+        #expect(ended.endedGrants.first?.endedAt == grant.expiresAt)
+        #expect(try await engine.tick() == ApprovalEngine.TickReport())
+        let lines = try await auditLines(store)
+        let events = lines.compactMap { AuditLine.field("event", in: $0) }
+        #expect(events.filter { $0 == "request.expire" }.count == 1)
+        #expect(events.filter { $0 == "request.escalate" }.count == 1)
+        #expect(events.filter { $0 == "grant.expire" }.count == 1)
+        #expect(isIntact(AuditChain.verify(lines)))
+        await close(store)
+    }
+
+    @Test(
+        "revoke ends a grant once; an extension moves its end within the flow's maximum",
+        arguments: StoreKind.allCases
+    )
+    func revokeAndExtend(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind, flowMaxDuration: 3600)
+        let a = try await engine.file(sampleRequest(at: clock.now), by: alice, autoApprovedBy: "r")
+        let grant = try #require(a.grant)
+        clock.now += 100
+        var ext = sampleRequest(at: clock.now, duration: 7200)
+        ext.kind = "extend"
+        ext.extendsGrant = grant.id
+        let e = try await engine.file(ext, by: alice)
+        let extended = try #require(try await engine.decide(e.request.core.id, .approve(comment: ""), by: bob).grant)
+        #expect(extended.id == grant.id)
+        #expect(extended.expiresAt == clock.now + 3600)  // capped: the flow's maximum from now
+
+        let revoked = try await engine.revoke(grant: grant.id, by: bob, reason: "done")
+        #expect(revoked.revokedBy == "bob" && revoked.endedAt == clock.now && revoked.endReason == "revoked")
+        await #expect(throws: EngineError.self) { _ = try await engine.revoke(grant: grant.id, by: bob, reason: "") }
+        clock.now += 10_000
+        #expect(try await engine.tick().endedGrants.isEmpty)  // already ended: not ended again
+        await close(store)
+    }
+
+    @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)
+    func migrations(kind: StoreKind) async throws {
+        let t = try await TestStore.make(kind)
+        let first = try await t.open()
+        let clock = TestClock()
+        _ = try await ApprovalEngine(store: first, clock: { clock.now }).file(sampleRequest(at: clock.now), by: alice)
+        await close(first)
+        let again = try await t.open()
+        #expect(try await auditLines(again).count == 1)
+        await close(again)
+        // As a newer Writ would leave it.
+        switch kind {
+        case .sqlite:
+            let out = try await ChildProcess.run(["sqlite3", t.name, "PRAGMA user_version = 99"])
+            #expect(out.status == 0)
+        case .postgresql:
+            try await TestCluster.shared.psql(t.name, "UPDATE writ_schema SET version = 99")
+        }
+        await #expect(throws: EngineError.self) { _ = try await t.open() }
+    }
+}

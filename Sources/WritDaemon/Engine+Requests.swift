@@ -223,6 +223,26 @@ extension Engine {
         }
     }
 
+    /// Writes the effects of one of the engine's steps (`EngineRequest.decide`, `cancel`, `tick`)
+    /// in order, inside the caller's transaction: audit records to the outbox, the grant to
+    /// grants.db.
+    func write(
+        _ effects: [EngineRequest.Effect],
+        for request: inout EngineRequest,
+        by: String,
+        at now: Int64
+    )
+        throws(StoreError)
+    {
+        for effect in effects {
+            switch effect {
+            case .audit(let e): try audit.queue(db, e)
+            case .issueGrant(let notBefore, let expiresAt):
+                try issue(&request, notBefore: notBefore, expiresAt: expiresAt, approvedBy: by, at: now)
+            }
+        }
+    }
+
     /// Writes the grant an approved request earns (or moves an extended grant's end), inside the
     /// caller's transaction.
     func issue(
@@ -396,14 +416,14 @@ extension Engine {
     func decide(_ r: WireRequest, who: UserDirectory.Account, approve: Bool) throws(WireError) -> WireResponse {
         var request = try loadRequest(r.id, who: who)
         let now = self.now()
-        let event: AccessRequest.Event
+        let decision: ApprovalEngine.Decision
         if approve {
-            event = .approve(by: who.name, at: now, comment: try Self.note(r.comment))
+            decision = .approve(comment: try Self.note(r.comment))
         } else {
             guard let reason = r.reason, !reason.trimmingSpaces.isEmpty else {
                 throw WireError("bad_request", "say why you deny it: writ deny \(request.core.id) --reason \"…\"")
             }
-            event = .deny(by: who.name, at: now, reason: try Self.note(reason, "reason", limit: Policy.reasonLimit))
+            decision = .deny(reason: try Self.note(reason, "reason", limit: Policy.reasonLimit))
         }
         // From Slack, the flow decides whether a click may approve at all (`slack_approve`), here
         // and not only on the card: a form opened before the policy changed, or a forged
@@ -438,8 +458,9 @@ extension Engine {
                 )
             }
         }
-        let actions: [AccessRequest.Action]
-        do throws(AccessRequest.Refusal) { actions = try request.core.apply(event) } catch {
+        let effects: [EngineRequest.Effect]
+        do throws(EngineError) { effects = try request.decide(decision, by: who.name, via: via, at: now).effects } catch
+        {
             logger.notice(
                 "refused \(approve ? "approval" : "denial") of \(request.core.id) by \(who.name): \(error.description)"
             )
@@ -451,24 +472,7 @@ extension Engine {
         }
         do {
             try state.transaction { () throws(StoreError) in
-                for action in actions {
-                    switch action {
-                    case .recordApproval:
-                        try audit.queue(db, requestEvent("request.approval", request, actor: who.name, at: now))
-                    case .issueGrant(let notBefore, let expiresAt):
-                        try issue(&request, notBefore: notBefore, expiresAt: expiresAt, approvedBy: who.name, at: now)
-                        try audit.queue(db, requestEvent("request.approve", request, actor: who.name, at: now))
-                    case .notifyDenied:
-                        try audit.queue(db, requestEvent("request.deny", request, actor: who.name, at: now))
-                    case .stepCompleted(let step, let next):
-                        var e = requestEvent("request.step", request, actor: who.name, at: now)
-                        e.fields.append(.init("completed", request.core.steps[step].name))
-                        e.fields.append(.init("next", request.core.steps[next].name))
-                        try audit.queue(db, e)
-                    case .notifyExpired, .notifyCancelled, .escalated:
-                        break
-                    }
-                }
+                try write(effects, for: &request, by: who.name, at: now)
                 try request.save(db)
             }
         } catch {
@@ -490,12 +494,13 @@ extension Engine {
     func cancel(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
         var request = try loadRequest(r.id, who: who)
         let now = self.now()
-        do throws(AccessRequest.Refusal) { _ = try request.core.apply(.cancel(by: who.name, at: now)) } catch {
+        let effects: [EngineRequest.Effect]
+        do throws(EngineError) { effects = try request.cancel(by: who.name, via: via, at: now) } catch {
             throw WireError("refused", error.description)
         }
         do {
             try state.transaction { () throws(StoreError) in
-                try audit.queue(db, requestEvent("request.cancel", request, actor: who.name, at: now))
+                try write(effects, for: &request, by: who.name, at: now)
                 try request.save(db)
             }
         } catch { throw internalError("cancel the request", error) }

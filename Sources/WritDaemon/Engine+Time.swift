@@ -21,26 +21,14 @@ extension Engine {
         do {
             try state.transaction { () throws(StoreError) in
                 for var r in try EngineRequest.query(db, "WHERE state = 'pending' AND next_at <= ?1", [String(now)]) {
-                    let actions = (try? r.core.apply(.tick(at: now))) ?? []
+                    let (actions, effects) = r.tick(at: now, actor: "writd")
+                    try write(effects, for: &r, by: "writd", at: now)
                     for action in actions {
                         switch action {
-                        case .notifyExpired:
-                            try audit.queue(
-                                db,
-                                requestEvent("request.expire", r, actor: "writd", at: r.core.pendingUntil)
-                            )
-                            expiredRequests.append(r)
+                        case .notifyExpired: expiredRequests.append(r)
                         case .escalated(let i):
-                            let step = r.core.steps[i]
-                            // Dated when it fell due, like an expiry applied late.
-                            let due = (step.startedAt ?? now) + (step.escalateAfter ?? 0)
-                            var e = requestEvent("request.escalate", r, actor: "writd", at: due)
-                            e.fields.append(.init("step", step.name))
-                            e.fields.append(.init("added", step.escalateTo.sorted().joined(separator: ",")))
-                            try audit.queue(db, e)
-                            logger.info("request \(r.core.id): step \(step.name) escalated")
-                        default:
-                            break
+                            logger.info("request \(r.core.id): step \(r.core.steps[i].name) escalated")
+                        default: break
                         }
                     }
                     // Saved either way: next_at moves past a deadline that changed nothing.

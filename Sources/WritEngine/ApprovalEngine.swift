@@ -57,8 +57,16 @@ public struct ApprovalEngine: Sendable {
                 r.core = r.core.decidedWithoutPeople(.approved, at: now, by: by, note: "auto-approved by rule \(rule)")
                 r.autoRule = rule
                 r.decidedVia = "auto_approve rule \(rule)"
-                grant = try await issue(&r, tx: tx, notBefore: now, expiresAt: now + r.core.duration, by: by, at: now)
-                try await tx.appendAudit(r.auditEvent("request.approve", actor: by, at: now, via: nil))
+                grant = try await apply(
+                    [
+                        .issueGrant(notBefore: now, expiresAt: now + r.core.duration),
+                        .audit(r.auditEvent("request.approve", actor: by, at: now, via: nil)),
+                    ],
+                    to: &r,
+                    tx: tx,
+                    by: by,
+                    at: now
+                )
                 actions = [.issueGrant(notBefore: now, expiresAt: now + r.core.duration)]
             }
             try await tx.insertRequest(r)
@@ -83,41 +91,8 @@ public struct ApprovalEngine: Sendable {
         return try await store.transaction { (tx) throws(EngineError) -> Outcome in
             guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
             try check(r)
-            let event: AccessRequest.Event =
-                switch decision {
-                case .approve(let comment): .approve(by: who.user, at: now, comment: comment)
-                case .deny(let reason): .deny(by: who.user, at: now, reason: reason)
-                }
-            let actions: [AccessRequest.Action]
-            do throws(AccessRequest.Refusal) { actions = try r.core.apply(event) } catch {
-                throw .refused(error.description)
-            }
-            var grant: EngineGrant?
-            for action in actions {
-                switch action {
-                case .recordApproval:
-                    try await tx.appendAudit(r.auditEvent("request.approval", actor: who.user, at: now, via: who.via))
-                case .issueGrant(let notBefore, let expiresAt):
-                    grant = try await issue(
-                        &r,
-                        tx: tx,
-                        notBefore: notBefore,
-                        expiresAt: expiresAt,
-                        by: who.user,
-                        at: now
-                    )
-                    try await tx.appendAudit(r.auditEvent("request.approve", actor: who.user, at: now, via: who.via))
-                case .notifyDenied:
-                    try await tx.appendAudit(r.auditEvent("request.deny", actor: who.user, at: now, via: who.via))
-                case .stepCompleted(let step, let next):
-                    var e = r.auditEvent("request.step", actor: who.user, at: now, via: who.via)
-                    e.fields.append(.init("completed", r.core.steps[step].name))
-                    e.fields.append(.init("next", r.core.steps[next].name))
-                    try await tx.appendAudit(e)
-                case .notifyExpired, .notifyCancelled, .escalated:
-                    break
-                }
-            }
+            let (actions, effects) = try r.decide(decision, by: who.user, via: who.via, at: now)
+            let grant = try await apply(effects, to: &r, tx: tx, by: who.user, at: now)
             try await tx.updateRequest(r)
             return Outcome(request: r, grant: grant, actions: actions)
         }
@@ -128,10 +103,8 @@ public struct ApprovalEngine: Sendable {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> EngineRequest in
             guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
-            do throws(AccessRequest.Refusal) { _ = try r.core.apply(.cancel(by: who.user, at: now)) } catch {
-                throw .refused(error.description)
-            }
-            try await tx.appendAudit(r.auditEvent("request.cancel", actor: who.user, at: now, via: who.via))
+            let effects = try r.cancel(by: who.user, via: who.via, at: now)
+            _ = try await apply(effects, to: &r, tx: tx, by: who.user, at: now)
             try await tx.updateRequest(r)
             return r
         }
@@ -181,30 +154,13 @@ public struct ApprovalEngine: Sendable {
                 var part = TickReport()
                 let due = try await tx.claimDueRequests(now: now, limit: batch)
                 for var r in due {
-                    let actions = (try? r.core.apply(.tick(at: now))) ?? []
+                    let (actions, effects) = r.tick(at: now, actor: Principal.engine.user)
+                    _ = try await apply(effects, to: &r, tx: tx, by: Principal.engine.user, at: now)
                     for action in actions {
                         switch action {
-                        case .notifyExpired:
-                            try await tx.appendAudit(
-                                r.auditEvent(
-                                    "request.expire",
-                                    actor: Principal.engine.user,
-                                    at: r.core.pendingUntil,
-                                    via: nil
-                                )
-                            )
-                            part.expiredRequests.append(r.core.id)
-                        case .escalated(let i):
-                            let step = r.core.steps[i]
-                            // Dated when it fell due, like an expiry applied late.
-                            let at = (step.startedAt ?? now) + (step.escalateAfter ?? 0)
-                            var e = r.auditEvent("request.escalate", actor: Principal.engine.user, at: at, via: nil)
-                            e.fields.append(.init("step", step.name))
-                            e.fields.append(.init("added", step.escalateTo.sorted().joined(separator: ",")))
-                            try await tx.appendAudit(e)
-                            part.escalatedRequests.append(r.core.id)
-                        default:
-                            break
+                        case .notifyExpired: part.expiredRequests.append(r.core.id)
+                        case .escalated: part.escalatedRequests.append(r.core.id)
+                        default: break
                         }
                     }
                     // Saved either way: its next deadline moves past one that changed nothing.
@@ -237,6 +193,25 @@ public struct ApprovalEngine: Sendable {
     }
 
     // MARK: grants
+
+    /// Writes a step's effects in order; the grant it issued or extended, if any.
+    func apply(
+        _ effects: [EngineRequest.Effect],
+        to r: inout EngineRequest,
+        tx: any StoreTransaction,
+        by: String,
+        at now: Int64
+    ) async throws(EngineError) -> EngineGrant? {
+        var grant: EngineGrant?
+        for effect in effects {
+            switch effect {
+            case .audit(let e): try await tx.appendAudit(e)
+            case .issueGrant(let notBefore, let expiresAt):
+                grant = try await issue(&r, tx: tx, notBefore: notBefore, expiresAt: expiresAt, by: by, at: now)
+            }
+        }
+        return grant
+    }
 
     /// Issues the grant an approved request earns, or moves an extended grant's end, inside the
     /// caller's transaction.

@@ -181,6 +181,13 @@ let package = Package(
             path: "Benchmarks/Check"
         ),
         .executableTarget(
+            name: "writ-bench-engine",
+            dependencies: [
+                "WritCore", "WritEngine", "WritEnginePostgres", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Engine"
+        ),
+        .executableTarget(
             name: "writ-bench-policy",
             dependencies: ["WritCore", "WritPolicy"],
             path: "Benchmarks/Policy"

@@ -72,7 +72,8 @@ fi
 
 if [ $BUILD = 1 ]; then
     echo "== building (release)"
-    swift build -c release --static-swift-stdlib    # writ needs no toolchain at run time
+    # What ships, and only that (not the test and benchmark tools); writ needs no toolchain at run time.
+    for product in writ writd; do swift build -c release --static-swift-stdlib --product "$product"; done
     scripts/build-module.sh .build/release
 fi
 for f in writ writd pam_writ.so; do

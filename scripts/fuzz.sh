@@ -1,7 +1,7 @@
 #!/bin/bash
 # Coverage-guided fuzzing of every parser of untrusted input (writ-fuzz, Fuzz/Sources).
 #
-#   scripts/fuzz.sh [--no-build] [SECONDS] [TARGET…]
+#   scripts/fuzz.sh [--no-build | --build-only] [SECONDS] [TARGET…]
 #
 # Builds writ-fuzz with libFuzzer and AddressSanitizer (.build-fuzz, debug), then runs each
 # target for SECONDS (default 60) from its corpus in Fuzz/Corpus/TARGET, inside a private mount
@@ -15,13 +15,15 @@ self=$(readlink -f "$0")
 cd "$(dirname "$self")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 build=1
+build_only=0
 case "${1:-}" in
 --no-build) build=0; shift ;;
+--build-only) build_only=1; shift ;;
 esac
 seconds=${1:-60}
 shift || true
 case "$seconds" in
-'' | *[!0-9]*) echo "scripts/fuzz.sh: SECONDS must be a number (got '$seconds'); usage: scripts/fuzz.sh [--no-build] [SECONDS] [TARGET…]"; exit 2 ;;
+'' | *[!0-9]*) echo "scripts/fuzz.sh: SECONDS must be a number (got '$seconds'); usage: scripts/fuzz.sh [--no-build | --build-only] [SECONDS] [TARGET…]"; exit 2 ;;
 esac
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(wire policy condition regex hook slack pagerduty audit core pam sudo)
@@ -42,6 +44,7 @@ if [ $inside = 0 ]; then
             -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
             -Xlinker --whole-archive -Xlinker "$fuzzer" -Xlinker --no-whole-archive -Xlinker -lstdc++
     fi
+    [ $build_only = 0 ] || exit 0
     [ "$(id -u)" = 0 ] || { echo "scripts/fuzz.sh: run as root (it makes a private mount namespace)"; exit 1; }
     exec unshare --mount --propagation private env WRIT_FUZZ_INSIDE=1 "$self" --no-build "$seconds" "${targets[@]}"
 fi

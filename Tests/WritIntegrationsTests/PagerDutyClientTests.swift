@@ -416,7 +416,9 @@ struct PagerDutyClientTests {
             configuration: PagerDutyConfiguration(
                 apiURL: "http://127.0.0.1:\(port)",
                 token: FakePagerDuty.token,
-                timeoutMilliseconds: 1000
+                // A refusal comes back at once; a short deadline would only race it when the
+                // whole test process stalls (seen: 1 s ran out first with every suite running).
+                timeoutMilliseconds: 10_000
             )
         )
         let (error, seconds) = await timed { await failure { try await pd.userID(email: "alice@x.com") } }

@@ -49,7 +49,7 @@ public struct ApprovalEngine: Sendable {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> Outcome in
             var r = request
-            try await tx.appendAudit(r.auditEvent("request.create", actor: who.user, at: now, via: who.via))
+            var records = [r.auditEvent("request.create", actor: who.user, at: now, via: who.via)]
             var grant: EngineGrant?
             var actions: [AccessRequest.Action] = []
             if let rule {
@@ -64,12 +64,14 @@ public struct ApprovalEngine: Sendable {
                     ],
                     to: &r,
                     tx: tx,
+                    records: &records,
                     by: by,
                     at: now
                 )
                 actions = [.issueGrant(notBefore: now, expiresAt: now + r.core.duration)]
             }
             try await tx.insertRequest(r)
+            try await tx.appendAudit(records)
             return Outcome(request: r, grant: grant, actions: actions)
         }
     }
@@ -92,8 +94,10 @@ public struct ApprovalEngine: Sendable {
             guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
             try check(r)
             let (actions, effects) = try r.decide(decision, by: who.user, via: who.via, at: now)
-            let grant = try await apply(effects, to: &r, tx: tx, by: who.user, at: now)
+            var records: [AuditEvent] = []
+            let grant = try await apply(effects, to: &r, tx: tx, records: &records, by: who.user, at: now)
             try await tx.updateRequest(r)
+            try await tx.appendAudit(records)
             return Outcome(request: r, grant: grant, actions: actions)
         }
     }
@@ -103,9 +107,17 @@ public struct ApprovalEngine: Sendable {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> EngineRequest in
             guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
-            let effects = try r.cancel(by: who.user, via: who.via, at: now)
-            _ = try await apply(effects, to: &r, tx: tx, by: who.user, at: now)
+            var records: [AuditEvent] = []
+            _ = try await apply(
+                try r.cancel(by: who.user, via: who.via, at: now),
+                to: &r,
+                tx: tx,
+                records: &records,
+                by: who.user,
+                at: now
+            )
             try await tx.updateRequest(r)
+            try await tx.appendAudit(records)
             return r
         }
     }
@@ -125,8 +137,8 @@ public struct ApprovalEngine: Sendable {
             var e = g.auditEvent("grant.revoke", actor: who.user, at: now)
             if !reason.isEmpty { e.fields.append(.init("revoke_reason", reason)) }
             if let via = who.via { e.fields.append(.init("via", via)) }
-            try await tx.appendAudit(e)
             try await tx.updateGrant(g)
+            try await tx.appendAudit([e])
             return g
         }
     }
@@ -152,10 +164,11 @@ public struct ApprovalEngine: Sendable {
         while true {
             let (claimed, part) = try await store.transaction { (tx) throws(EngineError) -> (Int, TickReport) in
                 var part = TickReport()
+                var records: [AuditEvent] = []
                 let due = try await tx.claimDueRequests(now: now, limit: batch)
                 for var r in due {
                     let (actions, effects) = r.tick(at: now, actor: Principal.engine.user)
-                    _ = try await apply(effects, to: &r, tx: tx, by: Principal.engine.user, at: now)
+                    _ = try await apply(effects, to: &r, tx: tx, records: &records, by: Principal.engine.user, at: now)
                     for action in actions {
                         switch action {
                         case .notifyExpired: part.expiredRequests.append(r.core.id)
@@ -166,6 +179,7 @@ public struct ApprovalEngine: Sendable {
                     // Saved either way: its next deadline moves past one that changed nothing.
                     try await tx.updateRequest(r)
                 }
+                try await tx.appendAudit(records)
                 return (due.count, part)
             }
             report.expiredRequests += part.expiredRequests
@@ -175,15 +189,17 @@ public struct ApprovalEngine: Sendable {
         while true {
             let ended = try await store.transaction { (tx) throws(EngineError) -> [EngineGrant] in
                 var ended: [EngineGrant] = []
+                var records: [AuditEvent] = []
                 for var g in try await tx.claimDueGrants(now: now, limit: batch) {
                     g.endedAt = g.expiresAt
                     g.endReason = "expired"
                     var e = g.auditEvent("grant.expire", actor: Principal.engine.user, at: g.expiresAt)
                     if now > g.expiresAt + 1 { e.fields.append(.init("applied_at", String(now))) }
-                    try await tx.appendAudit(e)
+                    records.append(e)
                     try await tx.updateGrant(g)
                     ended.append(g)
                 }
+                try await tx.appendAudit(records)
                 return ended
             }
             report.endedGrants += ended
@@ -194,20 +210,32 @@ public struct ApprovalEngine: Sendable {
 
     // MARK: grants
 
-    /// Writes a step's effects in order; the grant it issued or extended, if any.
+    /// Writes a step's effects in order — the grant now, the audit records into `records`, which
+    /// each transaction appends last: every transaction takes the audit chain's head after its
+    /// request and grant rows (one lock order everywhere) and holds it only to its commit. The
+    /// grant it issued or extended, if any.
     func apply(
         _ effects: [EngineRequest.Effect],
         to r: inout EngineRequest,
         tx: any StoreTransaction,
+        records: inout [AuditEvent],
         by: String,
         at now: Int64
     ) async throws(EngineError) -> EngineGrant? {
         var grant: EngineGrant?
         for effect in effects {
             switch effect {
-            case .audit(let e): try await tx.appendAudit(e)
+            case .audit(let e): records.append(e)
             case .issueGrant(let notBefore, let expiresAt):
-                grant = try await issue(&r, tx: tx, notBefore: notBefore, expiresAt: expiresAt, by: by, at: now)
+                grant = try await issue(
+                    &r,
+                    tx: tx,
+                    records: &records,
+                    notBefore: notBefore,
+                    expiresAt: expiresAt,
+                    by: by,
+                    at: now
+                )
             }
         }
         return grant
@@ -218,6 +246,7 @@ public struct ApprovalEngine: Sendable {
     func issue(
         _ r: inout EngineRequest,
         tx: any StoreTransaction,
+        records: inout [AuditEvent],
         notBefore: Int64,
         expiresAt: Int64,
         by: String,
@@ -235,7 +264,7 @@ public struct ApprovalEngine: Sendable {
             g.expiresAt = min(g.expiresAt + r.core.duration, now + (flowMaxDuration(r.flow) ?? r.core.duration))
             try await tx.updateGrant(g)
             r.grantID = id
-            try await tx.appendAudit(
+            records.append(
                 AuditEvent(
                     time: now,
                     event: "grant.extend",
@@ -259,13 +288,12 @@ public struct ApprovalEngine: Sendable {
             notBefore: notBefore,
             expiresAt: expiresAt,
             approvedBy: by,
-            reason: r.core.reason
+            reason: r.core.reason,
+            policyVersion: r.policyVersion
         )
         try await tx.insertGrant(g)
         r.grantID = g.id
-        var e = g.auditEvent("grant.issue", actor: by, at: now)
-        e.fields.append(.init("policy_version", r.policyVersion))
-        try await tx.appendAudit(e)
+        records.append(g.auditEvent("grant.issue", actor: by, at: now))
         return g
     }
 }
@@ -280,6 +308,7 @@ extension EngineGrant {
         ]
         if let c = commands { fields.append(.init("commands", c.joined(separator: "; "))) }
         if let r = requestID { fields.append(.init("request", r)) }
+        if let p = policyVersion { fields.append(.init("policy_version", p)) }
         return AuditEvent(time: at, event: name, actor: actor, fields: fields)
     }
 }

@@ -11,7 +11,8 @@ import WritAudit
 ///   transaction holds, so due work is done once however many instances tick; a crashed
 ///   instance's claims are released with its transaction.
 /// - `appendAudit` locks the chain's head, so each record gets the next sequence number and the
-///   previous record's hash: one writer per chain.
+///   previous record's hash: one writer per chain. Lock order, everywhere: the request row, then
+///   the grant row, then the chain's head.
 public protocol ApprovalStore: Sendable {
     /// "sqlite" or "postgresql".
     var kind: String { get }
@@ -34,17 +35,19 @@ public protocol StoreTransaction: Sendable {
     func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
 
     func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant?
-    /// Fails with `.refused` when the request already has a grant.
+    /// Fails with `.refused` when the request already has a grant (the only constraint the engine
+    /// expects to meet; any other is a store failure).
     func insertGrant(_ grant: EngineGrant) async throws(EngineError)
     func updateGrant(_ grant: EngineGrant) async throws(EngineError)
     /// Grants not yet ended whose `expiresAt` is at or before `now`, at most `limit`; locked, and
     /// rows locked elsewhere skipped.
     func claimDueGrants(now: Int64, limit: Int) async throws(EngineError) -> [EngineGrant]
 
-    /// Appends to the audit chain: the next sequence number, chained to the last record's hash.
-    /// Returns the line as stored (the audit log's line format, `AuditLine`).
-    @discardableResult
-    func appendAudit(_ event: AuditEvent) async throws(EngineError) -> String
+    /// Appends to the audit chain, in order: each record the next sequence number, chained to the
+    /// previous record's hash (the audit log's line format, `AuditLine`). The engine calls it
+    /// last in each transaction, so the chain's head is locked after every other row and only
+    /// until commit.
+    func appendAudit(_ events: [AuditEvent]) async throws(EngineError)
     /// The chain's lines with a sequence number above `after`, in order, at most `limit`.
     func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String]
 }

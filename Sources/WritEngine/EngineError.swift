@@ -8,15 +8,18 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case corrupt(String)
     /// The store was made by a newer Writ, or its schema is not the one this build reads.
     case schema(String)
-    /// The store failed (I/O, connection, constraint): nothing was changed.
+    /// The store failed (I/O, connection, a constraint): the transaction was rolled back, or, when
+    /// the connection broke during the commit, its outcome is unknown (read the request again).
     case store(String)
+    /// A conflict between transactions (deadlock, serialization failure) that the store retries.
+    case retryable(String)
 
     public var description: String {
         switch self {
         case .refused(let m), .notFound(let m): m
         case .corrupt(let m): "the store is corrupt: \(m)"
         case .schema(let m): m
-        case .store(let m): "the store failed: \(m)"
+        case .store(let m), .retryable(let m): "the store failed: \(m)"
         }
     }
 }

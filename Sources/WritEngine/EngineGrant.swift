@@ -16,6 +16,8 @@ public struct EngineGrant: Sendable, Equatable, Codable {
     public var expiresAt: Int64
     public var approvedBy: String
     public var reason: String
+    /// The policy that decided it (its hash), for the audit records.
+    public var policyVersion: String?
     public var revokedAt: Int64?
     public var revokedBy: String?
     /// When the engine recorded its end (expiry or revocation), and why; nil while it runs.
@@ -33,7 +35,8 @@ public struct EngineGrant: Sendable, Equatable, Codable {
         notBefore: Int64,
         expiresAt: Int64,
         approvedBy: String,
-        reason: String
+        reason: String,
+        policyVersion: String? = nil
     ) {
         self.id = id
         self.requestID = requestID
@@ -46,6 +49,7 @@ public struct EngineGrant: Sendable, Equatable, Codable {
         self.expiresAt = expiresAt
         self.approvedBy = approvedBy
         self.reason = reason
+        self.policyVersion = policyVersion
     }
 
     public var document: String { EngineRequest.encodeJSON(self) }

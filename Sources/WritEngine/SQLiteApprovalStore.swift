@@ -116,14 +116,16 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
     }
 
-    /// Runs SQLite work, mapping its failure: a broken UNIQUE constraint is a refusal.
+    /// Runs SQLite work, mapping its failure: a second grant for one request is a refusal.
     fileprivate func sqlite<T>(_ work: () throws(StoreError) -> T) throws(EngineError) -> T {
         do { return try work() } catch { throw Self.map(error) }
     }
 
     fileprivate static func map(_ error: StoreError) -> EngineError {
-        if case .sqlite(_, let code, _) = error, code & 0xff == 19 {  // SQLITE_CONSTRAINT
-            return .refused("that is already recorded (\(error.description))")
+        if case .sqlite(_, let code, let message) = error, code & 0xff == 19,  // SQLITE_CONSTRAINT
+            message.contains("grants.request_id")
+        {
+            return .refused("the request already has its grant")
         }
         return .store(error.description)
     }
@@ -253,19 +255,24 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             return out
         }
 
-        func appendAudit(_ event: AuditEvent) async throws(EngineError) -> String {
-            try run { () throws(StoreError) -> String in
+        func appendAudit(_ events: [AuditEvent]) async throws(EngineError) {
+            guard !events.isEmpty else { return }
+            try run { () throws(StoreError) in
                 let head = try db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-                let (seq, prev) = try head.step() ? (head.int64(0), head.string(1)) : (0, AuditLine.genesis)
-                var e = event
-                e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
-                let line = AuditLine.render(seq: seq + 1, prev: prev, e)
-                let s = try db.prepare("INSERT INTO audit (seq, hash, line) VALUES (?1, ?2, ?3)")
-                try s.bind(1, seq + 1)
-                try s.bind(2, AuditChain.hash(line))
-                try s.bind(3, line)
-                _ = try s.step()
-                return line
+                var (seq, prev) = try head.step() ? (head.int64(0), head.string(1)) : (0, AuditLine.genesis)
+                let insert = try db.prepare("INSERT INTO audit (seq, hash, line) VALUES (?1, ?2, ?3)")
+                for event in events {
+                    var e = event
+                    e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
+                    seq += 1
+                    let line = AuditLine.render(seq: seq, prev: prev, e)
+                    prev = AuditChain.hash(line)
+                    insert.reset()
+                    try insert.bind(1, seq)
+                    try insert.bind(2, prev)
+                    try insert.bind(3, line)
+                    _ = try insert.step()
+                }
             }
         }
 

@@ -69,6 +69,8 @@ public final class PostgresApprovalStore: ApprovalStore {
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
     public init(configuration: PostgresClient.Configuration, logger: Logger) async throws(EngineError) {
+        var configuration = configuration
+        configuration.options.additionalStartupParameters += Self.sessionSettings
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         running = Task { [client] in await client.run() }
@@ -134,6 +136,19 @@ public final class PostgresApprovalStore: ApprovalStore {
         }
     }
 
+    /// Every session's settings, sent at connection start:
+    /// - READ COMMITTED whatever the server's default: the row locks and SKIP LOCKED claims are
+    ///   built on it (a stricter level turns a wait for a row into a serialization failure);
+    /// - a transaction that waits for a lock longer than 15 s gives up (`lock_timeout`), and a
+    ///   session that sits in an open transaction for 60 s is ended by the server
+    ///   (`idle_in_transaction_session_timeout`): an instance that hangs while it holds the audit
+    ///   chain's head must not stop every other instance until TCP notices.
+    static let sessionSettings: [(String, String)] = [
+        ("default_transaction_isolation", "read committed"),
+        ("lock_timeout", "15s"),
+        ("idle_in_transaction_session_timeout", "60s"),
+    ]
+
     /// `pg_advisory_xact_lock` key of the migrations ("writ" in ASCII).
     static let migrationLock: Int64 = 0x7772_6974
 
@@ -143,12 +158,22 @@ public final class PostgresApprovalStore: ApprovalStore {
         )
     }
 
+    /// A deadlock or serialization failure (SQLSTATE 40P01, 40001) rolls the transaction back;
+    /// it is run again, up to three times in all.
     public func transaction<T: Sendable>(
         _ body: @Sendable (any StoreTransaction) async throws(EngineError) -> T
     ) async throws(EngineError) -> T {
-        try await run { [logger] in
-            try await self.client.withTransaction(logger: logger) { conn in
-                try await body(Transaction(conn: conn, logger: logger))
+        var attempt = 1
+        while true {
+            do {
+                return try await run { [logger] in
+                    try await self.client.withTransaction(logger: logger) { conn in
+                        try await body(Transaction(conn: conn, logger: logger))
+                    }
+                }
+            } catch .retryable(let why) {
+                guard attempt < 3 else { throw .store(why) }
+                attempt += 1
             }
         }
     }
@@ -186,10 +211,20 @@ public final class PostgresApprovalStore: ApprovalStore {
     }
 
     static func map(_ e: PSQLError) -> EngineError {
-        let state = e.serverInfo?[.sqlState]
-        let message = e.serverInfo?[.message] ?? "\(e.code)"
-        if state == "23505" { return .refused("that is already recorded (\(message))") }
-        return .store("PostgreSQL: \(message)\(state.map { " (SQLSTATE \($0))" } ?? "")")
+        guard let info = e.serverInfo else {
+            // Client side: the connection, the protocol. Its cause is in `underlying`.
+            return .store(
+                "PostgreSQL (\(e.code)): \(e.underlying.map { String(describing: $0) } ?? "no further detail")"
+            )
+        }
+        let state = info[.sqlState] ?? "?"
+        if state == "23505" && info[.constraintName] == "grants_request_id_key" {
+            return .refused("the request already has its grant")
+        }
+        var text = "PostgreSQL: \(info[.message] ?? "error") (SQLSTATE \(state))"
+        if let detail = info[.detail] { text += "; \(detail)" }
+        if let hint = info[.hint] { text += "; hint: \(hint)" }
+        return state == "40P01" || state == "40001" ? .retryable(text) : .store(text)
     }
 
     /// One transaction on one leased connection.
@@ -307,26 +342,30 @@ public final class PostgresApprovalStore: ApprovalStore {
             return out
         }
 
-        func appendAudit(_ event: AuditEvent) async throws(EngineError) -> String {
-            let line: String = try await run {
-                var head: (Int64, String) = (0, AuditLine.genesis)
+        func appendAudit(_ events: [AuditEvent]) async throws(EngineError) {
+            guard !events.isEmpty else { return }
+            try await run {
+                var head: (Int64, String)?
                 for try await h in try await conn.query(
                     "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
                     logger: logger
                 ).decode((Int64, String).self) { head = h }
-                var e = event
-                e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
-                let seq = head.0 + 1
-                let line = AuditLine.render(seq: seq, prev: head.1, e)
-                let hash = AuditChain.hash(line)
-                try await conn.query(
-                    "INSERT INTO audit (seq, hash, line) VALUES (\(seq), \(hash), \(line))",
-                    logger: logger
-                )
-                try await conn.query("UPDATE audit_head SET seq = \(seq), hash = \(hash) WHERE id = 1", logger: logger)
-                return line
+                guard var (seq, prev) = head else {
+                    throw EngineError.corrupt("the audit chain's head row is missing (table audit_head)")
+                }
+                for event in events {
+                    var e = event
+                    e.fields.insert(.init("id", AuditEvent.newID()), at: 0)
+                    seq += 1
+                    let line = AuditLine.render(seq: seq, prev: prev, e)
+                    prev = AuditChain.hash(line)
+                    try await conn.query(
+                        "INSERT INTO audit (seq, hash, line) VALUES (\(seq), \(prev), \(line))",
+                        logger: logger
+                    )
+                }
+                try await conn.query("UPDATE audit_head SET seq = \(seq), hash = \(prev) WHERE id = 1", logger: logger)
             }
-            return line
         }
 
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {

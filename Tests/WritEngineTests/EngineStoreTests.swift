@@ -215,6 +215,36 @@ struct EngineStoreTests {
         case .postgresql:
             try await TestCluster.shared.psql(t.name, "UPDATE writ_schema SET version = 99")
         }
-        await #expect(throws: EngineError.self) { _ = try await t.open() }
+        do {
+            _ = try await t.open()
+            Issue.record("a store with a newer schema was opened")
+        } catch let e as EngineError {
+            guard case .schema = e else { throw e }
+        }
+    }
+
+    @Test("a second grant for one request is refused by the store itself", arguments: StoreKind.allCases)
+    func oneGrantPerRequest(kind: StoreKind) async throws {
+        let (store, clock, _) = try await Self.engine(kind)
+        let grant = EngineGrant(
+            requestID: "r_1",
+            user: "alice",
+            capability: "sudo",
+            host: "web-*",
+            runas: "root",
+            commands: nil,
+            notBefore: clock.now,
+            expiresAt: clock.now + 60,
+            approvedBy: "bob",
+            reason: "r"
+        )
+        try await store.transaction { (tx) throws(EngineError) in try await tx.insertGrant(grant) }
+        var other = grant
+        other.id = "g_second"
+        let second = other
+        await #expect(throws: EngineError.refused("the request already has its grant")) {
+            try await store.transaction { (tx) throws(EngineError) in try await tx.insertGrant(second) }
+        }
+        await close(store)
     }
 }

@@ -99,11 +99,11 @@ let package = Package(
         ),
         .target(
             name: "WritPolicy",
-            dependencies: ["WritCore", "WritExpr", "WritHooks", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WritCore", "WritExpr", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "WritProcesses"),
-        .target(name: "WritExpr"),
-        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "CWritSpawn"]),
+        .target(name: "WritExpr", dependencies: ["WritCore"]),
+        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "WritPolicy", "CWritSpawn"]),
         .target(name: "WritProtocol"),
         .target(
             name: "WritIntegrations",
@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "WritSlack",
             dependencies: [
-                "WritCore", "WritIntegrations", "WritHooks",
+                "WritCore", "WritIntegrations", "WritExpr",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(name: "WritPolicyTests", dependencies: ["WritPolicy", "WritCore"]),
         .testTarget(name: "WritProcessesTests", dependencies: ["WritProcesses"]),
         .testTarget(name: "WritExprTests", dependencies: ["WritExpr"]),
-        .testTarget(name: "WritHooksTests", dependencies: ["WritHooks"]),
+        .testTarget(name: "WritHooksTests", dependencies: ["WritHooks", "WritExpr", "WritPolicy"]),
         // One engine instance per process, driven line by line: the two-process race tests.
         .executableTarget(
             name: "writ-engine-race",
@@ -234,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "WritSlackTests",
             dependencies: [
-                "WritSlack", "WritHooks", "WritIntegrations", "FakeServices",
+                "WritSlack", "WritExpr", "WritIntegrations", "FakeServices",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

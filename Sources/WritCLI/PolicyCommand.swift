@@ -93,7 +93,7 @@ struct PolicyCommand: ParsableCommand {
         /// Runs the flow's on_request hook for real with the case's request.
         static func runHook(
             _ runner: HookRunner,
-            _ hook: HookConfig,
+            _ hook: HookSpec,
             _ input: RequestInput,
             _ evaluation: Evaluation,
             policy: Policy,

@@ -77,7 +77,7 @@ extension Engine {
     func hookFinished() { runningHooks -= 1 }
 
     /// Runs the on_request hook of a request just filed, and applies its answer when it comes.
-    func startRequestHook(_ request: EngineRequest, hook: HookConfig, flow: Flow, input: RequestInput) {
+    func startRequestHook(_ request: EngineRequest, hook: HookSpec, flow: Flow, input: RequestInput) {
         let id = request.core.id
         guard admitHook() else {
             applyRequestHook(
@@ -107,7 +107,7 @@ extension Engine {
 
     /// Applies an on_request hook's answer. A hook that failed decides nothing: the request stays
     /// with people. Either way the run is audited and a failure goes to syslog.
-    func applyRequestHook(_ id: String, hook: HookConfig, result: Result<HookDecision, HookFailure>, tookMs: Int64) {
+    func applyRequestHook(_ id: String, hook: HookSpec, result: Result<HookDecision, HookFailure>, tookMs: Int64) {
         let now = self.now()
         guard var request = try? EngineRequest.load(db, id: id) else { return }
         let verdict: HookVerdict

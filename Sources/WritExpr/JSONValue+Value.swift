@@ -1,5 +1,3 @@
-import WritExpr
-
 extension JSONValue {
     /// A condition value (integration context) as JSON: durations and timestamps as seconds.
     public init(_ value: Value) {

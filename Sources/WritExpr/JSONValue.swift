@@ -1,3 +1,5 @@
+import WritCore
+
 /// Any JSON value: the `context` of a hook's input (integration facts such as `on_call`), and what
 /// a hook's output is parsed into before it is checked.
 ///
@@ -55,7 +57,7 @@ public indirect enum JSONValue: Codable, Sendable, Equatable {
     }
 
     /// What kind of value this is, for error messages ("a string", "an array").
-    var kindDescription: String {
+    public var kindDescription: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -91,6 +93,7 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 /// Why bytes are not one JSON value.
 public struct JSONSyntaxError: Error, Equatable {
     public var message: String
+    public init(message: String) { self.message = message }
 }
 
 extension JSONValue {
@@ -188,7 +191,7 @@ private struct StrictJSONParser {
             skipWhitespace()
             let member = try value(depth: depth + 1)
             if members.updateValue(member, forKey: key) != nil {
-                throw JSONSyntaxError(message: "duplicate key \"\(HookText.escape(key, limit: 60))\" in an object")
+                throw JSONSyntaxError(message: "duplicate key \"\(LogText.escape(key, limit: 60))\" in an object")
             }
             skipWhitespace()
             guard !atEnd else { throw unexpected("',' or '}'") }

@@ -1,3 +1,5 @@
+import WritExpr
+
 /// What an `on_request` hook decided: its stdout, checked against protocol version 1.
 public struct HookDecision: Sendable, Equatable {
     /// The three answers a hook can give.

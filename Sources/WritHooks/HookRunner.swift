@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import WritPolicy
 
 /// Runs policy hooks: checks the program, starts it as the hook user with a fixed environment,
 /// feeds it the input, and collects its answer — on a thread of its own, so that neither the
@@ -16,11 +17,7 @@ public struct HookRunner: Sendable {
     /// The PATH every hook gets.
     static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     /// Variables a spec's `environment` cannot set (the policy parser refuses them too).
-    public static let reservedNames: Set<String> = [
-        "LD_PRELOAD", "LD_LIBRARY_PATH",
-        "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "PYTHONPATH",
-        "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
-    ]
+    public static var reservedNames: Set<String> { HookSpec.reservedNames }
 
     /// - Parameter user: the account hooks run as (name; resolved with getpwnam_r at each run).
     ///   When writd is root it must be an account other than root. When writd is not root, hooks

@@ -1,6 +1,5 @@
 import WritCore
 import WritExpr
-import WritHooks
 
 /// One kind of access that may be requested: what it grants, who may ask, who approves, for how
 /// long. Flows are only made by `Policy.parse`, which has checked every field (and every rule
@@ -325,21 +324,18 @@ public struct Escalation: Sendable, Equatable {
     }
 }
 
-/// A hook as the policy names it: the runner's own description (path, timeout, environment).
-public typealias HookConfig = HookSpec
-
 /// The hooks of one flow; nil where none is set.
 public struct FlowHooks: Sendable, Equatable {
-    public var onRequest: HookConfig?
-    public var onApprove: HookConfig?
-    public var onDeny: HookConfig?
-    public var onExpire: HookConfig?
+    public var onRequest: HookSpec?
+    public var onApprove: HookSpec?
+    public var onDeny: HookSpec?
+    public var onExpire: HookSpec?
 
     public init(
-        onRequest: HookConfig? = nil,
-        onApprove: HookConfig? = nil,
-        onDeny: HookConfig? = nil,
-        onExpire: HookConfig? = nil
+        onRequest: HookSpec? = nil,
+        onApprove: HookSpec? = nil,
+        onDeny: HookSpec? = nil,
+        onExpire: HookSpec? = nil
     ) {
         self.onRequest = onRequest
         self.onApprove = onApprove
@@ -348,7 +344,7 @@ public struct FlowHooks: Sendable, Equatable {
     }
 
     /// The hook for an event name (`on_request`, …).
-    public subscript(event: String) -> HookConfig? {
+    public subscript(event: String) -> HookSpec? {
         switch event {
         case "on_request": onRequest
         case "on_approve": onApprove

@@ -1,5 +1,14 @@
 /// A hook as the policy file names it: which program, how long it may take, and its settings.
+/// Plain data: WritHooks runs it.
 public struct HookSpec: Sendable, Equatable {
+    /// Variables `environment` cannot set: the ones the hook runner sets itself, and the ones
+    /// that would change what runs (the policy parser refuses them; the runner checks again).
+    public static let reservedNames: Set<String> = [
+        "LD_PRELOAD", "LD_LIBRARY_PATH",
+        "PATH", "LANG", "HOME", "USER", "LOGNAME", "SHELL", "WRIT_HOOK_EVENT", "WRIT_HOOK_VERSION", "PYTHONPATH",
+        "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE",
+    ]
+
     /// The executable's absolute path. It and every directory above it must be root's and not
     /// writable by group or others (checked at each run).
     public var path: String

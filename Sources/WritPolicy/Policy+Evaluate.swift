@@ -100,7 +100,7 @@ public struct Evaluation: Sendable, Equatable {
         /// Denied by the auto_deny rule `rule`, whose message tells the requester why.
         case autoDenied(rule: String, message: String)
         /// Up to the flow's on_request hook, then (if it defers or fails) to people.
-        case hook(HookConfig)
+        case hook(HookSpec)
         /// Up to people: `steps`.
         case people
     }

@@ -91,7 +91,7 @@ public struct PolicyCases: Sendable {
     public func run(
         _ c: Case,
         policy: Policy,
-        runHook: (HookConfig, RequestInput, Evaluation) -> (HookVerdict, String)
+        runHook: (HookSpec, RequestInput, Evaluation) -> (HookVerdict, String)
     ) -> Result {
         let members = unixGroups
         let membersOf: (String) -> [String] = { members[$0] ?? [] }

@@ -1,6 +1,5 @@
 import WritCore
 import WritExpr
-import WritHooks
 import Yams
 
 /// `when:` conditions, `auto_deny:` rules, approval `steps:` with escalation, and `hooks:`.
@@ -348,7 +347,7 @@ extension PolicyParser {
     }
 
     /// One hook: a path, or `{path, timeout, env}`.
-    mutating func hook(_ node: Node, position: Position, name: String, in place: String) -> HookConfig? {
+    mutating func hook(_ node: Node, position: Position, name: String, in place: String) -> HookSpec? {
         let hookPlace = "in hook \(name) \(place.dropFirst(3))"
         var path: Located<String>?
         var timeout: Int64 = 5
@@ -400,11 +399,11 @@ extension PolicyParser {
             )
             return nil
         }
-        return HookConfig(path: path.value, timeoutMilliseconds: Int(timeout) * 1000, environment: environment)
+        return HookSpec(path: path.value, timeoutMilliseconds: Int(timeout) * 1000, environment: environment)
     }
 
     /// Names the runner sets itself (or that would change how it starts), which `env:` may not set.
-    static var fixedHookVariables: Set<String> { HookRunner.reservedNames }
+    static var fixedHookVariables: Set<String> { HookSpec.reservedNames }
 
     /// `env: {WEBHOOK_URL: https://…}`: upper-case names, text values.
     mutating func hookEnvironment(_ node: Node, position: Position, in place: String) -> [String: String]? {

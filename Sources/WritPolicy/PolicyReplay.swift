@@ -1,6 +1,5 @@
 import WritCore
 import WritExpr
-import WritHooks
 
 /// `writ policy replay`: the requests recorded in the audit log, decided again under another
 /// policy, and which decisions would change.

@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
-import WritHooks
+import WritExpr
 import WritIntegrations
 
 /// One of the Request URLs Slack posts to.

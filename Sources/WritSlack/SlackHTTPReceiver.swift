@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import WritCore
-import WritHooks
+import WritExpr
 import WritIntegrations
 
 /// Slack's HTTP mode: the Request URLs Slack posts slash commands, interactions and Events API

@@ -1,4 +1,4 @@
-import WritHooks
+import WritExpr
 
 /// Why a Slack call failed. Never an answer: a caller that acts only on a returned value fails
 /// closed. Descriptions are one line for the log and never contain a token.

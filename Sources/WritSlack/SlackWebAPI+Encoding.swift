@@ -1,4 +1,4 @@
-import WritHooks
+import WritExpr
 import WritIntegrations
 
 /// The byte-level encodings the Web API client and the HTTP-mode receiver share: JSON text,

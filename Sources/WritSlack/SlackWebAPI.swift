@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
-import WritHooks
+import WritExpr
 import WritIntegrations
 
 /// A client for the Slack Web API methods writd uses: posting and updating approval messages,

@@ -1,5 +1,5 @@
 import WritCore
-import WritHooks
+import WritExpr
 
 /// One text frame from Slack's Socket Mode WebSocket, as the state machine sees it.
 package enum SocketModeMessage: Sendable, Equatable {

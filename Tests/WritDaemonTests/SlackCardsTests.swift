@@ -1,7 +1,7 @@
 import Testing
 import WritCore
 import WritEngine
-import WritHooks
+import WritExpr
 import WritPolicy
 import WritProtocol
 

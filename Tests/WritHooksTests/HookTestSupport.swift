@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import Testing
+import WritExpr
 
 @testable import WritHooks
 

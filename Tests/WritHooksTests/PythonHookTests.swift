@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Glibc
 import Testing
+import WritExpr
+import WritPolicy
 
 @testable import WritHooks
 

@@ -174,7 +174,7 @@ struct ConditionTests {
         )
         let e = try p.evaluate(input()).get()
         #expect(
-            e.outcome == .hook(HookConfig(path: "/etc/writ/hooks/x.py", timeoutMilliseconds: 5000, environment: [:]))
+            e.outcome == .hook(HookSpec(path: "/etc/writ/hooks/x.py", timeoutMilliseconds: 5000, environment: [:]))
         )
     }
 

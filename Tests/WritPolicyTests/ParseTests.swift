@@ -72,7 +72,7 @@ struct ParseTests {
         #expect(prod.steps[1].condition != nil)
         #expect(prod.hooks.onRequest?.path == "/etc/writ/hooks/require_ticket.py")
         #expect(prod.hooks.onRequest?.environment["TICKET_URL"] == "https://tickets.example.com/api/issues/{ticket}")
-        #expect(prod.hooks.onApprove == HookConfig(path: "/etc/writ/hooks/notify_webhook.py"))
+        #expect(prod.hooks.onApprove == HookSpec(path: "/etc/writ/hooks/notify_webhook.py"))
 
         let web = try #require(policy.flow(named: "web-login"))
         #expect(web.capability == .login)

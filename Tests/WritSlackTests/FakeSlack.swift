@@ -1,6 +1,6 @@
 import FakeServices
 import Testing
-import WritHooks
+import WritExpr
 
 @testable import WritSlack
 

@@ -7,7 +7,7 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 import Testing
-import WritHooks
+import WritExpr
 import WritIntegrations
 
 @testable import WritSlack

@@ -1,5 +1,5 @@
 import Testing
-import WritHooks
+import WritExpr
 
 @testable import WritSlack
 

@@ -1,6 +1,6 @@
 import Logging
 import Testing
-import WritHooks
+import WritExpr
 
 @testable import WritSlack
 

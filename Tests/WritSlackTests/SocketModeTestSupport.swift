@@ -5,7 +5,7 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
-import WritHooks
+import WritExpr
 
 @testable import WritSlack
 

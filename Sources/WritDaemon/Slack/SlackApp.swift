@@ -1,7 +1,7 @@
 import Glibc
 import Logging
 import WritCore
-import WritHooks
+import WritExpr
 import WritPolicy
 import WritProcesses
 import WritProtocol

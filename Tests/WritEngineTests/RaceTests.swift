@@ -30,6 +30,31 @@ struct RaceTests {
         }
         let a = try await RaceProcess.start(try await t.raceArguments())
         let b = try await RaceProcess.start(try await t.raceArguments())
+        // A reader follows the audit chain as a change feed while both write: each read after its
+        // cursor must continue at cursor + 1 (a record that committed late would show as a gap
+        // skipped for good), and it must end with every record.
+        let reader = try await t.open()
+        let writing = Mutex(true)
+        let following = Task { () throws -> (read: Int, gaps: [String]) in
+            var cursor: Int64 = 0
+            var read = 0
+            var gaps: [String] = []
+            while true {
+                let done = writing.withLock { !$0 }
+                let after = cursor
+                let lines = try await reader.transaction { (tx) throws(EngineError) in
+                    try await tx.auditLines(after: after, limit: 500)
+                }
+                for line in lines {
+                    let seq = AuditLine.chainFields(line)?.seq ?? -1
+                    if seq != cursor + 1 { gaps.append("after \(cursor) came \(seq)") }
+                    cursor = seq
+                    read += 1
+                }
+                if done && lines.isEmpty { return (read, gaps) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
         var grantsSeen = 0
         for (i, id) in ids.enumerated() {
             // Both lines are written before either answer is read: the two decisions overlap.
@@ -47,10 +72,15 @@ struct RaceTests {
         }
         a.stop()
         b.stop()
+        writing.withLock { $0 = false }
+        let followed = try await following.value
         #expect(grantsSeen == Self.rounds)
         let lines = try await auditLines(store)
         #expect(lines.filter { AuditLine.field("event", in: $0) == "grant.issue" }.count == Self.rounds)
         #expect(isIntact(AuditChain.verify(lines)))
+        #expect(followed.gaps.isEmpty, "\(followed.gaps.prefix(5))")
+        #expect(followed.read == lines.count)
+        await close(reader)
         await close(store)
     }
 

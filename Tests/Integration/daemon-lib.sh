@@ -1,5 +1,5 @@
-# writd's test helpers (writd's paths, the test policy, start and stop, the CLI as a test user,
-# sqlite shortcuts). Sourced by daemon.sh and faults.sh inside the sandbox.
+# writd's test helpers (writd's paths, the test policy, start and stop, the CLI as a test user).
+# Questions about writd's state: state.sh. Sourced by daemon.sh and faults.sh inside the sandbox.
 
 WRITD=$BUILD/writd
 STATE=$WORK/store/writd.db
@@ -79,6 +79,3 @@ file_request() {
     out=$(cd "$WORK/home/$u" && runuser -u "$u" -- "$WRIT" request sudo --no-wait --json "$@" 2>/dev/null)
     json_field "$out" id
 }
-request_state() { json_field "$(runuser -u writt_alice -- "$WRIT" status --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); r=[x for x in d["requests"] if x["id"]==sys.argv[1]]; print(json.dumps(r[0] if r else {}))' "$1")" state; }
-sq() { sqlite3 -cmd ".timeout 5000" "$STATE" "$@"; }
-sqs() { sqlite3 -cmd ".timeout 5000" "$STORE" "$@"; }

@@ -38,8 +38,8 @@ out=$(sudo_as writt_alice /usr/bin/id -u)
 t1=$(date +%s.%N)
 expect "after approval: alice's sudo works" "$out" "rc=0"$'\n'"0"
 echo "approve→sudo allowed: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
-GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
-expect "exactly one grant for the request" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+GID=$(grant_of_request "$RID")
+expect "exactly one grant for the request" "$(grants_of_request "$RID")" "^1$"
 out=$(writ_as writt_alice status)
 expect "writ status shows the grant with time left" "$out" "$GID +sudo .* [0-9]+s left"
 
@@ -53,8 +53,8 @@ echo 'echo ROOTSHELL-$(id -u)' >&7
 for _ in $(seq 100); do grep -q "ROOTSHELL-0" "$TS" 2>/dev/null && break; sleep 0.05; done
 expect "a root shell runs under the grant" "$(cat "$TS")" "ROOTSHELL-0"
 sleep 0.3
-expect "writd tracks the sudo session" "$(sq "SELECT count(*) FROM sessions WHERE grant_id='$GID' AND closed_at IS NULL")" "^[1-9]"
-EXP=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
+expect "writd tracks the sudo session" "$(open_sessions "$GID")" "^[1-9]"
+EXP=$(grant_expires "$GID")
 while [ "$(date +%s)" -lt "$EXP" ]; do sleep 0.05; done
 out=$(sudo_as writt_alice /usr/bin/id -u)
 expect "at expires_at: sudo denied at once (the modules check the time)" "$out" "writ: no active sudo grant for writt_alice"
@@ -67,7 +67,7 @@ echo "expiry→root shell ended: $(python3 -c "print(round(($tend-$EXP)*1000))")
 expect "the shell's terminal was warned before expiry" "$(cat "$TS")" "writ: your sudo grant $GID ends in"
 expect "... and told at expiry" "$(cat "$TS")" "writ: your sudo grant $GID has ended"
 expect_not "no process of alice's root shell is left" "$(ps -eo user,args | grep -E '^root .*bash --norc -i' | grep -v grep)" "bash"
-expect "grant marked ended by writd" "$(sq "SELECT end_reason FROM watch WHERE grant_id='$GID'")" "^expired$"
+expect "grant marked ended by writd" "$(watch_end_reason "$GID")" "^expired$"
 for _ in $(seq 40); do grep -q '"event":"session.end"' "$AUDIT" && break; sleep 0.05; done
 out=$("$WRIT" audit show --json)
 for ev in request.create request.approve grant.issue sudo.accept sudo.exit grant.expire session.end; do
@@ -95,7 +95,7 @@ expect "approve says exactly what is being granted" "$out" "rc=0"$'\n'"approval 
 out=$(writ_as writt_carol approve "$RID2")
 expect "... and once approved, what was granted" "$out" "rc=0"$'\n'"approved $RID2: writt_alice has sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m \(grant g_"
 wait "$REQ_PID"
-G2=$(sqs "SELECT id FROM grants WHERE request_id='$RID2'")
+G2=$(grant_of_request "$RID2")
 writ_as writt_alice revoke "$G2" >/dev/null
 expect "the waiting request ends with the grant's scope" "$(cat "$WORK/request-out.txt")" "approved $RID2 by writt_carol: you can now use sudo \(sudo as root on [^ ]+, only \"/usr/bin/id -u\", for 10m\)"
 out=$(writ_as writt_alice flows)
@@ -156,18 +156,18 @@ rm -f /etc/pam.d/writt-sessions
 # A session opened under one grant keeps running when the user holds another one at its end.
 RID=$(file_request writt_alice --flow quick --for 5s)
 writ_as writt_bob approve "$RID" >/dev/null
-GA=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+GA=$(grant_of_request "$RID")
 runuser -u writt_alice -- sudo -n /bin/sleep 300 &
 SLEEPER=$!
 sleep 0.5
 RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-9 renewal")
 writ_as writt_bob approve "$RID" >/dev/null
-GB=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
-EXPA=$(sqs "SELECT expires_at FROM grants WHERE id='$GA'")
+GB=$(grant_of_request "$RID")
+EXPA=$(grant_expires "$GA")
 while [ "$(date +%s)" -le "$((EXPA + 1))" ]; do sleep 0.1; done
 sleep 0.5
 if kill -0 "$SLEEPER" 2>/dev/null; then pass "renewed: a session outlives the grant it was opened under"; else fail "renewed: a session outlives the grant it was opened under"; fi
-expect "... it now runs under the new grant" "$(sq "SELECT count(*) FROM sessions WHERE grant_id='$GB' AND closed_at IS NULL")" "^[1-9]"
+expect "... it now runs under the new grant" "$(open_sessions "$GB")" "^[1-9]"
 writ_as writt_alice revoke "$GB" >/dev/null
 for _ in $(seq 100); do kill -0 "$SLEEPER" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$SLEEPER" 2>/dev/null; then fail "... and ends when that one is revoked"; kill -9 "$SLEEPER"; else pass "... and ends when that one is revoked"; fi
@@ -189,15 +189,15 @@ PAM
 sshd_login_stack pam_permit.so
 start_sshd "$WORK/ssh2" writt_carol
 LGID=$("$WRIT" grant add --store "$STORE" --user writt_carol --capability login --for 6s --reason "login test")
-expect "root's grant add goes through writd (it watches the grant)" "$(sq "SELECT count(*) FROM watch WHERE grant_id='$LGID'")" "^1$"
+expect "root's grant add goes through writd (it watches the grant)" "$(watch_count "$LGID")" "^1$"
 ssh -i "$WORK/ssh2/client_key" -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o LogLevel=ERROR writt_carol@127.0.0.1 'echo LOGGED-IN; exec sleep 1000' >"$WORK/ssh2/out" 2>&1 &
 SSH_PID=$!
 for _ in $(seq 100); do grep -q LOGGED-IN "$WORK/ssh2/out" && break; sleep 0.05; done
 expect "ssh login under the login grant" "$(cat "$WORK/ssh2/out")" "LOGGED-IN"
 sleep 0.3
-expect "writd tracks the sshd session (reported by the PAM session hook)" "$(sq "SELECT service FROM sessions WHERE grant_id='$LGID' AND closed_at IS NULL")" "^sshd$"
-LEXP=$(sqs "SELECT expires_at FROM grants WHERE id='$LGID'")
+expect "writd tracks the sshd session (reported by the PAM session hook)" "$(session_service "$LGID")" "^sshd$"
+LEXP=$(grant_expires "$LGID")
 for _ in $(seq 200); do kill -0 "$SSH_PID" 2>/dev/null || break; sleep 0.05; done
 lend=$(date +%s.%N)
 if kill -0 "$SSH_PID" 2>/dev/null; then fail "the ssh session is ended at expiry"; kill "$SSH_PID"; else pass "the ssh session is ended at expiry"; fi
@@ -231,7 +231,7 @@ for name in "${!ESC[@]}"; do
 done
 ppid1=$(ps -o ppid= -p "$(pgrep -u writt_carol -xf 'sleep 1001' | head -1)" 2>/dev/null | tr -d ' ')
 expect_not "setsid -f left the login's process tree (its parent is not the login's)" "$ppid1" "^$SSH_PID$"
-LEXP=$(sqs "SELECT expires_at FROM grants WHERE id='$LGID'")
+LEXP=$(grant_expires "$LGID")
 declare -A GONE=()
 for _ in $(seq 300); do
     for name in "${!ESC[@]}"; do
@@ -290,7 +290,7 @@ RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-1 disk")
 out=$(writ_as writt_carol deny "$RID" --reason "use the runbook")
 expect "carol denies" "$out" "rc=0"
 expect "denied request is denied" "$(request_state "$RID")" "^denied$"
-expect "no grant after a denial" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+expect "no grant after a denial" "$(grants_of_request "$RID")" "^0$"
 out=$(writ_as writt_bob approve "$RID")
 expect "a decided request cannot be approved" "$out" "rc=1"$'\n'"writ: the request is denied, not pending"
 
@@ -307,7 +307,7 @@ expect "cancelled" "$(request_state "$RID")" "^cancelled$"
 
 RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-3")
 writ_as writt_bob approve "$RID" >/dev/null
-GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
+GID=$(grant_of_request "$RID")
 expect "grant works before revocation" "$(sudo_as writt_alice /usr/bin/true)" "rc=0"
 out=$(writ_as writt_carol revoke "$GID" --reason "done early")
 expect "an approver revokes mid-grant" "$out" "rc=0"$'\n'"revoked $GID"
@@ -317,13 +317,13 @@ expect "someone unrelated cannot revoke" "$out" "rc=1"
 
 RID=$(file_request writt_alice --flow ops --for 20m --reason "INC-4")
 writ_as writt_bob approve "$RID" >/dev/null
-GID=$(sqs "SELECT id FROM grants WHERE request_id='$RID'")
-old=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
+GID=$(grant_of_request "$RID")
+old=$(grant_expires "$GID")
 out=$(writ_json writt_alice extend "$GID" --for 30m --reason "INC-4 still going" --no-wait --json)
 XID=$(json_field "$out" id)
 expect "extension filed through the flow (pending)" "$(json_field "$out" state)" "^pending$"
 writ_as writt_carol approve "$XID" >/dev/null
-new=$(sqs "SELECT expires_at FROM grants WHERE id='$GID'")
+new=$(grant_expires "$GID")
 expect "approved extension moves expires_at by 30m" "$((new - old))" "^1800$"
 out=$(writ_as writt_alice extend "$GID" --for 5h --reason "INC-4" --no-wait)
 expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ: .*maximum"
@@ -332,12 +332,12 @@ expect "an extension over the flow's maximum is refused" "$out" "rc=1"$'\n'"writ
 RID=$(file_request writt_alice --flow dual --for 10m)
 out=$(writ_as writt_bob approve "$RID")
 expect "two-approval flow: the first approval is recorded" "$out" "approval recorded for $RID \(writt_alice asks for sudo as root on [^ ]+, any command, for 10m\): 1/2"
-expect "... and no grant yet" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^0$"
+expect "... and no grant yet" "$(grants_of_request "$RID")" "^0$"
 out=$(writ_as writt_bob approve "$RID")
 expect "... the same approver twice does not count" "$out" "rc=1"$'\n'"writ: writt_bob has already approved"
 out=$(writ_as writt_carol approve "$RID")
 expect "... the second distinct approval issues the grant" "$out" "approved $RID"
-expect "... one grant" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+expect "... one grant" "$(grants_of_request "$RID")" "^1$"
 
 out=$(writ_json writt_dave request sudo --flow ops --for 1h --reason "INC-5 paged" --json)
 expect "on-call requester auto-approved" "$(json_field "$out" state)" "^approved$"
@@ -347,7 +347,7 @@ expect "... and sudo works" "$(sudo_as writt_dave /usr/bin/id -u)" "rc=0"$'\n'"0
 # writ request waits and follows the request; Ctrl-C leaves it pending and says how to follow it.
 (cd "$WORK/home/writt_alice" && runuser -u writt_alice -- "$WRIT" request sudo --flow dual --for 5m >"$WORK/wait.out" 2>&1; echo "rc=$?" >>"$WORK/wait.out") &
 WAITER=$!
-for _ in $(seq 100); do RID=$(sq "SELECT id FROM requests WHERE state='pending' AND flow='dual' ORDER BY created_at DESC LIMIT 1"); [ -n "$RID" ] && break; sleep 0.05; done
+for _ in $(seq 100); do RID=$(latest_request state=pending flow=dual); [ -n "$RID" ] && break; sleep 0.05; done
 writ_as writt_bob approve "$RID" >/dev/null; writ_as writt_carol approve "$RID" >/dev/null
 wait "$WAITER"
 expect "writ request waits, then prints what the user can now do" "$(cat "$WORK/wait.out")" "approved $RID by writt_carol: you can now use sudo.*rc=0"
@@ -368,7 +368,7 @@ RID=$(file_request writt_alice --flow ops --for 10m --reason "INC-6")
 pids=()
 for u in writt_bob writt_carol writt_bob writt_carol; do (writ_as $u approve "$RID" >/dev/null) & pids+=($!); done
 wait "${pids[@]}"
-expect "concurrent approvals: exactly one grant" "$(sqs "SELECT count(*) FROM grants WHERE request_id='$RID'")" "^1$"
+expect "concurrent approvals: exactly one grant" "$(grants_of_request "$RID")" "^1$"
 
 # =================================================================================================
 section "writd: bad input on the socket and in the policy"
@@ -439,14 +439,14 @@ done
 sleep 3
 for _ in 1 2; do python3 "$HERE/wire.py" ping >/dev/null; sleep 1; done
 expect "writd killed $kills times and restarted" "$kills" "^6$"
-expect "no request has two grants" "$(sqs "SELECT count(*) FROM (SELECT request_id FROM grants WHERE request_id IS NOT NULL GROUP BY request_id HAVING count(*) > 1)")" "^0$"
-sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND r.kind='grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)" >"$WORK/lost.txt"
+expect "no request has two grants" "$(requests_with_two_grants)" "^0$"
+approved_without_grant grant >"$WORK/lost.txt"
 expect "no approved request lost its grant" "$(cat "$WORK/lost.txt")" "^0$"
-expect "no expiry missed: every ended grant is marked ended" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g JOIN d.watch w ON w.grant_id=g.id WHERE g.expires_at <= strftime('%s','now') - 2 AND w.ended_at IS NULL")" "^0$"
-expect "no audit record lost (outbox empty)" "$(sq "SELECT count(*) FROM outbox")" "^0$"
+expect "no expiry missed: every ended grant is marked ended" "$(unmarked_expiries)" "^0$"
+expect "no audit record lost (outbox empty)" "$(audit_outbox_size)" "^0$"
 expect "the audit chain still verifies" "$("$WRIT" audit verify)" "chain intact"
 grants_in_audit=$(grep -c '"event":"grant.issue"' "$AUDIT")
-grants_in_store=$(sqs "SELECT count(*) FROM grants WHERE request_id IS NOT NULL AND request_id IN (SELECT request_id FROM grants)")
+grants_in_store=$(grant_count_from_requests)
 expect "every issued grant has exactly one grant.issue record" "$grants_in_audit" "^$grants_in_store$"
 
 out=$(writ_as writt_alice doctor --policy "$POLICY" --pam-dir /etc/pam.d)

@@ -36,7 +36,7 @@ for round in $(seq "$KILLS"); do
     r1=$(file_request writt_alice --flow quick --for 2s)
     [ -n "$r1" ] && (writ_as writt_bob approve "$r1" >/dev/null &)
     r2=$(file_request writt_alice --flow quick --for 3s)
-    [ -n "$r2" ] && (writ_as writt_bob approve "$r2" >/dev/null; sleep 0.$((RANDOM % 3)); writ_as writt_alice revoke "$(sqs "SELECT id FROM grants WHERE request_id='$r2'")" >/dev/null) &
+    [ -n "$r2" ] && (writ_as writt_bob approve "$r2" >/dev/null; sleep 0.$((RANDOM % 3)); writ_as writt_alice revoke "$(grant_of_request "$r2")" >/dev/null) &
     sleep "0.$((RANDOM % 6))$((RANDOM % 10))"
     kill -KILL "$WRITD_PID" 2>/dev/null; wait "$WRITD_PID" 2>/dev/null; kills=$((kills + 1))
     start_writd || { restarts_failed=$((restarts_failed + 1)); break; }
@@ -47,23 +47,23 @@ for _ in 1 2; do python3 "$HERE/wire.py" ping >/dev/null; sleep 1; done
 touch "$WORK/faults-stop"; wait "$PROBER" 2>/dev/null; rm -f "$WORK/faults-stop"
 echo "  figure: $kills SIGKILLs of writd in $(( $(date +%s) - t_loop )) s, $(wc -l <"$PROBES") sudo runs meanwhile"
 expect "writd killed $KILLS times and restarted each time" "$kills/$restarts_failed" "^$KILLS/0$"
-expect "no request has two grants" "$(sqs "SELECT count(*) FROM (SELECT request_id FROM grants WHERE request_id IS NOT NULL GROUP BY request_id HAVING count(*) > 1)")" "^0$"
-expect "no approved request lost its grant" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND r.kind='grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)")" "^0$"
-expect "no grant without its approved request" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g WHERE g.request_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM d.requests r WHERE r.id=g.request_id AND r.state='approved')")" "^0$"
-expect "no expiry missed: every ended grant is marked ended" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM grants g JOIN d.watch w ON w.grant_id=g.id WHERE g.expires_at <= strftime('%s','now') - 2 AND w.ended_at IS NULL")" "^0$"
-expect "nothing left queued for the audit log" "$(sq "SELECT count(*) FROM outbox")" "^0$"
+expect "no request has two grants" "$(requests_with_two_grants)" "^0$"
+expect "no approved request lost its grant" "$(approved_without_grant grant)" "^0$"
+expect "no grant without its approved request" "$(grants_without_approved_request)" "^0$"
+expect "no expiry missed: every ended grant is marked ended" "$(unmarked_expiries)" "^0$"
+expect "nothing left queued for the audit log" "$(audit_outbox_size)" "^0$"
 expect "the audit chain verifies" "$("$WRIT" audit verify)" "chain intact"
 ids=$(grep -o '"id":"e_[0-9a-f]*"' "$AUDIT" | sort | uniq -d | wc -l)
 expect "every audit record is in the log once (no id twice)" "$ids" "^0$"
 issued=$(grep '"event":"grant.issue"' "$AUDIT" | grep -o '"grant":"g_[0-9a-f]*"' | sort)
-expect "every grant has exactly one grant.issue record" "$(printf '%s\n' "$issued" | uniq -d | wc -l) $(printf '%s\n' "$issued" | grep -c .)" "^0 $(sqs "SELECT count(*) FROM grants")$"
+expect "every grant has exactly one grant.issue record" "$(printf '%s\n' "$issued" | uniq -d | wc -l) $(printf '%s\n' "$issued" | grep -c .)" "^0 $(grant_count)$"
 for kind in request.create request.approve; do
     dup=$(grep "\"event\":\"$kind\"" "$AUDIT" | grep -o '"request":"r_[0-9a-f]*"' | sort | uniq -d | wc -l)
     expect "no request has two $kind records" "$dup" "^0$"
 done
 # Every allowed sudo overlapped a grant of alice's: granted before the run ended, not yet ended
 # (expired or revoked) when it started.
-sqs "SELECT not_before, expires_at, coalesce(revoked_at, expires_at) FROM grants WHERE user='writt_alice'" | tr '|' ' ' >"$WORK/faults-grants.txt"
+grant_windows writt_alice >"$WORK/faults-grants.txt"
 bad=$(python3 - "$PROBES" "$WORK/faults-grants.txt" <<'PY'
 import sys
 grants = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
@@ -104,8 +104,8 @@ expect "space back: requests work again" "${r2:-none}" "^r_"
 out=$(writ_as writt_bob approve "$r2")
 expect "... and approvals" "$out" "^rc=0"
 sleep 0.5
-expect "nothing left queued for the audit log" "$(sq "SELECT count(*) FROM outbox")" "^0$"
+expect "nothing left queued for the audit log" "$(audit_outbox_size)" "^0$"
 expect "the audit chain verifies" "$("$WRIT" audit verify)" "chain intact"
-expect "no approved request without its grant" "$(sqs "ATTACH '$STATE' AS d; SELECT count(*) FROM d.requests r WHERE r.state='approved' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.request_id=r.id)")" "^0$"
+expect "no approved request without its grant" "$(approved_without_grant)" "^0$"
 stop_writd
 umount /var/log/writ "$WORK/store"

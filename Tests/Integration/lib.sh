@@ -127,9 +127,7 @@ grant() {
     "$WRIT" grant add --store "$STORE" "$@"
 }
 revoke() { "$WRIT" grant revoke --store "$STORE" "$1" >/dev/null; }
-# Backdate or postdate a grant: the CLI only issues grants that start now or later.
-set_times() { sqlite3 "$STORE" "UPDATE grants SET not_before=$2, expires_at=$3 WHERE id='$1'"; }
-clear_grants() { sqlite3 "$STORE" "DELETE FROM grants"; }
+# set_times and clear_grants: in state.sh.
 now() { date +%s; }
 
 # --- PAM -----------------------------------------------------------------------------------------

@@ -53,7 +53,6 @@ dms_to() {
 }
 # wait_for DESCRIPTION COMMAND REGEX [SECONDS]: polls COMMAND until its output matches.
 wait_for() { local i out; for i in $(seq $((${4:-10} * 10))); do out=$(eval "$2"); matches "$out" "$3" && break; sleep 0.1; done; expect "$1" "$out" "$3"; }
-latest_request() { sq "SELECT id FROM requests ORDER BY created_at DESC, rowid DESC LIMIT 1"; }
 
 INTEGRATIONS=$WORK/integrations.yaml
 cat >"$INTEGRATIONS" <<YAML
@@ -131,7 +130,7 @@ deliver '{"kind": "view_submission", "user_id": "U0ALICE001", "view_id": "'"$vie
   "reason": {"reason": {"type": "plain_text_input", "value": "INC-4521 disk full <!channel>"}}}}' >/dev/null
 wait_calls chat.postMessage 1
 R1=$(latest_request)
-expect "the form's submission filed a request as writt_alice" "$(sq "SELECT requester, flow, duration FROM requests WHERE id='$R1'")" "^writt_alice\|ops\|1800$"
+expect "the form's submission filed a request as writt_alice" "$(request_field "$R1" requester flow duration)" "^writt_alice\|ops\|1800$"
 expect "... audited as coming from Slack" "$(grep '"event":"request.create"' "$AUDIT" | tail -1)" '"via":"slack:U0ALICE001"'
 card=$(card_of "$R1")
 expect "the card is in the flow's channel" "$card" '"channel": ?"C0APPROVE1"'
@@ -158,17 +157,17 @@ wait_for "a non-approver's click is refused" "ephemeral_for U0DAVE0001" "not an 
 # and never to writt_karl (Unicode lowercasing would make it writt_karl@example.test).
 click U0KELVIN01 "$R1" writ_approve >/dev/null
 wait_for "a look-alike email (KELVIN SIGN for K) maps to nobody" "ephemeral_for U0KELVIN01" "does not know which account is yours"
-expect "... and is not pinned to writt_karl" "$(sq "SELECT count(*) FROM slack_users WHERE slack_id='U0KELVIN01' OR unix_user='writt_karl'")" "^0$"
+expect "... and is not pinned to writt_karl" "$(slack_pins U0KELVIN01 writt_karl)" "^0$"
 click U0KARL0001 "$R1" writ_approve >/dev/null
 wait_for "... while the real writt_karl maps (and is refused as a non-approver)" "ephemeral_for U0KARL0001" "not an approver of request $R1"
-expect "... and the request is still pending" "$(sq "SELECT state FROM requests WHERE id='$R1'")" "^pending$"
+expect "... and the request is still pending" "$(request_state "$R1")" "^pending$"
 
 # approve: click → grant → sudo
 t0=$(date +%s%N)
 click U0BOB00001 "$R1" writ_approve >/dev/null
-for _ in $(seq 200); do [ "$(sq "SELECT state FROM requests WHERE id='$R1'")" = approved ] && break; sleep 0.01; done
+for _ in $(seq 200); do [ "$(request_state "$R1")" = approved ] && break; sleep 0.01; done
 t1=$(date +%s%N)
-expect "Bob's click approves it" "$(sq "SELECT state, decided_by FROM requests WHERE id='$R1'")" "^approved\|writt_bob$"
+expect "Bob's click approves it" "$(request_field "$R1" state decided_by)" "^approved\|writt_bob$"
 echo "    (click → grant in the store: $(( (t1 - t0) / 1000000 )) ms, polled every 10 ms)"
 out=$(sudo_as writt_alice /usr/bin/id -u)
 expect "... and alice's sudo works" "$out" "rc=0"$'\n'"0"
@@ -188,7 +187,7 @@ click U0BOB00001 "$R2" writ_deny >/dev/null
 wait_calls views.open 2
 view_id=$(curl -s "$S/_fake/views" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][-1]["view"]["id"])')
 deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "view_id": "'"$view_id"'", "values": {"text": {"text": {"type": "plain_text_input", "value": "use the runbook instead"}}}}' >/dev/null
-wait_for "Deny + reason denies it" "sq \"SELECT state FROM requests WHERE id='$R2'\"" "^denied$"
+wait_for "Deny + reason denies it" "request_state $R2" "^denied$"
 wait_for "... the card says by whom and why" "card_of $R2" "Denied\* by writt_bob: use the runbook instead"
 wait_for "... and alice gets a DM with the reason" "dms_to U0ALICE001" "\`$R2\`\) was denied by writt_bob: use the runbook instead"
 
@@ -197,9 +196,9 @@ R3=$(file_request writt_alice --flow dual --command "/usr/bin/id -u")
 wait_for "a two-approval card" "card_of $R3" "approve 0/2"
 click U0BOB00001 "$R3" writ_approve >/dev/null
 wait_for "... shows who approved so far" "card_of $R3" "approve 1/2\*? approved by writt_bob"
-expect "... still pending" "$(sq "SELECT state FROM requests WHERE id='$R3'")" "^pending$"
+expect "... still pending" "$(request_state "$R3")" "^pending$"
 click U0CAROL001 "$R3" writ_approve >/dev/null
-wait_for "... and the second approval grants it" "sq \"SELECT state FROM requests WHERE id='$R3'\"" "^approved$"
+wait_for "... and the second approval grants it" "request_state $R3" "^approved$"
 
 # slack_approve: cli and confirm
 R4=$(file_request writt_alice --flow vault --runas writt_dave)
@@ -207,11 +206,11 @@ wait_for "a cli-only flow's card goes to its own channel, with no Approve button
 expect_not "... (no buttons)" "$(card_of "$R4")" "writ_approve\""
 click U0BOB00001 "$R4" writ_approve C0HIGHRISK ", \"force\": true, \"value\": \"$R4\"" >/dev/null
 wait_for "... and a forged click is refused by writd" "ephemeral_for U0BOB00001" "approved on a host only: run \`writ approve $R4\`"
-expect "... still pending" "$(sq "SELECT state FROM requests WHERE id='$R4'")" "^pending$"
+expect "... still pending" "$(request_state "$R4")" "^pending$"
 deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "callback_id": "writ_approve_confirm", "private_metadata": "'"$R4"'",
   "values": {"text": {"text": {"type": "plain_text_input", "value": "forged form"}}}}' >/dev/null
 wait_for "... and so is a forged approval form: writd itself checks slack_approve" "dms_to U0BOB00001" "approved on a host only: run \`writ approve $R4\`"
-expect "... still pending" "$(sq "SELECT state FROM requests WHERE id='$R4'")" "^pending$"
+expect "... still pending" "$(request_state "$R4")" "^pending$"
 out=$(writ_as writt_bob approve "$R4")
 expect "... writ approve on the host works" "$out" "rc=0"
 R5=$(file_request writt_alice --flow careful --runas writt_carol)
@@ -219,12 +218,12 @@ wait_for "a confirm flow's card" "card_of $R5" "asks for a comment"
 click U0BOB00001 "$R5" writ_approve >/dev/null
 wait_calls views.open 3
 view_id=$(curl -s "$S/_fake/views" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][-1]["view"]["id"])')
-expect "... its Approve opens a form, and nothing is approved yet" "$(sq "SELECT state FROM requests WHERE id='$R5'")" "^pending$"
+expect "... its Approve opens a form, and nothing is approved yet" "$(request_state "$R5")" "^pending$"
 deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "callback_id": "writ_approve_confirm", "private_metadata": "'"$R5"'",
   "values": {"text": {"text": {"type": "plain_text_input", "value": "  "}}}}' >/dev/null
 wait_for "... a submission without a comment is refused by writd" "dms_to U0BOB00001" "flow careful needs a comment to be approved from Slack"
 deliver '{"kind": "view_submission", "user_id": "U0BOB00001", "view_id": "'"$view_id"'", "values": {"text": {"text": {"type": "plain_text_input", "value": "checked with alice on a call"}}}}' >/dev/null
-wait_for "... the typed comment approves it" "sq \"SELECT state FROM requests WHERE id='$R5'\"" "^approved$"
+wait_for "... the typed comment approves it" "request_state $R5" "^approved$"
 expect "... and is in the audit log" "$(grep '"event":"request.approve"' "$AUDIT" | tail -1)" '"comment":"checked with alice on a call"|"note":"checked with alice'
 
 # unanswered
@@ -235,13 +234,13 @@ wait_for "... and alice is told" "dms_to U0ALICE001" "\`$R6\`\) expired: nobody 
 # warning with Extend, then expiry
 R7=$(runuser -u writt_alice -- "$WRIT" request login --flow quick --no-wait --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 writ_as writt_bob approve "$R7" >/dev/null
-G7=$(sq "SELECT grant_id FROM requests WHERE id='$R7'")
+G7=$(grant_of_request "$R7")
 wait_for "a warning DM before the grant ends, with an Extend button" "curl -s $S/_fake/messages" "grant \`$G7\` on .* ends at .*writ_extend" 8
 warn_ts=$(curl -s "$S/_fake/messages" | python3 -c 'import json,sys; print([m for m in json.load(sys.stdin)["items"] if sys.argv[1] in m["text"] and "ends at" in m["text"]][-1]["ts"])' "$G7")
 warn_ch=$(curl -s "$S/_fake/messages" | python3 -c 'import json,sys; print([m for m in json.load(sys.stdin)["items"] if sys.argv[1] in m["text"] and "ends at" in m["text"]][-1]["channel"])' "$G7")
 deliver "{\"kind\": \"block_actions\", \"user_id\": \"U0ALICE001\", \"channel_id\": \"$warn_ch\", \"message_ts\": \"$warn_ts\", \"action_id\": \"writ_extend\"}" >"$WORK/extend.json"
-wait_for "Extend files an extension through the same flow" "sq \"SELECT flow, kind, extends_grant FROM requests WHERE kind='extend' ORDER BY created_at DESC LIMIT 1\"" "^quick\|extend\|$G7$"
-matches "$(sq "SELECT extends_grant FROM requests WHERE kind='extend'")" "$G7" || { cat "$WORK/extend.json"; curl -s "$S/_fake/responses"; tail -5 "$WRITD_LOG"; }
+wait_for "Extend files an extension through the same flow" "request_field \"\$(latest_request kind=extend)\" flow kind extends_grant" "^quick\|extend\|$G7$"
+matches "$(request_field "$(latest_request kind=extend)" extends_grant)" "$G7" || { cat "$WORK/extend.json"; curl -s "$S/_fake/responses"; tail -5 "$WRITD_LOG"; }
 wait_for "the grant's end is a DM too" "dms_to U0ALICE001" "grant \`$G7\` on .* has ended" 15
 
 # Slack down: the CLI still works, messages are delivered later
@@ -251,11 +250,11 @@ out=$(writ_as writt_bob approve "$R8")
 expect "Slack down: writ approve still works" "$out" "rc=0"
 out=$(sudo_as writt_alice /usr/bin/id -u)
 expect "... and so does sudo" "$out" "rc=0"$'\n'"0"
-wait_for "... the messages wait in the outbox, with Slack's error" "sq 'SELECT count(*), max(last_error) FROM slack_outbox'" "^[1-9][0-9]*\|Slack .*HTTP 503"
+wait_for "... the messages wait in the outbox, with Slack's error" 'echo "$(slack_outbox_size)|$(slack_outbox_error)"' "^[1-9][0-9]*\|Slack .*HTTP 503"
 wait_for "... and writ doctor says so" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1 | grep 'slack outbox'" "WARN +integrations +slack outbox: [0-9]+ message\(s\) waiting, the oldest for .*last error: Slack .*HTTP 503"
 curl -sf "$S/_fake/up" -d '{}' >/dev/null
 wait_for "Slack back: the card is posted, already showing the approval" "card_of $R8" "Approved\* by writt_bob" 20
-wait_for "... and the outbox drains" "sq 'SELECT count(*) FROM slack_outbox'" "^0$" 20
+wait_for "... and the outbox drains" "slack_outbox_size" "^0$" 20
 
 # a policy reload keeps the connection; a revoked token pauses delivery, and a fixed one resumes it
 conns=$(curl -s "$S/_fake/connections" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
@@ -264,7 +263,7 @@ expect "a reload with the same Slack settings keeps the Socket Mode connection" 
     "$(curl -s "$S/_fake/connections" | python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(len(i), sum(c["state"]=="open" for c in i))')" "^$conns 1$"
 curl -sf "$S/_fake/config" -d '{"revoked_tokens": ["xoxb-writ-fake-bot-token"]}' >/dev/null
 R15=$(file_request writt_alice --reason "INC-15 while the token is revoked")
-wait_for "a revoked token pauses delivery: the card waits, with Slack's error" "sq \"SELECT last_error FROM slack_outbox WHERE request_id='$R15'\"" "token_revoked"
+wait_for "a revoked token pauses delivery: the card waits, with Slack's error" "slack_outbox_error $R15" "token_revoked"
 expect "... and syslog says what to fix" "$(cat "$SYSLOG")" "Slack paused: Slack .*token_revoked — messages wait in the outbox; fix the bot token"
 curl -sf "$S/_fake/config" -d '{"revoked_tokens": []}' >/dev/null
 sed -i 's/^  timeout: 3s$/  timeout: 4s/' "$INTEGRATIONS"
@@ -280,22 +279,22 @@ expect "... after Slack's 429s were seen" "$(curl -s "$S/_fake/calls?method=chat
 # disconnects in the middle of a flow
 curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "refresh_requested"}' >/dev/null
 click U0BOB00001 "$R9" writ_approve >/dev/null
-wait_for "refresh_requested mid-flow: the click during the switch still approves" "sq \"SELECT state FROM requests WHERE id='$R9'\"" "^approved$"
+wait_for "refresh_requested mid-flow: the click during the switch still approves" "request_state $R9" "^approved$"
 wait_for "... over a new connection (make before break)" "curl -s $S/_fake/connections | python3 -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin)[\"items\"]))'" "^[2-9]$"
 expect "no envelope was left unacknowledged" "$(curl -s "$S/_fake/envelopes?status=unacked")" '"items": ?\[\]'
 curl -sf "$S/_fake/socket/drop" -d '{}' >/dev/null
 R10=$(file_request writt_alice --reason "INC-10 after a dropped socket")
 wait_for "a dropped socket: writd reconnects" "curl -s $S/_fake/connections" '"state": ?"open"'
 click U0CAROL001 "$R10" writ_approve >/dev/null
-wait_for "... and clicks work again" "sq \"SELECT state FROM requests WHERE id='$R10'\"" "^approved$"
-G10=$(sq "SELECT grant_id FROM requests WHERE id='$R10'")
+wait_for "... and clicks work again" "request_state $R10" "^approved$"
+G10=$(grant_of_request "$R10")
 out=$(writ_as writt_carol revoke "$G10" --reason "done early")
 expect "the approver revokes the grant" "$out" "rc=0"
 wait_for "... and alice gets a DM: revoked by whom" "dms_to U0ALICE001" "grant \`$G10\` on .* was revoked by writt_carol"
 curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "warning", "grace": 2}' >/dev/null
 R12=$(file_request writt_alice --reason "INC-12 during a warning disconnect")
 click U0BOB00001 "$R12" writ_approve >/dev/null
-wait_for "disconnect warning mid-flow: the click still approves" "sq \"SELECT state FROM requests WHERE id='$R12'\"" "^approved$"
+wait_for "disconnect warning mid-flow: the click still approves" "request_state $R12" "^approved$"
 curl -sf "$S/_fake/socket/disconnect" -d '{"reason": "link_disabled"}' >/dev/null
 wait_for "link_disabled: writ doctor says Socket Mode stopped and what to do" "$WRIT doctor --policy $POLICY --pam-dir /etc/pam.d 2>&1" "Socket Mode stopped: .*Socket Mode"
 out=$(writ_as writt_alice request sudo --reason "INC-11 Slack link disabled" --no-wait)
@@ -349,12 +348,12 @@ expect "... a replayed one (10 minutes old) too" "$ans" '"status": ?401'
 ans=$(http_click U0BOB00001 ', "timestamp": "-9223372036854775808"')
 expect "... a hostile timestamp too (no arithmetic trap)" "$ans" '"status": ?401'
 expect "... and writd is still running" "$(kill -0 "$WRITD_PID" && echo alive)" "^alive$"
-expect "... and none of them approved anything" "$(sq "SELECT state FROM requests WHERE id='$R13'")" "^pending$"
+expect "... and none of them approved anything" "$(request_state "$R13")" "^pending$"
 ans=$(http_click U0BOB00001)
 expect "a signed click is answered 200 within Slack's 3 s" "$ans" '"status": ?200.*"late": ?false'
-wait_for "... and approves" "sq \"SELECT state FROM requests WHERE id='$R13'\"" "^approved$"
+wait_for "... and approves" "request_state $R13" "^approved$"
 R14=$(file_request writt_alice --flow glass --runas writt_bob)
-expect "on call in PagerDuty: break-glass approves at once" "$(sq "SELECT state FROM requests WHERE id='$R14'")" "^approved$"
+expect "on call in PagerDuty: break-glass approves at once" "$(request_state "$R14")" "^approved$"
 wait_for "... and the card says so, with the on-call evidence" "card_of $R14" "Auto-approved\* by break-glass \(PagerDuty on call\).*on call in PagerDuty: escalation policy PEPOPS \(Ops\), level 1"
 kill "$PD_PID" 2>/dev/null; wait "$PD_PID" 2>/dev/null
 

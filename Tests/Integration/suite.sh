@@ -3,6 +3,7 @@
 # on a machine you care about.
 set -uo pipefail
 source "$HERE/lib.sh"
+source "$HERE/state.sh"
 trap teardown_sandbox EXIT
 
 gcc -O2 -Wall -o "$WORK/pam_harness" "$HERE/pam_harness.c" -lpam || { echo "cannot build pam_harness"; exit 1; }
@@ -489,7 +490,7 @@ stop_sshd
 
 # =================================================================================================
 section "writ CLI: bad input changes nothing"
-before=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
+before=$(grant_count)
 bad() { # NAME EXPECTED-MESSAGE ARGS...
     local name=$1 msg=$2; shift 2
     local out rc=0
@@ -509,7 +510,7 @@ bad "unknown runas" "no such run-as user" --user writt_alice --capability sudo -
 bad "root cannot be granted" "uid 0" --user root --capability sudo --for 1h
 bad "empty reason" "reason is empty" --user writt_alice --capability sudo --for 1h --reason "  "
 bad "negative duration" "not a duration|longer than 0s" --user writt_alice --capability sudo --for=-5m
-after=$(sqlite3 "$STORE" "SELECT count(*) FROM grants")
+after=$(grant_count)
 [ "$before" = "$after" ] && pass "store unchanged after bad input" || fail "store unchanged" "$before -> $after"
 out=$(runuser -u writt_alice -- "$WRIT" grant add --store "$STORE" --user writt_alice --capability sudo --for 1h --reason t 2>&1; echo "rc=$?")
 expect "non-root cannot write grants" "$out" "needs root.*rc=1"

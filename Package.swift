@@ -183,7 +183,7 @@ let package = Package(
         .executableTarget(
             name: "writ-bench-engine",
             dependencies: [
-                "WritCore", "WritEngine", "WritEnginePostgres", .product(name: "Logging", package: "swift-log"),
+                "WritCore", "WritEngine", "WritEnginePostgres",
             ],
             path: "Benchmarks/Engine"
         ),
@@ -211,7 +211,7 @@ let package = Package(
         // One engine instance per process, driven line by line: the two-process race tests.
         .executableTarget(
             name: "writ-engine-race",
-            dependencies: ["WritEngine", "WritEnginePostgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WritEngine", "WritEnginePostgres"],
             path: "Tests/EngineRace"
         ),
         .testTarget(

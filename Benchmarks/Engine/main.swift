@@ -6,7 +6,6 @@
 // a time on one engine instance. Prints one line: the store, requests filed and approved per
 // second, and the time of one decision (approve → grant committed): p50 and p99 in µs.
 import Glibc
-import Logging
 import WritCore
 import WritEngine
 import WritEnginePostgres
@@ -19,25 +18,13 @@ func fail(_ message: String) -> Never {
 }
 
 let store: any ApprovalStore
-var rest: ArraySlice<String>
-switch args.first {
-case "--pg" where args.count >= 4:
-    do {
-        store = try await PostgresApprovalStore(
-            configuration: PostgresApprovalStore.configuration(
-                socketDirectory: args[1],
-                user: args[3],
-                database: args[2]
-            ),
-            logger: Logger(label: "writ-bench-engine")
-        )
-    } catch { fail(error.description) }
-    rest = args.dropFirst(4)
-case "--sqlite" where args.count >= 2:
-    do { store = try SQLiteApprovalStore(path: args[1]) } catch { fail(error.description) }
-    rest = args.dropFirst(2)
-default:
-    fail("usage: writ-bench-engine --sqlite PATH | --pg SOCKET_DIR DATABASE USER [REQUESTS] [CONCURRENCY]")
+let rest: ArraySlice<String>
+do {
+    (store, rest) = try await PostgresApprovalStore.open(arguments: args[...], label: "writ-bench-engine")
+} catch {
+    fail(
+        "\(error.description); usage: writ-bench-engine --sqlite PATH | --pg SOCKET_DIR DATABASE USER [REQUESTS] [CONCURRENCY]"
+    )
 }
 let total = rest.first.flatMap { Int($0) } ?? 2000
 let concurrency = rest.dropFirst().first.flatMap { Int($0) } ?? 1

@@ -31,8 +31,6 @@ public protocol StoreTransaction: Sendable {
     /// Pending requests whose next deadline (`core.nextDeadline`) is at or before `now`, oldest
     /// deadline first, at most `limit`; locked, and rows locked elsewhere skipped.
     func claimDueRequests(now: Int64, limit: Int) async throws(EngineError) -> [EngineRequest]
-    /// Requests of one requester, newest first (`writ status`, the pending-request cap).
-    func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
 
     func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant?
     /// Fails with `.refused` when the request already has a grant (the only constraint the engine

@@ -15,7 +15,7 @@ public struct Migration: Sendable {
     }
 
     /// Checks that a list is numbered 1, 2, 3… (a gap or a repeat is a programming error).
-    static func check(_ list: [Migration]) {
+    public static func check(_ list: [Migration]) {
         for (i, m) in list.enumerated() {
             precondition(m.version == i + 1, "migration \(m.version) is out of order")
         }

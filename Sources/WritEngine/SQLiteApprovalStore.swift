@@ -181,14 +181,6 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             )
         }
 
-        func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
-        {
-            try requests(
-                "SELECT body FROM requests WHERE requester = ?1 \(pendingOnly ? "AND state = 'pending'" : "") ORDER BY created_at DESC LIMIT ?2",
-                [.text(requester), .int(Int64(limit))]
-            )
-        }
-
         private enum Bind {
             case int(Int64)
             case text(String)

@@ -109,6 +109,7 @@ public final class PostgresApprovalStore: ApprovalStore {
     /// Applies the missing migrations in one transaction, under an advisory lock so replicas
     /// starting together apply each once.
     private func migrate() async throws(EngineError) {
+        Migration.check(Self.migrations)
         let list = Self.migrations
         let known = list.count
         try await run { [logger] in
@@ -182,20 +183,24 @@ public final class PostgresApprovalStore: ApprovalStore {
     /// "grant:ID" — until the calling task is cancelled. NOTIFY is not stored: a change made
     /// while no connection listens is not delivered, so a follower also polls now and then.
     public func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError) {
-        try await run { [logger] in
+        try await run {
             try await self.client.withConnection { conn in
                 for try await n in try await conn.listen(Self.channel) {
                     await onChange(n.payload)
                 }
             }
-            _ = logger
         }
     }
 
     /// Maps what postgres-nio throws: the engine's own errors pass through (a transaction wraps
     /// them), a unique violation is a refusal, the rest a store failure.
     private func run<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
-        do { return try await work() } catch { throw Self.map(error) }
+        try await Self.mapping(work)
+    }
+
+    /// Runs `work`, its failure mapped by `map`.
+    static func mapping<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
+        do { return try await work() } catch { throw map(error) }
     }
 
     static func map(_ error: any Error) -> EngineError {
@@ -233,7 +238,7 @@ public final class PostgresApprovalStore: ApprovalStore {
         let logger: Logger
 
         private func run<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
-            do { return try await work() } catch { throw PostgresApprovalStore.map(error) }
+            try await PostgresApprovalStore.mapping(work)
         }
 
         private func strings(_ query: PostgresQuery) async throws(EngineError) -> [String] {
@@ -288,21 +293,6 @@ public final class PostgresApprovalStore: ApprovalStore {
                 ORDER BY next_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """
             ) { out.append(try EngineRequest(document: b)) }
-            return out
-        }
-
-        func requests(of requester: String, pendingOnly: Bool, limit: Int) async throws(EngineError) -> [EngineRequest]
-        {
-            let rows =
-                pendingOnly
-                ? try await strings(
-                    "SELECT body FROM requests WHERE requester = \(requester) AND state = 'pending' ORDER BY created_at DESC LIMIT \(limit)"
-                )
-                : try await strings(
-                    "SELECT body FROM requests WHERE requester = \(requester) ORDER BY created_at DESC LIMIT \(limit)"
-                )
-            var out: [EngineRequest] = []
-            for b in rows { out.append(try EngineRequest(document: b)) }
             return out
         }
 
@@ -370,6 +360,29 @@ public final class PostgresApprovalStore: ApprovalStore {
 
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {
             try await strings("SELECT line FROM audit WHERE seq > \(after) ORDER BY seq LIMIT \(limit)")
+        }
+    }
+}
+
+extension PostgresApprovalStore {
+    /// A store named on a tool's command line (the race helper, the benchmark):
+    /// `--pg SOCKET_DIR DATABASE USER` or `--sqlite PATH`; the store and the arguments after it.
+    public static func open(
+        arguments args: ArraySlice<String>,
+        label: String
+    ) async throws(EngineError) -> (store: any ApprovalStore, rest: ArraySlice<String>) {
+        let a = Array(args)
+        switch a.first {
+        case "--pg" where a.count >= 4:
+            let store = try await PostgresApprovalStore(
+                configuration: configuration(socketDirectory: a[1], user: a[3], database: a[2]),
+                logger: Logger(label: label)
+            )
+            return (store, args.dropFirst(4))
+        case "--sqlite" where a.count >= 2:
+            return (try SQLiteApprovalStore(path: a[1]), args.dropFirst(2))
+        default:
+            throw .refused("name a store: --pg SOCKET_DIR DATABASE USER | --sqlite PATH")
         }
     }
 }

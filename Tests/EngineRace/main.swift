@@ -10,7 +10,6 @@
 //   hold NOW            → claims due grants in a transaction, prints "held N", and never ends it
 //                         (the parent kills the process: its claims must go to the other)
 import Glibc
-import Logging
 import WritEngine
 import WritEnginePostgres
 
@@ -22,23 +21,11 @@ func fail(_ message: String) -> Never {
 }
 
 let store: any ApprovalStore
-switch args.first {
-case "--pg" where args.count == 4:
-    do {
-        store = try await PostgresApprovalStore(
-            configuration: PostgresApprovalStore.configuration(
-                socketDirectory: args[1],
-                user: args[3],
-                database: args[2]
-            ),
-            logger: Logger(label: "writ-engine-race")
-        )
-    } catch { fail(error.description) }
-case "--sqlite" where args.count == 2:
-    do { store = try SQLiteApprovalStore(path: args[1]) } catch { fail(error.description) }
-default:
-    fail("usage: writ-engine-race --pg SOCKET_DIR DATABASE USER | --sqlite PATH")
-}
+do {
+    let (opened, rest) = try await PostgresApprovalStore.open(arguments: args[...], label: "writ-engine-race")
+    guard rest.isEmpty else { fail("usage: writ-engine-race --pg SOCKET_DIR DATABASE USER | --sqlite PATH") }
+    store = opened
+} catch { fail(error.description) }
 
 /// The engine's clock is the parent's: `tick NOW` sets it.
 final class Clock: @unchecked Sendable {

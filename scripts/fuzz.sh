@@ -4,9 +4,9 @@
 #   scripts/fuzz.sh [--no-build | --build-only] [SECONDS] [TARGET…]
 #
 # Builds writ-fuzz with libFuzzer and AddressSanitizer (.build-fuzz, debug), then runs each
-# target for SECONDS (default 60) from its corpus in Fuzz/Corpus/TARGET, inside a private mount
-# namespace whose /run is empty (the PAM and sudo targets' reports reach no writd) and whose
-# /dev/log goes nowhere (no syslog flood). With WRIT_FUZZ_MERGE=1, new inputs that add coverage
+# target for SECONDS (default 60), as many at once as there are CPUs, from its corpus in
+# Fuzz/Corpus/TARGET, inside a private mount namespace whose /run is empty (the PAM and sudo
+# targets' reports reach no writd) and whose /dev/log goes nowhere (no syslog flood). With WRIT_FUZZ_MERGE=1, new inputs that add coverage
 # are merged into the corpus (to commit); a crash stops that target, and its input is saved
 # under .build-fuzz/findings/TARGET/.
 # Prints executions, coverage and corpus size per target. The test command runs it with 10 s.
@@ -62,14 +62,12 @@ fi
 findings=.build-fuzz/findings
 mkdir -p "$findings" .build-fuzz/targets
 export SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-printf '%-10s %10s %10s %8s %8s %s\n' target runs exec/s cov ft corpus
-failed=0
-for t in "${targets[@]}"; do
-    corpus=Fuzz/Corpus/$t
+# One target: its line of figures, or why it failed, in $findings/$t.result; fails on a crash.
+run_target() {
+    local t=$1 corpus=Fuzz/Corpus/$1 log=$findings/$1.log result=$findings/$1.result
     mkdir -p "$corpus" "$findings/$t"
-    log=$findings/$t.log
     # One name per target: libFuzzer re-executes argv[0] (merging), which must name the target.
-    bin=.build-fuzz/targets/writ-fuzz-$t
+    local bin=.build-fuzz/targets/writ-fuzz-$t work status=0
     ln -sf ../debug/writ-fuzz "$bin"
     work=$(mktemp -d /run/writ-fuzz-new.XXXXXX)
     if "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
@@ -78,17 +76,41 @@ for t in "${targets[@]}"; do
             # Keep only what adds coverage: merge the new inputs into the corpus.
             "$bin" -merge=1 -timeout=10 -max_len=16384 "$corpus" "$work" >>"$log" 2>&1 || true
         fi
+        local runs rate cov ft
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
         rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
         cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
         ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
         printf '%-10s %10s %10s %8s %8s %s\n' "$t" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
-            "$(find "$corpus" -type f | wc -l) inputs"
+            "$(find "$corpus" -type f | wc -l) inputs" >"$result"
     else
-        failed=1
-        echo "FAIL: $t found a crash; input and log in $findings/$t/ and $log:"
-        grep -E "ERROR|Fatal error|property broken|SUMMARY|Test unit written|writ-fuzz:" "$log" | head -8 || true
+        status=1
+        {
+            echo "FAIL: $t found a crash; input and log in $findings/$t/ and $log:"
+            grep -E "ERROR|Fatal error|property broken|SUMMARY|Test unit written|writ-fuzz:" "$log" | head -8 || true
+        } >"$result"
     fi
     rm -rf "$work"
+    return $status
+}
+
+# As many targets at once as there are CPUs (each fuzzer is one thread); results in order.
+printf '%-10s %10s %10s %8s %8s %s\n' target runs exec/s cov ft corpus
+failed=0
+for t in "${targets[@]}"; do
+    rm -f "$findings/$t.result"
+    while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n || true; done
+    run_target "$t" &
+done
+wait
+for t in "${targets[@]}"; do
+    # A target that ended without a result (killed, out of memory) counts as a failure too.
+    if [ ! -s "$findings/$t.result" ]; then
+        echo "FAIL: $t ended without a result; its log is $findings/$t.log"
+        failed=1
+        continue
+    fi
+    cat "$findings/$t.result"
+    if grep -q '^FAIL:' "$findings/$t.result"; then failed=1; fi
 done
 exit $failed

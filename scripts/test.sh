@@ -64,6 +64,6 @@ fuzz_status=0
 wait $fuzz_build || fuzz_status=$?
 [ $fuzz_status = 0 ] || { tail -40 /tmp/writ-fuzz-build.log; echo "FAIL: the fuzzers' build"; exit 1; }
 [ $package_status = 0 ] || { echo "FAIL: the package test"; exit 1; }
-phase "fuzzing: each fuzzer for 10 s"
+phase "fuzzing: each fuzzer for 10 s, one per CPU at a time"
 scripts/fuzz.sh --no-build 10
 phase "done"

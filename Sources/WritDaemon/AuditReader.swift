@@ -37,11 +37,11 @@ final class AuditReader: Sendable {
         pool.shutdownGracefully { _ in }
     }
 
-    /// Serves one `audit` request from `who` (the peer's account): their own records, or (root)
+    /// Serves one `audit` request from `who` (the caller's account, uid `uid`): their own records, or (root)
     /// anyone's.
-    func serve(_ r: WireRequest, peer: Peer, who: UserDirectory.Account?) async -> WireResponse {
+    func serve(_ r: WireRequest, uid: UInt32, who: UserDirectory.Account?) async -> WireResponse {
         guard let who else {
-            return .failure(WireError("forbidden", "uid \(peer.uid) has no account on this host"))
+            return .failure(WireError("forbidden", "uid \(uid) has no account on this host"))
         }
         if who.uid != 0, let asked = r.user, asked != who.name {
             return .failure(
@@ -56,13 +56,13 @@ final class AuditReader: Sendable {
                 WireError("rate_limited", "you read the audit log often in a short time; try again in \(wait) s")
             )
         }
-        let claimed = reading.withLock { $0.insert(peer.uid).inserted }
+        let claimed = reading.withLock { $0.insert(uid).inserted }
         guard claimed else {
             return .failure(
                 WireError("busy", "your previous writ audit is still being read; wait for it and try again")
             )
         }
-        defer { _ = reading.withLock { $0.remove(peer.uid) } }
+        defer { _ = reading.withLock { $0.remove(uid) } }
         // The threads start with the first read (an idle writd keeps none).
         if started.withLock({ s in
             defer { s = true }

@@ -182,7 +182,7 @@ extension Engine {
                     )
                     request.decidedVia = "hook on_request (\(hook.path))"
                     try issue(&request, notBefore: now, expiresAt: now + duration, approvedBy: by, at: now)
-                    try audit.queue(db, requestEvent("request.approve", request, actor: by, at: now))
+                    try audit.queue(db, requestEvent("request.approve", request, actor: by, at: now, via: nil))
                     decided = .approved
                 case .denied(let reason):
                     request.core = request.core.decidedWithoutPeople(
@@ -192,7 +192,7 @@ extension Engine {
                         note: reason.isEmpty ? "denied by the on_request hook" : reason
                     )
                     request.decidedVia = "hook on_request (\(hook.path))"
-                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now))
+                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now, via: nil))
                     decided = .denied
                 case .people:
                     break

@@ -21,9 +21,11 @@ extension Engine {
         return policy
     }
 
+    /// `via`: where the operation came from when not the CLI on this host (`slack:U…`), audited.
     func fileRequest(
         _ r: WireRequest,
         who: UserDirectory.Account,
+        via: String?,
         context: [String: Value] = [:]
     ) throws(WireError) -> WireResponse {
         guard who.uid != 0 else { throw WireError("refused", "root is never restricted by Writ: no request is needed") }
@@ -80,6 +82,7 @@ extension Engine {
             runas: evaluation.runas,
             commands: evaluation.commands,
             extending: nil,
+            via: via,
             at: now
         )
         logger.info(
@@ -101,6 +104,7 @@ extension Engine {
         runas: String,
         commands: [String]?,
         extending grant: Grant?,
+        via: String?,
         at now: Int64
     ) throws(WireError) -> EngineRequest {
         let flow = evaluation.flow
@@ -157,6 +161,7 @@ extension Engine {
             evaluation: evaluation,
             input: input,
             who: who,
+            via: via,
             at: now,
             what: grant == nil ? "file the request" : "file the extension"
         )
@@ -178,12 +183,13 @@ extension Engine {
         evaluation: Evaluation,
         input: RequestInput,
         who: UserDirectory.Account,
+        via: String?,
         at now: Int64,
         what: String
     ) throws(WireError) {
         do {
             try state.transaction { () throws(StoreError) in
-                var create = requestEvent("request.create", request, actor: who.name, at: now)
+                var create = requestEvent("request.create", request, actor: who.name, at: now, via: via)
                 create.fields += Self.askedFields(input)
                 if !evaluation.conditionErrors.isEmpty {
                     create.fields.append(.init("condition_errors", evaluation.conditionErrors.joined(separator: "; ")))
@@ -203,7 +209,7 @@ extension Engine {
                     request.autoRule = rule
                     request.decidedVia = glass ? "break-glass (PagerDuty on call)" : "auto_approve rule \(rule)"
                     try issue(&request, notBefore: now, expiresAt: now + duration, approvedBy: by, at: now)
-                    var approve = requestEvent("request.approve", request, actor: by, at: now)
+                    var approve = requestEvent("request.approve", request, actor: by, at: now, via: via)
                     if let e = evaluation.evidence { approve.fields.append(.init("evidence", e)) }
                     try audit.queue(db, approve)
                 case .autoDenied(let rule, let message):
@@ -211,7 +217,7 @@ extension Engine {
                     request.core = request.core.decidedWithoutPeople(.denied, at: now, by: by, note: message)
                     request.autoRule = rule
                     request.decidedVia = "auto_deny rule \(rule)"
-                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now))
+                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now, via: via))
                 case .hook, .people:
                     break
                 }
@@ -338,7 +344,8 @@ extension Engine {
         return out
     }
 
-    func requestEvent(_ name: String, _ r: EngineRequest, actor: String, at: Int64) -> AuditEvent {
+    /// `via`: where the operation came from when not the CLI on this host (`slack:U…`).
+    func requestEvent(_ name: String, _ r: EngineRequest, actor: String, at: Int64, via: String?) -> AuditEvent {
         r.auditEvent(name, actor: actor, at: at, via: via)
     }
 
@@ -413,7 +420,12 @@ extension Engine {
         return resp
     }
 
-    func decide(_ r: WireRequest, who: UserDirectory.Account, approve: Bool) throws(WireError) -> WireResponse {
+    func decide(
+        _ r: WireRequest,
+        who: UserDirectory.Account,
+        via: String?,
+        approve: Bool
+    ) throws(WireError) -> WireResponse {
         var request = try loadRequest(r.id, who: who)
         let now = self.now()
         let decision: ApprovalEngine.Decision
@@ -491,7 +503,7 @@ extension Engine {
         return resp
     }
 
-    func cancel(_ r: WireRequest, who: UserDirectory.Account) throws(WireError) -> WireResponse {
+    func cancel(_ r: WireRequest, who: UserDirectory.Account, via: String?) throws(WireError) -> WireResponse {
         var request = try loadRequest(r.id, who: who)
         let now = self.now()
         let effects: [EngineRequest.Effect]
@@ -515,6 +527,7 @@ extension Engine {
     func extend(
         _ r: WireRequest,
         who: UserDirectory.Account,
+        via: String?,
         context: [String: Value] = [:]
     ) throws(WireError) -> WireResponse {
         let policy = try requirePolicy()
@@ -585,6 +598,7 @@ extension Engine {
             runas: grant.runas,
             commands: original.commands,
             extending: grant,
+            via: via,
             at: now
         )
         var resp = WireResponse(ok: true)

@@ -41,6 +41,36 @@ public struct Peer: Sendable, Equatable {
     }
 }
 
+/// Who sent writd one operation, and how writd knows. Given with every call; nothing about a
+/// call is kept on the engine between calls (every call may suspend once the store is async).
+public enum Caller: Sendable, Equatable {
+    /// A process on writd's socket, named by the kernel (SO_PEERCRED): the CLI, or a module's report.
+    case socket(Peer)
+    /// A Slack member whom the identities setting maps to the local account `uid`. Slack has no
+    /// process on this host: nothing it sends may report sessions or reload the policy.
+    case slack(member: String, uid: UInt32)
+
+    /// The local account the caller acts as.
+    public var uid: UInt32 {
+        switch self {
+        case .socket(let peer): peer.uid
+        case .slack(_, let uid): uid
+        }
+    }
+
+    /// The process on the socket; nil for a caller that has none.
+    public var peer: Peer? {
+        if case .socket(let peer) = self { return peer }
+        return nil
+    }
+
+    /// What the audit records beside the actor when it was not the CLI on this host: `slack:U…`.
+    public var via: String? {
+        if case .slack(let member, _) = self { return "slack:\(member)" }
+        return nil
+    }
+}
+
 /// writd's engine: the only writer of the grant store. Every operation runs on this actor, one
 /// at a time, so two approvals of one request are applied one after the other and the second
 /// finds the request decided: exactly one grant.
@@ -73,8 +103,6 @@ public actor Engine {
     var ending: Set<String> = []
     /// Hooks running now (`Engine.maxRunningHooks`).
     var runningHooks = 0
-    /// Where the operation being handled came from when not the CLI (`slack:U…`), for the audit.
-    var via: String?
     /// What one account's refused requests may add to the audit log.
     var refusals = AuditBudget(burst: 20, refillSeconds: 30)
     /// How fast one account may file requests and extensions (each is audited, and a cancel
@@ -223,37 +251,29 @@ public actor Engine {
 
     // MARK: dispatch
 
-    /// Serves one request from a socket peer. Requests and extensions first learn what the
-    /// integrations know about the requester (PagerDuty on-call), off the actor: a slow
-    /// PagerDuty delays that request only.
-    public nonisolated func serve(_ request: WireRequest, peer: Peer, via: String? = nil) async -> WireResponse {
+    /// Serves one operation. Requests and extensions first learn what the integrations know
+    /// about the requester (PagerDuty on-call), off the actor: a slow PagerDuty delays that
+    /// request only.
+    public nonisolated func serve(_ request: WireRequest, from caller: Caller) async -> WireResponse {
         // The caller's account and groups, looked up off the engine with a deadline (NSS can hang).
-        if request.op != .ping && request.op != .report, let why = await directory.prepare(uid: peer.uid) {
+        if request.op != .ping && request.op != .report, let why = await directory.prepare(uid: caller.uid) {
             return .failure(WireError("directory", why))
         }
         // Audit reads never touch the engine (AuditReader).
         if request.op == .audit, request.v == Wire.version {
-            return await auditReader.serve(request, peer: peer, who: directory.user(uid: peer.uid))
+            return await auditReader.serve(request, uid: caller.uid, who: directory.user(uid: caller.uid))
         }
         var context: [String: Value] = [:]
         if request.op == .request || request.op == .extend, request.v == Wire.version,
-            let who = directory.user(uid: peer.uid), who.uid != 0
+            let who = directory.user(uid: caller.uid), who.uid != 0
         {
             context = await integrations.context(for: who.name, now: config.clock())
         }
-        return await handle(request, peer: peer, context: context, via: via)
+        return await handle(request, from: caller, context: context)
     }
 
-    /// Serves one request from a socket peer, with the integrations' facts about the requester.
-    /// `via`: where it came from when not the CLI (`slack:U…`), recorded in the audit.
-    public func handle(
-        _ request: WireRequest,
-        peer: Peer,
-        context: [String: Value] = [:],
-        via: String? = nil
-    ) -> WireResponse {
-        self.via = via
-        defer { self.via = nil }
+    /// Serves one operation, with the integrations' facts about the requester.
+    public func handle(_ request: WireRequest, from caller: Caller, context: [String: Value] = [:]) -> WireResponse {
         do throws(WireError) {
             guard request.v == Wire.version else {
                 throw WireError(
@@ -261,7 +281,7 @@ public actor Engine {
                     "this writd speaks protocol \(Wire.version), the client \(request.v) — install matching writ and writd"
                 )
             }
-            let response = try dispatch(request, peer: peer, context: context)
+            let response = try dispatch(request, from: caller, context: context)
             return response
         } catch {
             return .failure(error)
@@ -269,27 +289,36 @@ public actor Engine {
     }
 
     /// Module reports and ping need no account; everything else names the caller from NSS.
-    private func dispatch(_ r: WireRequest, peer: Peer, context: [String: Value]) throws(WireError) -> WireResponse {
+    private func dispatch(
+        _ r: WireRequest,
+        from caller: Caller,
+        context: [String: Value]
+    ) throws(WireError)
+        -> WireResponse
+    {
+        let via = caller.via
         switch r.op {
-        case .ping: return ping(for: peer)
-        case .report: return try report(r, peer: peer)
-        case .request: return try fileRequest(r, who: account(peer), context: context)
-        case .get: return try getRequest(r, who: account(peer))
-        case .status: return try status(who: account(peer))
-        case .requests: return try listRequests(r, who: account(peer))
-        case .approve: return try decide(r, who: account(peer), approve: true)
-        case .deny: return try decide(r, who: account(peer), approve: false)
-        case .cancel: return try cancel(r, who: account(peer))
-        case .revoke, .grantRevoke: return try revoke(r, who: account(peer))
-        case .extend: return try extend(r, who: account(peer), context: context)
+        case .ping: return ping(for: caller.uid)
+        case .report:
+            guard let peer = caller.peer else { throw WireError("forbidden", "only the modules on this host report") }
+            return try report(r, peer: peer)
+        case .request: return try fileRequest(r, who: account(caller), via: via, context: context)
+        case .get: return try getRequest(r, who: account(caller))
+        case .status: return try status(who: account(caller))
+        case .requests: return try listRequests(r, who: account(caller))
+        case .approve: return try decide(r, who: account(caller), via: via, approve: true)
+        case .deny: return try decide(r, who: account(caller), via: via, approve: false)
+        case .cancel: return try cancel(r, who: account(caller), via: via)
+        case .revoke, .grantRevoke: return try revoke(r, who: account(caller))
+        case .extend: return try extend(r, who: account(caller), via: via, context: context)
         case .audit:
             // Served by `serve` off the actor; never here, where it would hold up everyone.
             throw WireError("internal", "audit reads are served off the engine; call serve, not handle")
-        case .grantAdd: return try grantAdd(r, who: account(peer))
-        case .grantList: return try grantList(r, who: account(peer))
-        case .flows: return try listFlows(who: account(peer))
+        case .grantAdd: return try grantAdd(r, who: account(caller))
+        case .grantList: return try grantList(r, who: account(caller))
+        case .flows: return try listFlows(who: account(caller))
         case .reload:
-            guard peer.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
+            guard caller.peer?.uid == 0 else { throw WireError("forbidden", "only root can reload writd's policy") }
             let ok = loadPolicy()
             var resp = pingResponse()
             resp.ok = ok
@@ -299,9 +328,9 @@ public actor Engine {
     }
 
     /// The policy's path and its errors are root's business.
-    private func ping(for peer: Peer) -> WireResponse {
+    private func ping(for uid: UInt32) -> WireResponse {
         var resp = pingResponse()
-        if peer.uid != 0 {
+        if uid != 0 {
             let failed = resp.daemon?.policyError != nil
             resp.daemon?.policyError = failed ? "the last policy reload failed (root sees why)" : nil
             resp.daemon?.policyPath = ""
@@ -311,9 +340,9 @@ public actor Engine {
         return resp
     }
 
-    func account(_ peer: Peer) throws(WireError) -> UserDirectory.Account {
-        guard let a = directory.user(uid: peer.uid) else {
-            throw WireError("forbidden", "uid \(peer.uid) has no account on this host")
+    func account(_ caller: Caller) throws(WireError) -> UserDirectory.Account {
+        guard let a = directory.user(uid: caller.uid) else {
+            throw WireError("forbidden", "uid \(caller.uid) has no account on this host")
         }
         return a
     }

@@ -308,7 +308,7 @@ final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
         let engine = self.engine
         let loop = context.eventLoop
         Task {
-            let response = await engine.serve(request, peer: peer)
+            let response = await engine.serve(request, from: .socket(peer))
             loop.execute { [weak self] in
                 guard let self, let context = self.context else { return }
                 self.busy = false

@@ -85,7 +85,7 @@ struct Fixture {
         var r = WireRequest(op: op)
         build(&r)
         // Audit reads are served off the actor, by `serve`.
-        return op == .audit ? await engine.serve(r, peer: peer) : await engine.handle(r, peer: peer)
+        return op == .audit ? await engine.serve(r, from: .socket(peer)) : await engine.handle(r, from: .socket(peer))
     }
 
     func file(flow: String = "ops", duration: Int64? = 1800, reason: String = "INC-1 disk") async -> RequestView? {
@@ -314,7 +314,7 @@ struct Fixture {
                 r.v = 2
                 return r
             }(),
-            peer: Users.requester
+            from: .socket(Users.requester)
         )
         #expect(version.error?.code == "unsupported_version")
     }

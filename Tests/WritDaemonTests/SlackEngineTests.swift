@@ -127,21 +127,31 @@ import WritStore
         var r = WireRequest(op: .approve)
         r.id = vault
         r.comment = "looks fine"
-        var answer = await f.engine.handle(r, peer: Users.approver1, via: "slack:U0BIN")
+        var answer = await f.engine.handle(r, from: .slack(member: "U0BIN", uid: Users.approver1.uid))
         #expect(answer.error?.message.contains("approved on a host only") == true)
-        answer = await f.engine.handle(r, peer: Users.approver1)
+        answer = await f.engine.handle(r, from: .socket(Users.approver1))
         #expect(answer.request?.state == "approved")
 
         let careful = try await file(f, flow: "careful", runas: "sys")
         r.id = careful
         r.comment = "  "
-        answer = await f.engine.handle(r, peer: Users.approver1, via: "slack:U0BIN")
+        answer = await f.engine.handle(r, from: .slack(member: "U0BIN", uid: Users.approver1.uid))
         #expect(answer.error?.message.contains("needs a comment") == true)
         r.comment = "checked on a call"
-        answer = await f.engine.handle(r, peer: Users.approver1, via: "slack:U0BIN")
+        answer = await f.engine.handle(r, from: .slack(member: "U0BIN", uid: Users.approver1.uid))
         #expect(answer.request?.state == "approved")
         let lines = try AuditLog(path: f.config.auditPath).lines().filter { $0.contains("\"request.approve\"") }
         #expect(lines.last?.contains("\"via\":\"slack:U0BIN\"") == true)
+
+        // Slack has no process on the host: even mapped to root (which identities never do) it
+        // can neither report a session nor reload the policy.
+        let asRoot = Caller.slack(member: "U0ROOT", uid: 0)
+        var report = WireRequest(op: .report)
+        report.event = "sudo.accept"
+        report.user = "alice"
+        #expect(await f.engine.handle(report, from: asRoot).error?.code == "forbidden")
+        #expect(await f.engine.handle(WireRequest(op: .reload), from: asRoot).error?.code == "forbidden")
+        #expect(await f.engine.handle(WireRequest(op: .reload), from: .socket(Users.root)).ok)
     }
 }
 

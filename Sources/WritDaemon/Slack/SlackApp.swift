@@ -203,7 +203,7 @@ final class SlackApp: Sendable {
             r.id = grant.id
             r.duration = request.duration
             r.reason = request.reason
-            let resp = await engine.serve(r, peer: Peer(uid: who.uid, gid: who.gid, pid: 0), via: "slack:\(user)")
+            let resp = await engine.serve(r, from: .slack(member: user, uid: who.uid))
             if let e = resp.error {
                 await reply(to, "Extension refused: \(e.message)")
             } else if let v = resp.request {
@@ -249,7 +249,7 @@ final class SlackApp: Sendable {
         var r = WireRequest(op: approve ? .approve : .deny)
         r.id = id
         if approve { r.comment = text } else { r.reason = text }
-        let resp = await engine.serve(r, peer: Peer(uid: who.uid, gid: who.gid, pid: 0), via: "slack:\(slackUser)")
+        let resp = await engine.serve(r, from: .slack(member: slackUser, uid: who.uid))
         if let e = resp.error {
             let why = e.code == "not_found" ? "you (\(who.name)) are not an approver of request \(id)" : e.message
             await refuse(to, who: who, request: id, why: why)
@@ -292,7 +292,7 @@ final class SlackApp: Sendable {
             r.capability = flow.capability.rawValue
             r.duration = value("duration", "duration").flatMap { Int64($0) }
             r.reason = value("reason", "reason")
-            let resp = await engine.serve(r, peer: Peer(uid: who.uid, gid: who.gid, pid: 0), via: "slack:\(user)")
+            let resp = await engine.serve(r, from: .slack(member: user, uid: who.uid))
             if let e = resp.error {
                 await reply(to, "Request refused: \(e.message)")
             } else if let v = resp.request {

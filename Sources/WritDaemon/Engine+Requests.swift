@@ -189,38 +189,8 @@ extension Engine {
     ) throws(WireError) {
         do {
             try state.transaction { () throws(StoreError) in
-                var create = requestEvent("request.create", request, actor: who.name, at: now, via: via)
-                create.fields += Self.askedFields(input)
-                if !evaluation.conditionErrors.isEmpty {
-                    create.fields.append(.init("condition_errors", evaluation.conditionErrors.joined(separator: "; ")))
-                }
-                try audit.queue(db, create)
-                switch evaluation.outcome {
-                case .autoApproved(let rule, let duration):
-                    let by = "policy:" + rule
-                    let glass = rule == Policy.breakGlassRule && evaluation.evidence != nil
-                    request.core = request.core.decidedWithoutPeople(
-                        .approved,
-                        at: now,
-                        by: by,
-                        note: glass ? "break-glass: \(evaluation.evidence ?? "")" : "auto-approved by rule \(rule)",
-                        duration: duration
-                    )
-                    request.autoRule = rule
-                    request.decidedVia = glass ? "break-glass (PagerDuty on call)" : "auto_approve rule \(rule)"
-                    try issue(&request, notBefore: now, expiresAt: now + duration, approvedBy: by, at: now)
-                    var approve = requestEvent("request.approve", request, actor: by, at: now, via: via)
-                    if let e = evaluation.evidence { approve.fields.append(.init("evidence", e)) }
-                    try audit.queue(db, approve)
-                case .autoDenied(let rule, let message):
-                    let by = "policy:" + rule
-                    request.core = request.core.decidedWithoutPeople(.denied, at: now, by: by, note: message)
-                    request.autoRule = rule
-                    request.decidedVia = "auto_deny rule \(rule)"
-                    try audit.queue(db, requestEvent("request.deny", request, actor: by, at: now, via: via))
-                case .hook, .people:
-                    break
-                }
+                let (by, effects) = request.file(Filing(evaluation, asked: input), by: who.name, via: via, at: now)
+                try write(effects, for: &request, by: by, at: now)
                 try request.save(db)
             }
         } catch {
@@ -657,7 +627,7 @@ extension Engine {
             .init("groups", input.unixGroups.sorted().joined(separator: ",")),
             .init("message", refusal.description), .init("policy_version", policyVersion),
         ]
-        fields += Self.askedFields(input)
+        fields += Filing.askedFields(input)
         for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
         if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
         if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }
@@ -674,17 +644,6 @@ extension Engine {
             logger.error("audit: cannot record \(event.event): \(error.description)")
         }
         flushAudit()
-    }
-
-    /// What the requester asked for, as they asked it (before the flow's defaults): replay
-    /// submits exactly this again. Commands as a JSON array (a command may contain "; ").
-    static func askedFields(_ input: RequestInput) -> [AuditEvent.Field] {
-        var fields: [AuditEvent.Field] = []
-        if let f = input.flow { fields.append(.init("asked_flow", f)) }
-        if let r = input.runas { fields.append(.init("asked_runas", r)) }
-        if let c = input.commands, !c.isEmpty { fields.append(.init("asked_commands", EngineRequest.encodeJSON(c))) }
-        if let d = input.duration { fields.append(.init("asked_duration", String(d))) }
-        return fields
     }
 
     /// User text kept with a request (reason, comment), trimmed. Longer text is refused with its

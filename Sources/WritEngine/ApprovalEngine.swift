@@ -38,40 +38,23 @@ public struct ApprovalEngine: Sendable {
 
     // MARK: filing
 
-    /// Files a request the policy has evaluated. With `autoApprovedBy` (a rule's name) it is
-    /// approved at once and its grant issued, in the same transaction as the request and both
-    /// audit records.
+    /// Files a request the policy has evaluated. When a rule decides at once (`filing`), the
+    /// decision and its grant are written in the same transaction as the request and every audit
+    /// record.
     public func file(
         _ request: EngineRequest,
-        by who: Principal,
-        autoApprovedBy rule: String? = nil
+        _ filing: Filing = Filing(),
+        by who: Principal
     ) async throws(EngineError) -> Outcome {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> Outcome in
             var r = request
-            var records = [r.auditEvent("request.create", actor: who.user, at: now, via: who.via)]
-            var grant: EngineGrant?
-            var actions: [AccessRequest.Action] = []
-            if let rule {
-                let by = "policy:" + rule
-                r.core = r.core.decidedWithoutPeople(.approved, at: now, by: by, note: "auto-approved by rule \(rule)")
-                r.autoRule = rule
-                r.decidedVia = "auto_approve rule \(rule)"
-                grant = try await apply(
-                    [
-                        .issueGrant(notBefore: now, expiresAt: now + r.core.duration),
-                        .audit(r.auditEvent("request.approve", actor: by, at: now, via: nil)),
-                    ],
-                    to: &r,
-                    tx: tx,
-                    records: &records,
-                    by: by,
-                    at: now
-                )
-                actions = [.issueGrant(notBefore: now, expiresAt: now + r.core.duration)]
-            }
+            let (by, effects) = r.file(filing, by: who.user, via: who.via, at: now)
+            var records: [AuditEvent] = []
+            let grant = try await apply(effects, to: &r, tx: tx, records: &records, by: by, at: now)
             try await tx.insertRequest(r)
             try await tx.appendAudit(records)
+            let actions = grant.map { [AccessRequest.Action.issueGrant(notBefore: now, expiresAt: $0.expiresAt)] } ?? []
             return Outcome(request: r, grant: grant, actions: actions)
         }
     }

@@ -110,18 +110,51 @@ struct EngineStoreTests {
         await close(store)
     }
 
-    @Test("a rule's approval at filing issues the grant in the same transaction", arguments: StoreKind.allCases)
+    @Test(
+        "a rule's decision at filing is written with the request, its grant and its records at once",
+        arguments: StoreKind.allCases
+    )
     func autoApprove(kind: StoreKind) async throws {
         let (store, clock, engine) = try await Self.engine(kind)
-        let out = try await engine.file(sampleRequest(at: clock.now), by: alice, autoApprovedBy: "oncall")
+        let asked = [AuditEvent.Field("asked_flow", "ops"), AuditEvent.Field("asked_duration", "1800")]
+        let filing = Filing(
+            .approve(rule: "oncall", duration: 1200, evidence: "on call: Primary, level 1"),
+            asked: asked,
+            conditionErrors: ["auto_approve rule night: no field ticket"]
+        )
+        let out = try await engine.file(sampleRequest(at: clock.now), filing, by: alice)
         #expect(out.request.core.state == .approved && out.request.autoRule == "oncall")
         let g = try #require(out.grant)
         #expect(g.approvedBy == "policy:oncall")
+        #expect(g.expiresAt == clock.now + 1200)  // the rule's duration, not the one asked
         let stored = try await store.transaction { (tx) throws(EngineError) in
             (try await tx.request(out.request.core.id, forUpdate: false), try await tx.grant(g.id, forUpdate: false))
         }
         #expect(stored.0 == out.request)
         #expect(stored.1 == g)
+        // One transaction, three records: what was asked (for replay), the grant, the rule's word.
+        let lines = try await auditLines(store)
+        #expect(
+            lines.compactMap { AuditLine.field("event", in: $0) } == [
+                "request.create", "grant.issue", "request.approve",
+            ]
+        )
+        #expect(AuditLine.field("asked_flow", in: lines[0]) == "ops")
+        #expect(AuditLine.field("asked_duration", in: lines[0]) == "1800")
+        #expect(AuditLine.field("condition_errors", in: lines[0]) == "auto_approve rule night: no field ticket")
+        #expect(AuditLine.field("evidence", in: lines[2]) == "on call: Primary, level 1")
+        #expect(AuditLine.field("actor", in: lines[2]) == "policy:oncall")
+
+        // A rule's denial at filing: no grant, the request denied, its record after the create.
+        let denied = try await engine.file(
+            sampleRequest(at: clock.now),
+            Filing(.deny(rule: "weekend", message: "no changes at the weekend")),
+            by: alice
+        )
+        #expect(denied.grant == nil && denied.request.core.state == .denied && denied.request.autoRule == "weekend")
+        let all = try await auditLines(store)
+        #expect(all.suffix(2).compactMap { AuditLine.field("event", in: $0) } == ["request.create", "request.deny"])
+        #expect(isIntact(AuditChain.verify(all)))
         await close(store)
     }
 
@@ -178,7 +211,11 @@ struct EngineStoreTests {
     )
     func revokeAndExtend(kind: StoreKind) async throws {
         let (store, clock, engine) = try await Self.engine(kind, flowMaxDuration: 3600)
-        let a = try await engine.file(sampleRequest(at: clock.now), by: alice, autoApprovedBy: "r")
+        let a = try await engine.file(
+            sampleRequest(at: clock.now),
+            Filing(.approve(rule: "r", duration: 1800, evidence: nil)),
+            by: alice
+        )
         let grant = try #require(a.grant)
         clock.now += 100
         var ext = sampleRequest(at: clock.now, duration: 7200)

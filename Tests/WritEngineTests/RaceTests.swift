@@ -94,8 +94,8 @@ struct RaceTests {
         for _ in 0..<Self.rounds {
             let g = try await engine.file(
                 sampleRequest(at: clock.now, duration: 60),
-                by: .host("alice", on: "h"),
-                autoApprovedBy: "r"
+                Filing(.approve(rule: "r", duration: 60, evidence: nil)),
+                by: .host("alice", on: "h")
             )
             grants.insert(try #require(g.grant).id)
         }
@@ -128,8 +128,8 @@ struct RaceTests {
         for _ in 0..<100 {
             _ = try await engine.file(
                 sampleRequest(at: clock.now, duration: 60),
-                by: .host("alice", on: "h"),
-                autoApprovedBy: "r"
+                Filing(.approve(rule: "r", duration: 60, evidence: nil)),
+                by: .host("alice", on: "h")
             )
         }
         let due = clock.now + 61

@@ -1,0 +1,105 @@
+import WritAudit
+import WritCore
+import WritPolicy
+
+/// What filing adds to a new request once the policy has spoken: the rule's decision when one
+/// decides at once, what the requester asked as they asked it, and the conditions that failed.
+public struct Filing: Sendable, Equatable {
+    public enum Decision: Sendable, Equatable {
+        /// People (or a hook) decide later, through `decide`.
+        case people
+        /// A rule approves at once, for `duration` seconds; `evidence` is what an integration's
+        /// facts showed (break-glass: the on-call entry).
+        case approve(rule: String, duration: Int64, evidence: String?)
+        /// A rule denies at once; `message` tells the requester why.
+        case deny(rule: String, message: String)
+    }
+
+    public var decision: Decision
+    /// What the requester asked for, as they asked it (before the flow's defaults): replay
+    /// submits exactly this again.
+    public var asked: [AuditEvent.Field]
+    /// Conditions that failed to evaluate (each treated as not deciding).
+    public var conditionErrors: [String]
+
+    public init(_ decision: Decision = .people, asked: [AuditEvent.Field] = [], conditionErrors: [String] = []) {
+        self.decision = decision
+        self.asked = asked
+        self.conditionErrors = conditionErrors
+    }
+
+    /// The filing of a request the policy evaluated as `evaluation`, asked for as `input`.
+    public init(_ evaluation: Evaluation, asked input: RequestInput) {
+        let decision: Decision =
+            switch evaluation.outcome {
+            case .autoApproved(let rule, let duration):
+                .approve(rule: rule, duration: duration, evidence: evaluation.evidence)
+            case .autoDenied(let rule, let message): .deny(rule: rule, message: message)
+            case .hook, .people: .people
+            }
+        self.init(decision, asked: Self.askedFields(input), conditionErrors: evaluation.conditionErrors)
+    }
+
+    /// What the requester asked for, as they asked it. Commands as a JSON array (a command may
+    /// contain "; ").
+    public static func askedFields(_ input: RequestInput) -> [AuditEvent.Field] {
+        var fields: [AuditEvent.Field] = []
+        if let f = input.flow { fields.append(.init("asked_flow", f)) }
+        if let r = input.runas { fields.append(.init("asked_runas", r)) }
+        if let c = input.commands, !c.isEmpty {
+            fields.append(.init("asked_commands", EngineRequest.encodeJSON(c)))
+        }
+        if let d = input.duration { fields.append(.init("asked_duration", String(d))) }
+        return fields
+    }
+}
+
+extension EngineRequest {
+    /// Filing: its effects in order. First the `request.create` record, with what was asked and
+    /// the conditions that failed; then, when a rule decides at once, the decision: the grant in
+    /// its place and the rule's record. Pure like `decide`, `cancel` and `tick`: writd writes the
+    /// effects over its own tables, `ApprovalEngine` through its store.
+    ///
+    /// Returns who decided (`policy:RULE`, or `user` while nobody has: the grant's approver)
+    /// with the effects.
+    public mutating func file(
+        _ filing: Filing,
+        by user: String,
+        via: String?,
+        at now: Int64
+    ) -> (decidedBy: String, effects: [Effect]) {
+        var create = auditEvent("request.create", actor: user, at: now, via: via)
+        create.fields += filing.asked
+        if !filing.conditionErrors.isEmpty {
+            create.fields.append(.init("condition_errors", filing.conditionErrors.joined(separator: "; ")))
+        }
+        var effects: [Effect] = [.audit(create)]
+        switch filing.decision {
+        case .approve(let rule, let duration, let evidence):
+            let by = "policy:" + rule
+            let glass = rule == Policy.breakGlassRule && evidence != nil
+            core = core.decidedWithoutPeople(
+                .approved,
+                at: now,
+                by: by,
+                note: glass ? "break-glass: \(evidence ?? "")" : "auto-approved by rule \(rule)",
+                duration: duration
+            )
+            autoRule = rule
+            decidedVia = glass ? "break-glass (PagerDuty on call)" : "auto_approve rule \(rule)"
+            var approve = auditEvent("request.approve", actor: by, at: now, via: via)
+            if let evidence { approve.fields.append(.init("evidence", evidence)) }
+            effects += [.issueGrant(notBefore: now, expiresAt: now + duration), .audit(approve)]
+            return (by, effects)
+        case .deny(let rule, let message):
+            let by = "policy:" + rule
+            core = core.decidedWithoutPeople(.denied, at: now, by: by, note: message)
+            autoRule = rule
+            decidedVia = "auto_deny rule \(rule)"
+            effects.append(.audit(auditEvent("request.deny", actor: by, at: now, via: via)))
+            return (by, effects)
+        case .people:
+            return (user, effects)
+        }
+    }
+}

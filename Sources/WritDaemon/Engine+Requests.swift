@@ -199,9 +199,9 @@ extension Engine {
         }
     }
 
-    /// Writes the effects of one of the engine's steps (`EngineRequest.decide`, `cancel`, `tick`)
-    /// in order, inside the caller's transaction: audit records to the outbox, the grant to
-    /// grants.db.
+    /// Writes the effects of one of the engine's steps (`EngineRequest.file`, `decide`, `cancel`,
+    /// `tick`) in order, inside the caller's transaction: audit records to the outbox, the grant
+    /// to grants.db.
     func write(
         _ effects: [EngineRequest.Effect],
         for request: inout EngineRequest,
@@ -393,9 +393,10 @@ extension Engine {
     func decide(
         _ r: WireRequest,
         who: UserDirectory.Account,
-        via: String?,
+        from caller: Caller,
         approve: Bool
     ) throws(WireError) -> WireResponse {
+        let via = caller.via
         var request = try loadRequest(r.id, who: who)
         let now = self.now()
         let decision: ApprovalEngine.Decision
@@ -410,7 +411,7 @@ extension Engine {
         // From Slack, the flow decides whether a click may approve at all (`slack_approve`), here
         // and not only on the card: a form opened before the policy changed, or a forged
         // submission, must not approve a flow that wants `writ approve` on a host.
-        if approve, let via, via.hasPrefix("slack:") {
+        if approve, case .slack = caller {
             let flow = policy?.flow(named: request.flow)
             switch flow?.slackApprove ?? .cli {
             case .cli:
@@ -627,7 +628,7 @@ extension Engine {
             .init("groups", input.unixGroups.sorted().joined(separator: ",")),
             .init("message", refusal.description), .init("policy_version", policyVersion),
         ]
-        fields += Filing.askedFields(input)
+        fields += Filing.Asked(input).fields
         for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
         if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
         if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }

@@ -69,6 +69,16 @@ public enum Caller: Sendable, Equatable {
         if case .slack(let member, _) = self { return "slack:\(member)" }
         return nil
     }
+
+    /// What Slack may ask for: filing, extending and deciding, as the mapped user (an allow-list:
+    /// a new operation is the CLI's alone until it is added here).
+    static let slackOperations: Set<Operation> = [.request, .extend, .approve, .deny]
+
+    /// Why this caller may not ask for `op`, or nil.
+    func refusal(of op: Operation) -> WireError? {
+        guard case .slack = self, !Self.slackOperations.contains(op) else { return nil }
+        return WireError("forbidden", "\(op.rawValue) is not available from Slack: run writ \(op.rawValue) on the host")
+    }
 }
 
 /// writd's engine: the only writer of the grant store. Every operation runs on this actor, one
@@ -255,6 +265,7 @@ public actor Engine {
     /// about the requester (PagerDuty on-call), off the actor: a slow PagerDuty delays that
     /// request only.
     public nonisolated func serve(_ request: WireRequest, from caller: Caller) async -> WireResponse {
+        if let refusal = caller.refusal(of: request.op) { return .failure(refusal) }
         // The caller's account and groups, looked up off the engine with a deadline (NSS can hang).
         if request.op != .ping && request.op != .report, let why = await directory.prepare(uid: caller.uid) {
             return .failure(WireError("directory", why))
@@ -274,6 +285,7 @@ public actor Engine {
 
     /// Serves one operation, with the integrations' facts about the requester.
     public func handle(_ request: WireRequest, from caller: Caller, context: [String: Value] = [:]) -> WireResponse {
+        if let refusal = caller.refusal(of: request.op) { return .failure(refusal) }
         do throws(WireError) {
             guard request.v == Wire.version else {
                 throw WireError(
@@ -306,8 +318,8 @@ public actor Engine {
         case .get: return try getRequest(r, who: account(caller))
         case .status: return try status(who: account(caller))
         case .requests: return try listRequests(r, who: account(caller))
-        case .approve: return try decide(r, who: account(caller), via: via, approve: true)
-        case .deny: return try decide(r, who: account(caller), via: via, approve: false)
+        case .approve: return try decide(r, who: account(caller), from: caller, approve: true)
+        case .deny: return try decide(r, who: account(caller), from: caller, approve: false)
         case .cancel: return try cancel(r, who: account(caller), via: via)
         case .revoke, .grantRevoke: return try revoke(r, who: account(caller))
         case .extend: return try extend(r, who: account(caller), via: via, context: context)

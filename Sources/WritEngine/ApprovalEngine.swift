@@ -54,7 +54,13 @@ public struct ApprovalEngine: Sendable {
             let grant = try await apply(effects, to: &r, tx: tx, records: &records, by: by, at: now)
             try await tx.insertRequest(r)
             try await tx.appendAudit(records)
-            let actions = grant.map { [AccessRequest.Action.issueGrant(notBefore: now, expiresAt: $0.expiresAt)] } ?? []
+            // As `decide` reports a decision: the grant asked for, or the denial.
+            let actions: [AccessRequest.Action] =
+                switch r.core.state {
+                case .approved: [.issueGrant(notBefore: now, expiresAt: now + r.core.duration)]
+                case .denied: [.notifyDenied]
+                default: []
+                }
             return Outcome(request: r, grant: grant, actions: actions)
         }
     }

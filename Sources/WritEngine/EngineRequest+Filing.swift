@@ -15,14 +15,41 @@ public struct Filing: Sendable, Equatable {
         case deny(rule: String, message: String)
     }
 
-    public var decision: Decision
     /// What the requester asked for, as they asked it (before the flow's defaults): replay
-    /// submits exactly this again.
-    public var asked: [AuditEvent.Field]
+    /// submits exactly this again. Typed, so a caller cannot add other fields to the record.
+    public struct Asked: Sendable, Equatable {
+        public var flow: String?
+        public var runas: String?
+        public var commands: [String]?
+        public var duration: Int64?
+
+        public init(flow: String? = nil, runas: String? = nil, commands: [String]? = nil, duration: Int64? = nil) {
+            self.flow = flow
+            self.runas = runas
+            self.commands = commands
+            self.duration = duration
+        }
+
+        /// As `request.create` and `request.refuse` record it (`asked_*`). Commands as a JSON
+        /// array (a command may contain "; ").
+        public var fields: [AuditEvent.Field] {
+            var fields: [AuditEvent.Field] = []
+            if let flow { fields.append(.init("asked_flow", flow)) }
+            if let runas { fields.append(.init("asked_runas", runas)) }
+            if let commands, !commands.isEmpty {
+                fields.append(.init("asked_commands", EngineRequest.encodeJSON(commands)))
+            }
+            if let duration { fields.append(.init("asked_duration", String(duration))) }
+            return fields
+        }
+    }
+
+    public var decision: Decision
+    public var asked: Asked
     /// Conditions that failed to evaluate (each treated as not deciding).
     public var conditionErrors: [String]
 
-    public init(_ decision: Decision = .people, asked: [AuditEvent.Field] = [], conditionErrors: [String] = []) {
+    public init(_ decision: Decision = .people, asked: Asked = Asked(), conditionErrors: [String] = []) {
         self.decision = decision
         self.asked = asked
         self.conditionErrors = conditionErrors
@@ -37,20 +64,14 @@ public struct Filing: Sendable, Equatable {
             case .autoDenied(let rule, let message): .deny(rule: rule, message: message)
             case .hook, .people: .people
             }
-        self.init(decision, asked: Self.askedFields(input), conditionErrors: evaluation.conditionErrors)
+        self.init(decision, asked: Asked(input), conditionErrors: evaluation.conditionErrors)
     }
+}
 
-    /// What the requester asked for, as they asked it. Commands as a JSON array (a command may
-    /// contain "; ").
-    public static func askedFields(_ input: RequestInput) -> [AuditEvent.Field] {
-        var fields: [AuditEvent.Field] = []
-        if let f = input.flow { fields.append(.init("asked_flow", f)) }
-        if let r = input.runas { fields.append(.init("asked_runas", r)) }
-        if let c = input.commands, !c.isEmpty {
-            fields.append(.init("asked_commands", EngineRequest.encodeJSON(c)))
-        }
-        if let d = input.duration { fields.append(.init("asked_duration", String(d))) }
-        return fields
+extension Filing.Asked {
+    /// What `input` asked for.
+    public init(_ input: RequestInput) {
+        self.init(flow: input.flow, runas: input.runas, commands: input.commands, duration: input.duration)
     }
 }
 
@@ -60,8 +81,11 @@ extension EngineRequest {
     /// its place and the rule's record. Pure like `decide`, `cancel` and `tick`: writd writes the
     /// effects over its own tables, `ApprovalEngine` through its store.
     ///
-    /// Returns who decided (`policy:RULE`, or `user` while nobody has: the grant's approver)
-    /// with the effects.
+    /// A rule never grants more than the request asks: its duration is capped at the request's,
+    /// and a rule's approval for no time at all leaves the request to people.
+    ///
+    /// Returns who decided (`policy:RULE`; `user` while nobody has, when no grant is among the
+    /// effects) with the effects: the grant's approver.
     public mutating func file(
         _ filing: Filing,
         by user: String,
@@ -69,13 +93,14 @@ extension EngineRequest {
         at now: Int64
     ) -> (decidedBy: String, effects: [Effect]) {
         var create = auditEvent("request.create", actor: user, at: now, via: via)
-        create.fields += filing.asked
+        create.fields += filing.asked.fields
         if !filing.conditionErrors.isEmpty {
             create.fields.append(.init("condition_errors", filing.conditionErrors.joined(separator: "; ")))
         }
         var effects: [Effect] = [.audit(create)]
         switch filing.decision {
-        case .approve(let rule, let duration, let evidence):
+        case .approve(let rule, let asked, let evidence) where min(asked, core.duration) > 0:
+            let duration = min(asked, core.duration)
             let by = "policy:" + rule
             let glass = rule == Policy.breakGlassRule && evidence != nil
             core = core.decidedWithoutPeople(
@@ -98,7 +123,7 @@ extension EngineRequest {
             decidedVia = "auto_deny rule \(rule)"
             effects.append(.audit(auditEvent("request.deny", actor: by, at: now, via: via)))
             return (by, effects)
-        case .people:
+        case .people, .approve:
             return (user, effects)
         }
     }

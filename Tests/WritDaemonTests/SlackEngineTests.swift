@@ -143,14 +143,18 @@ import WritStore
         let lines = try AuditLog(path: f.config.auditPath).lines().filter { $0.contains("\"request.approve\"") }
         #expect(lines.last?.contains("\"via\":\"slack:U0BIN\"") == true)
 
-        // Slack has no process on the host: even mapped to root (which identities never do) it
-        // can neither report a session nor reload the policy.
+        // Slack has no process on the host and files, extends and decides only: even mapped to
+        // root (which identities never do) it can neither report a session, reload the policy,
+        // add or revoke a grant nor read the audit log.
         let asRoot = Caller.slack(member: "U0ROOT", uid: 0)
         var report = WireRequest(op: .report)
-        report.event = "sudo.accept"
+        report.event = "sudo_accept"
         report.user = "alice"
         #expect(await f.engine.handle(report, from: asRoot).error?.code == "forbidden")
-        #expect(await f.engine.handle(WireRequest(op: .reload), from: asRoot).error?.code == "forbidden")
+        for op in [Operation.reload, .grantAdd, .grantRevoke, .revoke, .status, .requests] {
+            #expect(await f.engine.handle(WireRequest(op: op), from: asRoot).error?.code == "forbidden", "\(op)")
+        }
+        #expect(await f.engine.serve(WireRequest(op: .audit), from: asRoot).error?.code == "forbidden")
         #expect(await f.engine.handle(WireRequest(op: .reload), from: .socket(Users.root)).ok)
     }
 }

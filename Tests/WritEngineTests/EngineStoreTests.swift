@@ -116,7 +116,7 @@ struct EngineStoreTests {
     )
     func autoApprove(kind: StoreKind) async throws {
         let (store, clock, engine) = try await Self.engine(kind)
-        let asked = [AuditEvent.Field("asked_flow", "ops"), AuditEvent.Field("asked_duration", "1800")]
+        let asked = Filing.Asked(flow: "ops", duration: 1800)
         let filing = Filing(
             .approve(rule: "oncall", duration: 1200, evidence: "on call: Primary, level 1"),
             asked: asked,
@@ -152,8 +152,28 @@ struct EngineStoreTests {
             by: alice
         )
         #expect(denied.grant == nil && denied.request.core.state == .denied && denied.request.autoRule == "weekend")
+        #expect(denied.actions == [.notifyDenied])
+
+        // A rule never grants more than the request asks, and never nothing.
+        let capped = try await engine.file(
+            sampleRequest(at: clock.now, duration: 600),
+            Filing(.approve(rule: "generous", duration: 86400, evidence: nil)),
+            by: alice
+        )
+        #expect(capped.grant?.expiresAt == clock.now + 600)
+        let nothing = try await engine.file(
+            sampleRequest(at: clock.now),
+            Filing(.approve(rule: "zero", duration: 0, evidence: nil)),
+            by: alice
+        )
+        #expect(nothing.grant == nil && nothing.request.core.state == .pending)
         let all = try await auditLines(store)
-        #expect(all.suffix(2).compactMap { AuditLine.field("event", in: $0) } == ["request.create", "request.deny"])
+        let events = all.compactMap { AuditLine.field("event", in: $0) }
+        #expect(
+            events.suffix(6) == [
+                "request.create", "request.deny", "request.create", "grant.issue", "request.approve", "request.create",
+            ]
+        )
         #expect(isIntact(AuditChain.verify(all)))
         await close(store)
     }

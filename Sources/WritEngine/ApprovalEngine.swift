@@ -65,6 +65,39 @@ public struct ApprovalEngine: Sendable {
         }
     }
 
+    // MARK: the grant feed, per host
+
+    /// What one host enforces now: the live grants whose host pattern covers `host`, and the
+    /// cursor from which `grantChanges` follows the feed.
+    public func grantSnapshot(forHost host: String) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64)
+    {
+        let now = clock()
+        let identity = HostIdentity(nodename: host)
+        let (all, cursor) = try await store.transaction { (tx) throws(EngineError) in try await tx.liveGrants(now: now)
+        }
+        return (all.filter { identity.matches($0.host) }, cursor)
+    }
+
+    /// The grants for `host` written after `cursor` (issued, extended, ended: each in its latest
+    /// state), from at most `limit` entries of the feed. The cursor moves past every entry read,
+    /// whichever host it was for, so an answer with no grants still moves it; `more` says the
+    /// limit was reached.
+    public func grantChanges(
+        forHost host: String,
+        after cursor: Int64,
+        limit: Int = 500
+    ) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64, more: Bool) {
+        let identity = HostIdentity(nodename: host)
+        let changes = try await store.transaction { (tx) throws(EngineError) in
+            try await tx.grantChanges(after: cursor, limit: limit)
+        }
+        return (
+            changes.map(\.grant).filter { identity.matches($0.host) },
+            changes.last?.position ?? cursor,
+            changes.count == limit
+        )
+    }
+
     // MARK: decisions
 
     /// Approves or denies a pending request as `who`. The request is locked for the transaction,

@@ -10,6 +10,9 @@ import WritAudit
 /// - `claimDueRequests` and `claimDueGrants` lock what they return and skip rows another
 ///   transaction holds, so due work is done once however many instances tick; a crashed
 ///   instance's claims are released with its transaction.
+/// - every grant write moves the grant to the end of the grant feed (`grantChanges`), under a
+///   lock held until commit, so positions follow commit order: a reader past position N never
+///   later finds a write committed at or below N.
 /// - `appendAudit` locks the chain's head, so each record gets the next sequence number and the
 ///   previous record's hash: one writer per chain. Lock order, everywhere: the request row, then
 ///   the grant row, then the chain's head.
@@ -41,6 +44,13 @@ public protocol StoreTransaction: Sendable {
     /// rows locked elsewhere skipped.
     func claimDueGrants(now: Int64, limit: Int) async throws(EngineError) -> [EngineGrant]
 
+    /// The grant feed: grants written (issued, extended, ended) after position `cursor`, in
+    /// position order, at most `limit`. A grant written again is found at its new position only.
+    func grantChanges(after cursor: Int64, limit: Int) async throws(EngineError) -> [GrantChange]
+    /// Grants not ended whose expiry is after `now`, and the feed position they are current to
+    /// (read first: what commits after it is found again by `grantChanges(after:)`).
+    func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64)
+
     /// Appends to the audit chain, in order: each record the next sequence number, chained to the
     /// previous record's hash (the audit log's line format, `AuditLine`). The engine calls it
     /// last in each transaction, so the chain's head is locked after every other row and only
@@ -48,4 +58,15 @@ public protocol StoreTransaction: Sendable {
     func appendAudit(_ events: [AuditEvent]) async throws(EngineError)
     /// The chain's lines with a sequence number above `after`, in order, at most `limit`.
     func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String]
+}
+
+/// A grant as the feed found it: its latest state, and the position of that write.
+public struct GrantChange: Sendable, Equatable {
+    public var position: Int64
+    public var grant: EngineGrant
+
+    public init(position: Int64, grant: EngineGrant) {
+        self.position = position
+        self.grant = grant
+    }
 }

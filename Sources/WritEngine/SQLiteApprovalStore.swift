@@ -56,7 +56,16 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 ) STRICT
                 """,
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            summary: "the grant feed: each grant's position, moved on every write",
+            statements: [
+                "ALTER TABLE grants ADD COLUMN change_seq INTEGER",
+                "UPDATE grants SET change_seq = rowid",
+                "CREATE UNIQUE INDEX grants_feed ON grants (change_seq)",
+            ]
+        ),
     ]
 
     /// Opens (creating it 0600 if needed) and migrates the file.
@@ -215,21 +224,34 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
 
         func insertGrant(_ g: EngineGrant) async throws(EngineError) {
             try writeGrant(
-                "INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                """
+                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body, change_seq)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                """,
                 g
             )
         }
 
         func updateGrant(_ g: EngineGrant) async throws(EngineError) {
             try writeGrant(
-                "UPDATE grants SET request_id = ?2, user_name = ?3, expires_at = ?4, ended_at = ?5, body = ?6 WHERE id = ?1",
+                """
+                UPDATE grants SET request_id = ?2, user_name = ?3, expires_at = ?4, ended_at = ?5, body = ?6,
+                    change_seq = ?7
+                WHERE id = ?1
+                """,
                 g
             )
         }
 
+        /// Every write moves the grant to the feed's end. Transactions are one at a time
+        /// (`BEGIN IMMEDIATE`), so the end is the largest position there is.
         private func writeGrant(_ sql: String, _ g: EngineGrant) throws(EngineError) {
             try run { () throws(StoreError) in
+                let last = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
+                _ = try last.step()
+                let position = last.int64(0) + 1
                 let s = try db.prepare(sql)
+                try s.bind(7, position)
                 try s.bind(1, g.id)
                 try s.bind(2, g.requestID)
                 try s.bind(3, g.user)
@@ -266,6 +288,38 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                     _ = try insert.step()
                 }
             }
+        }
+
+        func grantChanges(after cursor: Int64, limit: Int) async throws(EngineError) -> [GrantChange] {
+            let rows = try run { () throws(StoreError) -> [(Int64, String)] in
+                let s = try db.prepare(
+                    "SELECT change_seq, body FROM grants WHERE change_seq > ?1 ORDER BY change_seq LIMIT ?2"
+                )
+                try s.bind(1, cursor)
+                try s.bind(2, Int64(limit))
+                var out: [(Int64, String)] = []
+                while try s.step() { out.append((s.int64(0), s.string(1))) }
+                return out
+            }
+            var out: [GrantChange] = []
+            for (position, body) in rows {
+                out.append(GrantChange(position: position, grant: try EngineGrant(document: body)))
+            }
+            return out
+        }
+
+        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
+            let cursor = try run { () throws(StoreError) -> Int64 in
+                let s = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
+                _ = try s.step()
+                return s.int64(0)
+            }
+            var grants: [EngineGrant] = []
+            for b in try bodies(
+                "SELECT body FROM grants WHERE ended_at IS NULL AND expires_at > ?1 ORDER BY id",
+                [.int(now)]
+            ) { grants.append(try EngineGrant(document: b)) }
+            return (grants, cursor)
         }
 
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {

@@ -10,6 +10,9 @@ import WritEngine
 ///   one grant per request whatever races;
 /// - due work is claimed with `FOR UPDATE SKIP LOCKED` in short transactions: done once, and a
 ///   killed instance's rows are released with its connection;
+/// - every grant write takes the next position of the grant feed from its head row, which stays
+///   locked until commit: positions follow commit order, so a reader of the feed never skips a
+///   write that committed late (a `bigserial` could commit 9 before 8);
 /// - the audit chain's head row is locked per append: one writer per chain;
 /// - every change sends `NOTIFY writ_engine` with "request:ID" or "grant:ID" (delivered at
 ///   commit), so other instances wake without polling (`followChanges`).
@@ -64,7 +67,28 @@ public final class PostgresApprovalStore: ApprovalStore {
                 """,
                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditLine.genesis)')",
             ]
-        )
+        ),
+        Migration(
+            version: 2,
+            summary: "the grant feed: each grant's position, handed out under a lock held to commit",
+            statements: [
+                """
+                CREATE TABLE grant_feed_head (
+                    id  integer PRIMARY KEY CHECK (id = 1),
+                    seq bigint NOT NULL
+                )
+                """,
+                "ALTER TABLE grants ADD COLUMN change_seq bigint",
+                """
+                UPDATE grants SET change_seq = numbered.n
+                FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM grants) AS numbered
+                WHERE grants.id = numbered.id
+                """,
+                "INSERT INTO grant_feed_head (id, seq) SELECT 1, count(*) FROM grants",
+                "ALTER TABLE grants ALTER COLUMN change_seq SET NOT NULL",
+                "CREATE UNIQUE INDEX grants_feed ON grants (change_seq)",
+            ]
+        ),
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
@@ -305,20 +329,73 @@ public final class PostgresApprovalStore: ApprovalStore {
         }
 
         func insertGrant(_ g: EngineGrant) async throws(EngineError) {
+            let position = try await nextFeedPosition()
             try await exec(
                 """
-                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body)
-                VALUES (\(g.id), \(g.requestID), \(g.user), \(g.expiresAt), \(g.endedAt), \(g.document))
+                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body, change_seq)
+                VALUES (\(g.id), \(g.requestID), \(g.user), \(g.expiresAt), \(g.endedAt), \(g.document), \(position))
                 """
             )
             try await notify("grant:\(g.id)")
         }
 
         func updateGrant(_ g: EngineGrant) async throws(EngineError) {
+            let position = try await nextFeedPosition()
             try await exec(
-                "UPDATE grants SET expires_at = \(g.expiresAt), ended_at = \(g.endedAt), body = \(g.document) WHERE id = \(g.id)"
+                """
+                UPDATE grants SET expires_at = \(g.expiresAt), ended_at = \(g.endedAt), body = \(g.document),
+                    change_seq = \(position)
+                WHERE id = \(g.id)
+                """
             )
             try await notify("grant:\(g.id)")
+        }
+
+        /// The grant feed's next position. The head row stays locked until this transaction ends
+        /// (lock order: request, grant, feed head, audit head), so positions follow commit order.
+        private func nextFeedPosition() async throws(EngineError) -> Int64 {
+            let rows = try await run {
+                var out: [Int64] = []
+                for try await seq in try await conn.query(
+                    "UPDATE grant_feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                    logger: logger
+                ).decode(Int64.self) { out.append(seq) }
+                return out
+            }
+            guard let position = rows.first else {
+                throw .corrupt("the grant feed's head row is missing (table grant_feed_head)")
+            }
+            return position
+        }
+
+        func grantChanges(after cursor: Int64, limit: Int) async throws(EngineError) -> [GrantChange] {
+            try await run {
+                var out: [GrantChange] = []
+                for try await (position, body) in try await conn.query(
+                    "SELECT change_seq, body FROM grants WHERE change_seq > \(cursor) ORDER BY change_seq LIMIT \(limit)",
+                    logger: logger
+                ).decode((Int64, String).self) {
+                    out.append(GrantChange(position: position, grant: try EngineGrant(document: body)))
+                }
+                return out
+            }
+        }
+
+        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
+            // The head first: every position at or below it has committed (a write in progress
+            // holds the head row, and this read sees the last committed value).
+            let cursor = try await run {
+                var seq: Int64 = 0
+                for try await s in try await conn.query("SELECT seq FROM grant_feed_head WHERE id = 1", logger: logger)
+                    .decode(Int64.self)
+                { seq = s }
+                return seq
+            }
+            var grants: [EngineGrant] = []
+            for b in try await strings(
+                "SELECT body FROM grants WHERE ended_at IS NULL AND expires_at > \(now) ORDER BY id"
+            ) { grants.append(try EngineGrant(document: b)) }
+            return (grants, cursor)
         }
 
         func claimDueGrants(now: Int64, limit: Int) async throws(EngineError) -> [EngineGrant] {

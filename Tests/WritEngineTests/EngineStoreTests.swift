@@ -254,6 +254,105 @@ struct EngineStoreTests {
         await close(store)
     }
 
+    @Test(
+        "the grant feed: a host's snapshot, then its changes; an answer for other hosts still moves the cursor",
+        arguments: StoreKind.allCases
+    )
+    func grantFeed(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        func approved(_ host: String) async throws -> EngineGrant {
+            var r = sampleRequest(at: clock.now)
+            r.host = host
+            let filing = Filing(.approve(rule: "r", duration: 1800, evidence: nil))
+            return try #require(try await engine.file(r, filing, by: alice).grant)
+        }
+        let web = try await approved("web-*")
+        let everywhere = try await approved("*")
+        _ = try await approved("db-01")
+        let snapshot = try await engine.grantSnapshot(forHost: "web-01.example.com")
+        #expect(Set(snapshot.grants.map(\.id)) == [web.id, everywhere.id])
+
+        // Nothing new for web-01, but the cursor moves past db-02's grant.
+        let db2 = try await approved("db-02")
+        let quiet = try await engine.grantChanges(forHost: "web-01", after: snapshot.cursor)
+        #expect(quiet.grants.isEmpty && quiet.cursor > snapshot.cursor && !quiet.more)
+
+        // A revocation and an expiry reach the host as the grants' new state, in that order.
+        _ = try await engine.revoke(grant: web.id, by: bob, reason: "done")
+        clock.now += 1800
+        _ = try await engine.tick()
+        let ended = try await engine.grantChanges(forHost: "web-01", after: quiet.cursor)
+        #expect(ended.grants.map(\.id) == [web.id, everywhere.id])
+        #expect(ended.grants.allSatisfy { $0.endedAt != nil })
+        #expect(try await engine.grantSnapshot(forHost: "web-01").grants.isEmpty)
+
+        // One entry at a time: `more` until the feed's end; db-02 sees its own grant and the one
+        // for every host, once each, ended.
+        var cursor = snapshot.cursor
+        var seen: [EngineGrant] = []
+        for _ in 0..<20 {
+            let page = try await engine.grantChanges(forHost: "db-02", after: cursor, limit: 1)
+            seen += page.grants
+            cursor = page.cursor
+            if !page.more { break }
+        }
+        #expect(seen.count == 2 && Set(seen.map(\.id)) == [db2.id, everywhere.id])
+        #expect(seen.allSatisfy { $0.endedAt != nil })
+        #expect(cursor == ended.cursor)
+        await close(store)
+    }
+
+    /// Two writers: A takes its feed position and holds its transaction open; B writes after it.
+    /// A reader following the feed meanwhile must find A's write once A commits, however B
+    /// fares. (With positions from a plain sequence, B commits first at a higher position, the
+    /// reader's cursor passes A's, and A's grant is never seen.)
+    @Test("the grant feed never skips a write that commits late (PostgreSQL, three connections)")
+    func feedLateCommit() async throws {
+        let t = try await TestStore.make(.postgresql)
+        let (writerA, writerB, reader) = (try await t.open(), try await t.open(), try await t.open())
+        let start = try await reader.transaction { (tx) throws(EngineError) in try await tx.liveGrants(now: 0).cursor }
+        func grant() -> EngineGrant {
+            EngineGrant(
+                requestID: nil,
+                user: "alice",
+                capability: "sudo",
+                host: "*",
+                runas: "root",
+                commands: nil,
+                notBefore: 0,
+                expiresAt: 4_000_000_000,
+                approvedBy: "test",
+                reason: "late commit"
+            )
+        }
+        let (a, b) = (grant(), grant())
+        let written = Latch()
+        let release = Latch()
+        let first = Task {
+            try await writerA.transaction { (tx) throws(EngineError) in
+                try await tx.insertGrant(a)
+                await written.open()
+                await release.wait()
+            }
+        }
+        await written.wait()
+        let second = Task { try await writerB.transaction { (tx) throws(EngineError) in try await tx.insertGrant(b) } }
+        try await Task.sleep(for: .milliseconds(300))  // B is waiting for the feed's head by now
+        let during = try await reader.transaction { (tx) throws(EngineError) in
+            try await tx.grantChanges(after: start, limit: 100)
+        }
+        let cursor = during.last?.position ?? start
+        await release.open()
+        try await first.value
+        try await second.value
+        let after = try await reader.transaction { (tx) throws(EngineError) in
+            try await tx.grantChanges(after: cursor, limit: 100)
+        }
+        let seen = (during + after).map(\.grant.id)
+        #expect(seen == [a.id, b.id], "the reader saw \(during.map(\.grant.id)) then \(after.map(\.grant.id))")
+        for s in [writerA, writerB, reader] { await close(s) }
+    }
+
     @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)
     func migrations(kind: StoreKind) async throws {
         let t = try await TestStore.make(kind)

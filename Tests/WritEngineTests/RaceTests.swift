@@ -32,14 +32,23 @@ struct RaceTests {
         let b = try await RaceProcess.start(try await t.raceArguments())
         // A reader follows the audit chain as a change feed while both write: each read after its
         // cursor must continue at cursor + 1 (a record that committed late would show as a gap
-        // skipped for good), and it must end with every record.
+        // skipped for good), and it must end with every record. It follows the grant feed too:
+        // every grant must be found, once (none is written twice here).
         let reader = try await t.open()
         let writing = Mutex(true)
-        let following = Task { () throws -> (read: Int, gaps: [String]) in
+        let following = Task { () throws -> (read: Int, gaps: [String], grants: [String]) in
             var cursor: Int64 = 0
             var read = 0
             var gaps: [String] = []
+            var grantCursor: Int64 = 0
+            var grants: [String] = []
             while true {
+                let grantsAfter = grantCursor
+                let changes = try await reader.transaction { (tx) throws(EngineError) in
+                    try await tx.grantChanges(after: grantsAfter, limit: 500)
+                }
+                grants += changes.map(\.grant.id)
+                grantCursor = changes.last?.position ?? grantCursor
                 let done = writing.withLock { !$0 }
                 let after = cursor
                 let lines = try await reader.transaction { (tx) throws(EngineError) in
@@ -51,7 +60,7 @@ struct RaceTests {
                     cursor = seq
                     read += 1
                 }
-                if done && lines.isEmpty { return (read, gaps) }
+                if done && lines.isEmpty && changes.isEmpty { return (read, gaps, grants) }
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
@@ -80,6 +89,8 @@ struct RaceTests {
         #expect(isIntact(AuditChain.verify(lines)))
         #expect(followed.gaps.isEmpty, "\(followed.gaps.prefix(5))")
         #expect(followed.read == lines.count)
+        let stored = try await store.transaction { (tx) throws(EngineError) in try await tx.liveGrants(now: 0).grants }
+        #expect(followed.grants.count == Self.rounds && Set(followed.grants) == Set(stored.map(\.id)))
         await close(reader)
         await close(store)
     }

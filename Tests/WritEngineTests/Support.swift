@@ -187,3 +187,20 @@ func isIntact(_ v: AuditChain.Verdict) -> Bool {
     if case .intact = v { return true }
     return false
 }
+
+/// A one-way signal between tasks: `wait` returns once `open` has been called.
+actor Latch {
+    private var opened = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        opened = true
+        for w in waiters { w.resume() }
+        waiters = []
+    }
+
+    func wait() async {
+        if opened { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+}

@@ -25,7 +25,7 @@
 //   WritEnginePostgres  the engine's PostgreSQL store (postgres-nio), for writ-server replicas;
 //               writd never links it
 //   WritDaemon  writd: the host's side (sessions, grants.db, terminals, the timer), the socket
-//               protocol, Slack, and the engine logic still to move into WritEngine
+//               protocol, Slack, and the engine's steps in one synchronous transaction
 //   writd       the host daemon (executable)
 //   WritCLI     the `writ` command
 //   writ-fuzz   coverage-guided fuzzers for every parser of untrusted input (scripts/fuzz.sh builds

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import Synchronization
 import WritAudit
 import WritEngine
 
@@ -10,9 +11,10 @@ import WritEngine
 ///   one grant per request whatever races;
 /// - due work is claimed with `FOR UPDATE SKIP LOCKED` in short transactions: done once, and a
 ///   killed instance's rows are released with its connection;
-/// - every grant write takes the next position of the grant feed from its head row, which stays
-///   locked until commit: positions follow commit order, so a reader of the feed never skips a
-///   write that committed late (a `bigserial` could commit 9 before 8);
+/// - the grants a transaction wrote take the grant feed's next positions from its head row just
+///   before commit, and the row stays locked until then: positions follow commit order, so a
+///   reader of the feed never skips a write that committed late (a `bigserial` could commit 9
+///   before 8);
 /// - the audit chain's head row is locked per append: one writer per chain;
 /// - every change sends `NOTIFY writ_engine` with "request:ID" or "grant:ID" (delivered at
 ///   commit), so other instances wake without polling (`followChanges`).
@@ -85,7 +87,7 @@ public final class PostgresApprovalStore: ApprovalStore {
                 WHERE grants.id = numbered.id
                 """,
                 "INSERT INTO grant_feed_head (id, seq) SELECT 1, count(*) FROM grants",
-                "ALTER TABLE grants ALTER COLUMN change_seq SET NOT NULL",
+                // NULL only inside the transaction that writes the grant, until its commit.
                 "CREATE UNIQUE INDEX grants_feed ON grants (change_seq)",
             ]
         ),
@@ -193,7 +195,10 @@ public final class PostgresApprovalStore: ApprovalStore {
             do {
                 return try await run { [logger] in
                     try await self.client.withTransaction(logger: logger) { conn in
-                        try await body(Transaction(conn: conn, logger: logger))
+                        let tx = Transaction(conn: conn, logger: logger)
+                        let value = try await body(tx)
+                        try await tx.placeWrittenGrants()
+                        return value
                     }
                 }
             } catch .retryable(let why) {
@@ -260,6 +265,8 @@ public final class PostgresApprovalStore: ApprovalStore {
     struct Transaction: StoreTransaction {
         let conn: PostgresConnection
         let logger: Logger
+        /// The grants this transaction wrote, in order: they take their feed positions last.
+        let written = WrittenGrants()
 
         private func run<T>(_ work: () async throws -> T) async throws(EngineError) -> T {
             try await PostgresApprovalStore.mapping(work)
@@ -329,43 +336,53 @@ public final class PostgresApprovalStore: ApprovalStore {
         }
 
         func insertGrant(_ g: EngineGrant) async throws(EngineError) {
-            let position = try await nextFeedPosition()
             try await exec(
                 """
-                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body, change_seq)
-                VALUES (\(g.id), \(g.requestID), \(g.user), \(g.expiresAt), \(g.endedAt), \(g.document), \(position))
+                INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body)
+                VALUES (\(g.id), \(g.requestID), \(g.user), \(g.expiresAt), \(g.endedAt), \(g.document))
                 """
             )
+            written.ids.withLock { $0.append(g.id) }
             try await notify("grant:\(g.id)")
         }
 
         func updateGrant(_ g: EngineGrant) async throws(EngineError) {
-            let position = try await nextFeedPosition()
             try await exec(
                 """
                 UPDATE grants SET expires_at = \(g.expiresAt), ended_at = \(g.endedAt), body = \(g.document),
-                    change_seq = \(position)
+                    change_seq = NULL
                 WHERE id = \(g.id)
                 """
             )
+            written.ids.withLock { $0.append(g.id) }
             try await notify("grant:\(g.id)")
         }
 
-        /// The grant feed's next position. The head row stays locked until this transaction ends
-        /// (lock order: request, grant, feed head, audit head), so positions follow commit order.
-        private func nextFeedPosition() async throws(EngineError) -> Int64 {
+        /// Gives the grants this transaction wrote the feed's next positions, in the order written
+        /// (a grant written twice, at its last). Runs after everything else, just before commit:
+        /// the head row stays locked from here to the commit, after the audit chain's head (lock
+        /// order: request, grant, audit head, feed head), so positions follow commit order and
+        /// the lock is held for no longer than the chain's.
+        func placeWrittenGrants() async throws(EngineError) {
+            var ids: [String] = []
+            for id in written.ids.withLock({ $0 }).reversed() where !ids.contains(id) { ids.append(id) }
+            ids.reverse()
+            guard !ids.isEmpty else { return }
             let rows = try await run {
                 var out: [Int64] = []
                 for try await seq in try await conn.query(
-                    "UPDATE grant_feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                    "UPDATE grant_feed_head SET seq = seq + \(ids.count) WHERE id = 1 RETURNING seq",
                     logger: logger
                 ).decode(Int64.self) { out.append(seq) }
                 return out
             }
-            guard let position = rows.first else {
+            guard let last = rows.first else {
                 throw .corrupt("the grant feed's head row is missing (table grant_feed_head)")
             }
-            return position
+            for (i, id) in ids.enumerated() {
+                let position = last - Int64(ids.count - 1 - i)
+                try await exec("UPDATE grants SET change_seq = \(position) WHERE id = \(id)")
+            }
         }
 
         func grantChanges(after cursor: Int64, limit: Int) async throws(EngineError) -> [GrantChange] {
@@ -462,4 +479,10 @@ extension PostgresApprovalStore {
             throw .refused("name a store: --pg SOCKET_DIR DATABASE USER | --sqlite PATH")
         }
     }
+}
+
+/// The grants one transaction wrote (its calls are awaited one at a time; the lock only makes
+/// the box Sendable).
+final class WrittenGrants: Sendable {
+    let ids = Mutex<[String]>([])
 }

@@ -1,4 +1,6 @@
 import FakeServices
+import Logging
+import PostgresNIO
 import Testing
 import WritAudit
 import WritCore
@@ -302,14 +304,15 @@ struct EngineStoreTests {
         await close(store)
     }
 
-    /// Two writers: A takes its feed position and holds its transaction open; B writes after it.
-    /// A reader following the feed meanwhile must find A's write once A commits, however B
-    /// fares. (With positions from a plain sequence, B commits first at a higher position, the
-    /// reader's cursor passes A's, and A's grant is never seen.)
+    /// Two writers. A is another instance at its commit point: it has taken its feed position
+    /// (the head row) and not yet committed. B, through the store, writes a grant after it. A
+    /// reader following the feed meanwhile must find A's write once A commits. (Were positions
+    /// handed out without the head row's lock, B would commit first at a higher position, the
+    /// reader's cursor would pass A's, and A's grant would never be seen.)
     @Test("the grant feed never skips a write that commits late (PostgreSQL, three connections)")
     func feedLateCommit() async throws {
         let t = try await TestStore.make(.postgresql)
-        let (writerA, writerB, reader) = (try await t.open(), try await t.open(), try await t.open())
+        let (writerB, reader) = (try await t.open(), try await t.open())
         let start = try await reader.transaction { (tx) throws(EngineError) in try await tx.liveGrants(now: 0).cursor }
         func grant() -> EngineGrant {
             EngineGrant(
@@ -326,16 +329,33 @@ struct EngineStoreTests {
             )
         }
         let (a, b) = (grant(), grant())
-        let written = Latch()
+        let logger = Logger(label: "instance-a")
+        let instanceA = PostgresClient(
+            configuration: try await TestCluster.shared.configuration(database: t.name),
+            backgroundLogger: logger
+        )
+        let running = Task { await instanceA.run() }
+        let placed = Latch()
         let release = Latch()
         let first = Task {
-            try await writerA.transaction { (tx) throws(EngineError) in
-                try await tx.insertGrant(a)
-                await written.open()
+            try await instanceA.withTransaction(logger: logger) { conn in
+                var position: Int64 = 0
+                for try await p in try await conn.query(
+                    "UPDATE grant_feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                    logger: logger
+                ).decode(Int64.self) { position = p }
+                try await conn.query(
+                    """
+                    INSERT INTO grants (id, request_id, user_name, expires_at, ended_at, body, change_seq)
+                    VALUES (\(a.id), NULL, 'alice', \(a.expiresAt), NULL, \(a.document), \(position))
+                    """,
+                    logger: logger
+                )
+                await placed.open()
                 await release.wait()
             }
         }
-        await written.wait()
+        await placed.wait()
         let second = Task { try await writerB.transaction { (tx) throws(EngineError) in try await tx.insertGrant(b) } }
         try await Task.sleep(for: .milliseconds(300))  // B is waiting for the feed's head by now
         let during = try await reader.transaction { (tx) throws(EngineError) in
@@ -348,9 +368,12 @@ struct EngineStoreTests {
         let after = try await reader.transaction { (tx) throws(EngineError) in
             try await tx.grantChanges(after: cursor, limit: 100)
         }
+        #expect(during.isEmpty, "B committed while A held its position: \(during.map(\.grant.id))")
         let seen = (during + after).map(\.grant.id)
         #expect(seen == [a.id, b.id], "the reader saw \(during.map(\.grant.id)) then \(after.map(\.grant.id))")
-        for s in [writerA, writerB, reader] { await close(s) }
+        running.cancel()
+        await running.value
+        for s in [writerB, reader] { await close(s) }
     }
 
     @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)

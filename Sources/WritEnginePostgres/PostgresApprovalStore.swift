@@ -368,20 +368,21 @@ public final class PostgresApprovalStore: ApprovalStore {
             for id in written.ids.withLock({ $0 }).reversed() where !ids.contains(id) { ids.append(id) }
             ids.reverse()
             guard !ids.isEmpty else { return }
-            let rows = try await run {
-                var out: [Int64] = []
-                for try await seq in try await conn.query(
-                    "UPDATE grant_feed_head SET seq = seq + \(ids.count) WHERE id = 1 RETURNING seq",
-                    logger: logger
-                ).decode(Int64.self) { out.append(seq) }
-                return out
-            }
-            guard let last = rows.first else {
-                throw .corrupt("the grant feed's head row is missing (table grant_feed_head)")
-            }
-            for (i, id) in ids.enumerated() {
-                let position = last - Int64(ids.count - 1 - i)
-                try await exec("UPDATE grants SET change_seq = \(position) WHERE id = \(id)")
+            // One round trip: the head moved by n, and the grants numbered in the order written.
+            let count = ids.count
+            let placed = try await strings(
+                """
+                WITH head AS (UPDATE grant_feed_head SET seq = seq + \(count) WHERE id = 1 RETURNING seq),
+                     written AS (SELECT id, ord FROM unnest(\(ids)::text[]) WITH ORDINALITY AS w(id, ord))
+                UPDATE grants SET change_seq = head.seq - \(count) + written.ord
+                FROM head, written WHERE grants.id = written.id
+                RETURNING grants.id
+                """
+            )
+            guard placed.count == count else {
+                throw .corrupt(
+                    "the grant feed's head row is missing (table grant_feed_head), or a written grant is gone"
+                )
             }
         }
 

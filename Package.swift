@@ -129,7 +129,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "WritEngine", dependencies: ["WritCore", "WritStore", "WritAudit", "WritPolicy"]),
+        .target(
+            name: "WritEngine",
+            dependencies: [
+                "WritCore", "WritStore", "WritAudit", "WritPolicy", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "WritEnginePostgres",
             dependencies: [

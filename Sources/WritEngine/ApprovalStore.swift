@@ -51,6 +51,14 @@ public protocol StoreTransaction: Sendable {
     /// (read first: what commits after it is found again by `grantChanges(after:)`).
     func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64)
 
+    /// A fleet's host (writ-server), locked until the transaction ends with `forUpdate`.
+    func host(_ name: String, forUpdate: Bool) async throws(EngineError) -> EngineHost?
+    func upsertHost(_ host: EngineHost) async throws(EngineError)
+    func insertEnrollment(_ enrollment: Enrollment) async throws(EngineError)
+    /// The unused, unexpired enrollment with this token hash, marked used at `now` by the same
+    /// statement; nil when there is none. Of transactions racing for one token, one gets it.
+    func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment?
+
     /// Appends to the audit chain, in order: each record the next sequence number, chained to the
     /// previous record's hash (the audit log's line format, `AuditLine`). The engine calls it
     /// last in each transaction, so the chain's head is locked after every other row and only

@@ -66,6 +66,29 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 "CREATE UNIQUE INDEX grants_feed ON grants (change_seq)",
             ]
         ),
+        Migration(
+            version: 3,
+            summary: "the fleet's hosts and their one-time enrollment tokens (hashed)",
+            statements: [
+                """
+                CREATE TABLE hosts (
+                    name    TEXT PRIMARY KEY NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    body    TEXT NOT NULL
+                ) STRICT
+                """,
+                """
+                CREATE TABLE enrollments (
+                    token_hash TEXT PRIMARY KEY NOT NULL,
+                    host       TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    created_by TEXT NOT NULL,
+                    used_at    INTEGER
+                ) STRICT
+                """,
+            ]
+        ),
     ]
 
     /// Opens (creating it 0600 if needed) and migrates the file.
@@ -320,6 +343,72 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 [.int(now)]
             ) { grants.append(try EngineGrant(document: b)) }
             return (grants, cursor)
+        }
+
+        func host(_ name: String, forUpdate: Bool) async throws(EngineError) -> EngineHost? {
+            guard let body = try bodies("SELECT body FROM hosts WHERE name = ?1", [.text(name)]).first else {
+                return nil
+            }
+            guard let host = EngineRequest.decodeJSON(EngineHost.self, body) else {
+                throw .corrupt("the stored host \(name) does not decode")
+            }
+            return host
+        }
+
+        func upsertHost(_ h: EngineHost) async throws(EngineError) {
+            try run { () throws(StoreError) in
+                let s = try db.prepare(
+                    """
+                    INSERT INTO hosts (name, enabled, body) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, body = excluded.body
+                    """
+                )
+                try s.bind(1, h.name)
+                try s.bind(2, Int64(h.enabled ? 1 : 0))
+                try s.bind(3, EngineRequest.encodeJSON(h))
+                _ = try s.step()
+            }
+        }
+
+        func insertEnrollment(_ e: Enrollment) async throws(EngineError) {
+            try run { () throws(StoreError) in
+                let s = try db.prepare(
+                    """
+                    INSERT INTO enrollments (token_hash, host, created_at, expires_at, created_by)
+                    VALUES (?1, ?2, ?3, ?4, ?5)
+                    """
+                )
+                try s.bind(1, e.tokenHash)
+                try s.bind(2, e.host)
+                try s.bind(3, e.createdAt)
+                try s.bind(4, e.expiresAt)
+                try s.bind(5, e.createdBy)
+                _ = try s.step()
+            }
+        }
+
+        func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment? {
+            try run { () throws(StoreError) -> Enrollment? in
+                let s = try db.prepare(
+                    """
+                    UPDATE enrollments SET used_at = ?2
+                    WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+                    RETURNING host, created_at, expires_at, created_by
+                    """
+                )
+                try s.bind(1, tokenHash)
+                try s.bind(2, now)
+                guard try s.step() else { return nil }
+                var e = Enrollment(
+                    tokenHash: tokenHash,
+                    host: s.string(0),
+                    createdAt: s.int64(1),
+                    expiresAt: s.int64(2),
+                    createdBy: s.string(3)
+                )
+                e.usedAt = now
+                return e
+            }
         }
 
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {

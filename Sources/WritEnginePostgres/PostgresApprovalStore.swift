@@ -91,6 +91,29 @@ public final class PostgresApprovalStore: ApprovalStore {
                 "CREATE UNIQUE INDEX grants_feed ON grants (change_seq)",
             ]
         ),
+        Migration(
+            version: 3,
+            summary: "the fleet's hosts and their one-time enrollment tokens (hashed)",
+            statements: [
+                """
+                CREATE TABLE hosts (
+                    name    text PRIMARY KEY,
+                    enabled boolean NOT NULL,
+                    body    text NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE enrollments (
+                    token_hash text PRIMARY KEY,
+                    host       text NOT NULL,
+                    created_at bigint NOT NULL,
+                    expires_at bigint NOT NULL,
+                    created_by text NOT NULL,
+                    used_at    bigint
+                )
+                """,
+            ]
+        ),
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
@@ -450,6 +473,62 @@ public final class PostgresApprovalStore: ApprovalStore {
                     )
                 }
                 try await conn.query("UPDATE audit_head SET seq = \(seq), hash = \(prev) WHERE id = 1", logger: logger)
+            }
+        }
+
+        func host(_ name: String, forUpdate: Bool) async throws(EngineError) -> EngineHost? {
+            let rows =
+                forUpdate
+                ? try await strings("SELECT body FROM hosts WHERE name = \(name) FOR UPDATE")
+                : try await strings("SELECT body FROM hosts WHERE name = \(name)")
+            guard let body = rows.first else { return nil }
+            guard let host = EngineRequest.decodeJSON(EngineHost.self, body) else {
+                throw .corrupt("the stored host \(name) does not decode")
+            }
+            return host
+        }
+
+        func upsertHost(_ h: EngineHost) async throws(EngineError) {
+            try await exec(
+                """
+                INSERT INTO hosts (name, enabled, body) VALUES (\(h.name), \(h.enabled), \(EngineRequest.encodeJSON(h)))
+                ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, body = excluded.body
+                """
+            )
+            try await notify("host:\(h.name)")
+        }
+
+        func insertEnrollment(_ e: Enrollment) async throws(EngineError) {
+            try await exec(
+                """
+                INSERT INTO enrollments (token_hash, host, created_at, expires_at, created_by)
+                VALUES (\(e.tokenHash), \(e.host), \(e.createdAt), \(e.expiresAt), \(e.createdBy))
+                """
+            )
+        }
+
+        func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment? {
+            try await run {
+                var found: Enrollment?
+                for try await (host, created, expires, by) in try await conn.query(
+                    """
+                    UPDATE enrollments SET used_at = \(now)
+                    WHERE token_hash = \(tokenHash) AND used_at IS NULL AND expires_at > \(now)
+                    RETURNING host, created_at, expires_at, created_by
+                    """,
+                    logger: logger
+                ).decode((String, Int64, Int64, String).self) {
+                    var e = Enrollment(
+                        tokenHash: tokenHash,
+                        host: host,
+                        createdAt: created,
+                        expiresAt: expires,
+                        createdBy: by
+                    )
+                    e.usedAt = now
+                    found = e
+                }
+                return found
             }
         }
 

@@ -9,6 +9,7 @@
 //   tick NOW            → "ended N expired M"
 //   hold NOW            → claims due grants in a transaction, prints "held N", and never ends it
 //                         (the parent kills the process: its claims must go to the other)
+//   enroll TOKEN        → "enrolled HOST" | "refused MESSAGE"
 import Glibc
 import WritEngine
 import WritEnginePostgres
@@ -48,6 +49,14 @@ while let line = readLine() {
         do {
             let out = try await engine.decide(words[1], .approve(comment: ""), by: .host(words[2], on: "race"))
             answer(out.grant.map { "granted \($0.id)" } ?? "recorded")
+        } catch .refused(let why) {
+            answer("refused \(why)")
+        } catch {
+            answer("error \(error.description)")
+        }
+    case ("enroll", 2):
+        do {
+            answer("enrolled \(try await engine.enroll(token: words[1]).name)")
         } catch .refused(let why) {
             answer("refused \(why)")
         } catch {

@@ -376,6 +376,68 @@ struct EngineStoreTests {
         for s in [writerB, reader] { await close(s) }
     }
 
+    @Test(
+        "enrollment: a token works once, for its host, within its lifetime; a disabled host is refused",
+        arguments: StoreKind.allCases
+    )
+    func enrollment(kind: StoreKind) async throws {
+        let (store, clock, engine) = try await Self.engine(kind)
+        let admin = Principal(user: "root", route: .host("server-1"))
+        let made = try await engine.createEnrollment(host: "web-01.example.com", lifetime: 600, by: admin)
+        #expect(made.token.hasPrefix("wet_") && made.token.count == 68 && made.expiresAt == clock.now + 600)
+        #expect(try await engine.hostMayConnect("web-01.example.com") == false)  // not enrolled yet
+        let host = try await engine.enroll(token: made.token)
+        #expect(host.name == "web-01.example.com" && host.enabled && host.enrolledAt == clock.now)
+        #expect(try await engine.hostMayConnect("web-01.example.com"))
+        // Once only.
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: made.token) }
+        // Not after its lifetime.
+        let late = try await engine.createEnrollment(host: "web-02", lifetime: 600, by: admin)
+        clock.now += 601
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: late.token) }
+        // Malformed, or never made.
+        for bad in ["", "wet_", "wet_" + String(repeating: "g", count: 64), late.token.uppercased(), "x" + late.token] {
+            await #expect(throws: EngineError.self, "\(bad)") { _ = try await engine.enroll(token: bad) }
+        }
+        // What an admin may ask for.
+        for name in ["Web-01", "-web", "web-", "a b", "", "web..01", String(repeating: "a", count: 64)] {
+            await #expect(throws: EngineError.self, "\(name)") {
+                _ = try await engine.createEnrollment(host: name, by: admin)
+            }
+        }
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.createEnrollment(host: "a", lifetime: 0, by: admin)
+        }
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.createEnrollment(host: "a", lifetime: 8 * 86400, by: admin)
+        }
+
+        // Disabled: refused at once, no new token, and a token made before does not work (nor is
+        // it spent: after enabling, it does).
+        let before = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
+        #expect(try await engine.setHost("web-01.example.com", enabled: false, by: admin).enabled == false)
+        #expect(try await engine.hostMayConnect("web-01.example.com") == false)
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
+        }
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: before.token) }
+        _ = try await engine.setHost("web-01.example.com", enabled: true, by: admin)
+        #expect(try await engine.enroll(token: before.token).name == "web-01.example.com")
+        await #expect(throws: EngineError.self) { _ = try await engine.setHost("nowhere", enabled: false, by: admin) }
+
+        // The audit names who made a token for which host, never the token.
+        let lines = try await auditLines(store)
+        let events = lines.compactMap { AuditLine.field("event", in: $0) }
+        #expect(events.filter { $0 == "host.enroll_token" }.count == 3)
+        #expect(events.filter { $0 == "host.enroll" }.count == 2)
+        #expect(events.contains("host.disable") && events.contains("host.enable"))
+        for token in [made.token, late.token, before.token] {
+            #expect(!lines.contains { $0.contains(token.dropFirst(4)) })
+        }
+        #expect(isIntact(AuditChain.verify(lines)))
+        await close(store)
+    }
+
     @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)
     func migrations(kind: StoreKind) async throws {
         let t = try await TestStore.make(kind)

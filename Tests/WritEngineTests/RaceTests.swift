@@ -130,6 +130,30 @@ struct RaceTests {
         await close(store)
     }
 
+    @Test("two hosts race for one enrollment token, 200 times: one of them enrolls", arguments: StoreKind.allCases)
+    func enrollmentRace(kind: StoreKind) async throws {
+        let t = try await TestStore.make(kind)
+        let store = try await t.open()
+        let engine = ApprovalEngine(store: store, clock: { 1_000 })
+        let admin = Principal(user: "root", route: .host("server-1"))
+        let a = try await RaceProcess.start(try await t.raceArguments())
+        let b = try await RaceProcess.start(try await t.raceArguments())
+        for i in 0..<200 {
+            let token = try await engine.createEnrollment(host: "host-\(i)", by: admin).token
+            try a.send("enroll \(token)")
+            try b.send("enroll \(token)")
+            let answers = [try await a.receive(), try await b.receive()]
+            #expect(answers.filter { $0 == "enrolled host-\(i)" }.count == 1, "round \(i): \(answers)")
+            #expect(answers.filter { $0.hasPrefix("refused ") }.count == 1, "round \(i): \(answers)")
+        }
+        a.stop()
+        b.stop()
+        let lines = try await auditLines(store)
+        #expect(lines.filter { AuditLine.field("event", in: $0) == "host.enroll" }.count == 200)
+        #expect(isIntact(AuditChain.verify(lines)))
+        await close(store)
+    }
+
     @Test("an instance killed while it holds claimed work: the other does that work")
     func killedInstance() async throws {
         let t = try await TestStore.make(.postgresql)

@@ -59,6 +59,16 @@ public protocol StoreTransaction: Sendable {
     /// statement; nil when there is none. Of transactions racing for one token, one gets it.
     func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment?
 
+    /// A host's own audit chain as uploaded: its head (locked with `forUpdate`), the hash stored
+    /// for one of its records, and records appended with the new head.
+    func hostAuditHead(_ host: String, forUpdate: Bool) async throws(EngineError) -> HostAuditHead?
+    func hostAuditHash(_ host: String, seq: Int64) async throws(EngineError) -> String?
+    func appendHostAudit(
+        _ host: String,
+        _ records: [(seq: Int64, hash: String, line: String)],
+        head: HostAuditHead
+    ) async throws(EngineError)
+
     /// Appends to the audit chain, in order: each record the next sequence number, chained to the
     /// previous record's hash (the audit log's line format, `AuditLine`). The engine calls it
     /// last in each transaction, so the chain's head is locked after every other row and only

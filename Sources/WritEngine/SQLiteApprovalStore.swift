@@ -89,6 +89,28 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            summary: "hosts' own audit chains, as their agents upload them, and each chain's head",
+            statements: [
+                """
+                CREATE TABLE host_audit (
+                    host TEXT NOT NULL,
+                    seq  INTEGER NOT NULL,
+                    hash TEXT NOT NULL,
+                    line TEXT NOT NULL,
+                    PRIMARY KEY (host, seq)
+                ) STRICT
+                """,
+                """
+                CREATE TABLE host_audit_head (
+                    host TEXT PRIMARY KEY NOT NULL,
+                    seq  INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                ) STRICT
+                """,
+            ]
+        ),
     ]
 
     /// Opens (creating it 0600 if needed) and migrates the file.
@@ -408,6 +430,51 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 )
                 e.usedAt = now
                 return e
+            }
+        }
+
+        func hostAuditHead(_ host: String, forUpdate: Bool) async throws(EngineError) -> HostAuditHead? {
+            try run { () throws(StoreError) -> HostAuditHead? in
+                let s = try db.prepare("SELECT seq, hash FROM host_audit_head WHERE host = ?1")
+                try s.bind(1, host)
+                return try s.step() ? HostAuditHead(seq: s.int64(0), hash: s.string(1)) : nil
+            }
+        }
+
+        func hostAuditHash(_ host: String, seq: Int64) async throws(EngineError) -> String? {
+            try run { () throws(StoreError) -> String? in
+                let s = try db.prepare("SELECT hash FROM host_audit WHERE host = ?1 AND seq = ?2")
+                try s.bind(1, host)
+                try s.bind(2, seq)
+                return try s.step() ? s.string(0) : nil
+            }
+        }
+
+        func appendHostAudit(
+            _ host: String,
+            _ records: [(seq: Int64, hash: String, line: String)],
+            head: HostAuditHead
+        ) async throws(EngineError) {
+            try run { () throws(StoreError) in
+                let insert = try db.prepare("INSERT INTO host_audit (host, seq, hash, line) VALUES (?1, ?2, ?3, ?4)")
+                for r in records {
+                    insert.reset()
+                    try insert.bind(1, host)
+                    try insert.bind(2, r.seq)
+                    try insert.bind(3, r.hash)
+                    try insert.bind(4, r.line)
+                    _ = try insert.step()
+                }
+                let h = try db.prepare(
+                    """
+                    INSERT INTO host_audit_head (host, seq, hash) VALUES (?1, ?2, ?3)
+                    ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                    """
+                )
+                try h.bind(1, host)
+                try h.bind(2, head.seq)
+                try h.bind(3, head.hash)
+                _ = try h.step()
             }
         }
 

@@ -114,6 +114,28 @@ public final class PostgresApprovalStore: ApprovalStore {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            summary: "hosts' own audit chains, as their agents upload them, and each chain's head",
+            statements: [
+                """
+                CREATE TABLE host_audit (
+                    host text NOT NULL,
+                    seq  bigint NOT NULL,
+                    hash text NOT NULL,
+                    line text NOT NULL,
+                    PRIMARY KEY (host, seq)
+                )
+                """,
+                """
+                CREATE TABLE host_audit_head (
+                    host text PRIMARY KEY,
+                    seq  bigint NOT NULL,
+                    hash text NOT NULL
+                )
+                """,
+            ]
+        ),
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
@@ -530,6 +552,46 @@ public final class PostgresApprovalStore: ApprovalStore {
                 }
                 return found
             }
+        }
+
+        func hostAuditHead(_ host: String, forUpdate: Bool) async throws(EngineError) -> HostAuditHead? {
+            let query: PostgresQuery =
+                forUpdate
+                ? "SELECT seq, hash FROM host_audit_head WHERE host = \(host) FOR UPDATE"
+                : "SELECT seq, hash FROM host_audit_head WHERE host = \(host)"
+            return try await run {
+                var head: HostAuditHead?
+                for try await (seq, hash) in try await conn.query(query, logger: logger).decode((Int64, String).self) {
+                    head = HostAuditHead(seq: seq, hash: hash)
+                }
+                return head
+            }
+        }
+
+        func hostAuditHash(_ host: String, seq: Int64) async throws(EngineError) -> String? {
+            try await strings("SELECT hash FROM host_audit WHERE host = \(host) AND seq = \(seq)").first
+        }
+
+        func appendHostAudit(
+            _ host: String,
+            _ records: [(seq: Int64, hash: String, line: String)],
+            head: HostAuditHead
+        ) async throws(EngineError) {
+            // One statement for the batch: the records as three arrays, unnested in order.
+            try await exec(
+                """
+                INSERT INTO host_audit (host, seq, hash, line)
+                SELECT \(host), r.seq, r.hash, r.line
+                FROM unnest(\(records.map(\.seq))::bigint[], \(records.map(\.hash))::text[], \(records.map(\.line))::text[])
+                    AS r(seq, hash, line)
+                """
+            )
+            try await exec(
+                """
+                INSERT INTO host_audit_head (host, seq, hash) VALUES (\(host), \(head.seq), \(head.hash))
+                ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+                """
+            )
         }
 
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {

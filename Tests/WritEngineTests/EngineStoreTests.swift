@@ -438,6 +438,67 @@ struct EngineStoreTests {
         await close(store)
     }
 
+    /// A host's own chain as its audit log writes it: `count` records from `seq`, after `prev`.
+    static func hostChain(from seq: Int64 = 1, count: Int, prev: String = AuditLine.genesis) -> [String] {
+        var lines: [String] = []
+        var previous = prev
+        for n in seq..<(seq + Int64(count)) {
+            let e = AuditEvent(
+                time: 1000 + n,
+                event: "sudo.accept",
+                actor: "alice",
+                fields: [.init("command", "/usr/bin/id \(n)")]
+            )
+            let line = AuditLine.render(seq: n, prev: previous, e)
+            previous = AuditChain.hash(line)
+            lines.append(line)
+        }
+        return lines
+    }
+
+    @Test(
+        "a host's audit upload: each record once, a rewrite or a gap refused, the head kept",
+        arguments: StoreKind.allCases
+    )
+    func hostAuditUpload(kind: StoreKind) async throws {
+        let (store, _, engine) = try await Self.engine(kind)
+        let chain = Self.hostChain(count: 10)
+        #expect(try await engine.hostAuditHead("web-01") == nil)
+        #expect(try await engine.uploadAudit(host: "web-01", lines: Array(chain[0..<4]))?.seq == 4)
+        // Sent again with more: the known ones are skipped, the new ones stored.
+        #expect(try await engine.uploadAudit(host: "web-01", lines: Array(chain[0..<6]))?.seq == 6)
+        // A gap, a rewritten record, a record that does not follow: refused, nothing stored.
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.uploadAudit(host: "web-01", lines: Array(chain[7...]))
+        }
+        let rewritten = Self.hostChain(count: 3)[2].replacingOccurrences(of: "alice", with: "mallory")
+        await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "web-01", lines: [rewritten]) }
+        let stray = Self.hostChain(from: 7, count: 1, prev: AuditLine.genesis)
+        await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "web-01", lines: stray) }
+        #expect(try await engine.hostAuditHead("web-01")?.seq == 6)
+        // Resumed from where the server stands: the head is the host's own chain's head.
+        let head = try #require(try await engine.uploadAudit(host: "web-01", lines: Array(chain[6...])))
+        guard case .intact(let records, let seq, let hash) = AuditChain.verify(chain) else {
+            Issue.record("the test's chain does not verify")
+            return
+        }
+        #expect(records == 10 && head == HostAuditHead(seq: seq, hash: hash))
+
+        // Another host's chain starts wherever it stood when it enrolled; nothing before that.
+        let later = Self.hostChain(from: 500, count: 3, prev: String(repeating: "a", count: 64))
+        #expect(try await engine.uploadAudit(host: "db-01", lines: Array(later[1...]))?.seq == 502)
+        await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "db-01", lines: [later[0]]) }
+        #expect(try await engine.hostAuditHead("web-01")?.seq == 10)  // chains are per host
+
+        // Bounded: too many records, or a line that is not one of Writ's.
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.uploadAudit(host: "web-02", lines: Self.hostChain(count: 1001))
+        }
+        await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "web-02", lines: ["{}"]) }
+        #expect(try await engine.hostAuditHead("web-02") == nil)
+        await close(store)
+    }
+
     @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)
     func migrations(kind: StoreKind) async throws {
         let t = try await TestStore.make(kind)

@@ -1,0 +1,79 @@
+import WritAudit
+import WritCore
+
+/// Where a host's own audit chain stands on the server: its last stored record.
+public struct HostAuditHead: Sendable, Equatable {
+    public var seq: Int64
+    public var hash: String
+
+    public init(seq: Int64, hash: String) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
+extension ApprovalEngine {
+    /// What one upload may carry: an agent sends its records in batches of at most this many
+    /// lines and bytes.
+    public static let maxUploadLines = 1000
+    public static let maxUploadBytes = 4 << 20
+
+    /// Stores records of `host`'s own audit chain (sudo runs, sessions ended, its module
+    /// reports), each once: a record already stored is skipped when it is the same line and
+    /// refused when it differs (the host's log was rewritten). The first upload anchors the
+    /// chain wherever it starts; after that each record must follow the stored head (its seq
+    /// the next, its prev the head's hash), so a gap is refused with where to resume. Returns
+    /// the head after the upload: the anchor outside the host that `writ audit verify` checks
+    /// the host's chain against.
+    public func uploadAudit(host: String, lines: [String]) async throws(EngineError) -> HostAuditHead? {
+        guard lines.count <= Self.maxUploadLines, lines.reduce(0, { $0 + $1.utf8.count }) <= Self.maxUploadBytes else {
+            throw .refused(
+                "an upload holds at most \(Self.maxUploadLines) records and \(Self.maxUploadBytes >> 20) MiB: send smaller batches"
+            )
+        }
+        var parsed: [(seq: Int64, prev: String, hash: String, line: String)] = []
+        for (i, line) in lines.enumerated() {
+            guard let chain = AuditLine.chainFields(line) else {
+                throw .refused("record \(i + 1) of the upload is not an audit line of Writ's")
+            }
+            parsed.append((chain.seq, chain.prev, AuditChain.hash(line), line))
+        }
+        let records = parsed
+        return try await store.transaction { (tx) throws(EngineError) -> HostAuditHead? in
+            var head = try await tx.hostAuditHead(host, forUpdate: true)
+            var fresh: [(seq: Int64, hash: String, line: String)] = []
+            for record in records {
+                if let h = head, record.seq <= h.seq {
+                    let stored = try await tx.hostAuditHash(host, seq: record.seq)
+                    if stored == record.hash { continue }
+                    if stored != nil {
+                        throw .refused(
+                            "\(host)'s audit record \(record.seq) differs from the one stored: its log was rewritten"
+                        )
+                    }
+                    // Before the anchor: the server never had it, and cannot check it.
+                    throw .refused("\(host)'s audit record \(record.seq) is older than the first one stored")
+                }
+                if let h = head {
+                    guard record.seq == h.seq + 1 else {
+                        throw .refused(
+                            "\(host)'s audit records \(h.seq + 1)–\(record.seq - 1) are missing: upload from \(h.seq + 1)"
+                        )
+                    }
+                    guard record.prev == h.hash else {
+                        throw .refused("\(host)'s audit record \(record.seq) does not follow record \(h.seq) as stored")
+                    }
+                }
+                fresh.append((record.seq, record.hash, record.line))
+                head = HostAuditHead(seq: record.seq, hash: record.hash)
+            }
+            if let head, !fresh.isEmpty { try await tx.appendHostAudit(host, fresh, head: head) }
+            return head
+        }
+    }
+
+    /// The last record of `host`'s chain the server holds (where its agent resumes), or nil.
+    public func hostAuditHead(_ host: String) async throws(EngineError) -> HostAuditHead? {
+        try await store.transaction { (tx) throws(EngineError) in try await tx.hostAuditHead(host, forUpdate: false) }
+    }
+}

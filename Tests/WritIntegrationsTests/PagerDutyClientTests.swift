@@ -436,11 +436,9 @@ struct PagerDutyClientTests {
         // a 10 s deadline took 24 s; the deadline is what counts, and a hang never ends.
         #expect(seconds <= 15, "took \(seconds) s")
         expectNoToken(error)
-        // The same answer from ping; on a loaded machine its 1 s deadline can run out first.
+        // The same answer from ping, within the same deadline (or its backstop's time-out).
         let pinged = await pd.ping()
-        if case .transport = error {
-            #expect(pinged == error || pinged == .timedOut(milliseconds: 1000), "\(String(describing: pinged))")
-        }
+        #expect(pinged == error || pinged == .timedOut(milliseconds: 2000), "\(String(describing: pinged))")
     }
 
     @Test func connectionReset() async throws {

@@ -350,15 +350,19 @@ struct SlackWebAPITests {
 
     @Test func connectionRefused() async throws {
         let fake = try await FakeSlack.start()
-        let api = Self.api(fake)
+        let api = Self.api(fake, timeoutMilliseconds: 2_000)
         fake.stop()
         let error = await Self.failure { try await api.authTest() }
-        guard case .transport(let method, let message) = error else {
-            Issue.record("expected a transport error, got \(String(describing: error))")
-            return
+        // AsyncHTTPClient retries a refused connection until the deadline and then reports the
+        // refusal; when the whole test process stalls past it, the backstop's time-out comes
+        // first (seen with every suite at once). Both are transient.
+        switch error {
+        case .transport(let method, let message):
+            #expect(method == "auth.test")
+            #expect(message.contains("refused"), "\(message)")
+        case .timeout(method: "auth.test"): break
+        default: Issue.record("expected a transport error, got \(String(describing: error))")
         }
-        #expect(method == "auth.test")
-        #expect(message.contains("refused"), "\(message)")
         #expect(error?.isTransient == true)
         Self.expectNoToken(error)
     }

@@ -24,6 +24,11 @@ public protocol ApprovalStore: Sendable {
     func transaction<T: Sendable>(
         _ body: @Sendable (any StoreTransaction) async throws(EngineError) -> T
     ) async throws(EngineError) -> T
+
+    /// Calls `onChange` with each change committed ("request:ID", "grant:ID", "host:NAME") until
+    /// the calling task is cancelled: on PostgreSQL every instance's (LISTEN/NOTIFY, not stored:
+    /// a follower polls now and then too), on SQLite this process's.
+    func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError)
 }
 
 /// What the engine may do inside one transaction.
@@ -47,6 +52,8 @@ public protocol StoreTransaction: Sendable {
     /// The grant feed: grants written (issued, extended, ended) after position `cursor`, in
     /// position order, at most `limit`. A grant written again is found at its new position only.
     func grantChanges(after cursor: Int64, limit: Int) async throws(EngineError) -> [GrantChange]
+    /// The feed's last position handed out and committed.
+    func grantFeedEnd() async throws(EngineError) -> Int64
     /// Grants not ended whose expiry is after `now`, and the feed position they are current to
     /// (read first: what commits after it is found again by `grantChanges(after:)`).
     func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64)

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import WritAudit
 import WritCore
 import WritStore
@@ -13,6 +14,9 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
     // Used only by the holder of `gate`.
     private let db: SQLiteDatabase
     private let gate = AsyncGate()
+    /// Who follows this process's commits (`followChanges`).
+    private let followers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
+    private let nextFollower = Mutex(0)
 
     public static let migrations: [Migration] = [
         Migration(
@@ -159,14 +163,39 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             throw error
         }
         do throws(EngineError) {
-            let value = try await body(Transaction(db: db))
+            let tx = Transaction(db: db)
+            let value = try await body(tx)
             try sqlite { () throws(StoreError) in try db.execute("COMMIT") }
             await gate.leave()
+            let changes = tx.changes.list.withLock { $0 }
+            if !changes.isEmpty {
+                for follower in followers.withLock({ Array($0.values) }) {
+                    for change in changes { follower.yield(change) }
+                }
+            }
             return value
         } catch {
             try? db.execute("ROLLBACK")
             await gate.leave()
             throw error
+        }
+    }
+
+    /// Calls `onChange` with each change this process commits ("request:ID", "grant:ID",
+    /// "host:NAME"), in commit order, until the calling task is cancelled. One file has one
+    /// writing process here (the trial server), so that is every change.
+    public func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError) {
+        let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let id = nextFollower.withLock { n in
+            n += 1
+            return n
+        }
+        followers.withLock { $0[id] = continuation }
+        defer { _ = followers.withLock { $0.removeValue(forKey: id) } }
+        await withTaskCancellationHandler {
+            for await change in stream { await onChange(change) }
+        } onCancel: {
+            continuation.finish()
         }
     }
 
@@ -187,6 +216,8 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
     /// One transaction's view of the connection (valid while `transaction` runs its body).
     private struct Transaction: StoreTransaction, @unchecked Sendable {
         let db: SQLiteDatabase
+        /// What this transaction changed, told to followers after its commit.
+        let changes = CommittedChanges()
 
         private func run<T>(_ work: () throws(StoreError) -> T) throws(EngineError) -> T {
             do { return try work() } catch { throw SQLiteApprovalStore.map(error) }
@@ -202,6 +233,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
 
         func insertRequest(_ r: EngineRequest) async throws(EngineError) {
+            changes.list.withLock { $0.append("request:\(r.core.id)") }
             try write(
                 "INSERT INTO requests (id, state, requester, created_at, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 r
@@ -209,6 +241,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
 
         func updateRequest(_ r: EngineRequest) async throws(EngineError) {
+            changes.list.withLock { $0.append("request:\(r.core.id)") }
             try write(
                 "UPDATE requests SET state = ?2, requester = ?3, created_at = ?4, next_at = ?5, body = ?6 WHERE id = ?1",
                 r
@@ -291,6 +324,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         /// Every write moves the grant to the feed's end. Transactions are one at a time
         /// (`BEGIN IMMEDIATE`), so the end is the largest position there is.
         private func writeGrant(_ sql: String, _ g: EngineGrant) throws(EngineError) {
+            changes.list.withLock { $0.append("grant:\(g.id)") }
             try run { () throws(StoreError) in
                 let last = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
                 _ = try last.step()
@@ -353,12 +387,16 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             return out
         }
 
-        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
-            let cursor = try run { () throws(StoreError) -> Int64 in
+        func grantFeedEnd() async throws(EngineError) -> Int64 {
+            try run { () throws(StoreError) -> Int64 in
                 let s = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
                 _ = try s.step()
                 return s.int64(0)
             }
+        }
+
+        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
+            let cursor = try await grantFeedEnd()
             var grants: [EngineGrant] = []
             for b in try bodies(
                 "SELECT body FROM grants WHERE ended_at IS NULL AND expires_at > ?1 ORDER BY id",
@@ -378,6 +416,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
 
         func upsertHost(_ h: EngineHost) async throws(EngineError) {
+            changes.list.withLock { $0.append("host:\(h.name)") }
             try run { () throws(StoreError) in
                 let s = try db.prepare(
                     """
@@ -485,4 +524,9 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             )
         }
     }
+}
+
+/// What one transaction changed ("grant:ID"…), kept for its followers until it commits.
+final class CommittedChanges: Sendable {
+    let list = Mutex<[String]>([])
 }

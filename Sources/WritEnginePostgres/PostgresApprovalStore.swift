@@ -444,16 +444,20 @@ public final class PostgresApprovalStore: ApprovalStore {
             }
         }
 
-        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
-            // The head first: every position at or below it has committed (a write in progress
-            // holds the head row, and this read sees the last committed value).
-            let cursor = try await run {
+        func grantFeedEnd() async throws(EngineError) -> Int64 {
+            try await run {
                 var seq: Int64 = 0
                 for try await s in try await conn.query("SELECT seq FROM grant_feed_head WHERE id = 1", logger: logger)
                     .decode(Int64.self)
                 { seq = s }
                 return seq
             }
+        }
+
+        func liveGrants(now: Int64) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64) {
+            // The head first: every position at or below it has committed (a write in progress
+            // holds the head row, and this read sees the last committed value).
+            let cursor = try await grantFeedEnd()
             var grants: [EngineGrant] = []
             for b in try await strings(
                 "SELECT body FROM grants WHERE ended_at IS NULL AND expires_at > \(now) ORDER BY id"

@@ -1,0 +1,169 @@
+import WritCore
+
+/// Long-polls of hosts' grant feeds, answered as soon as a grant for the host changes. One per
+/// server process (each replica runs its own): it follows the store's change notifications
+/// (PostgreSQL's NOTIFY from every replica) and polls slowly besides, since a notification sent
+/// while its connection was down is lost. It reads each new stretch of the feed once and wakes
+/// only the waiters whose host a changed grant covers; a woken waiter reads its own changes.
+public actor GrantFeedHub {
+    public typealias Answer = (grants: [EngineGrant], cursor: Int64, more: Bool)
+
+    let engine: ApprovalEngine
+    let pollInterval: Duration
+    /// How many waits may be pending at once; past it a wait is answered at once.
+    let maxWaiters: Int
+    private var cursor: Int64 = 0
+    private var started = false
+    private var closed = false
+    private var wanted = false
+    private var reading = false
+    private var waiters: [Int: Waiter] = [:]
+    private var nextID = 0
+
+    private struct Waiter {
+        let identity: HostIdentity
+        /// A grant for this host changed since the waiter last read.
+        var dirty = false
+        var expired = false
+        var continuation: CheckedContinuation<Void, Never>?
+        var timer: Task<Void, Never>?
+    }
+
+    public init(engine: ApprovalEngine, pollInterval: Duration = .seconds(5), maxWaiters: Int = 50_000) {
+        self.engine = engine
+        self.pollInterval = pollInterval
+        self.maxWaiters = maxWaiters
+    }
+
+    /// Follows the store until the calling task is cancelled; then answers every pending wait.
+    public func run() async {
+        cursor = (try? await engine.grantFeedEnd()) ?? 0
+        started = true
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [engine] in
+                // Followed again a second after the connection drops (the poll covers the gap).
+                while !Task.isCancelled {
+                    try? await engine.store.followChanges { change in
+                        if change.hasPrefix("grant:") { await self.changed() }
+                    }
+                    await self.changed()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            group.addTask { [pollInterval] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: pollInterval)
+                    await self.changed()
+                }
+            }
+            await group.waitForAll()
+        }
+        shutdown()
+    }
+
+    /// Answers every pending wait now (with what its host has, usually nothing) and every later
+    /// one at once: a server that stops (SIGTERM) lets its agents move to another replica.
+    public func shutdown() {
+        closed = true
+        for id in Array(waiters.keys) { wake(id) }
+    }
+
+    /// The grants for `host` after `start`, as soon as there are any, or an empty answer whose
+    /// cursor has moved past what was read once `timeout` has passed (or the hub shuts down).
+    public func wait(host: String, after start: Int64, timeout: Duration) async throws(EngineError) -> Answer {
+        if closed || waiters.count >= maxWaiters {
+            return try await engine.grantChanges(forHost: host, after: start)
+        }
+        nextID += 1
+        let id = nextID
+        let deadline = ContinuousClock.now + timeout
+        waiters[id] = Waiter(
+            identity: HostIdentity(nodename: host),
+            timer: Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                await self.expire(id)
+            }
+        )
+        defer {
+            waiters[id]?.timer?.cancel()
+            waiters[id] = nil
+        }
+        var cursor = start
+        while true {
+            waiters[id]?.dirty = false
+            let answer = try await engine.grantChanges(forHost: host, after: cursor)
+            if !answer.grants.isEmpty || answer.more { return answer }
+            cursor = answer.cursor
+            if closed || waiters[id]?.expired != false { return ([], cursor, false) }
+            if waiters[id]?.dirty == true { continue }
+            await withCheckedContinuation { waiters[id]?.continuation = $0 }
+        }
+    }
+
+    /// How many waits are pending.
+    public var pending: Int { waiters.count }
+
+    private func expire(_ id: Int) {
+        waiters[id]?.expired = true
+        wake(id)
+    }
+
+    private func wake(_ id: Int) {
+        if let c = waiters[id]?.continuation {
+            waiters[id]?.continuation = nil
+            c.resume()
+        }
+    }
+
+    /// A grant changed somewhere: read the new stretch of the feed (one reader at a time; what
+    /// changes meanwhile is read after it).
+    private func changed() async {
+        guard started else { return }
+        wanted = true
+        guard !reading else { return }
+        reading = true
+        defer { reading = false }
+        while wanted {
+            wanted = false
+            var more = true
+            while more {
+                let page: [EngineGrant]
+                do {
+                    let read = try await engine.feedPage(after: cursor, limit: 1000)
+                    page = read.grants
+                    cursor = read.cursor
+                    more = read.more
+                } catch {
+                    // The store is away: the next notification or poll tries again.
+                    return
+                }
+                guard !page.isEmpty else { continue }
+                for (id, w) in waiters where page.contains(where: { w.identity.matches($0.host) }) {
+                    waiters[id]?.dirty = true
+                    wake(id)
+                }
+            }
+        }
+    }
+}
+
+extension ApprovalEngine {
+    /// The feed's last committed position.
+    public func grantFeedEnd() async throws(EngineError) -> Int64 {
+        try await store.transaction { (tx) throws(EngineError) in try await tx.grantFeedEnd() }
+    }
+
+    /// One page of the whole feed, every host's: the grants, the cursor after them, and whether
+    /// the page was full.
+    func feedPage(
+        after cursor: Int64,
+        limit: Int
+    ) async throws(EngineError) -> (
+        grants: [EngineGrant], cursor: Int64, more: Bool
+    ) {
+        let changes = try await store.transaction { (tx) throws(EngineError) in
+            try await tx.grantChanges(after: cursor, limit: limit)
+        }
+        return (changes.map(\.grant), changes.last?.position ?? cursor, changes.count == limit)
+    }
+}

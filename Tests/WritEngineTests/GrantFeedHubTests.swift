@@ -1,0 +1,102 @@
+import Synchronization
+import Testing
+import WritCore
+import WritEngine
+
+/// Long-polls of hosts' grant feeds (`GrantFeedHub`): on PostgreSQL the hub runs on a second
+/// store instance (a replica of its own) and wakes from the first's NOTIFY; on SQLite from the
+/// process's own commits. The hub's slow poll is set to a minute, so only a notification can
+/// answer a wait within the tests' deadlines.
+@Suite("GrantFeedHub: long-polls woken by the hosts' own changes")
+struct GrantFeedHubTests {
+    let admin = Principal.host("root", on: "server-1")
+
+    /// A writer engine, and a hub on another instance of the same store (PostgreSQL), or on the
+    /// same instance (SQLite: notifications are in-process).
+    static func setUp(
+        _ kind: StoreKind
+    ) async throws -> (
+        writer: ApprovalEngine, hub: GrantFeedHub, running: Task<Void, Never>, stores: [any ApprovalStore]
+    ) {
+        let t = try await TestStore.make(kind)
+        let first = try await t.open()
+        let second = kind == .postgresql ? try await t.open() : first
+        let clock = TestClock()
+        let writer = ApprovalEngine(store: first, clock: { clock.now })
+        let hub = GrantFeedHub(engine: ApprovalEngine(store: second, clock: { clock.now }), pollInterval: .seconds(60))
+        let running = Task { await hub.run() }
+        // Until the hub follows the store: a change before that is found by the waits' own reads.
+        try await Task.sleep(for: .milliseconds(300))
+        return (writer, hub, running, kind == .postgresql ? [first, second] : [first])
+    }
+
+    func grant(_ engine: ApprovalEngine, host: String) async throws -> EngineGrant {
+        var r = sampleRequest(at: 1_000_000)
+        r.host = host
+        return try #require(
+            try await engine.file(r, Filing(.approve(rule: "r", duration: 1800, evidence: nil)), by: admin).grant
+        )
+    }
+
+    @Test("a wait returns when a grant for its host is issued, by another instance", arguments: StoreKind.allCases)
+    func wakesOnItsHost(kind: StoreKind) async throws {
+        let (writer, hub, running, stores) = try await Self.setUp(kind)
+        let start = try await writer.grantFeedEnd()
+        let clock = ContinuousClock()
+        let began = clock.now
+        let waiting = Task { try await hub.wait(host: "web-01", after: start, timeout: .seconds(30)) }
+        let other = Task { try await hub.wait(host: "db-01", after: start, timeout: .seconds(2)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let g = try await grant(writer, host: "web-*")
+        let answer = try await waiting.value
+        #expect(answer.grants.map(\.id) == [g.id] && answer.cursor > start)
+        // A hang catcher: the poll is a minute away and the wait's deadline 30 s.
+        #expect(clock.now - began < .seconds(15))
+        // db-01 is not woken by it: its wait runs out, empty, with the cursor past the grant.
+        let quiet = try await other.value
+        #expect(quiet.grants.isEmpty && quiet.cursor == answer.cursor && !quiet.more)
+        running.cancel()
+        await running.value
+        for s in stores { await close(s) }
+    }
+
+    @Test("of 1,000 waits, one grant wakes exactly those whose host it covers", arguments: StoreKind.allCases)
+    func wakesOnlyCovered(kind: StoreKind) async throws {
+        let (writer, hub, running, stores) = try await Self.setUp(kind)
+        let start = try await writer.grantFeedEnd()
+        let woken = Woken()
+        let waits = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<1000 {
+                    group.addTask {
+                        let host = "host-\(i)"
+                        if let a = try? await hub.wait(host: host, after: start, timeout: .seconds(20)),
+                            !a.grants.isEmpty
+                        {
+                            woken.hosts.withLock { $0.append(host) }
+                        }
+                    }
+                }
+            }
+        }
+        while await hub.pending < 1000 { try await Task.sleep(for: .milliseconds(50)) }
+        _ = try await grant(writer, host: "host-5*")
+        // host-5, host-50…59, host-500…599: 111 waits answered with the grant, at once.
+        for _ in 0..<200 where woken.hosts.withLock({ $0.count }) < 111 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(woken.hosts.withLock { $0.count } == 111)
+        #expect(await hub.pending == 889)
+        // Stopping answers the rest now, empty.
+        await hub.shutdown()
+        await waits.value
+        #expect(woken.hosts.withLock { Set($0) }.count == 111)
+        #expect(await hub.pending == 0)
+        running.cancel()
+        await running.value
+        for s in stores { await close(s) }
+    }
+}
+
+/// The hosts whose waits were answered with a grant.
+final class Woken: Sendable {
+    let hosts = Mutex<[String]>([])
+}

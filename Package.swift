@@ -193,6 +193,13 @@ let package = Package(
             path: "Benchmarks/Engine"
         ),
         .executableTarget(
+            name: "writ-bench-feed",
+            dependencies: [
+                "WritCore", "WritEngine", "WritEnginePostgres",
+            ],
+            path: "Benchmarks/Feed"
+        ),
+        .executableTarget(
             name: "writ-bench-policy",
             dependencies: ["WritCore", "WritPolicy"],
             path: "Benchmarks/Policy"

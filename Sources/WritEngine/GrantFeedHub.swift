@@ -18,6 +18,9 @@ public actor GrantFeedHub {
     private var wanted = false
     private var reading = false
     private var waiters: [Int: Waiter] = [:]
+    /// The waits by each name their host answers to, lower-cased: a grant for one named host (no
+    /// `*` or `?`) finds its waits without a scan of all of them.
+    private var byName: [String: Set<Int>] = [:]
     private var nextID = 0
 
     private struct Waiter {
@@ -84,9 +87,15 @@ public actor GrantFeedHub {
                 await self.expire(id)
             }
         )
+        let names = Set(HostIdentity(nodename: host).names.map { $0.lowercased() })
+        for name in names { byName[name, default: []].insert(id) }
         defer {
             waiters[id]?.timer?.cancel()
             waiters[id] = nil
+            for name in names {
+                byName[name]?.remove(id)
+                if byName[name]?.isEmpty == true { byName[name] = nil }
+            }
         }
         var cursor = start
         while true {
@@ -138,7 +147,15 @@ public actor GrantFeedHub {
                     return
                 }
                 guard !page.isEmpty else { continue }
-                for (id, w) in waiters where page.contains(where: { w.identity.matches($0.host) }) {
+                var covered: Set<Int> = []
+                for grant in page {
+                    if grant.host.utf8.contains(where: { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }) {
+                        for (id, w) in waiters where w.identity.matches(grant.host) { covered.insert(id) }
+                    } else {
+                        covered.formUnion(byName[grant.host.lowercased()] ?? [])
+                    }
+                }
+                for id in covered {
                     waiters[id]?.dirty = true
                     wake(id)
                 }

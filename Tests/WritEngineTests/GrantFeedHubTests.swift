@@ -46,6 +46,8 @@ struct GrantFeedHubTests {
         let began = clock.now
         let waiting = Task { try await hub.wait(host: "web-01", after: start, timeout: .seconds(30)) }
         let other = Task { try await hub.wait(host: "db-01", after: start, timeout: .seconds(2)) }
+        // A host that knows itself by its full name hears of a grant to its short name.
+        let qualified = Task { try await hub.wait(host: "db-02.example.com", after: start, timeout: .seconds(30)) }
         try await Task.sleep(for: .milliseconds(200))
         let g = try await grant(writer, host: "web-*")
         let answer = try await waiting.value
@@ -53,8 +55,10 @@ struct GrantFeedHubTests {
         // A hang catcher: the poll is a minute away and the wait's deadline 30 s.
         #expect(clock.now - began < .seconds(15))
         // db-01 is not woken by it: its wait runs out, empty, with the cursor past the grant.
+        let short = try await grant(writer, host: "db-02")
+        #expect(try await qualified.value.grants.map(\.id) == [short.id])
         let quiet = try await other.value
-        #expect(quiet.grants.isEmpty && quiet.cursor == answer.cursor && !quiet.more)
+        #expect(quiet.grants.isEmpty && quiet.cursor >= answer.cursor && !quiet.more)
         running.cancel()
         await running.value
         for s in stores { await close(s) }
@@ -85,10 +89,15 @@ struct GrantFeedHubTests {
         for _ in 0..<200 where woken.hosts.withLock({ $0.count }) < 111 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(woken.hosts.withLock { $0.count } == 111)
         #expect(await hub.pending == 889)
+        // A grant for one named host (no wildcard: found by name, not by a scan), in another case.
+        _ = try await grant(writer, host: "HOST-7")
+        for _ in 0..<200 where woken.hosts.withLock({ $0.count }) < 112 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(woken.hosts.withLock { $0.last } == "host-7")
+        #expect(await hub.pending == 888)
         // Stopping answers the rest now, empty.
         await hub.shutdown()
         await waits.value
-        #expect(woken.hosts.withLock { Set($0) }.count == 111)
+        #expect(woken.hosts.withLock { Set($0) }.count == 112)
         #expect(await hub.pending == 0)
         running.cancel()
         await running.value

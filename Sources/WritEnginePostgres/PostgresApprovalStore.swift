@@ -558,14 +558,23 @@ public final class PostgresApprovalStore: ApprovalStore {
             }
         }
 
+        /// With `forUpdate`, the head row is made first when the host has none (seq -1: no record
+        /// yet), so that two first uploads for one host wait for each other on it: `FOR UPDATE`
+        /// on a row that does not exist locks nothing.
         func hostAuditHead(_ host: String, forUpdate: Bool) async throws(EngineError) -> HostAuditHead? {
+            if forUpdate {
+                try await exec(
+                    "INSERT INTO host_audit_head (host, seq, hash) VALUES (\(host), -1, '') ON CONFLICT (host) DO NOTHING"
+                )
+            }
             let query: PostgresQuery =
                 forUpdate
                 ? "SELECT seq, hash FROM host_audit_head WHERE host = \(host) FOR UPDATE"
                 : "SELECT seq, hash FROM host_audit_head WHERE host = \(host)"
             return try await run {
                 var head: HostAuditHead?
-                for try await (seq, hash) in try await conn.query(query, logger: logger).decode((Int64, String).self) {
+                for try await (seq, hash) in try await conn.query(query, logger: logger).decode((Int64, String).self)
+                where seq >= 0 {
                     head = HostAuditHead(seq: seq, hash: hash)
                 }
                 return head

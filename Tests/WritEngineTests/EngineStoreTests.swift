@@ -499,6 +499,26 @@ struct EngineStoreTests {
         await close(store)
     }
 
+    @Test("two first uploads for one host at once leave one consistent chain (PostgreSQL, two instances)")
+    func hostAuditFirstUploadRace() async throws {
+        let t = try await TestStore.make(.postgresql)
+        let (one, two) = (try await t.open(), try await t.open())
+        let (a, b) = (ApprovalEngine(store: one), ApprovalEngine(store: two))
+        let chain = Self.hostChain(count: 20)
+        let expected = HostAuditHead(seq: 20, hash: AuditChain.hash(chain[19]))
+        for round in 0..<30 {
+            let host = "race-\(round)"
+            // The first 10 and the last 10 at once: whichever anchors the chain, the other must
+            // either follow it (11–20 after 1–10) or be refused (1–10 before an anchor at 11).
+            async let early = try? a.uploadAudit(host: host, lines: Array(chain[0..<10]))
+            async let late = try? b.uploadAudit(host: host, lines: Array(chain[10...]))
+            _ = await (early, late)
+            #expect(try await a.hostAuditHead(host) == expected, "round \(round)")
+        }
+        await close(one)
+        await close(two)
+    }
+
     @Test("reopening migrates nothing twice; a newer schema is refused", arguments: StoreKind.allCases)
     func migrations(kind: StoreKind) async throws {
         let t = try await TestStore.make(kind)

@@ -33,8 +33,13 @@ extension ApprovalEngine {
         }
         var parsed: [(seq: Int64, prev: String, hash: String, line: String)] = []
         for (i, line) in lines.enumerated() {
-            guard let chain = AuditLine.chainFields(line) else {
+            // One line each: Writ's lines escape every control character.
+            guard let chain = AuditLine.chainFields(line), !line.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F })
+            else {
                 throw .refused("record \(i + 1) of the upload is not an audit line of Writ's")
+            }
+            if let last = parsed.last, chain.seq != last.seq + 1 {
+                throw .refused("the upload's records are not in order: \(chain.seq) after \(last.seq)")
             }
             parsed.append((chain.seq, chain.prev, AuditChain.hash(line), line))
         }

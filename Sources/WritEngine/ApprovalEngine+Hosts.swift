@@ -74,7 +74,10 @@ extension ApprovalEngine {
             }
             try await tx.insertEnrollment(enrollment)
             var e = AuditEvent(time: now, event: "host.enroll_token", actor: who.user, fields: [])
-            e.fields = [.init("host", host), .init("expires_at", String(now + lifetime))]
+            e.fields = [
+                .init("host", host), .init("expires_at", String(now + lifetime)),
+                .init("token_id", EnrollmentToken.id(ofHash: enrollment.tokenHash)),
+            ]
             if let via = who.via { e.fields.append(.init("via", via)) }
             try await tx.appendAudit([e])
         }
@@ -101,7 +104,10 @@ extension ApprovalEngine {
                 time: now,
                 event: "host.enroll",
                 actor: host.name,
-                fields: [.init("host", host.name), .init("token_by", enrollment.createdBy)]
+                fields: [
+                    .init("host", host.name), .init("token_by", enrollment.createdBy),
+                    .init("token_id", EnrollmentToken.id(ofHash: enrollment.tokenHash)),
+                ]
             )
             try await tx.appendAudit([e])
             return host
@@ -121,6 +127,8 @@ extension ApprovalEngine {
             host.disabledAt = enabled ? nil : now
             host.disabledBy = enabled ? nil : who.description
             try await tx.upsertHost(host)
+            // Tokens made before it was disabled stay void: enabling it again needs a new one.
+            if !enabled { try await tx.voidEnrollments(host: name, at: now) }
             var e = AuditEvent(time: now, event: enabled ? "host.enable" : "host.disable", actor: who.user, fields: [])
             e.fields = [.init("host", name)]
             if let via = who.via { e.fields.append(.init("via", via)) }
@@ -158,6 +166,10 @@ enum EnrollmentToken {
     static func hash(_ token: String) -> String {
         Hex.lowercase(SHA256.hash(data: Array(token.utf8)))
     }
+
+    /// What the audit records to tie a token's making to its use: the first 8 hex digits of its
+    /// hash (nothing an attacker can spend).
+    static func id(ofHash hash: String) -> String { String(hash.prefix(8)) }
 }
 
 /// Host names as DNS has them, in lower case (one spelling per host): labels of letters, digits

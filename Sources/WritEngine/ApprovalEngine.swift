@@ -79,17 +79,24 @@ public struct ApprovalEngine: Sendable {
     }
 
     /// The grants for `host` written after `cursor` (issued, extended, ended: each in its latest
-    /// state), from at most `limit` entries of the feed. The cursor moves past every entry read,
-    /// whichever host it was for, so an answer with no grants still moves it; `more` says the
-    /// limit was reached.
+    /// state), from at most `limit` (1 to 1,000) entries of the feed. The cursor moves past every
+    /// entry read, whichever host it was for, so an answer with no grants still moves it; `more`
+    /// says the limit was reached. A cursor past the feed's end is `.gone`: it came from another
+    /// store, or this one was restored, and only a new snapshot is safe.
     public func grantChanges(
         forHost host: String,
         after cursor: Int64,
         limit: Int = 500
     ) async throws(EngineError) -> (grants: [EngineGrant], cursor: Int64, more: Bool) {
+        guard cursor >= 0 else { throw .refused("a feed cursor is a position, 0 or more") }
+        let limit = min(max(limit, 1), 1000)
         let identity = HostIdentity(nodename: host)
         let changes = try await store.transaction { (tx) throws(EngineError) in
-            try await tx.grantChanges(after: cursor, limit: limit)
+            let changes = try await tx.grantChanges(after: cursor, limit: limit)
+            if changes.isEmpty, cursor > 0, try await tx.grantFeedEnd() < cursor {
+                throw .gone("feed position \(cursor) is past this store's end: take a new snapshot")
+            }
+            return changes
         }
         return (
             changes.map(\.grant).filter { identity.matches($0.host) },

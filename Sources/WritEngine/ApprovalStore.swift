@@ -15,7 +15,7 @@ import WritAudit
 ///   later finds a write committed at or below N.
 /// - `appendAudit` locks the chain's head, so each record gets the next sequence number and the
 ///   previous record's hash: one writer per chain. Lock order, everywhere: the request row, then
-///   the grant row, then the chain's head.
+///   the grant row, then the chain's head, then (PostgreSQL) the grant feed's head.
 public protocol ApprovalStore: Sendable {
     /// "sqlite" or "postgresql".
     var kind: String { get }
@@ -65,6 +65,8 @@ public protocol StoreTransaction: Sendable {
     /// The unused, unexpired enrollment with this token hash, marked used at `now` by the same
     /// statement; nil when there is none. Of transactions racing for one token, one gets it.
     func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment?
+    /// Marks every unused token for `host` used.
+    func voidEnrollments(host: String, at now: Int64) async throws(EngineError)
 
     /// A host's own audit chain as uploaded: its head (locked with `forUpdate`), the hash stored
     /// for one of its records, and records appended with the new head.

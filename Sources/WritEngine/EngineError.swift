@@ -13,10 +13,15 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     case store(String)
     /// A conflict between transactions (deadlock, serialization failure) that the store retries.
     case retryable(String)
+    /// A feed cursor the store cannot continue from (past its end: the store is not the one the
+    /// cursor came from, or was restored): take a new snapshot.
+    case gone(String)
+    /// Too busy to take this now: try again later.
+    case unavailable(String)
 
     public var description: String {
         switch self {
-        case .refused(let m), .notFound(let m): m
+        case .refused(let m), .notFound(let m), .gone(let m), .unavailable(let m): m
         case .corrupt(let m): "the store is corrupt: \(m)"
         case .schema(let m): m
         case .store(let m), .retryable(let m): "the store failed: \(m)"

@@ -10,7 +10,7 @@ public actor GrantFeedHub {
 
     let engine: ApprovalEngine
     let pollInterval: Duration
-    /// How many waits may be pending at once; past it a wait is answered at once.
+    /// How many waits may be pending at once; past it a wait is refused (`.unavailable`).
     let maxWaiters: Int
     private var cursor: Int64 = 0
     private var started = false
@@ -28,6 +28,9 @@ public actor GrantFeedHub {
         /// A grant for this host changed since the waiter last read.
         var dirty = false
         var expired = false
+        /// The host itself changed (disabled, enrolled again): answer now, so the caller checks
+        /// it again before the next wait.
+        var hostChanged = false
         var continuation: CheckedContinuation<Void, Never>?
         var timer: Task<Void, Never>?
     }
@@ -40,14 +43,26 @@ public actor GrantFeedHub {
 
     /// Follows the store until the calling task is cancelled; then answers every pending wait.
     public func run() async {
-        cursor = (try? await engine.grantFeedEnd()) ?? 0
+        // Where the feed stands: until the store answers, no wait is woken by the hub (each
+        // still reads its own changes when it starts).
+        while !Task.isCancelled {
+            if let end = try? await engine.grantFeedEnd() {
+                cursor = end
+                break
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
         started = true
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [engine] in
                 // Followed again a second after the connection drops (the poll covers the gap).
                 while !Task.isCancelled {
                     try? await engine.store.followChanges { change in
-                        if change.hasPrefix("grant:") { await self.changed() }
+                        if change.hasPrefix("grant:") {
+                            await self.changed()
+                        } else if change.hasPrefix("host:") {
+                            await self.hostChanged(String(change.dropFirst(5)))
+                        }
                     }
                     await self.changed()
                     try? await Task.sleep(for: .seconds(1))
@@ -72,10 +87,14 @@ public actor GrantFeedHub {
     }
 
     /// The grants for `host` after `start`, as soon as there are any, or an empty answer whose
-    /// cursor has moved past what was read once `timeout` has passed (or the hub shuts down).
+    /// cursor has moved past what was read once `timeout` has passed. Once the hub shuts down, or
+    /// when the host itself changes (disabled, enrolled again), the answer is empty and comes at
+    /// once. Past `maxWaiters` pending waits it is `.unavailable`: the caller should come back
+    /// after a pause, not at once.
     public func wait(host: String, after start: Int64, timeout: Duration) async throws(EngineError) -> Answer {
-        if closed || waiters.count >= maxWaiters {
-            return try await engine.grantChanges(forHost: host, after: start)
+        if closed { return ([], start, false) }
+        guard waiters.count < maxWaiters else {
+            throw .unavailable("\(maxWaiters) hosts are waiting already: come back in a few seconds")
         }
         nextID += 1
         let id = nextID
@@ -103,7 +122,9 @@ public actor GrantFeedHub {
             let answer = try await engine.grantChanges(forHost: host, after: cursor)
             if !answer.grants.isEmpty || answer.more { return answer }
             cursor = answer.cursor
-            if closed || waiters[id]?.expired != false { return ([], cursor, false) }
+            if closed || waiters[id]?.expired != false || waiters[id]?.hostChanged == true {
+                return ([], cursor, false)
+            }
             if waiters[id]?.dirty == true { continue }
             await withCheckedContinuation { waiters[id]?.continuation = $0 }
         }
@@ -111,6 +132,13 @@ public actor GrantFeedHub {
 
     /// How many waits are pending.
     public var pending: Int { waiters.count }
+
+    private func hostChanged(_ name: String) {
+        for id in byName[name.lowercased()] ?? [] {
+            waiters[id]?.hostChanged = true
+            wake(id)
+        }
+    }
 
     private func expire(_ id: Int) {
         waiters[id]?.expired = true

@@ -182,7 +182,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
     }
 
     /// Calls `onChange` with each change this process commits ("request:ID", "grant:ID",
-    /// "host:NAME"), in commit order, until the calling task is cancelled. One file has one
+    /// "host:NAME"), after its commit, until the calling task is cancelled. One file has one
     /// writing process here (the trial server), so that is every change.
     public func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError) {
         let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
@@ -193,7 +193,11 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         followers.withLock { $0[id] = continuation }
         defer { _ = followers.withLock { $0.removeValue(forKey: id) } }
         await withTaskCancellationHandler {
-            for await change in stream { await onChange(change) }
+            // What was buffered before a cancellation is not handed on after it.
+            for await change in stream {
+                if Task.isCancelled { break }
+                await onChange(change)
+            }
         } onCancel: {
             continuation.finish()
         }
@@ -444,6 +448,15 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 try s.bind(3, e.createdAt)
                 try s.bind(4, e.expiresAt)
                 try s.bind(5, e.createdBy)
+                _ = try s.step()
+            }
+        }
+
+        func voidEnrollments(host: String, at now: Int64) async throws(EngineError) {
+            try run { () throws(StoreError) in
+                let s = try db.prepare("UPDATE enrollments SET used_at = ?2 WHERE host = ?1 AND used_at IS NULL")
+                try s.bind(1, host)
+                try s.bind(2, now)
                 _ = try s.step()
             }
         }

@@ -136,6 +136,27 @@ public final class PostgresApprovalStore: ApprovalStore {
                 """,
             ]
         ),
+        Migration(
+            version: 5,
+            summary: "a grant must have its feed position by commit (a write that skips it fails)",
+            statements: [
+                // At commit, the row as it stands then (NEW is the version the statement wrote,
+                // which is NULL for every write until the transaction places its grants).
+                """
+                CREATE FUNCTION writ_grant_placed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF (SELECT change_seq FROM grants WHERE id = NEW.id) IS NULL THEN
+                        RAISE EXCEPTION 'grant % was written without a grant feed position', NEW.id;
+                    END IF;
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE CONSTRAINT TRIGGER grants_placed AFTER INSERT OR UPDATE ON grants
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION writ_grant_placed()
+                """,
+            ]
+        ),
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
@@ -531,6 +552,10 @@ public final class PostgresApprovalStore: ApprovalStore {
                 VALUES (\(e.tokenHash), \(e.host), \(e.createdAt), \(e.expiresAt), \(e.createdBy))
                 """
             )
+        }
+
+        func voidEnrollments(host: String, at now: Int64) async throws(EngineError) {
+            try await exec("UPDATE enrollments SET used_at = \(now) WHERE host = \(host) AND used_at IS NULL")
         }
 
         func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment? {

@@ -301,6 +301,17 @@ struct EngineStoreTests {
         #expect(seen.count == 2 && Set(seen.map(\.id)) == [db2.id, everywhere.id])
         #expect(seen.allSatisfy { $0.endedAt != nil })
         #expect(cursor == ended.cursor)
+
+        // A cursor from elsewhere (past this feed's end), or not a position: refused, not silent.
+        await #expect(
+            throws: EngineError.gone("feed position \(cursor + 100) is past this store's end: take a new snapshot")
+        ) {
+            _ = try await engine.grantChanges(forHost: "web-01", after: cursor + 100)
+        }
+        await #expect(throws: EngineError.self) { _ = try await engine.grantChanges(forHost: "web-01", after: -1) }
+        // A limit of 0 reads one entry: it always moves.
+        let one = try await engine.grantChanges(forHost: "web-01", after: snapshot.cursor, limit: 0)
+        #expect(one.cursor > snapshot.cursor)
         await close(store)
     }
 
@@ -371,6 +382,14 @@ struct EngineStoreTests {
         #expect(during.isEmpty, "B committed while A held its position: \(during.map(\.grant.id))")
         let seen = (during + after).map(\.grant.id)
         #expect(seen == [a.id, b.id], "the reader saw \(during.map(\.grant.id)) then \(after.map(\.grant.id))")
+        // A grant written without its feed position (as an older Writ, or a path that skipped
+        // it, would) cannot commit: the feed would never show it.
+        await #expect(throws: (any Error).self) {
+            try await TestCluster.shared.psql(
+                t.name,
+                "INSERT INTO grants (id, user_name, expires_at, body) VALUES ('g_unplaced', 'alice', 1, '{}')"
+            )
+        }
         running.cancel()
         await running.value
         for s in [writerB, reader] { await close(s) }
@@ -412,8 +431,8 @@ struct EngineStoreTests {
             _ = try await engine.createEnrollment(host: "a", lifetime: 8 * 86400, by: admin)
         }
 
-        // Disabled: refused at once, no new token, and a token made before does not work (nor is
-        // it spent: after enabling, it does).
+        // Disabled: refused at once, no new token, and a token made before does not work, not
+        // even after the host is enabled again (disabling voids its tokens).
         let before = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
         #expect(try await engine.setHost("web-01.example.com", enabled: false, by: admin).enabled == false)
         #expect(try await engine.hostMayConnect("web-01.example.com") == false)
@@ -422,16 +441,21 @@ struct EngineStoreTests {
         }
         await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: before.token) }
         _ = try await engine.setHost("web-01.example.com", enabled: true, by: admin)
-        #expect(try await engine.enroll(token: before.token).name == "web-01.example.com")
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: before.token) }
+        let after = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
+        #expect(try await engine.enroll(token: after.token).name == "web-01.example.com")
         await #expect(throws: EngineError.self) { _ = try await engine.setHost("nowhere", enabled: false, by: admin) }
 
         // The audit names who made a token for which host, never the token.
         let lines = try await auditLines(store)
         let events = lines.compactMap { AuditLine.field("event", in: $0) }
-        #expect(events.filter { $0 == "host.enroll_token" }.count == 3)
+        #expect(events.filter { $0 == "host.enroll_token" }.count == 4)
         #expect(events.filter { $0 == "host.enroll" }.count == 2)
         #expect(events.contains("host.disable") && events.contains("host.enable"))
-        for token in [made.token, late.token, before.token] {
+        // Each use names the token's making by the first 8 digits of its hash.
+        let enrolls = lines.filter { AuditLine.field("event", in: $0) == "host.enroll" }
+        #expect(enrolls.compactMap { AuditLine.field("token_id", in: $0) }.count == 2)
+        for token in [made.token, late.token, before.token, after.token] {
             #expect(!lines.contains { $0.contains(token.dropFirst(4)) })
         }
         #expect(isIntact(AuditChain.verify(lines)))
@@ -495,6 +519,11 @@ struct EngineStoreTests {
             _ = try await engine.uploadAudit(host: "web-02", lines: Self.hostChain(count: 1001))
         }
         await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "web-02", lines: ["{}"]) }
+        let twoLines = chain[0].replacingOccurrences(of: "alice", with: "alice\n{\"seq\":2}")
+        await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "web-02", lines: [twoLines]) }
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.uploadAudit(host: "web-02", lines: [chain[0], chain[2], chain[1]])
+        }
         #expect(try await engine.hostAuditHead("web-02") == nil)
         await close(store)
     }

@@ -105,6 +105,46 @@ struct GrantFeedHubTests {
     }
 }
 
+extension GrantFeedHubTests {
+    @Test(
+        "a host disabled while it waits is answered at once; a full hub refuses; a stopped one answers now",
+        arguments: StoreKind.allCases
+    )
+    func hostChangesAndLimits(kind: StoreKind) async throws {
+        let t = try await TestStore.make(kind)
+        let first = try await t.open()
+        let second = kind == .postgresql ? try await t.open() : first
+        let writer = ApprovalEngine(store: first)
+        let hub = GrantFeedHub(engine: ApprovalEngine(store: second), pollInterval: .seconds(60), maxWaiters: 2)
+        let running = Task { await hub.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        let token = try await writer.createEnrollment(host: "web-01", by: admin).token
+        _ = try await writer.enroll(token: token)
+        let start = try await writer.grantFeedEnd()
+        let clock = ContinuousClock()
+        let began = clock.now
+        let waiting = Task { try await hub.wait(host: "web-01", after: start, timeout: .seconds(30)) }
+        let other = Task { try await hub.wait(host: "db-01", after: start, timeout: .seconds(30)) }
+        while await hub.pending < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        // Full: a third wait is refused, so that its caller pauses rather than comes straight back.
+        await #expect(throws: EngineError.self) {
+            _ = try await hub.wait(host: "db-02", after: start, timeout: .seconds(1))
+        }
+        _ = try await writer.setHost("web-01", enabled: false, by: admin)
+        let answer = try await waiting.value
+        #expect(answer.grants.isEmpty && clock.now - began < .seconds(15))  // not its 30 s deadline
+        #expect(await hub.pending == 1)
+        // Stopped: pending and later waits are answered at once, with the cursor they came with.
+        await hub.shutdown()
+        #expect(try await other.value.cursor == start)
+        #expect(try await hub.wait(host: "db-03", after: start, timeout: .seconds(30)) == ([], start, false))
+        running.cancel()
+        await running.value
+        await close(first)
+        if kind == .postgresql { await close(second) }
+    }
+}
+
 /// The hosts whose waits were answered with a grant.
 final class Woken: Sendable {
     let hosts = Mutex<[String]>([])

@@ -61,13 +61,37 @@ func close(_ store: any ApprovalStore) async {
     if let pg = store as? PostgresApprovalStore { await pg.shutdown() }
 }
 
+/// Directories for the tests' SQLite stores, removed when the test process exits (a store may be
+/// opened again after its test closed it, and by the race helper, so not earlier).
 enum TempDir {
+    private static let made = Mutex<[String]>([])
+    private static let removedAtExit: Void = { atexit { TempDir.removeAll() } }()
+
     static func make() throws -> String {
+        _ = removedAtExit
         var template = Array("/tmp/writ-engine-test.XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw HarnessError("mkdtemp: errno \(errno)")
         }
-        return String(cString: p)
+        let dir = String(cString: p)
+        made.withLock { $0.append(dir) }
+        return dir
+    }
+
+    /// Each directory made, with the files in it (a store's database, journal, WAL).
+    static func removeAll() {
+        for dir in made.withLock({ $0 }) {
+            if let d = opendir(dir) {
+                while let entry = readdir(d) {
+                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                    if name != "." && name != ".." { unlink(dir + "/" + name) }
+                }
+                closedir(d)
+            }
+            rmdir(dir)
+        }
     }
 }
 

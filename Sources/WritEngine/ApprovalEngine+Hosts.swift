@@ -18,6 +18,16 @@ public struct EngineHost: Sendable, Equatable, Codable {
         self.enabled = enabled
         self.enrolledAt = enrolledAt
     }
+
+    /// As the stores keep it (JSON text), like `EngineGrant.document`.
+    public var document: String { EngineRequest.encodeJSON(self) }
+
+    public init(document text: String) throws(EngineError) {
+        guard let h = EngineRequest.decodeJSON(EngineHost.self, text) else {
+            throw .corrupt("a stored host does not decode")
+        }
+        self = h
+    }
 }
 
 /// A one-time enrollment token, as stored: only its SHA-256, never the token.

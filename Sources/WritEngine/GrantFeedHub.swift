@@ -79,7 +79,7 @@ public actor GrantFeedHub {
         shutdown()
     }
 
-    /// Answers every pending wait now (with what its host has, usually nothing) and every later
+    /// Answers every pending wait now, empty and with its cursor, without a read, and every later
     /// one at once: a server that stops (SIGTERM) lets its agents move to another replica.
     public func shutdown() {
         closed = true
@@ -99,14 +99,15 @@ public actor GrantFeedHub {
         nextID += 1
         let id = nextID
         let deadline = ContinuousClock.now + timeout
+        let identity = HostIdentity(nodename: host)
         waiters[id] = Waiter(
-            identity: HostIdentity(nodename: host),
+            identity: identity,
             timer: Task {
                 try? await Task.sleep(until: deadline, clock: .continuous)
                 await self.expire(id)
             }
         )
-        let names = Set(HostIdentity(nodename: host).names.map { $0.lowercased() })
+        let names = Set(identity.names.map { $0.lowercased() })
         for name in names { byName[name, default: []].insert(id) }
         defer {
             waiters[id]?.timer?.cancel()
@@ -118,6 +119,8 @@ public actor GrantFeedHub {
         }
         var cursor = start
         while true {
+            // Stopping answers without another read: every pending wait wakes at once.
+            if closed { return ([], cursor, false) }
             waiters[id]?.dirty = false
             let answer = try await engine.grantChanges(forHost: host, after: cursor)
             if !answer.grants.isEmpty || answer.more { return answer }

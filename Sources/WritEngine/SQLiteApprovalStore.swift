@@ -277,15 +277,26 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             case text(String)
         }
 
+        /// `sql` prepared with `binds` as ?1, ?2, …
+        private func prepare(_ sql: String, _ binds: [Bind]) throws(StoreError) -> SQLiteStatement {
+            let s = try db.prepare(sql)
+            for (i, b) in binds.enumerated() {
+                switch b {
+                case .int(let v): try s.bind(Int32(i + 1), v)
+                case .text(let v): try s.bind(Int32(i + 1), v)
+                }
+            }
+            return s
+        }
+
+        /// Runs one statement that returns no rows.
+        private func exec(_ sql: String, _ binds: [Bind]) throws(EngineError) {
+            try run { () throws(StoreError) in _ = try prepare(sql, binds).step() }
+        }
+
         private func bodies(_ sql: String, _ binds: [Bind]) throws(EngineError) -> [String] {
             try run { () throws(StoreError) -> [String] in
-                let s = try db.prepare(sql)
-                for (i, b) in binds.enumerated() {
-                    switch b {
-                    case .int(let v): try s.bind(Int32(i + 1), v)
-                    case .text(let v): try s.bind(Int32(i + 1), v)
-                    }
-                }
+                let s = try prepare(sql, binds)
                 var out: [String] = []
                 while try s.step() { out.append(s.string(0)) }
                 return out
@@ -329,10 +340,8 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         /// (`BEGIN IMMEDIATE`), so the end is the largest position there is.
         private func writeGrant(_ sql: String, _ g: EngineGrant) throws(EngineError) {
             changes.list.withLock { $0.append("grant:\(g.id)") }
+            let position = try feedEnd() + 1
             try run { () throws(StoreError) in
-                let last = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
-                _ = try last.step()
-                let position = last.int64(0) + 1
                 let s = try db.prepare(sql)
                 try s.bind(7, position)
                 try s.bind(1, g.id)
@@ -391,7 +400,9 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             return out
         }
 
-        func grantFeedEnd() async throws(EngineError) -> Int64 {
+        func grantFeedEnd() async throws(EngineError) -> Int64 { try feedEnd() }
+
+        private func feedEnd() throws(EngineError) -> Int64 {
             try run { () throws(StoreError) -> Int64 in
                 let s = try db.prepare("SELECT coalesce(max(change_seq), 0) FROM grants")
                 _ = try s.step()
@@ -410,55 +421,37 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
 
         func host(_ name: String, forUpdate: Bool) async throws(EngineError) -> EngineHost? {
-            guard let body = try bodies("SELECT body FROM hosts WHERE name = ?1", [.text(name)]).first else {
-                return nil
+            try bodies("SELECT body FROM hosts WHERE name = ?1", [.text(name)]).first.map {
+                (b) throws(EngineError) in try EngineHost(document: b)
             }
-            guard let host = EngineRequest.decodeJSON(EngineHost.self, body) else {
-                throw .corrupt("the stored host \(name) does not decode")
-            }
-            return host
         }
 
         func upsertHost(_ h: EngineHost) async throws(EngineError) {
             changes.list.withLock { $0.append("host:\(h.name)") }
-            try run { () throws(StoreError) in
-                let s = try db.prepare(
-                    """
-                    INSERT INTO hosts (name, enabled, body) VALUES (?1, ?2, ?3)
-                    ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, body = excluded.body
-                    """
-                )
-                try s.bind(1, h.name)
-                try s.bind(2, Int64(h.enabled ? 1 : 0))
-                try s.bind(3, EngineRequest.encodeJSON(h))
-                _ = try s.step()
-            }
+            try exec(
+                """
+                INSERT INTO hosts (name, enabled, body) VALUES (?1, ?2, ?3)
+                ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, body = excluded.body
+                """,
+                [.text(h.name), .int(h.enabled ? 1 : 0), .text(h.document)]
+            )
         }
 
         func insertEnrollment(_ e: Enrollment) async throws(EngineError) {
-            try run { () throws(StoreError) in
-                let s = try db.prepare(
-                    """
-                    INSERT INTO enrollments (token_hash, host, created_at, expires_at, created_by)
-                    VALUES (?1, ?2, ?3, ?4, ?5)
-                    """
-                )
-                try s.bind(1, e.tokenHash)
-                try s.bind(2, e.host)
-                try s.bind(3, e.createdAt)
-                try s.bind(4, e.expiresAt)
-                try s.bind(5, e.createdBy)
-                _ = try s.step()
-            }
+            try exec(
+                """
+                INSERT INTO enrollments (token_hash, host, created_at, expires_at, created_by)
+                VALUES (?1, ?2, ?3, ?4, ?5)
+                """,
+                [.text(e.tokenHash), .text(e.host), .int(e.createdAt), .int(e.expiresAt), .text(e.createdBy)]
+            )
         }
 
         func voidEnrollments(host: String, at now: Int64) async throws(EngineError) {
-            try run { () throws(StoreError) in
-                let s = try db.prepare("UPDATE enrollments SET used_at = ?2 WHERE host = ?1 AND used_at IS NULL")
-                try s.bind(1, host)
-                try s.bind(2, now)
-                _ = try s.step()
-            }
+            try exec(
+                "UPDATE enrollments SET used_at = ?2 WHERE host = ?1 AND used_at IS NULL",
+                [.text(host), .int(now)]
+            )
         }
 
         func consumeEnrollment(tokenHash: String, now: Int64) async throws(EngineError) -> Enrollment? {
@@ -494,12 +487,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         }
 
         func hostAuditHash(_ host: String, seq: Int64) async throws(EngineError) -> String? {
-            try run { () throws(StoreError) -> String? in
-                let s = try db.prepare("SELECT hash FROM host_audit WHERE host = ?1 AND seq = ?2")
-                try s.bind(1, host)
-                try s.bind(2, seq)
-                return try s.step() ? s.string(0) : nil
-            }
+            try bodies("SELECT hash FROM host_audit WHERE host = ?1 AND seq = ?2", [.text(host), .int(seq)]).first
         }
 
         func appendHostAudit(

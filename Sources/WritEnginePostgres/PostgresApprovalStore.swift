@@ -528,17 +528,13 @@ public final class PostgresApprovalStore: ApprovalStore {
                 forUpdate
                 ? try await strings("SELECT body FROM hosts WHERE name = \(name) FOR UPDATE")
                 : try await strings("SELECT body FROM hosts WHERE name = \(name)")
-            guard let body = rows.first else { return nil }
-            guard let host = EngineRequest.decodeJSON(EngineHost.self, body) else {
-                throw .corrupt("the stored host \(name) does not decode")
-            }
-            return host
+            return try rows.first.map { (b) throws(EngineError) in try EngineHost(document: b) }
         }
 
         func upsertHost(_ h: EngineHost) async throws(EngineError) {
             try await exec(
                 """
-                INSERT INTO hosts (name, enabled, body) VALUES (\(h.name), \(h.enabled), \(EngineRequest.encodeJSON(h)))
+                INSERT INTO hosts (name, enabled, body) VALUES (\(h.name), \(h.enabled), \(h.document))
                 ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled, body = excluded.body
                 """
             )

@@ -12,6 +12,10 @@ public struct EngineHost: Sendable, Equatable, Codable {
     /// Who disabled it, and when, while it is disabled.
     public var disabledAt: Int64?
     public var disabledBy: String?
+    /// The SHA-256 of the public key it enrolled with (hex): the only key its certificates may
+    /// carry. Enrolling again replaces it, so certificates of an earlier enrollment are refused
+    /// even before they end. Renewal keeps the key.
+    public var keyFingerprint: String?
 
     public init(name: String, enabled: Bool = true, enrolledAt: Int64? = nil) {
         self.name = name
@@ -94,10 +98,11 @@ extension ApprovalEngine {
         return (token, now + lifetime)
     }
 
-    /// Spends a token: the host it names is enrolled (created, or re-enrolled with a new key).
-    /// A token works once, however many hosts race for it; an unknown, used or expired token and
-    /// a disabled host are refused, and nothing is spent then.
-    public func enroll(token: String) async throws(EngineError) -> EngineHost {
+    /// Spends a token: the host it names is enrolled (created, or re-enrolled with a new key)
+    /// with the key whose SHA-256 is `keyFingerprint`. A token works once, however many hosts
+    /// race for it; an unknown, used or expired token and a disabled host are refused, and
+    /// nothing is spent then.
+    public func enroll(token: String, keyFingerprint: String) async throws(EngineError) -> EngineHost {
         let refusal = EngineError.refused(
             "the enrollment token is unknown, used or expired: ask an admin for a new one (writ-server host enroll HOST)"
         )
@@ -109,6 +114,7 @@ extension ApprovalEngine {
             var host = try await tx.host(enrollment.host, forUpdate: true) ?? EngineHost(name: enrollment.host)
             guard host.enabled else { throw .refused("host \(host.name) is disabled: an admin must enable it first") }
             host.enrolledAt = now
+            host.keyFingerprint = keyFingerprint
             try await tx.upsertHost(host)
             let e = AuditEvent(
                 time: now,
@@ -117,6 +123,7 @@ extension ApprovalEngine {
                 fields: [
                     .init("host", host.name), .init("token_by", enrollment.createdBy),
                     .init("token_id", EnrollmentToken.id(ofHash: enrollment.tokenHash)),
+                    .init("key", keyFingerprint),
                 ]
             )
             try await tx.appendAudit([e])
@@ -147,11 +154,13 @@ extension ApprovalEngine {
         }
     }
 
-    /// Whether an agent that presents a certificate for `name` may be served now: the host has
-    /// enrolled and is not disabled.
-    public func hostMayConnect(_ name: String) async throws(EngineError) -> Bool {
+    /// Whether an agent that presents a certificate for `name` with the key whose SHA-256 is
+    /// `keyFingerprint` may be served now: the host has enrolled with that key (not an earlier
+    /// one) and is not disabled.
+    public func hostMayConnect(_ name: String, keyFingerprint: String) async throws(EngineError) -> Bool {
         try await store.transaction { (tx) throws(EngineError) -> Bool in
-            try await tx.host(name, forUpdate: false)?.enabled == true
+            guard let host = try await tx.host(name, forUpdate: false) else { return false }
+            return host.enabled && host.keyFingerprint == keyFingerprint
         }
     }
 }

@@ -29,6 +29,14 @@ public protocol ApprovalStore: Sendable {
     /// the calling task is cancelled: on PostgreSQL every instance's (LISTEN/NOTIFY, not stored:
     /// a follower polls now and then too), on SQLite this process's.
     func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError)
+
+    /// Lets go of the store's connections; the store cannot be used after.
+    func close() async
+}
+
+extension ApprovalStore {
+    /// A store whose connection closes with its last reference (SQLite) needs no more.
+    public func close() async {}
 }
 
 /// What the engine may do inside one transaction.

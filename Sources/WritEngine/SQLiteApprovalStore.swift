@@ -125,7 +125,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         guard fd >= 0 else {
             throw .store("cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        close(fd)
+        Glibc.close(fd)
         do {
             db = try SQLiteDatabase(path: path, readOnly: false, create: true, busyTimeoutMs: 10_000)
             try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")

@@ -198,6 +198,8 @@ public final class PostgresApprovalStore: ApprovalStore {
         await running.value
     }
 
+    public func close() async { await shutdown() }
+
     /// Applies the missing migrations in one transaction, under an advisory lock so replicas
     /// starting together apply each once.
     private func migrate() async throws(EngineError) {

@@ -56,7 +56,9 @@ while let line = readLine() {
         }
     case ("enroll", 2):
         do {
-            answer("enrolled \(try await engine.enroll(token: words[1]).name)")
+            answer(
+                "enrolled \(try await engine.enroll(token: words[1], keyFingerprint: String(repeating: "a", count: 64)).name)"
+            )
         } catch .refused(let why) {
             answer("refused \(why)")
         } catch {

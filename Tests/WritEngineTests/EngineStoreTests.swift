@@ -404,19 +404,26 @@ struct EngineStoreTests {
         let admin = Principal(user: "root", route: .host("server-1"))
         let made = try await engine.createEnrollment(host: "web-01.example.com", lifetime: 600, by: admin)
         #expect(made.token.hasPrefix("wet_") && made.token.count == 68 && made.expiresAt == clock.now + 600)
-        #expect(try await engine.hostMayConnect("web-01.example.com") == false)  // not enrolled yet
-        let host = try await engine.enroll(token: made.token)
+        let key1 = String(repeating: "1", count: 64)
+        let key2 = String(repeating: "2", count: 64)
+        // Not enrolled yet.
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key1) == false)
+        let host = try await engine.enroll(token: made.token, keyFingerprint: key1)
         #expect(host.name == "web-01.example.com" && host.enabled && host.enrolledAt == clock.now)
-        #expect(try await engine.hostMayConnect("web-01.example.com"))
+        #expect(host.keyFingerprint == key1)
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key1))
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key2) == false)
         // Once only.
-        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: made.token) }
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: made.token, keyFingerprint: key2) }
         // Not after its lifetime.
         let late = try await engine.createEnrollment(host: "web-02", lifetime: 600, by: admin)
         clock.now += 601
-        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: late.token) }
+        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: late.token, keyFingerprint: key2) }
         // Malformed, or never made.
         for bad in ["", "wet_", "wet_" + String(repeating: "g", count: 64), late.token.uppercased(), "x" + late.token] {
-            await #expect(throws: EngineError.self, "\(bad)") { _ = try await engine.enroll(token: bad) }
+            await #expect(throws: EngineError.self, "\(bad)") {
+                _ = try await engine.enroll(token: bad, keyFingerprint: key2)
+            }
         }
         // What an admin may ask for.
         for name in ["Web-01", "-web", "web-", "a b", "", "web..01", String(repeating: "a", count: 64)] {
@@ -435,15 +442,22 @@ struct EngineStoreTests {
         // even after the host is enabled again (disabling voids its tokens).
         let before = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
         #expect(try await engine.setHost("web-01.example.com", enabled: false, by: admin).enabled == false)
-        #expect(try await engine.hostMayConnect("web-01.example.com") == false)
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key1) == false)
         await #expect(throws: EngineError.self) {
             _ = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
         }
-        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: before.token) }
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.enroll(token: before.token, keyFingerprint: key2)
+        }
         _ = try await engine.setHost("web-01.example.com", enabled: true, by: admin)
-        await #expect(throws: EngineError.self) { _ = try await engine.enroll(token: before.token) }
+        await #expect(throws: EngineError.self) {
+            _ = try await engine.enroll(token: before.token, keyFingerprint: key2)
+        }
         let after = try await engine.createEnrollment(host: "web-01.example.com", by: admin)
-        #expect(try await engine.enroll(token: after.token).name == "web-01.example.com")
+        #expect(try await engine.enroll(token: after.token, keyFingerprint: key2).name == "web-01.example.com")
+        // Enrolling again replaces the key: the first enrollment's certificates are refused.
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key1) == false)
+        #expect(try await engine.hostMayConnect("web-01.example.com", keyFingerprint: key2))
         await #expect(throws: EngineError.self) { _ = try await engine.setHost("nowhere", enabled: false, by: admin) }
 
         // The audit names who made a token for which host, never the token.

@@ -119,7 +119,7 @@ extension GrantFeedHubTests {
         let running = Task { await hub.run() }
         try await Task.sleep(for: .milliseconds(300))
         let token = try await writer.createEnrollment(host: "web-01", by: admin).token
-        _ = try await writer.enroll(token: token)
+        _ = try await writer.enroll(token: token, keyFingerprint: String(repeating: "a", count: 64))
         let start = try await writer.grantFeedEnd()
         let clock = ContinuousClock()
         let began = clock.now

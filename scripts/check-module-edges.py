@@ -27,7 +27,7 @@ IMPORT = re.compile(r"^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|interna
 
 
 def is_writ(name):
-    return name.startswith(("Writ", "CWrit")) or name == "CSQLite" or name in {"writd", "writ-fuzz"}
+    return name.startswith(("Writ", "CWrit")) or name == "CSQLite" or name in {"writd", "writ-fuzz", "writ-server"}
 
 
 def readme_edges(text):

@@ -1,0 +1,203 @@
+import FoundationEssentials
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import ServiceLifecycle
+import WritEngine
+import WritFleetAPI
+import X509
+
+/// How one writ-server replica serves.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on; port 0 picks a free one (tests), reported by `onListening`.
+    public var address = "0.0.0.0"
+    public var port = 8443
+    /// The names agents reach this replica by (DNS names, IP addresses): its TLS certificate's.
+    public var names: [String] = ["localhost", "127.0.0.1"]
+    /// How long an agent's client certificate lasts; agents renew at half of it.
+    public var agentCertificateLifetime: Int64 = 86400
+    /// How long a pending long-poll may be held, at most (an agent asks for about 30 s).
+    public var maxWait: Int = 60
+    /// Long-polls pending at once, at most; past it an agent is told to come back (503).
+    public var maxWaiters = 50_000
+    /// How often the hub reads the feed without a notification (a NOTIFY lost while its
+    /// connection was down).
+    public var pollInterval: Duration = .seconds(5)
+    /// The largest request body (an audit upload of 1,000 records and 4 MiB, as JSON).
+    public var maxBodyBytes = 8 << 20
+    /// Enrollments and renewals being signed at once, at most (503 past it).
+    public var maxSigning = 32
+    /// How often due work (expiry, escalation, pending timeouts) is claimed; every replica
+    /// claims, each row is done once.
+    public var tickInterval: Duration = .seconds(1)
+
+    public init() {}
+}
+
+/// The connection an agent's request came on: the TLS peer certificate is read from it.
+struct FleetRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// The host a request's client certificate names, and its key. BoringSSL has checked the chain
+/// to the fleet CA and the validity dates during the handshake; whether the host may still be
+/// served (enabled, this key) is the engine's to say per request.
+struct AgentPeer: Sendable, Equatable {
+    var host: String
+    var key: String
+
+    @TaskLocal static var current: AgentPeer?
+
+    init(host: String, key: String) {
+        self.host = host
+        self.key = key
+    }
+
+    init?(_ certificate: NIOSSLCertificate) {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der),
+            let name = FleetPKI.commonName(parsed)
+        else { return nil }
+        self.init(host: name, key: FleetPKI.fingerprint(parsed.publicKey))
+    }
+}
+
+/// Reads the request's peer certificate into `AgentPeer.current` for the OpenAPI handlers (which
+/// see no request context), and takes the body whole up to the limit: the OpenAPI runtime would
+/// collect any length.
+struct AgentPeerMiddleware: RouterMiddleware {
+    typealias Context = FleetRequestContext
+    let maxBodyBytes: Int
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var request = request
+        _ = try await request.collectBody(upTo: maxBodyBytes)
+        let certificate = try? await context.channel.nioSSL_peerCertificate().get()
+        let peer = certificate.flatMap { AgentPeer($0) }
+        return try await AgentPeer.$current.withValue(peer) { try await next(request, context) }
+    }
+}
+
+/// One writ-server replica: the fleet API over HTTPS, the grant feed's long-polls, and the
+/// engine's due work. Stateless: every replica of a fleet serves any agent from the one store.
+public struct FleetServer: Sendable {
+    public let engine: ApprovalEngine
+    public let ca: FleetCA
+    public let configuration: ServerConfiguration
+    let logger: Logger
+
+    public init(engine: ApprovalEngine, ca: FleetCA, configuration: ServerConfiguration, logger: Logger) {
+        self.engine = engine
+        self.ca = ca
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The TLS settings: this replica's certificate (a new key each start, signed by the fleet
+    /// CA), and client certificates of the fleet CA checked when presented (enrollment has none).
+    func tlsConfiguration() throws -> TLSConfiguration {
+        let server = try ca.issueServer(names: configuration.names, lifetime: 398 * 86400)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [
+                .certificate(try NIOSSLCertificate(bytes: FleetPKI.der(server.certificate), format: .der))
+            ],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(server.keyPEM.utf8), format: .pem))
+        )
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: FleetPKI.der(ca.certificate), format: .der)])
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
+
+    /// Serves until SIGTERM or SIGINT (or the task is cancelled): then answers every pending
+    /// long-poll at once, so agents move to another replica, and finishes the requests in flight.
+    /// `onListening` is told the bound port.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let hub = GrantFeedHub(
+            engine: engine,
+            pollInterval: configuration.pollInterval,
+            maxWaiters: configuration.maxWaiters
+        )
+        let router = Router(context: FleetRequestContext.self)
+        router.add(middleware: AgentPeerMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        let api = FleetAPI(engine: engine, hub: hub, ca: ca, configuration: configuration, logger: logger)
+        try api.registerHandlers(on: router, middlewares: [ErrorHandlingMiddleware()])
+        let app = Application(
+            router: router,
+            server: try .tls(
+                .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.maxWait) + 60))),
+                tlsConfiguration: tlsConfiguration()
+            ),
+            configuration: .init(
+                address: .hostname(configuration.address, port: configuration.port),
+                serverName: nil,
+                backlog: 4096,
+                reuseAddress: true
+            ),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                // Shut down last to first: the hub answers the pending polls before the server
+                // waits for its requests in flight to end.
+                services: [
+                    app, DueWork(engine: engine, interval: configuration.tickInterval, logger: logger),
+                    FeedService(hub: hub),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+/// The hub as a service: followed until a graceful shutdown, which answers every pending wait.
+struct FeedService: Service {
+    let hub: GrantFeedHub
+
+    func run() async throws {
+        let following = Task { await hub.run() }
+        try? await gracefulShutdown()
+        await hub.shutdown()
+        following.cancel()
+        await following.value
+    }
+}
+
+/// Due work, claimed every `interval`: each replica claims, and each row is done once
+/// (`FOR UPDATE SKIP LOCKED`).
+struct DueWork: Service {
+    let engine: ApprovalEngine
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        var failing = false
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                _ = try await engine.tick()
+                if failing { logger.notice("due work runs again") }
+                failing = false
+            } catch {
+                if !failing { logger.error("due work failed, retrying every \(interval): \(error)") }
+                failing = true
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

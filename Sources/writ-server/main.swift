@@ -1,0 +1,206 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import Logging
+import WritCore
+import WritEngine
+import WritFleetAPI
+import WritServer
+
+/// writ-server — the control plane of a Writ fleet. `writ-server serve` runs one replica;
+/// `writ-server host …` are the admin's commands on the same store.
+@main
+struct WritServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "writ-server",
+        abstract: "The control plane of a Writ fleet: one engine for every host's requests and grants.",
+        version: WritVersion.current,
+        subcommands: [Serve.self, HostCommand.self]
+    )
+}
+
+/// Where the store and the CA are: the same options for every subcommand.
+struct StoreOptions: ParsableArguments {
+    @Option(
+        help: "PostgreSQL for a fleet: postgres://USER@HOST/DATABASE (default: SQLite in --state-dir, for a trial)."
+    )
+    var database: String?
+    @Option(help: "A file holding the database password (root's, mode 0600), instead of one in the URL.")
+    var databasePasswordFile: String?
+    @Option(help: "The server's state: its CA (ca/), and the SQLite store when --database is not given.")
+    var stateDir = "/var/lib/writ-server"
+
+    func openEngine(logger: Logger) async throws -> ApprovalEngine {
+        var password: String?
+        if let file = databasePasswordFile {
+            do {
+                password = String(try ServerFiles.readSecret(file).split(whereSeparator: \.isNewline).first ?? "")
+            } catch {
+                fail("\(error)")
+            }
+        }
+        if database == nil { try? ServerFiles.makeDirectory(stateDir) }
+        do {
+            let store = try await ServerStore.open(
+                database: database,
+                password: password,
+                stateDirectory: stateDir,
+                logger: logger
+            )
+            return ApprovalEngine(store: store)
+        } catch {
+            fail("cannot open the store: \(error)")
+        }
+    }
+}
+
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    let line = "writ-server: \(message)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+    exit(code)
+}
+
+func bootstrapLogging(level: String) {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = Logger.Level(rawValue: level) ?? .info
+        return h
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the fleet API over HTTPS (one replica).")
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Address and port to listen on (port 0: any free port, printed at start).")
+    var listen = "0.0.0.0:8443"
+    @Option(help: "A name agents reach this replica by (repeatable): its TLS certificate's names.")
+    var name: [String] = []
+    @Option(help: "How long agents' certificates last (agents renew at half).")
+    var agentCertificateLifetime = "24h"
+    @Option(help: "Long-polls pending at once, at most.") var maxWaiters = 50_000
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "writ-server")
+        var configuration = ServerConfiguration()
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { fail("--listen takes ADDRESS:PORT, such as 0.0.0.0:8443", code: 64) }
+        var address = String(listen[..<colon])
+        if address.hasPrefix("[") && address.hasSuffix("]") { address = String(address.dropFirst().dropLast()) }
+        configuration.address = address
+        configuration.port = port
+        guard let lifetime = try? DurationText.parse(agentCertificateLifetime), lifetime >= 120, lifetime <= 30 * 86400
+        else {
+            fail("--agent-certificate-lifetime takes 2m to 30d, such as 24h", code: 64)
+        }
+        configuration.agentCertificateLifetime = lifetime
+        configuration.maxWaiters = max(1, maxWaiters)
+        var names = name
+        if names.isEmpty {
+            names = [ServerFiles.hostname(), "localhost", "127.0.0.1", "::1"]
+            if !["0.0.0.0", "::", "127.0.0.1", "localhost"].contains(configuration.address) {
+                names.append(configuration.address)
+            }
+        }
+        configuration.names = names
+        let engine = try await store.openEngine(logger: logger)
+        let ca: FleetCA
+        do {
+            ca = try FleetCA.loadOrCreate(directory: store.stateDir + "/ca")
+        } catch {
+            fail("\(error)")
+        }
+        // One descriptor per agent's connection: raise the soft limit to the hard one.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let server = FleetServer(engine: engine, ca: ca, configuration: configuration, logger: logger)
+        let announce = "as \(names.joined(separator: ", ")); CA sha256 \(FleetPKI.fingerprint(ca.certificate))"
+        try await server.run { [address = configuration.address] port in
+            logger.notice("listening on \(address):\(port) \(announce)")
+        }
+        await engine.store.close()
+    }
+}
+
+struct HostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Enroll, disable and enable the fleet's hosts.",
+        subcommands: [Enroll.self, Disable.self, Enable.self]
+    )
+
+    /// The admin running the command, as the audit names them.
+    static func admin() -> Principal {
+        let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(getuid())"
+        return Principal(user: user, route: .host(ServerFiles.hostname()))
+    }
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a one-time token that enrolls HOST, and the command to run on it."
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The host's name (lower case, as DNS has it).") var host: String
+        @Option(help: "How long the token works (at most 7d).") var lifetime = "1h"
+        @Option(help: "The server's URL as the host reaches it.") var url: String?
+
+        func run() async throws {
+            bootstrapLogging(level: "warning")
+            guard let seconds = try? DurationText.parse(lifetime) else {
+                fail("--lifetime takes a duration such as 1h", code: 64)
+            }
+            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
+            let ca: FleetCA
+            do { ca = try FleetCA.loadOrCreate(directory: store.stateDir + "/ca") } catch { fail("\(error)") }
+            do {
+                let made = try await engine.createEnrollment(host: host, lifetime: seconds, by: HostCommand.admin())
+                await engine.store.close()
+                let server = url ?? "https://\(ServerFiles.hostname()):8443"
+                print("token for \(host), valid until \(made.expiresAt) (Unix time), once:")
+                print("  \(made.token)")
+                print("on \(host), as root:")
+                print(
+                    "  writd enroll --server \(server) --token \(made.token) --ca-sha256 \(FleetPKI.fingerprint(ca.certificate))"
+                )
+            } catch {
+                await engine.store.close()
+                fail("\(error)")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refuse HOST at once: its agent's routes, its unused tokens, and enrolling again."
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument var host: String
+        func run() async throws { try await setHost(store, host, enabled: false) }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve HOST again (it keeps its key).")
+        @OptionGroup var store: StoreOptions
+        @Argument var host: String
+        func run() async throws { try await setHost(store, host, enabled: true) }
+    }
+}
+
+func setHost(_ store: StoreOptions, _ host: String, enabled: Bool) async throws {
+    bootstrapLogging(level: "warning")
+    let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
+    do {
+        let h = try await engine.setHost(host, enabled: enabled, by: HostCommand.admin())
+        await engine.store.close()
+        print("\(h.name) is \(h.enabled ? "enabled" : "disabled")")
+    } catch {
+        await engine.store.close()
+        fail("\(error)")
+    }
+}

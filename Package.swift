@@ -164,6 +164,18 @@ let package = Package(
             exclude: ["openapi.yaml", "openapi-generator-config.yaml"]
         ),
         .target(
+            name: "WritAgent",
+            dependencies: [
+                "WritFleetAPI",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .target(
             name: "WritServer",
             dependencies: [
                 "WritEngine", "WritEnginePostgres", "WritFleetAPI",
@@ -289,6 +301,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/FakeServices"
+        ),
+        .testTarget(
+            name: "WritServerTests",
+            dependencies: [
+                "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore",
+                "FakeServices",
+                "writ-server",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "WritIntegrationsTests", dependencies: ["WritIntegrations", "WritExpr", "FakeServices"]),
         .testTarget(

@@ -56,13 +56,15 @@ Tests/Integration/run.sh .build/release
 # package test, which waits mostly on downloads and dpkg; not beside the integration suite: with
 # the build next to it, session ends after a revoke took over 4 s twice in one run (40-165 ms alone).
 phase "the Debian package (lintian; install, upgrade, remove, purge in a debootstrapped Debian 12 root), with the fuzzers' build beside it"
-nice -n 10 scripts/fuzz.sh --build-only >/tmp/writ-fuzz-build.log 2>&1 &
+# After it, in the same job: the generated fleet API sources against openapi.yaml (the
+# generator's own build, about 2 minutes).
+nice -n 10 sh -c 'scripts/fuzz.sh --build-only && scripts/openapi.sh --check' >/tmp/writ-fuzz-build.log 2>&1 &
 fuzz_build=$!
 package_status=0
 Tests/Integration/package.sh .build/release || package_status=$?
 fuzz_status=0
 wait $fuzz_build || fuzz_status=$?
-[ $fuzz_status = 0 ] || { tail -40 /tmp/writ-fuzz-build.log; echo "FAIL: the fuzzers' build"; exit 1; }
+[ $fuzz_status = 0 ] || { tail -40 /tmp/writ-fuzz-build.log; echo "FAIL: the fuzzers' build or the OpenAPI check"; exit 1; }
 [ $package_status = 0 ] || { echo "FAIL: the package test"; exit 1; }
 phase "fuzzing: each fuzzer for 10 s, one per CPU at a time"
 scripts/fuzz.sh --no-build 10

@@ -35,8 +35,14 @@ public struct FleetCA: Sendable {
             )
         }
         if haveCert {
-            let keyText = try ServerFiles.read(keyPath, requirePrivate: true)
-            let certText = try ServerFiles.read(certPath, requirePrivate: false)
+            let keyText: String
+            let certText: String
+            do {
+                keyText = try FleetFiles.read(keyPath, requirePrivate: true)
+                certText = try FleetFiles.read(certPath, requirePrivate: false)
+            } catch {
+                throw .files(error.description)
+            }
             do {
                 return FleetCA(
                     certificate: try Certificate(pemEncoded: certText),
@@ -47,9 +53,13 @@ public struct FleetCA: Sendable {
             }
         }
         let ca = try make(name: name)
-        try ServerFiles.makeDirectory(directory)
-        try ServerFiles.write(keyPath, (try? ca.key.serializeAsPEM().pemString) ?? "", mode: 0o600)
-        try ServerFiles.write(certPath, FleetPKI.pem(ca.certificate), mode: 0o644)
+        do {
+            try FleetFiles.makeDirectory(directory)
+            try FleetFiles.write(keyPath, (try? ca.key.serializeAsPEM().pemString) ?? "", mode: 0o600)
+            try FleetFiles.write(certPath, FleetPKI.pem(ca.certificate), mode: 0o644)
+        } catch {
+            throw .files(error.description)
+        }
         return ca
     }
 
@@ -167,69 +177,5 @@ public struct FleetCA: Sendable {
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
         return nil
-    }
-}
-
-/// Files of the server's state directory: written whole (a temporary file, fsync, rename) with
-/// the mode asked, and key files refused when anyone but their owner could read them.
-public enum ServerFiles {
-    /// This machine's name (`gethostname`).
-    public static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        return String(cString: buffer)
-    }
-
-    /// A secret (a password file): refused when others may read it.
-    public static func readSecret(_ path: String) throws(FleetCA.Failure) -> String {
-        try read(path, requirePrivate: true)
-    }
-
-    public static func makeDirectory(_ path: String) throws(FleetCA.Failure) {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw .files("cannot make \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    static func read(_ path: String, requirePrivate: Bool) throws(FleetCA.Failure) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw .files("cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw .files("\(path) is not a file") }
-        if requirePrivate && (st.st_mode & 0o077) != 0 {
-            throw .files("\(path) is readable by others: chmod 600 \(path), and make a new CA if it leaked")
-        }
-        guard st.st_size <= 1 << 20 else { throw .files("\(path) is larger than 1 MiB") }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .files("cannot read \(path): \(String(cString: strerror(errno)))") }
-            done += n
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func write(_ path: String, _ text: String, mode: mode_t) throws(FleetCA.Failure) {
-        let temporary = path + ".new"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw .files("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                close(fd)
-                throw .files("cannot write \(temporary): \(String(cString: strerror(errno)))")
-            }
-            done += n
-        }
-        guard fchmod(fd, mode) == 0, fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
-            throw .files("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
     }
 }

@@ -34,12 +34,12 @@ struct StoreOptions: ParsableArguments {
         var password: String?
         if let file = databasePasswordFile {
             do {
-                password = String(try ServerFiles.readSecret(file).split(whereSeparator: \.isNewline).first ?? "")
+                password = String(try FleetFiles.readSecret(file).split(whereSeparator: \.isNewline).first ?? "")
             } catch {
                 fail("\(error)")
             }
         }
-        if database == nil { try? ServerFiles.makeDirectory(stateDir) }
+        if database == nil { try? FleetFiles.makeDirectory(stateDir) }
         do {
             let store = try await ServerStore.open(
                 database: database,
@@ -100,7 +100,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxWaiters = max(1, maxWaiters)
         var names = name
         if names.isEmpty {
-            names = [ServerFiles.hostname(), "localhost", "127.0.0.1", "::1"]
+            names = [FleetFiles.hostname(), "localhost", "127.0.0.1", "::1"]
             if !["0.0.0.0", "::", "127.0.0.1", "localhost"].contains(configuration.address) {
                 names.append(configuration.address)
             }
@@ -123,6 +123,9 @@ struct Serve: AsyncParsableCommand {
         let announce = "as \(names.joined(separator: ", ")); CA sha256 \(FleetPKI.fingerprint(ca.certificate))"
         try await server.run { [address = configuration.address] port in
             logger.notice("listening on \(address):\(port) \(announce)")
+            // On stdout too, for whoever started it with port 0 (tests, scripts).
+            let line = "listening on \(address):\(port)\n"
+            _ = line.withCString { write(1, $0, strlen($0)) }
         }
         await engine.store.close()
     }
@@ -138,7 +141,7 @@ struct HostCommand: AsyncParsableCommand {
     /// The admin running the command, as the audit names them.
     static func admin() -> Principal {
         let user = getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(getuid())"
-        return Principal(user: user, route: .host(ServerFiles.hostname()))
+        return Principal(user: user, route: .host(FleetFiles.hostname()))
     }
 
     struct Enroll: AsyncParsableCommand {
@@ -161,7 +164,7 @@ struct HostCommand: AsyncParsableCommand {
             do {
                 let made = try await engine.createEnrollment(host: host, lifetime: seconds, by: HostCommand.admin())
                 await engine.store.close()
-                let server = url ?? "https://\(ServerFiles.hostname()):8443"
+                let server = url ?? "https://\(FleetFiles.hostname()):8443"
                 print("token for \(host), valid until \(made.expiresAt) (Unix time), once:")
                 print("  \(made.token)")
                 print("on \(host), as root:")

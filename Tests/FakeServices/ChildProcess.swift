@@ -22,6 +22,16 @@ public final class ChildProcess: @unchecked Sendable {
     /// `fcntl(FD_CLOEXEC)` (Glibc's module has no `pipe2`).
     private static let spawnLock = Mutex(())
 
+    /// The path of an executable product built beside the running test bundle.
+    public static func built(_ name: String) throws -> String {
+        var exe = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &exe, exe.count - 1)
+        guard n > 0 else { throw HarnessError("readlink /proc/self/exe: errno \(errno)") }
+        let dir = String(decoding: exe[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/")
+            .dropLast()
+        return "/" + dir.joined(separator: "/") + "/" + name
+    }
+
     /// Starts `arguments` (`arguments[0]` is looked up in PATH).
     public static func spawn(_ arguments: [String]) throws -> ChildProcess {
         try spawnLock.withLock { _ throws(HarnessError) -> ChildProcess in

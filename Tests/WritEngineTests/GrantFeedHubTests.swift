@@ -1,3 +1,4 @@
+import FakeServices
 import Synchronization
 import Testing
 import WritCore

@@ -199,15 +199,7 @@ struct RaceProcess {
     let child: ChildProcess
 
     static func start(_ arguments: [String]) async throws -> RaceProcess {
-        // Next to the test bundle in the build directory.
-        var exe = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &exe, exe.count - 1)
-        guard n > 0 else { throw HarnessError("readlink /proc/self/exe: errno \(errno)") }
-        let dir = String(decoding: exe[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: "/")
-            .dropLast()
-        let r = RaceProcess(
-            child: try ChildProcess.spawn(["/" + dir.joined(separator: "/") + "/writ-engine-race"] + arguments)
-        )
+        let r = RaceProcess(child: try ChildProcess.spawn([try ChildProcess.built("writ-engine-race")] + arguments))
         let ready = try await r.receive()
         guard ready == "ready" else { throw HarnessError("writ-engine-race did not start: \(ready)") }
         return r

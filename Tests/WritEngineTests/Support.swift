@@ -9,13 +9,6 @@ import WritCore
 import WritEngine
 import WritEnginePostgres
 
-/// The two stores every engine test runs against.
-enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite
-    case postgresql
-    var testDescription: String { rawValue }
-}
-
 /// A fresh, empty store of one kind: a new SQLite file, or a new database in the test process's
 /// private PostgreSQL cluster (`scripts/pg-test-cluster.sh`, started on first use and stopped when
 /// the process exits).
@@ -30,7 +23,7 @@ struct TestStore: Sendable {
             let dir = try TempDir.make()
             return TestStore(kind: kind, name: dir + "/engine.db")
         case .postgresql:
-            let name = "t_" + RandomID.make("", hexDigits: 12)
+            let name = TestCluster.databaseName()
             try await TestCluster.shared.createDatabase(name)
             return TestStore(kind: kind, name: name)
         }
@@ -61,85 +54,9 @@ func close(_ store: any ApprovalStore) async {
     if let pg = store as? PostgresApprovalStore { await pg.shutdown() }
 }
 
-/// Directories for the tests' SQLite stores, removed when the test process exits (a store may be
-/// opened again after its test closed it, and by the race helper, so not earlier).
-enum TempDir {
-    private static let made = Mutex<[String]>([])
-    private static let removedAtExit: Void = { atexit { TempDir.removeAll() } }()
-
-    static func make() throws -> String {
-        _ = removedAtExit
-        var template = Array("/tmp/writ-engine-test.XXXXXX".utf8CString)
-        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw HarnessError("mkdtemp: errno \(errno)")
-        }
-        let dir = String(cString: p)
-        made.withLock { $0.append(dir) }
-        return dir
-    }
-
-    /// Each directory made, with the files in it (a store's database, journal, WAL).
-    static func removeAll() {
-        for dir in made.withLock({ $0 }) {
-            if let d = opendir(dir) {
-                while let entry = readdir(d) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                    }
-                    if name != "." && name != ".." { unlink(dir + "/" + name) }
-                }
-                closedir(d)
-            }
-            rmdir(dir)
-        }
-    }
-}
-
-/// The repository's root, from this file's path.
-let repositoryRoot: String = {
-    var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)
-    return parts.joined(separator: "/")
-}()
-
-/// One private PostgreSQL cluster per test process.
-actor TestCluster {
-    static let shared = TestCluster()
-    /// Started once: the first caller starts it, the others wait for the same start.
-    private var starting: Task<String, any Error>?
-
-    func directory() async throws -> String {
-        if starting == nil {
-            starting = Task {
-                let d = "/tmp/writ-pg-\(getpid())-\(RandomID.make("", hexDigits: 6))"
-                let out = try await ChildProcess.run([
-                    "\(repositoryRoot)/scripts/pg-test-cluster.sh", "start", d, "--watch", String(getpid()),
-                ])
-                guard out.status == 0 else {
-                    throw HarnessError(
-                        "could not start the test PostgreSQL cluster (exit \(out.status)): \(out.output)"
-                    )
-                }
-                return d
-            }
-        }
-        return try await starting!.value
-    }
-
+extension TestCluster {
     func configuration(database: String) async throws -> PostgresClient.Configuration {
         PostgresApprovalStore.configuration(socketDirectory: try await directory(), user: "writ", database: database)
-    }
-
-    func createDatabase(_ name: String) async throws {
-        try await psql("writ", "CREATE DATABASE \(name)")
-    }
-
-    /// Runs one SQL command as `writ` in `database`.
-    func psql(_ database: String, _ sql: String) async throws {
-        let out = try await ChildProcess.run([
-            "psql", "-q", "-h", try await directory(), "-U", "writ", "-d", database, "-c", sql,
-        ])
-        guard out.status == 0 else { throw HarnessError("psql \(sql): exit \(out.status) \(out.output)") }
     }
 }
 

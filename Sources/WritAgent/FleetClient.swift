@@ -1,0 +1,302 @@
+import AsyncHTTPClient
+import FoundationEssentials
+import Glibc
+import NIOCore
+import NIOSSL
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+import WritFleetAPI
+import X509
+
+/// Why a call to the server did not give its answer.
+public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The server refused this host (disabled, enrolled again elsewhere, a used token): retrying
+    /// will not help; an admin must act.
+    case refused(String)
+    /// The cursor is one the server cannot follow from: take a new snapshot.
+    case gone(String)
+    /// The records do not follow what the server stored.
+    case conflict(String)
+    /// Not reachable, too busy, or its store is down: retry after a pause with jitter.
+    case unavailable(String)
+    /// Something here is wrong (a bad URL, unreadable credentials, a CA that does not match).
+    case local(String)
+
+    public var description: String {
+        switch self {
+        case .refused(let m), .gone(let m), .conflict(let m), .unavailable(let m), .local(let m): m
+        }
+    }
+}
+
+/// An answer with the local clock around it: `sentAt` and `receivedAt` (milliseconds) bound the
+/// moment the server stamped `serverTimeMs`, which is what clock-skew correction needs.
+public struct Timed<Value: Sendable>: Sendable {
+    public var value: Value
+    public var sentAt: Int64
+    public var receivedAt: Int64
+}
+
+/// The agent's side of the fleet API (Sources/WritFleetAPI/openapi.yaml): the generated client
+/// over AsyncHTTPClient, with the host's client certificate and the fleet CA as its only trust
+/// root. One per set of credentials: a renewal makes a new one.
+public final class FleetClient: Sendable {
+    let http: HTTPClient
+    /// Calls that answer at once, and the long-poll (up to a minute on the server).
+    let quick: Client
+    let polling: Client
+    public let server: String
+
+    /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given.
+    public init(server: String, caPEM: String, credentials: AgentCredentials?) throws(AgentError) {
+        guard let url = URL(string: server), url.scheme == "https", url.host != nil else {
+            throw .local("\(server) is not an https:// URL of a writ-server")
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        do {
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+            if let credentials {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(credentials.certificatePEM.utf8))
+                    .map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(credentials.keyPEM.utf8), format: .pem))
+            }
+        } catch {
+            throw .local("the agent's credentials do not load: \(error)")
+        }
+        self.server = server
+        http = Self.makeHTTP(tls)
+        quick = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
+        )
+        polling = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(90)))
+        )
+    }
+
+    static func makeHTTP(_ tls: TLSConfiguration) -> HTTPClient {
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: .seconds(90))
+        )
+        configuration.httpVersion = .http1Only
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Closes the connections; the client cannot be used after.
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// Local wall-clock time in milliseconds.
+    public static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    func timed<T: Sendable>(_ call: () async throws(AgentError) -> T) async throws(AgentError) -> Timed<T> {
+        let sent = Self.now()
+        let value = try await call()
+        return Timed(value: value, sentAt: sent, receivedAt: Self.now())
+    }
+
+    /// The transport's failure, as what to do next.
+    static func unreachable(_ server: String, _ error: any Error) -> AgentError {
+        .unavailable("cannot reach \(server): \(error)")
+    }
+
+    static func refusal(_ problem: Components.Schemas.Problem?, status: Int) -> String {
+        problem?.error ?? "the server answered \(status)"
+    }
+
+    // MARK: enrollment
+
+    /// Enrolls this host: reads the server's CA over a connection that trusts nothing yet,
+    /// checks its SHA-256 against `caSHA256` (printed by `writ-server host enroll` beside the
+    /// token), and only then sends the token and a certificate request for a new key, over a
+    /// connection that trusts that CA alone.
+    public static func enroll(
+        server: String,
+        token: String,
+        caSHA256: String,
+        localName: String
+    ) async throws(AgentError) -> AgentCredentials {
+        let caPEM = try await authority(server: server, expectedSHA256: caSHA256.lowercased())
+        let keyPEM = FleetPKI.makeKey()
+        let request: String
+        do { request = try FleetPKI.makeRequest(keyPEM: keyPEM, host: localName) } catch {
+            throw .local(error.description)
+        }
+        let client = try FleetClient(server: server, caPEM: caPEM, credentials: nil)
+        defer { Task { await client.shutdown() } }
+        let output: Operations.Enroll.Output
+        do {
+            output = try await client.quick.enroll(body: .json(.init(token: token, csr: request)))
+        } catch {
+            throw unreachable(server, error)
+        }
+        switch output {
+        case .ok(let ok):
+            guard case .json(let c) = ok.body else { throw .unavailable("the server answered without JSON") }
+            return AgentCredentials(
+                server: server,
+                host: c.host,
+                keyPEM: keyPEM,
+                certificatePEM: c.certificate,
+                caPEM: c.ca
+            )
+        case .badRequest(let r): throw .local(refusal(try? r.body.json, status: 400))
+        case .forbidden(let r): throw .refused(refusal(try? r.body.json, status: 403))
+        case .serviceUnavailable(let r): throw .unavailable(refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        }
+    }
+
+    /// The server's CA, read without trusting the connection and accepted only when its SHA-256
+    /// is `expectedSHA256`.
+    static func authority(server: String, expectedSHA256: String) async throws(AgentError) -> String {
+        guard let url = URL(string: server), url.scheme == "https" else {
+            throw .local("\(server) is not an https:// URL of a writ-server")
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        let http = makeHTTP(tls)
+        let client = Client(
+            serverURL: url,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
+        )
+        let output: Operations.Authority.Output
+        do {
+            output = try await client.authority()
+        } catch {
+            try? await http.shutdown()
+            throw unreachable(server, error)
+        }
+        try? await http.shutdown()
+        guard case .ok(let ok) = output, case .json(let a) = ok.body else {
+            throw .unavailable("\(server) did not give its CA: is it a writ-server?")
+        }
+        guard let certificate = try? Certificate(pemEncoded: a.ca), FleetPKI.fingerprint(certificate) == expectedSHA256
+        else {
+            throw .local(
+                "the CA of \(server) does not have the SHA-256 given (--ca-sha256): check the URL and the value writ-server host enroll printed"
+            )
+        }
+        return a.ca
+    }
+
+    /// A new certificate for the same key, before the current one ends.
+    public func renew(_ credentials: AgentCredentials) async throws(AgentError) -> AgentCredentials {
+        let request: String
+        do {
+            request = try FleetPKI.makeRequest(keyPEM: credentials.keyPEM, host: credentials.host)
+        } catch {
+            throw .local(error.description)
+        }
+        let output: Operations.Renew.Output
+        do {
+            output = try await quick.renew(body: .json(.init(csr: request)))
+        } catch {
+            throw Self.unreachable(server, error)
+        }
+        switch output {
+        case .ok(let ok):
+            guard case .json(let c) = ok.body else { throw .unavailable("the server answered without JSON") }
+            var renewed = credentials
+            renewed.certificatePEM = c.certificate
+            renewed.caPEM = c.ca
+            return renewed
+        case .badRequest(let r): throw .local(Self.refusal(try? r.body.json, status: 400))
+        case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
+        case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
+        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        }
+    }
+
+    // MARK: grants
+
+    public typealias Page = Components.Schemas.GrantPage
+
+    /// Every live grant for this host, and the cursor to follow from.
+    public func snapshot() async throws(AgentError) -> Timed<Page> {
+        try await timed { () throws(AgentError) -> Page in
+            let output: Operations.GrantSnapshot.Output
+            do { output = try await quick.grantSnapshot() } catch { throw Self.unreachable(server, error) }
+            switch output {
+            case .ok(let ok):
+                guard case .json(let page) = ok.body else { throw .unavailable("the server answered without JSON") }
+                return page
+            case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
+            case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
+            case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
+            case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+            }
+        }
+    }
+
+    /// The grants that changed after `cursor`, waiting up to `wait` seconds for one.
+    public func changes(after cursor: String, wait: Int) async throws(AgentError) -> Timed<Page> {
+        try await timed { () throws(AgentError) -> Page in
+            let output: Operations.GrantChanges.Output
+            do {
+                output = try await polling.grantChanges(query: .init(cursor: cursor, wait: wait))
+            } catch {
+                throw Self.unreachable(server, error)
+            }
+            switch output {
+            case .ok(let ok):
+                guard case .json(let page) = ok.body else { throw .unavailable("the server answered without JSON") }
+                return page
+            case .badRequest(let r): throw .gone(Self.refusal(try? r.body.json, status: 400))
+            case .gone(let r): throw .gone(Self.refusal(try? r.body.json, status: 410))
+            case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
+            case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
+            case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
+            case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+            }
+        }
+    }
+
+    // MARK: audit
+
+    /// Where this host's chain stands on the server: the last stored record's seq (0: none).
+    public func auditHead() async throws(AgentError) -> (seq: Int64, hash: String?) {
+        let output: Operations.AuditHead.Output
+        do { output = try await quick.auditHead() } catch { throw Self.unreachable(server, error) }
+        switch output {
+        case .ok(let ok):
+            guard case .json(let h) = ok.body else { throw .unavailable("the server answered without JSON") }
+            return (h.seq, h.hash)
+        case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
+        case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
+        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        }
+    }
+
+    /// Uploads records of this host's chain, in order; the server's head after it.
+    public func uploadAudit(_ lines: [String]) async throws(AgentError) -> (seq: Int64, hash: String?) {
+        let output: Operations.UploadAudit.Output
+        do {
+            output = try await quick.uploadAudit(body: .json(.init(lines: lines)))
+        } catch {
+            throw Self.unreachable(server, error)
+        }
+        switch output {
+        case .ok(let ok):
+            guard case .json(let h) = ok.body else { throw .unavailable("the server answered without JSON") }
+            return (h.seq, h.hash)
+        case .badRequest(let r): throw .local(Self.refusal(try? r.body.json, status: 400))
+        case .conflict(let r): throw .conflict(Self.refusal(try? r.body.json, status: 409))
+        case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
+        case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
+        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        }
+    }
+}

@@ -207,7 +207,7 @@ let package = Package(
             name: "WritDaemon",
             dependencies: [
                 "WritCore", "WritStore", "WritAudit", "WritPolicy", "WritExpr", "WritHooks", "WritProcesses",
-                "WritEngine",
+                "WritEngine", "WritAgent", "WritFleetAPI",
                 "WritProtocol", "WritIntegrations", "WritSlack", "CWritSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -221,7 +221,8 @@ let package = Package(
         .executableTarget(
             name: "writd",
             dependencies: [
-                "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks", "WritProtocol",
+                "WritDaemon", "WritCore", "WritAudit", "WritProcesses", "WritHooks", "WritProtocol", "WritAgent",
+                "WritFleetAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: bindNow
@@ -305,9 +306,8 @@ let package = Package(
         .testTarget(
             name: "WritServerTests",
             dependencies: [
-                "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore",
-                "FakeServices",
-                "writ-server",
+                "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "WritStore",
+                "FakeServices", "writ-server", "writd",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -106,7 +106,10 @@ public final class FleetClient: Sendable {
 
     /// The transport's failure, as what to do next.
     static func unreachable(_ server: String, _ error: any Error) -> AgentError {
-        .unavailable("cannot reach \(server): \(error)")
+        // The generated client wraps the transport's error with the whole request; one line is
+        // what a log needs.
+        let cause = (error as? ClientError).map { "\($0.underlyingError)" } ?? "\(error)"
+        return .unavailable("cannot reach \(server): \(cause)")
     }
 
     static func refusal(_ problem: Components.Schemas.Problem?, status: Int) -> String {

@@ -32,6 +32,10 @@ public struct DaemonConfiguration: Sendable {
     /// Rotated audit files kept.
     public var auditKeep = AuditLog.defaultKeep
 
+    /// writ-server's URLs when this host is a fleet's agent (`writd run --server`); empty:
+    /// standalone, deciding here.
+    public var fleetServers: [String] = []
+
     public init() {}
 
     /// Milliseconds on the monotonic clock, for how long things took.

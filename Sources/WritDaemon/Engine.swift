@@ -120,6 +120,8 @@ public actor Engine {
     var filings = AuditBudget(burst: 30, refillSeconds: 20)
     /// What one account's refused sudo runs (the modules' reports) may add to the audit log.
     var sudoRefusals = AuditBudget(burst: 60, refillSeconds: 5)
+    /// In a fleet: this host's clock against the server's (`ClockSkew`), from every answer.
+    var skew = ClockSkew()
 
     public init(config: DaemonConfiguration, logger: Logger, timer: WallClockTimer?) throws(StoreError) {
         self.config = config
@@ -309,6 +311,14 @@ public actor Engine {
         -> WireResponse
     {
         let via = caller.via
+        // In a fleet the server decides: nothing is filed or decided here, and a fleet grant is
+        // revoked on the server (root's own local grants stay root's to revoke here).
+        if !config.fleetServers.isEmpty, [.request, .approve, .deny, .cancel, .extend, .revoke].contains(r.op) {
+            throw WireError(
+                "fleet",
+                "this host is enrolled in a Writ fleet (\(config.fleetServers[0])): requests, approvals and revocations are the server's, and writ on an enrolled host cannot reach it yet"
+            )
+        }
         switch r.op {
         case .ping: return ping(for: caller.uid)
         case .report:

@@ -13,7 +13,8 @@ final class StateStore {
 
     /// 2: requests gained approval steps, request fields, context, provenance (`addedColumns`).
     /// 3: Slack's outbox, request cards and pinned identities (`SlackOutbox`).
-    static let schemaVersion: Int64 = 4
+    /// 5: grants that came from writ-server, with the server's own times (`fleet_grants`).
+    static let schemaVersion: Int64 = 5
 
     /// Columns added to `d.requests` after version 1, added to older files at start.
     static let addedColumns: [(name: String, type: String)] = [
@@ -65,6 +66,12 @@ final class StateStore {
         ) STRICT;
         CREATE INDEX IF NOT EXISTS d.watch_open ON watch (expires_at) WHERE ended_at IS NULL;
         CREATE INDEX IF NOT EXISTS d.watch_warn ON watch (warn_at) WHERE ended_at IS NULL AND warned = 0;
+        CREATE TABLE IF NOT EXISTS d.fleet_grants (
+            grant_id          TEXT PRIMARY KEY NOT NULL,
+            server_not_before INTEGER NOT NULL,
+            server_expires_at INTEGER NOT NULL,
+            ended             INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
         CREATE TABLE IF NOT EXISTS d.sessions (
             id          INTEGER PRIMARY KEY,
             grant_id    TEXT NOT NULL,

@@ -3,9 +3,11 @@ import Glibc
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import WritAgent
 import WritAudit
 import WritCore
 import WritDaemon
+import WritFleetAPI
 import WritHooks
 import WritProcesses
 import WritProtocol
@@ -20,7 +22,7 @@ struct Writd: AsyncParsableCommand {
         commandName: "writd",
         abstract: "The Writ host daemon: requests, approvals, expiry, ended sessions, audit.",
         version: WritVersion.current,
-        subcommands: [Run.self, Start.self, Stop.self, Reload.self, Restart.self],
+        subcommands: [Run.self, Enroll.self, Start.self, Stop.self, Reload.self, Restart.self],
         defaultSubcommand: Run.self
     )
 }
@@ -52,6 +54,14 @@ struct Run: AsyncParsableCommand {
     var integrations = DaemonConfiguration().integrationsPath
     @Option(help: "The directory holding writ_hook.py, put on policy hooks' PYTHONPATH.")
     var hookLibrary = HookRunner.installedLibraryPath
+    @Option(
+        name: .customLong("server"),
+        help:
+            "Run as a fleet's agent: writ-server's URL (repeat for each replica; tried in turn). Needs writd enroll first."
+    )
+    var servers: [String] = []
+    @Option(help: "The agent's credentials (writd enroll writes them).") var agentDir = FleetConfiguration
+        .defaultDirectory
 
     func run() async throws {
         guard getuid() == 0 else {
@@ -98,6 +108,26 @@ struct Run: AsyncParsableCommand {
         config.integrationsPath = integrations
         config.auditRotateBytes = auditRotateMib > 0 ? Int64(auditRotateMib) << 20 : nil
         config.auditKeep = max(1, auditKeep)
+        config.fleetServers = servers
+        if !servers.isEmpty {
+            do {
+                guard let credentials = try AgentCredentials.load(directory: agentDir) else {
+                    FileHandleStderr.write(
+                        "writd: --server needs an enrolled host and \(agentDir) holds no credentials: run writd enroll --server URL --token TOKEN --ca-sha256 HASH\n"
+                    )
+                    throw ExitCode(1)
+                }
+                logger.notice("fleet agent of \(servers.joined(separator: ", ")) as host \(credentials.host)")
+                if !HostIdentity(nodename: config.hostName).matches(credentials.host) {
+                    logger.warning(
+                        "enrolled as \(credentials.host), but this machine is \(config.hostName): grants for \(credentials.host) that name it will not match here"
+                    )
+                }
+            } catch let error as FleetFiles.Failure {
+                FileHandleStderr.write("writd: cannot read the agent's credentials: \(error)\n")
+                throw ExitCode(1)
+            }
+        }
         let timer: WallClockTimer
         let engine: Engine
         do {
@@ -118,12 +148,22 @@ struct Run: AsyncParsableCommand {
         // socket accepts anyone.
         await engine.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let services: [any Service] = [
-            ExpiryService(engine: engine, timer: timer),
-            SocketServer(path: socket, engine: engine, logger: logger, group: group),
-            ReloadService(engine: engine, logger: logger),
-            SlackService(engine: engine, logger: logger),
-        ]
+        let services: [any Service] =
+            [
+                ExpiryService(engine: engine, timer: timer),
+                SocketServer(path: socket, engine: engine, logger: logger, group: group),
+                ReloadService(engine: engine, logger: logger),
+                SlackService(engine: engine, logger: logger),
+            ]
+            + (servers.isEmpty
+                ? []
+                : [
+                    FleetService(
+                        engine: engine,
+                        configuration: FleetConfiguration(servers: servers, directory: agentDir),
+                        logger: logger
+                    )
+                ])
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
@@ -141,6 +181,49 @@ enum FileHandleStderr {
     static func write(_ s: String) {
         let bytes = Array(s.utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+// MARK: writd enroll
+
+struct Enroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Enroll this host in a Writ fleet with a one-time token (writ-server host enroll prints the command).",
+        discussion: """
+            Reads the server's CA and accepts it only when its SHA-256 is --ca-sha256; then makes a new key
+            (kept in --agent-dir, root-only), sends the token and a certificate request, and stores the
+            certificate the server signs. Then run writd with --server URL.
+            """
+    )
+    @Option(help: "writ-server's URL, https://HOST:PORT.") var server: String
+    @Option(help: "The one-time token.") var token: String
+    @Option(help: "The SHA-256 of the server's CA, as writ-server host enroll printed it.") var caSha256: String
+    @Option(help: "Where the credentials go.") var agentDir = FleetConfiguration.defaultDirectory
+
+    func run() async throws {
+        guard getuid() == 0 else {
+            FileHandleStderr.write("writd enroll: must run as root (the key is root's)\n")
+            throw ExitCode(1)
+        }
+        umask(0o077)
+        do {
+            let credentials = try await FleetClient.enroll(
+                server: server,
+                token: token,
+                caSHA256: caSha256,
+                localName: HostName.current()
+            )
+            try credentials.save(directory: agentDir)
+            print("enrolled as \(credentials.host) with \(server); credentials in \(agentDir)")
+            print("next: run writd with --server \(server)")
+        } catch let error as AgentError {
+            FileHandleStderr.write("writd enroll: \(error)\n")
+            throw ExitCode(1)
+        } catch let error as FleetFiles.Failure {
+            FileHandleStderr.write("writd enroll: cannot save the credentials: \(error)\n")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -39,18 +39,18 @@ struct Fleet: Sendable {
     }
 
     /// A replica, listening on a free loopback port.
-    func start(_ extra: [String] = []) async throws -> ServerProcess {
+    func start(port: Int = 0, _ extra: [String] = []) async throws -> ServerProcess {
         let child = try ChildProcess.spawn(
-            [try ChildProcess.built("writ-server"), "serve", "--listen", "127.0.0.1:0", "--log-level", "warning"]
+            [try ChildProcess.built("writ-server"), "serve", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"]
                 + (try await storeArguments()) + extra
         )
         let line = try await child.receiveLine(timeout: .seconds(60))
-        guard line.hasPrefix("listening on 127.0.0.1:"), let port = Int(line.split(separator: ":").last ?? "") else {
+        guard line.hasPrefix("listening on 127.0.0.1:"), let bound = Int(line.split(separator: ":").last ?? "") else {
             child.signal(SIGKILL)
             child.wait()
             throw HarnessError("writ-server did not start: \(line)")
         }
-        return ServerProcess(child: child, url: "https://127.0.0.1:\(port)")
+        return ServerProcess(child: child, url: "https://127.0.0.1:\(bound)", port: bound)
     }
 
     /// `writ-server ARGS` on this fleet's store; its exit status and output.
@@ -104,6 +104,7 @@ struct Fleet: Sendable {
 struct ServerProcess: Sendable {
     let child: ChildProcess
     let url: String
+    let port: Int
 
     /// SIGTERM, and its exit status.
     @discardableResult

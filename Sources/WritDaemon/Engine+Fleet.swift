@@ -1,0 +1,335 @@
+import WritAudit
+import WritCore
+import WritProcesses
+import WritStore
+
+/// A grant as writ-server sends it: it names a user, never a uid, and its times are the
+/// server's clock.
+public struct FleetGrant: Sendable, Equatable {
+    public var id: String
+    public var requestID: String?
+    public var user: String
+    public var capability: String
+    public var host: String
+    public var runas: String
+    public var commands: [String]?
+    public var notBefore: Int64
+    public var expiresAt: Int64
+    public var approvedBy: String
+    public var reason: String
+    public var revokedAt: Int64?
+    public var revokedBy: String?
+    public var endedAt: Int64?
+    public var endReason: String?
+
+    public init(
+        id: String,
+        requestID: String? = nil,
+        user: String,
+        capability: String,
+        host: String,
+        runas: String,
+        commands: [String]? = nil,
+        notBefore: Int64,
+        expiresAt: Int64,
+        approvedBy: String,
+        reason: String,
+        revokedAt: Int64? = nil,
+        revokedBy: String? = nil,
+        endedAt: Int64? = nil,
+        endReason: String? = nil
+    ) {
+        self.id = id
+        self.requestID = requestID
+        self.user = user
+        self.capability = capability
+        self.host = host
+        self.runas = runas
+        self.commands = commands
+        self.notBefore = notBefore
+        self.expiresAt = expiresAt
+        self.approvedBy = approvedBy
+        self.reason = reason
+        self.revokedAt = revokedAt
+        self.revokedBy = revokedBy
+        self.endedAt = endedAt
+        self.endReason = endReason
+    }
+
+    /// The server says it is over (revoked, or ended there).
+    var ended: Bool { revokedAt != nil || endedAt != nil }
+}
+
+/// One answer of the server's grant feed, with the local clock around it.
+public struct FleetAnswer: Sendable {
+    public var grants: [FleetGrant]
+    public var cursor: String
+    /// A snapshot: every live grant for this host; a fleet grant not in it has ended.
+    public var snapshot: Bool
+    /// The server's clock when it answered, and the local clock when the request left and the
+    /// answer came (milliseconds).
+    public var serverTime: Int64
+    public var sentAt: Int64
+    public var receivedAt: Int64
+
+    public init(
+        grants: [FleetGrant],
+        cursor: String,
+        snapshot: Bool,
+        serverTime: Int64,
+        sentAt: Int64,
+        receivedAt: Int64
+    ) {
+        self.grants = grants
+        self.cursor = cursor
+        self.snapshot = snapshot
+        self.serverTime = serverTime
+        self.sentAt = sentAt
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What applying one answer did.
+public struct FleetApplied: Sendable, Equatable {
+    public var added = 0
+    public var changed = 0
+    public var ended = 0
+    /// Grants not enforced here: their user has no account on this host (or is root).
+    public var skipped: [String] = []
+}
+
+extension Engine {
+    /// The cursor the last applied answer left (nil before the first snapshot).
+    public func fleetCursor() -> String? { try? state.meta("fleet_cursor") }
+
+    /// Drops the cursor: the next call takes a snapshot (the server cannot follow from it).
+    public func forgetFleetCursor() {
+        do {
+            try state.transaction { () throws(StoreError) in
+                let s = try db.prepare("DELETE FROM d.meta WHERE key = 'fleet_cursor'")
+                _ = try s.step()
+            }
+        } catch {
+            logger.error("fleet: cannot drop the cursor: \(error.description)")
+        }
+    }
+
+    /// When the server last answered (local seconds), for strict mode and `writ doctor`.
+    public func fleetContact() -> Int64? { (try? state.meta("fleet_contact")).flatMap { Int64($0 ?? "") } }
+
+    /// Another answer's clock bounds (a renewal, an audit upload): a stepped clock is caught
+    /// between grant answers too, and the local ends move with it.
+    public func fleetClockSample(sentAt: Int64, receivedAt: Int64, serverTime: Int64) {
+        guard skew.add(sentAt: sentAt, receivedAt: receivedAt, serverTime: serverTime) else { return }
+        apply(answer: nil)
+    }
+
+    /// Applies one answer of the feed to grants.db, and its cursor, in one transaction: new
+    /// grants are written with this host's uid for their user and local times that skew can
+    /// only shorten; changed ends are moved; grants the server ended are revoked here and their
+    /// sessions ended. writd stays grants.db's only writer.
+    @discardableResult
+    public func applyFleet(_ answer: FleetAnswer) -> FleetApplied {
+        skew.add(sentAt: answer.sentAt, receivedAt: answer.receivedAt, serverTime: answer.serverTime)
+        return apply(answer: answer)
+    }
+
+    @discardableResult
+    private func apply(answer: FleetAnswer?) -> FleetApplied {
+        let now = self.now()
+        var applied = FleetApplied()
+        var ended: [(grant: Grant, reason: String)] = []
+        do {
+            try state.transaction { () throws(StoreError) in
+                var seen: Set<String> = []
+                for g in answer?.grants ?? [] {
+                    seen.insert(g.id)
+                    try applyOne(g, now: now, applied: &applied, ended: &ended)
+                }
+                if answer?.snapshot == true {
+                    // Live here, absent from the snapshot: it ended on the server while this host
+                    // did not hear (a revocation during a partition, a cursor too old).
+                    for id in try liveFleetGrants() where !seen.contains(id) {
+                        if let g = try endLocally(id, by: "writ-server", why: "not live on the server", now: now) {
+                            ended.append((g, "revoked"))
+                            applied.ended += 1
+                        }
+                    }
+                }
+                applied.changed += try rebaseFleetGrants(now: now)
+                if let answer {
+                    try state.setMeta("fleet_cursor", answer.cursor)
+                    try state.setMeta("fleet_contact", String(now))
+                }
+            }
+        } catch {
+            logger.error("fleet: applying the server's grants failed, the cursor stays: \(error.description)")
+            return FleetApplied()
+        }
+        flushAudit()
+        for (g, reason) in ended {
+            logger.info("grant \(g.id) of \(g.user) \(reason) by the server")
+            endSessions(of: g, reason: reason == "revoked" ? "revoked on the server" : reason)
+        }
+        rearm()
+        for name in applied.skipped {
+            logger.warning("fleet: a grant for \(name) is not enforced here: no such account (or root)")
+        }
+        return applied
+    }
+
+    private func applyOne(
+        _ g: FleetGrant,
+        now: Int64,
+        applied: inout FleetApplied,
+        ended: inout [(grant: Grant, reason: String)]
+    ) throws(StoreError) {
+        let local = try state.grants.grant(id: g.id)
+        if g.ended {
+            try setFleetEnded(g.id)
+            guard local != nil else { return }
+            if let done = try endLocally(
+                g.id,
+                by: g.revokedBy ?? "writ-server",
+                why: g.endReason ?? (g.revokedAt != nil ? "revoked" : "ended"),
+                now: now
+            ) {
+                ended.append((done, "revoked"))
+                applied.ended += 1
+            }
+            return
+        }
+        guard let start = skew.localStart(g.notBefore), let end = skew.localEnd(g.expiresAt) else { return }
+        try recordFleetTimes(g)
+        if var existing = local {
+            // Revoked here (root's writ grant revoke on this host) stays revoked.
+            guard existing.revokedAt == nil, existing.expiresAt != end || existing.notBefore != start else { return }
+            let event = end > existing.expiresAt ? "grant.extend" : "grant.shorten"
+            existing.expiresAt = end
+            existing.notBefore = start
+            try setLocalTimes(g.id, notBefore: start, expiresAt: end)
+            var e = grantEvent(event, existing, actor: g.approvedBy, at: now)
+            e.fields.append(.init("via", "writ-server"))
+            try audit.queue(db, e)
+            applied.changed += 1
+            return
+        }
+        guard let account = directory.user(named: g.user), account.uid != 0,
+            let capability = Capability(rawValue: g.capability)
+        else {
+            applied.skipped.append(g.user)
+            return
+        }
+        var commands: [CommandPattern]?
+        if let lines = g.commands {
+            var parsed: [CommandPattern] = []
+            for line in lines {
+                guard let p = try? CommandPattern(parsing: line) else {
+                    applied.skipped.append(g.user)
+                    return
+                }
+                parsed.append(p)
+            }
+            commands = parsed
+        }
+        let grant = Grant(
+            id: g.id,
+            user: g.user,
+            uid: account.uid,
+            capability: capability,
+            host: g.host,
+            runas: g.runas,
+            commands: commands,
+            notBefore: start,
+            expiresAt: end,
+            revokedAt: nil,
+            revokedBy: nil,
+            reason: g.reason,
+            approvedBy: g.approvedBy,
+            requestID: g.requestID,
+            policyVersion: nil,
+            createdAt: now
+        )
+        try state.grants.add(grant)
+        try watch(grant, warnBefore: config.defaultWarnBefore)
+        var e = grantEvent("grant.issue", grant, actor: g.approvedBy, at: now)
+        e.fields.append(.init("via", "writ-server"))
+        try audit.queue(db, e)
+        applied.added += 1
+    }
+
+    /// Revokes a fleet grant here (the server ended it); the grant as it was, or nil when it
+    /// had ended here already.
+    private func endLocally(_ id: String, by: String, why: String, now: Int64) throws(StoreError) -> Grant? {
+        try setFleetEnded(id)
+        guard try state.grants.grant(id: id) != nil else { return nil }
+        let (grant, revoked) = try state.grants.revoke(id: id, by: by, now: now)
+        guard revoked else { return nil }
+        try markEnded(id, at: now, reason: "revoked")
+        var e = grantEvent("grant.revoke", grant, actor: by, at: now)
+        e.fields.append(.init("via", "writ-server"))
+        e.fields.append(.init("why", why))
+        try audit.queue(db, e)
+        return grant
+    }
+
+    private func liveFleetGrants() throws(StoreError) -> [String] {
+        let s = try db.prepare("SELECT grant_id FROM d.fleet_grants WHERE ended = 0")
+        var ids: [String] = []
+        while try s.step() { ids.append(s.string(0)) }
+        return ids
+    }
+
+    private func recordFleetTimes(_ g: FleetGrant) throws(StoreError) {
+        let s = try db.prepare(
+            "INSERT OR REPLACE INTO d.fleet_grants (grant_id, server_not_before, server_expires_at, ended) VALUES (?1, ?2, ?3, 0)"
+        )
+        try s.bind(1, g.id)
+        try s.bind(2, g.notBefore)
+        try s.bind(3, g.expiresAt)
+        _ = try s.step()
+    }
+
+    private func setFleetEnded(_ id: String) throws(StoreError) {
+        let s = try db.prepare("UPDATE d.fleet_grants SET ended = 1 WHERE grant_id = ?1")
+        try s.bind(1, id)
+        _ = try s.step()
+    }
+
+    /// Moves a live grant's local times, and its watch (an earlier end warns again).
+    private func setLocalTimes(_ id: String, notBefore: Int64, expiresAt: Int64) throws(StoreError) {
+        let g = try db.prepare(
+            "UPDATE grants SET not_before = ?2, expires_at = ?3 WHERE id = ?1 AND revoked_at IS NULL"
+        )
+        try g.bind(1, id)
+        try g.bind(2, notBefore)
+        try g.bind(3, expiresAt)
+        _ = try g.step()
+        let w = try db.prepare(
+            "UPDATE d.watch SET expires_at = ?2, warn_at = ?2 - ?3, warned = 0 WHERE grant_id = ?1 AND ended_at IS NULL"
+        )
+        try w.bind(1, id)
+        try w.bind(2, expiresAt)
+        try w.bind(3, config.defaultWarnBefore)
+        _ = try w.step()
+    }
+
+    /// The local times of every live fleet grant, from the server's and the current clock
+    /// bounds: after a clock step they move (ends only ever to what the bounds allow).
+    private func rebaseFleetGrants(now: Int64) throws(StoreError) -> Int {
+        let s = try db.prepare(
+            """
+            SELECT f.grant_id, f.server_not_before, f.server_expires_at, g.not_before, g.expires_at
+            FROM d.fleet_grants f JOIN grants g ON g.id = f.grant_id
+            WHERE f.ended = 0 AND g.revoked_at IS NULL
+            """
+        )
+        var moves: [(String, Int64, Int64)] = []
+        while try s.step() {
+            guard let start = skew.localStart(s.int64(1)), let end = skew.localEnd(s.int64(2)) else { continue }
+            if start != s.int64(3) || end != s.int64(4) { moves.append((s.string(0), start, end)) }
+        }
+        for (id, start, end) in moves { try setLocalTimes(id, notBefore: start, expiresAt: end) }
+        return moves.count
+    }
+}

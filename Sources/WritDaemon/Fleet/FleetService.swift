@@ -1,0 +1,198 @@
+import Glibc
+import Logging
+import ServiceLifecycle
+import WritAgent
+import WritFleetAPI
+
+/// writd as a fleet's agent: how it reaches writ-server.
+public struct FleetConfiguration: Sendable {
+    /// The server's URLs (a load balancer's, or each replica's): the agent moves to the next one
+    /// when a call fails.
+    public var servers: [String]
+    /// Where `writd enroll` left the credentials (root-only).
+    public var directory: String
+    /// How long a long-poll waits on the server, before jitter (seconds).
+    public var wait = 30
+
+    public static let defaultDirectory = "/var/lib/writ/agent"
+
+    public init(servers: [String], directory: String = FleetConfiguration.defaultDirectory) {
+        self.servers = servers
+        self.directory = directory
+    }
+}
+
+/// Keeps grants.db in step with the server: a snapshot, then long-polls for changes after the
+/// cursor, each answer applied with its cursor in one transaction (`Engine.applyFleet`). A
+/// failed call moves to the next server after a pause with jitter, so a thousand agents do not
+/// come back at once; a cursor the server cannot follow takes a new snapshot. The certificate is
+/// renewed half way through its life. While the server cannot be reached, the host enforces
+/// what it has: the modules compare the clock, and writd's timer ends sessions on time.
+public struct FleetService: Service {
+    let engine: Engine
+    let configuration: FleetConfiguration
+    let logger: Logger
+
+    public init(engine: Engine, configuration: FleetConfiguration, logger: Logger) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let session = FleetSession(configuration: configuration, logger: logger)
+        try? await cancelWhenGracefulShutdown {
+            await session.run(engine: engine)
+        }
+        await session.close()
+    }
+}
+
+/// The loop's state: the credentials, the client for the current server, the backoff.
+actor FleetSession {
+    let configuration: FleetConfiguration
+    let logger: Logger
+    var credentials: AgentCredentials?
+    var client: FleetClient?
+    var serverIndex = 0
+    var failures = 0
+    var rng = SystemRandomNumberGenerator()
+
+    init(configuration: FleetConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func close() async {
+        await client?.shutdown()
+        client = nil
+    }
+
+    func run(engine: Engine) async {
+        while !Task.isCancelled {
+            do {
+                try await step(engine: engine)
+                if failures > 0 { logger.notice("fleet: \(configuration.servers[serverIndex]) answers again") }
+                failures = 0
+            } catch {
+                await failed(error, engine: engine)
+            }
+        }
+    }
+
+    /// One call: the snapshot when there is no cursor, else one long-poll; renewal when due.
+    func step(engine: Engine) async throws(AgentError) {
+        let client = try await currentClient()
+        if let credentials, let renewAt = credentials.renewAt, Int64(time(nil)) >= renewAt {
+            try await renew(credentials, with: client)
+            return
+        }
+        if let cursor = await engine.fleetCursor() {
+            // Jitter, so polls answered at the same moment do not all come back together.
+            let wait = max(1, configuration.wait + Int.random(in: -5...5, using: &rng))
+            let answer = try await client.changes(after: cursor, wait: wait)
+            await engine.applyFleet(FleetSession.answer(answer, snapshot: false))
+        } else {
+            let answer = try await client.snapshot()
+            let applied = await engine.applyFleet(FleetSession.answer(answer, snapshot: true))
+            logger.notice(
+                "fleet: snapshot from \(client.server): \(answer.value.grants.count) live grant(s), \(applied.added) new here"
+            )
+        }
+    }
+
+    static func answer(_ timed: Timed<FleetClient.Page>, snapshot: Bool) -> FleetAnswer {
+        FleetAnswer(
+            grants: timed.value.grants.map(FleetSession.grant),
+            cursor: timed.value.cursor,
+            snapshot: snapshot,
+            serverTime: timed.value.serverTimeMs,
+            sentAt: timed.sentAt,
+            receivedAt: timed.receivedAt
+        )
+    }
+
+    static func grant(_ g: Components.Schemas.Grant) -> FleetGrant {
+        FleetGrant(
+            id: g.id,
+            requestID: g.requestId,
+            user: g.user,
+            capability: g.capability.rawValue,
+            host: g.host,
+            runas: g.runas,
+            commands: g.commands,
+            notBefore: g.notBefore,
+            expiresAt: g.expiresAt,
+            approvedBy: g.approvedBy,
+            reason: g.reason,
+            revokedAt: g.revokedAt,
+            revokedBy: g.revokedBy,
+            endedAt: g.endedAt,
+            endReason: g.endReason
+        )
+    }
+
+    func currentClient() async throws(AgentError) -> FleetClient {
+        if let client { return client }
+        if credentials == nil {
+            do {
+                credentials = try AgentCredentials.load(directory: configuration.directory)
+            } catch {
+                throw .local("cannot read the agent's credentials in \(configuration.directory): \(error)")
+            }
+            guard credentials != nil else {
+                throw .local(
+                    "this host is not enrolled (\(configuration.directory) is empty): run writd enroll --server URL --token TOKEN --ca-sha256 HASH"
+                )
+            }
+        }
+        let made = try FleetClient(
+            server: configuration.servers[serverIndex],
+            caPEM: credentials!.caPEM,
+            credentials: credentials
+        )
+        client = made
+        return made
+    }
+
+    func renew(_ current: AgentCredentials, with client: FleetClient) async throws(AgentError) {
+        let renewed = try await client.renew(current)
+        do {
+            try renewed.save(directory: configuration.directory)
+        } catch {
+            throw .local("cannot save the renewed certificate in \(configuration.directory): \(error)")
+        }
+        logger.notice("fleet: certificate renewed, valid until \(renewed.notAfter ?? 0)")
+        credentials = renewed
+        await self.client?.shutdown()
+        self.client = nil
+    }
+
+    /// After a failed call: what to do, then a pause. Unreachable servers are tried in turn, the
+    /// first retry within half a second, then doubling to 30 s, each pause drawn at random up to
+    /// its ceiling (full jitter).
+    func failed(_ error: AgentError, engine: Engine) async {
+        failures += 1
+        var pause: Double
+        switch error {
+        case .gone:
+            logger.notice("fleet: \(error.description); taking a new snapshot")
+            await engine.forgetFleetCursor()
+            return
+        case .unavailable:
+            if failures == 1 || failures % 10 == 0 {
+                logger.warning("fleet: \(error.description) (failure \(failures)); enforcing the grants this host has")
+            }
+            await client?.shutdown()
+            client = nil
+            serverIndex = (serverIndex + 1) % configuration.servers.count
+            pause = min(30, 0.5 * Double(1 << min(failures - 1, 6)))
+        case .refused, .local, .conflict:
+            logger.error("fleet: \(error.description)")
+            Syslog.log(LOG_ERR, "fleet: \(error.description)")
+            pause = 60
+        }
+        pause = Double.random(in: (pause / 2)...pause, using: &rng)
+        try? await Task.sleep(for: .milliseconds(Int(pause * 1000)))
+    }
+}

@@ -1,68 +1,12 @@
 import WritAudit
 import WritCore
+import WritEngine
 import WritProcesses
 import WritStore
 
-/// A grant as writ-server sends it: it names a user, never a uid, and its times are the
-/// server's clock.
-public struct FleetGrant: Sendable, Equatable {
-    public var id: String
-    public var requestID: String?
-    public var user: String
-    public var capability: String
-    public var host: String
-    public var runas: String
-    public var commands: [String]?
-    public var notBefore: Int64
-    public var expiresAt: Int64
-    public var approvedBy: String
-    public var reason: String
-    public var revokedAt: Int64?
-    public var revokedBy: String?
-    public var endedAt: Int64?
-    public var endReason: String?
-
-    public init(
-        id: String,
-        requestID: String? = nil,
-        user: String,
-        capability: String,
-        host: String,
-        runas: String,
-        commands: [String]? = nil,
-        notBefore: Int64,
-        expiresAt: Int64,
-        approvedBy: String,
-        reason: String,
-        revokedAt: Int64? = nil,
-        revokedBy: String? = nil,
-        endedAt: Int64? = nil,
-        endReason: String? = nil
-    ) {
-        self.id = id
-        self.requestID = requestID
-        self.user = user
-        self.capability = capability
-        self.host = host
-        self.runas = runas
-        self.commands = commands
-        self.notBefore = notBefore
-        self.expiresAt = expiresAt
-        self.approvedBy = approvedBy
-        self.reason = reason
-        self.revokedAt = revokedAt
-        self.revokedBy = revokedBy
-        self.endedAt = endedAt
-        self.endReason = endReason
-    }
-
-    /// The server says it is over (revoked, or ended there).
-    var ended: Bool { revokedAt != nil || endedAt != nil }
-}
-
 /// One answer of the server's grant feed, with the local clock around it.
 public struct FleetAnswer: Sendable {
-    public var grants: [FleetGrant]
+    public var grants: [EngineGrant]
     public var cursor: String
     /// A snapshot: every live grant for this host; a fleet grant not in it has ended.
     public var snapshot: Bool
@@ -73,7 +17,7 @@ public struct FleetAnswer: Sendable {
     public var receivedAt: Int64
 
     public init(
-        grants: [FleetGrant],
+        grants: [EngineGrant],
         cursor: String,
         snapshot: Bool,
         serverTime: Int64,
@@ -179,13 +123,14 @@ extension Engine {
     }
 
     private func applyOne(
-        _ g: FleetGrant,
+        _ g: EngineGrant,
         now: Int64,
         applied: inout FleetApplied,
         ended: inout [(grant: Grant, reason: String)]
     ) throws(StoreError) {
         let local = try state.grants.grant(id: g.id)
-        if g.ended {
+        // The server says it is over: revoked, or ended there.
+        if g.revokedAt != nil || g.endedAt != nil {
             try setFleetEnded(g.id)
             guard local != nil else { return }
             if let done = try endLocally(
@@ -280,7 +225,7 @@ extension Engine {
         return ids
     }
 
-    private func recordFleetTimes(_ g: FleetGrant) throws(StoreError) {
+    private func recordFleetTimes(_ g: EngineGrant) throws(StoreError) {
         let s = try db.prepare(
             "INSERT OR REPLACE INTO d.fleet_grants (grant_id, server_not_before, server_expires_at, ended) VALUES (?1, ?2, ?3, 0)"
         )

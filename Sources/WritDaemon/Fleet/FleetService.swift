@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import WritAgent
+import WritEngine
 import WritFleetAPI
 
 /// writd as a fleet's agent: how it reaches writ-server.
@@ -112,8 +113,8 @@ actor FleetSession {
         )
     }
 
-    static func grant(_ g: Components.Schemas.Grant) -> FleetGrant {
-        FleetGrant(
+    static func grant(_ g: Components.Schemas.Grant) -> EngineGrant {
+        var grant = EngineGrant(
             id: g.id,
             requestID: g.requestId,
             user: g.user,
@@ -124,12 +125,13 @@ actor FleetSession {
             notBefore: g.notBefore,
             expiresAt: g.expiresAt,
             approvedBy: g.approvedBy,
-            reason: g.reason,
-            revokedAt: g.revokedAt,
-            revokedBy: g.revokedBy,
-            endedAt: g.endedAt,
-            endReason: g.endReason
+            reason: g.reason
         )
+        grant.revokedAt = g.revokedAt
+        grant.revokedBy = g.revokedBy
+        grant.endedAt = g.endedAt
+        grant.endReason = g.endReason
+        return grant
     }
 
     func currentClient() async throws(AgentError) -> FleetClient {

@@ -148,6 +148,8 @@ struct Run: AsyncParsableCommand {
         // socket accepts anyone.
         await engine.start()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var fleet = FleetConfiguration(servers: servers, directory: agentDir)
+        fleet.auditPath = auditLog
         let services: [any Service] =
             [
                 ExpiryService(engine: engine, timer: timer),
@@ -160,7 +162,7 @@ struct Run: AsyncParsableCommand {
                 : [
                     FleetService(
                         engine: engine,
-                        configuration: FleetConfiguration(servers: servers, directory: agentDir),
+                        configuration: fleet,
                         logger: logger
                     )
                 ])

@@ -107,6 +107,42 @@ struct AuditRotationTests {
         }
     }
 
+    @Test("records after a seq, forward across rotated files, in batches that resume where the last stopped")
+    func forward() throws {
+        let dir = TempDir()
+        let log = AuditLog(path: dir.path + "/audit.jsonl", rotateBytes: nil)
+        for i in 1...3 { try log.append(Self.event(i)) }
+        _ = try log.rotate(time: 4)  // audit.jsonl.3 holds 1-3; the current file starts with the link record (4)
+        for i in 5...9 { try log.append(Self.event(i)) }
+        let seqs = { (lines: [String]) in lines.compactMap { AuditLine.chainFields($0)?.seq } }
+        #expect(seqs(try log.records(after: 0, maxRecords: 100, maxBytes: 1 << 20).lines) == Array(1...9))
+        #expect(seqs(try log.records(after: 2, maxRecords: 100, maxBytes: 1 << 20).lines) == Array(3...9))
+        #expect(try log.records(after: 9, maxRecords: 100, maxBytes: 1 << 20).lines.isEmpty)
+        // Batches of 2: each picks up where the last stopped, across the rotation.
+        var after: Int64 = 0
+        var position: AuditPosition?
+        var read: [Int64] = []
+        while true {
+            let batch = try log.records(after: after, maxRecords: 2, maxBytes: 1 << 20, resume: position)
+            if batch.lines.isEmpty { break }
+            read += seqs(batch.lines)
+            after = read.last!
+            position = batch.position
+        }
+        #expect(read == Array(1...9))
+        // A resume position from another file (rotated since) is not trusted: read by seq.
+        _ = try log.rotate(time: 10)
+        try log.append(Self.event(11))
+        #expect(
+            seqs(try log.records(after: 9, maxRecords: 100, maxBytes: 1 << 20, resume: position).lines) == [10, 11]
+        )
+        // An append in progress (no newline yet) waits for the next call.
+        let fd = open(log.path, O_WRONLY | O_APPEND)
+        _ = Array("{\"seq\":12".utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        #expect(seqs(try log.records(after: 9, maxRecords: 100, maxBytes: 1 << 20).lines) == [10, 11])
+    }
+
     @Test("appends from many threads while the log rotates: one chain, nothing lost")
     func concurrentAppends() async throws {
         let dir = TempDir()

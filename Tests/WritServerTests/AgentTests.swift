@@ -1,6 +1,7 @@
 import FakeServices
 import Glibc
 import Testing
+import WritAudit
 import WritCore
 import WritEngine
 import WritStore
@@ -59,6 +60,19 @@ struct AgentTests {
         defer { back.stop() }
         let arrived = try await agent.waitForGrant(later.id, timeout: .seconds(60)) { $0 != nil }
         #expect(arrived?.id == later.id)
+
+        // The host's audit records (grant.issue, grant.revoke) are on the server, chain and all.
+        let records = try AuditLog(path: agent.dir + "/audit.log").lines()
+        let last = try #require(records.last.flatMap { AuditLine.chainFields($0) })
+        var head: HostAuditHead?
+        let giveUp = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < giveUp {
+            head = try await engine.hostAuditHead("web-01")
+            if head?.seq == last.seq { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(head?.seq == last.seq && head?.hash == AuditChain.hash(records.last!))
+        #expect(records.contains { $0.contains("\"event\":\"grant.revoke\"") })
     }
 }
 

@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import ServiceLifecycle
 import WritAgent
+import WritAudit
 import WritEngine
 import WritFleetAPI
 
@@ -14,6 +15,10 @@ public struct FleetConfiguration: Sendable {
     public var directory: String
     /// How long a long-poll waits on the server, before jitter (seconds).
     public var wait = 30
+    /// The host's audit log, whose records are uploaded (the server keeps the chain's head).
+    public var auditPath: String?
+    /// How often new audit records are uploaded, at most.
+    public var auditInterval: Duration = .seconds(2)
 
     public static let defaultDirectory = "/var/lib/writ/agent"
 
@@ -43,7 +48,13 @@ public struct FleetService: Service {
     public func run() async throws {
         let session = FleetSession(configuration: configuration, logger: logger)
         try? await cancelWhenGracefulShutdown {
-            await session.run(engine: engine)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await session.run(engine: engine) }
+                if let path = configuration.auditPath {
+                    group.addTask { await session.uploadAudit(from: path, every: configuration.auditInterval) }
+                }
+                await group.waitForAll()
+            }
         }
         await session.close()
     }
@@ -58,6 +69,9 @@ actor FleetSession {
     var serverIndex = 0
     var failures = 0
     var rng = SystemRandomNumberGenerator()
+    /// The server's head of this host's chain, and where the log was read to.
+    var auditHead: Int64?
+    var auditPosition: AuditPosition?
 
     init(configuration: FleetConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -99,6 +113,51 @@ actor FleetSession {
             logger.notice(
                 "fleet: snapshot from \(client.server): \(answer.value.grants.count) live grant(s), \(applied.added) new here"
             )
+        }
+    }
+
+    /// Uploads the host's audit records the server does not have, in order, every `interval`
+    /// while there are any: each record once (the server refuses a gap or a rewrite, which is
+    /// logged and retried from the server's head a minute later).
+    func uploadAudit(from path: String, every interval: Duration) async {
+        let log = AuditLog(path: path, rotateBytes: nil, keep: nil)
+        while !Task.isCancelled {
+            var pause = interval
+            if let client {
+                do {
+                    let head: Int64
+                    if let known = auditHead {
+                        head = known
+                    } else {
+                        head = try await client.auditHead().seq
+                        auditHead = head
+                    }
+                    let (lines, position) = try log.records(
+                        after: head,
+                        maxRecords: 500,
+                        maxBytes: 2 << 20,
+                        resume: auditPosition
+                    )
+                    if !lines.isEmpty {
+                        let stored = try await client.uploadAudit(lines)
+                        auditHead = stored.seq
+                        auditPosition = stored.seq == position?.seq ? position : nil
+                        if lines.count == 500 { pause = .zero }
+                    }
+                } catch let error as AgentError {
+                    if case .conflict = error {
+                        logger.error("fleet: the server refused this host's audit records: \(error.description)")
+                        Syslog.log(LOG_ERR, "fleet: audit upload refused: \(error.description)")
+                        pause = .seconds(60)
+                    }
+                    auditHead = nil
+                    auditPosition = nil
+                } catch {
+                    logger.error("fleet: cannot read the audit log for upload: \(error)")
+                    pause = .seconds(60)
+                }
+            }
+            try? await Task.sleep(for: pause)
         }
     }
 

@@ -17,14 +17,18 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     case gone(String)
     /// The records do not follow what the server stored.
     case conflict(String)
-    /// Not reachable, too busy, or its store is down: retry after a pause with jitter.
+    /// Not reachable (no connection, no answer in time): retry soon, with jitter; the server is
+    /// not loaded by a connection it never sees.
     case unavailable(String)
+    /// The server answered that it cannot serve now (too many waiting, its store down, an error
+    /// of its own): back off, doubling, with jitter.
+    case busy(String)
     /// Something here is wrong (a bad URL, unreadable credentials, a CA that does not match).
     case local(String)
 
     public var description: String {
         switch self {
-        case .refused(let m), .gone(let m), .conflict(let m), .unavailable(let m), .local(let m): m
+        case .refused(let m), .gone(let m), .conflict(let m), .unavailable(let m), .busy(let m), .local(let m): m
         }
     }
 }
@@ -47,8 +51,15 @@ public final class FleetClient: Sendable {
     let polling: Client
     public let server: String
 
-    /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given.
-    public init(server: String, caPEM: String, credentials: AgentCredentials?) throws(AgentError) {
+    /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given. A
+    /// long-poll not answered within `pollTimeout` is given up (the server answers at its wait):
+    /// a connection lost in a partition is noticed then.
+    public init(
+        server: String,
+        caPEM: String,
+        credentials: AgentCredentials?,
+        pollTimeout: Duration = .seconds(63)
+    ) throws(AgentError) {
         guard let url = URL(string: server), url.scheme == "https", url.host != nil else {
             throw .local("\(server) is not an https:// URL of a writ-server")
         }
@@ -65,22 +76,31 @@ public final class FleetClient: Sendable {
             throw .local("the agent's credentials do not load: \(error)")
         }
         self.server = server
-        http = Self.makeHTTP(tls)
+        http = Self.makeHTTP(tls, readTimeout: pollTimeout)
         quick = Client(
             serverURL: url,
             transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
         )
         polling = Client(
             serverURL: url,
-            transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(90)))
+            transport: AsyncHTTPClientTransport(
+                configuration: .init(
+                    client: http,
+                    timeout: .nanoseconds(Int64(pollTimeout.components.seconds) * 1_000_000_000)
+                )
+            )
         )
     }
 
-    static func makeHTTP(_ tls: TLSConfiguration) -> HTTPClient {
+    static func makeHTTP(_ tls: TLSConfiguration, readTimeout: Duration = .seconds(63)) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(5), read: .seconds(90))
+            timeout: .init(
+                // A server that does not take the connection within a second is tried again soon.
+                connect: .seconds(2),
+                read: .nanoseconds(Int64(readTimeout.components.seconds) * 1_000_000_000)
+            )
         )
         configuration.httpVersion = .http1Only
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -144,7 +164,7 @@ public final class FleetClient: Sendable {
         }
         switch output {
         case .ok(let ok):
-            guard case .json(let c) = ok.body else { throw .unavailable("the server answered without JSON") }
+            guard case .json(let c) = ok.body else { throw .busy("the server answered without JSON") }
             return AgentCredentials(
                 server: server,
                 host: c.host,
@@ -154,8 +174,8 @@ public final class FleetClient: Sendable {
             )
         case .badRequest(let r): throw .local(refusal(try? r.body.json, status: 400))
         case .forbidden(let r): throw .refused(refusal(try? r.body.json, status: 403))
-        case .serviceUnavailable(let r): throw .unavailable(refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        case .serviceUnavailable(let r): throw .busy(refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .busy("the server answered \(status)")
         }
     }
 
@@ -208,7 +228,7 @@ public final class FleetClient: Sendable {
         }
         switch output {
         case .ok(let ok):
-            guard case .json(let c) = ok.body else { throw .unavailable("the server answered without JSON") }
+            guard case .json(let c) = ok.body else { throw .busy("the server answered without JSON") }
             var renewed = credentials
             renewed.certificatePEM = c.certificate
             renewed.caPEM = c.ca
@@ -216,8 +236,8 @@ public final class FleetClient: Sendable {
         case .badRequest(let r): throw .local(Self.refusal(try? r.body.json, status: 400))
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
-        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .busy("the server answered \(status)")
         }
     }
 
@@ -232,12 +252,12 @@ public final class FleetClient: Sendable {
             do { output = try await quick.grantSnapshot() } catch { throw Self.unreachable(server, error) }
             switch output {
             case .ok(let ok):
-                guard case .json(let page) = ok.body else { throw .unavailable("the server answered without JSON") }
+                guard case .json(let page) = ok.body else { throw .busy("the server answered without JSON") }
                 return page
             case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
             case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
-            case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
-            case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+            case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
+            case .undocumented(let status, _): throw .busy("the server answered \(status)")
             }
         }
     }
@@ -253,14 +273,14 @@ public final class FleetClient: Sendable {
             }
             switch output {
             case .ok(let ok):
-                guard case .json(let page) = ok.body else { throw .unavailable("the server answered without JSON") }
+                guard case .json(let page) = ok.body else { throw .busy("the server answered without JSON") }
                 return page
             case .badRequest(let r): throw .gone(Self.refusal(try? r.body.json, status: 400))
             case .gone(let r): throw .gone(Self.refusal(try? r.body.json, status: 410))
             case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
             case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
-            case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
-            case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+            case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
+            case .undocumented(let status, _): throw .busy("the server answered \(status)")
             }
         }
     }
@@ -273,12 +293,12 @@ public final class FleetClient: Sendable {
         do { output = try await quick.auditHead() } catch { throw Self.unreachable(server, error) }
         switch output {
         case .ok(let ok):
-            guard case .json(let h) = ok.body else { throw .unavailable("the server answered without JSON") }
+            guard case .json(let h) = ok.body else { throw .busy("the server answered without JSON") }
             return (h.seq, h.hash)
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
-        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .busy("the server answered \(status)")
         }
     }
 
@@ -292,14 +312,14 @@ public final class FleetClient: Sendable {
         }
         switch output {
         case .ok(let ok):
-            guard case .json(let h) = ok.body else { throw .unavailable("the server answered without JSON") }
+            guard case .json(let h) = ok.body else { throw .busy("the server answered without JSON") }
             return (h.seq, h.hash)
         case .badRequest(let r): throw .local(Self.refusal(try? r.body.json, status: 400))
         case .conflict(let r): throw .conflict(Self.refusal(try? r.body.json, status: 409))
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
-        case .serviceUnavailable(let r): throw .unavailable(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .unavailable("the server answered \(status)")
+        case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
+        case .undocumented(let status, _): throw .busy("the server answered \(status)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import WritAudit
 import WritCore
 import WritEngine
@@ -61,6 +62,54 @@ extension Engine {
     /// When the server last answered (local seconds), for strict mode and `writ doctor`.
     public func fleetContact() -> Int64? { (try? state.meta("fleet_contact")).flatMap { Int64($0 ?? "") } }
 
+    /// Strict mode: once the server has not answered for `limit` seconds, the grants it sent
+    /// are refused for new use (their start moves to the last second before their end, which
+    /// the modules read as not yet valid: grants.db requires a start before the end, so that
+    /// last second stays usable; sessions already open go on to their end) until it answers
+    /// again, which puts the server's times back. Root's own local grants are untouched. Called
+    /// every second.
+    public func enforceFleetStaleness(limit: Int64) {
+        let now = self.now()
+        do {
+            guard try state.meta("fleet_suspended") == nil, let contact = fleetContact(), now - contact > limit else {
+                return
+            }
+            let count = try state.transaction { () throws(StoreError) -> Int in
+                let s = try db.prepare(
+                    """
+                    UPDATE grants SET not_before = expires_at - 1
+                    WHERE revoked_at IS NULL AND expires_at > ?1 + 1
+                      AND id IN (SELECT grant_id FROM d.fleet_grants WHERE ended = 0)
+                    """
+                )
+                try s.bind(1, now)
+                _ = try s.step()
+                let n = Int(db.changes)
+                try state.setMeta("fleet_suspended", String(now))
+                try audit.queue(
+                    db,
+                    AuditEvent(
+                        time: now,
+                        event: "fleet.strict",
+                        actor: "writd",
+                        fields: [.init("silent_for", String(now - contact)), .init("grants", String(n))]
+                    )
+                )
+                return n
+            }
+            flushAudit()
+            logger.warning(
+                "fleet: no answer from the server for \(now - contact) s: \(count) fleet grant(s) refused for new use (strict mode)"
+            )
+            Syslog.log(
+                LOG_WARNING,
+                "fleet: server silent for \(now - contact) s; \(count) grant(s) suspended (strict mode)"
+            )
+        } catch {
+            logger.error("fleet: strict mode could not suspend the grants: \(error.description)")
+        }
+    }
+
     /// Another answer's clock bounds (a renewal, an audit upload): a stepped clock is caught
     /// between grant answers too, and the local ends move with it.
     public func fleetClockSample(sentAt: Int64, receivedAt: Int64, serverTime: Int64) {
@@ -100,10 +149,18 @@ extension Engine {
                         }
                     }
                 }
-                applied.changed += try rebaseFleetGrants(now: now)
+                let suspended = try state.meta("fleet_suspended") != nil
+                // Suspended grants stay so until the server answers again.
+                if answer != nil || !suspended { applied.changed += try rebaseFleetGrants(now: now) }
                 if let answer {
                     try state.setMeta("fleet_cursor", answer.cursor)
                     try state.setMeta("fleet_contact", String(now))
+                    if suspended {
+                        let s = try db.prepare("DELETE FROM d.meta WHERE key = 'fleet_suspended'")
+                        _ = try s.step()
+                        try audit.queue(db, AuditEvent(time: now, event: "fleet.resume", actor: "writd", fields: []))
+                        logger.notice("fleet: the server answers again; its grants are in force again")
+                    }
                 }
             }
         } catch {

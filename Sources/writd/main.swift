@@ -62,6 +62,11 @@ struct Run: AsyncParsableCommand {
     var servers: [String] = []
     @Option(help: "The agent's credentials (writd enroll writes them).") var agentDir = FleetConfiguration
         .defaultDirectory
+    @Option(
+        help:
+            "Strict mode: refuse new use of the server's grants once it has not answered for this long (at least 1m, e.g. 5m)."
+    )
+    var strictAfter: String?
 
     func run() async throws {
         guard getuid() == 0 else {
@@ -150,6 +155,13 @@ struct Run: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var fleet = FleetConfiguration(servers: servers, directory: agentDir)
         fleet.auditPath = auditLog
+        if let strictAfter {
+            guard let limit = try? DurationText.parse(strictAfter), limit >= 60, !servers.isEmpty else {
+                FileHandleStderr.write("writd: --strict-after takes 1m or more, such as 5m, and needs --server\n")
+                throw ExitCode(64)
+            }
+            fleet.strictAfter = limit
+        }
         let services: [any Service] =
             [
                 ExpiryService(engine: engine, timer: timer),

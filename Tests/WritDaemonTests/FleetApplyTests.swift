@@ -161,4 +161,38 @@ struct FleetApplyTests {
         #expect(g.expiresAt == server + 1800 - 300 - 1, "\(g.expiresAt - server)")
         #expect(g.expiresAt - f.clock.now == 1200 - 1)
     }
+
+    @Test("strict mode: silent past the limit, the server's grants are refused for new use until it answers again")
+    func strict() async throws {
+        let server: Int64 = 1_800_000_000
+        let f = try await Fixture(start: server)
+        defer { f.cleanup() }
+        await f.engine.applyFleet(
+            Self.answer([Self.grant("g_1", start: server, end: server + 3600)], server: server, skew: 0, snapshot: true)
+        )
+        // Root's own grant on this host is not the server's to suspend.
+        let local = await f.call(Users.root, .grantAdd) {
+            $0.user = "bin"
+            $0.capability = "sudo"
+            $0.duration = 3600
+            $0.reason = "local break-glass"
+        }
+        #expect(local.ok)
+        f.clock.advance(299)
+        await f.engine.enforceFleetStaleness(limit: 300)
+        #expect(try f.grants().allSatisfy { $0.state(at: f.clock.now) == .active })
+        f.clock.advance(2)
+        await f.engine.enforceFleetStaleness(limit: 300)
+        let suspended = try f.grants()
+        #expect(suspended.first { $0.id == "g_1" }?.state(at: f.clock.now) == .pending)
+        #expect(suspended.first { $0.user == "bin" }?.state(at: f.clock.now) == .active)
+        #expect(try f.auditEvents().contains("fleet.strict"))
+        // The server answers (an empty poll): its grants are in force again, with its times.
+        await f.engine.applyFleet(Self.answer([], server: server + 301, skew: 0))
+        let back = try #require(try f.grants().first { $0.id == "g_1" })
+        #expect(
+            back.state(at: f.clock.now) == .active && back.notBefore <= server + 1 && back.expiresAt == server + 3599
+        )
+        #expect(try f.auditEvents().contains("fleet.resume"))
+    }
 }

@@ -19,6 +19,9 @@ public struct FleetConfiguration: Sendable {
     public var auditPath: String?
     /// How often new audit records are uploaded, at most.
     public var auditInterval: Duration = .seconds(2)
+    /// Strict mode: refuse new use of the server's grants once it has not answered for this
+    /// many seconds (nil: keep enforcing them to their end).
+    public var strictAfter: Int64?
 
     public static let defaultDirectory = "/var/lib/writ/agent"
 
@@ -52,6 +55,14 @@ public struct FleetService: Service {
                 group.addTask { await session.run(engine: engine) }
                 if let path = configuration.auditPath {
                     group.addTask { await session.uploadAudit(from: path, every: configuration.auditInterval) }
+                }
+                if let limit = configuration.strictAfter {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            await engine.enforceFleetStaleness(limit: limit)
+                            try? await Task.sleep(for: .seconds(1))
+                        }
+                    }
                 }
                 await group.waitForAll()
             }
@@ -210,7 +221,9 @@ actor FleetSession {
         let made = try FleetClient(
             server: configuration.servers[serverIndex],
             caPEM: credentials!.caPEM,
-            credentials: credentials
+            credentials: credentials,
+            // The server answers at the wait (at most 35 s): 3 s later, the connection is lost.
+            pollTimeout: .seconds(configuration.wait + 5 + 3)
         )
         client = made
         return made
@@ -229,9 +242,11 @@ actor FleetSession {
         self.client = nil
     }
 
-    /// After a failed call: what to do, then a pause. Unreachable servers are tried in turn, the
-    /// first retry within half a second, then doubling to 30 s, each pause drawn at random up to
-    /// its ceiling (full jitter).
+    /// After a failed call: what to do, then a pause. A server that cannot be reached is tried
+    /// again (the next URL) within a second, with jitter: a connection attempt costs a server
+    /// that is down nothing, and a host whose partition heals hears what changed meanwhile at
+    /// once. A server that answers it is busy is left alone longer: from half a second, doubling
+    /// to 30 s, each pause drawn at random up to its ceiling.
     func failed(_ error: AgentError, engine: Engine) async {
         failures += 1
         var pause: Double
@@ -240,20 +255,24 @@ actor FleetSession {
             logger.notice("fleet: \(error.description); taking a new snapshot")
             await engine.forgetFleetCursor()
             return
-        case .unavailable:
-            if failures == 1 || failures % 10 == 0 {
+        case .unavailable, .busy:
+            if failures == 1 || failures % 60 == 0 {
                 logger.warning("fleet: \(error.description) (failure \(failures)); enforcing the grants this host has")
             }
             await client?.shutdown()
             client = nil
             serverIndex = (serverIndex + 1) % configuration.servers.count
-            pause = min(30, 0.5 * Double(1 << min(failures - 1, 6)))
+            if case .busy = error {
+                pause = min(30, 0.5 * Double(1 << min(failures - 1, 6)))
+            } else {
+                pause = 1
+            }
         case .refused, .local, .conflict:
             logger.error("fleet: \(error.description)")
             Syslog.log(LOG_ERR, "fleet: \(error.description)")
             pause = 60
         }
-        pause = Double.random(in: (pause / 2)...pause, using: &rng)
+        pause = Double.random(in: (pause / 4)...pause, using: &rng)
         try? await Task.sleep(for: .milliseconds(Int(pause * 1000)))
     }
 }

@@ -151,6 +151,54 @@ public struct ApprovalEngine: Sendable {
         }
     }
 
+    /// A grant an admin of the server adds by hand (no request, no policy: `writ-server grant
+    /// add`, as root's `writ grant add` on one host), for `duration` seconds from `startsIn`
+    /// seconds from now. It goes to every host its pattern covers through the feed.
+    public func addGrant(
+        user: String,
+        capability: String,
+        host: String,
+        runas: String = "root",
+        commands: [String]? = nil,
+        duration: Int64,
+        startsIn: Int64 = 0,
+        reason: String,
+        by who: Principal
+    ) async throws(EngineError) -> EngineGrant {
+        guard ["sudo", "login"].contains(capability) else { throw .refused("a grant's capability is sudo or login") }
+        guard !user.isEmpty, user != "root", !user.utf8.contains(where: { $0 < 0x21 || $0 == 0x7F }) else {
+            throw .refused("name the account the grant is for (not root, whom Writ never restricts)")
+        }
+        guard duration > 0, duration <= 31 * 86400, startsIn >= 0, startsIn <= 31 * 86400 else {
+            throw .refused("a grant lasts up to 31d and starts within 31d")
+        }
+        guard !reason.isEmpty else {
+            throw .refused("say why (--reason): the audit log must say why an admin granted access")
+        }
+        let now = clock()
+        var g = EngineGrant(
+            requestID: nil,
+            user: user,
+            capability: capability,
+            host: host,
+            runas: runas,
+            commands: commands,
+            notBefore: now + startsIn,
+            expiresAt: now + startsIn + duration,
+            approvedBy: who.user,
+            reason: reason
+        )
+        g.policyVersion = nil
+        let grant = g
+        return try await store.transaction { (tx) throws(EngineError) -> EngineGrant in
+            try await tx.insertGrant(grant)
+            var e = grant.auditEvent("grant.add", actor: who.user, at: now)
+            if let via = who.via { e.fields.append(.init("via", via)) }
+            try await tx.appendAudit([e])
+            return grant
+        }
+    }
+
     /// Ends a running grant now. Revoking a grant that has already ended is refused.
     public func revoke(grant id: String, by who: Principal, reason: String) async throws(EngineError) -> EngineGrant {
         let now = clock()

@@ -24,9 +24,11 @@ public struct ServerConfiguration: Sendable {
     public var maxWait: Int = 60
     /// Long-polls pending at once, at most; past it an agent is told to come back (503).
     public var maxWaiters = 50_000
-    /// How often the hub reads the feed without a notification (a NOTIFY lost while its
-    /// connection was down).
-    public var pollInterval: Duration = .seconds(5)
+    /// How often the hub reads the feed without a notification: a NOTIFY lost while its
+    /// connection was down (PostgreSQL), or a write by another process (SQLite, which notifies
+    /// only this one: `writ-server grant add` on a trial server). nil: 5 s on PostgreSQL, 0.5 s
+    /// on SQLite (a read of the feed's end, indexed).
+    public var pollInterval: Duration?
     /// The largest request body (an audit upload of 1,000 records and 4 MiB, as JSON).
     public var maxBodyBytes = 8 << 20
     /// Enrollments and renewals being signed at once, at most (503 past it).
@@ -131,7 +133,8 @@ public struct FleetServer: Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let hub = GrantFeedHub(
             engine: engine,
-            pollInterval: configuration.pollInterval,
+            pollInterval: configuration.pollInterval
+                ?? (engine.store.kind == "sqlite" ? .milliseconds(500) : .seconds(5)),
             maxWaiters: configuration.maxWaiters
         )
         let router = Router(context: FleetRequestContext.self)

@@ -15,7 +15,7 @@ struct WritServerCommand: AsyncParsableCommand {
         commandName: "writ-server",
         abstract: "The control plane of a Writ fleet: one engine for every host's requests and grants.",
         version: WritVersion.current,
-        subcommands: [Serve.self, HostCommand.self]
+        subcommands: [Serve.self, HostCommand.self, GrantCommand.self]
     )
 }
 
@@ -205,5 +205,70 @@ func setHost(_ store: StoreOptions, _ host: String, enabled: Bool) async throws 
     } catch {
         await engine.store.close()
         fail("\(error)")
+    }
+}
+
+struct GrantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant",
+        abstract: "Add or revoke a grant by hand, as an admin of the fleet (every host it covers gets it).",
+        subcommands: [Add.self, Revoke.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Grant USER sudo or login on the hosts --host covers."
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The account.") var user: String
+        @Option(help: "sudo or login.") var capability = "sudo"
+        @Option(help: "The hosts it covers (a pattern: web-*, db-01, *).") var host: String
+        @Option(help: "The account sudo runs as.") var runas = "root"
+        @Option(name: .customLong("for"), help: "How long, such as 30m (at most 31d).") var duration: String
+        @Option(help: "Why: the audit log records it.") var reason: String
+
+        func run() async throws {
+            bootstrapLogging(level: "warning")
+            guard let seconds = try? DurationText.parse(duration) else {
+                fail("--for takes a duration such as 30m", code: 64)
+            }
+            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
+            do {
+                let g = try await engine.addGrant(
+                    user: user,
+                    capability: capability,
+                    host: host,
+                    runas: runas,
+                    duration: seconds,
+                    reason: reason,
+                    by: HostCommand.admin()
+                )
+                await engine.store.close()
+                print(g.id)
+            } catch {
+                await engine.store.close()
+                fail("\(error)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End grant ID now, on every host that has it.")
+        @OptionGroup var store: StoreOptions
+        @Argument var id: String
+        @Option(help: "Why: the audit log records it.") var reason = ""
+
+        func run() async throws {
+            bootstrapLogging(level: "warning")
+            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
+            do {
+                let g = try await engine.revoke(grant: id, by: HostCommand.admin(), reason: reason)
+                await engine.store.close()
+                print("\(g.id) revoked")
+            } catch {
+                await engine.store.close()
+                fail("\(error)")
+            }
+        }
     }
 }

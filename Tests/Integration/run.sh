@@ -4,6 +4,7 @@
 # mount namespace (see suite.sh); this wrapper checks afterwards that the machine is unchanged.
 #
 #   Tests/Integration/run.sh [BUILD_DIR]     (default: .build/release; run as root)
+#   WRIT_SERVER=PATH: the writ-server the fleet scenarios use (default: BUILD_DIR/writ-server)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -30,6 +31,7 @@ status=0
 unshare --mount --propagation private --fork \
     env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     WORK="$WORK" BUILD="$BUILD" HERE="$HERE" ONLY="${ONLY:-}" FAULT_KILLS="${FAULT_KILLS:-20}" \
+    WRIT_SERVER="${WRIT_SERVER:-$BUILD/writ-server}" \
     bash "$HERE/suite.sh" || status=$?
 
 after=$(fingerprint)

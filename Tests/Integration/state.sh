@@ -105,5 +105,10 @@ unmarked_expiries() {
 # --- fixtures ------------------------------------------------------------------------------------
 
 # Backdate or postdate a grant: the CLI only issues grants that start now or later.
+# The agent's cursor in writd.db (empty before its first snapshot from writ-server).
+fleet_cursor() { _state_db "SELECT value FROM meta WHERE key='fleet_cursor'" 2>/dev/null; }
+# Whether a grant is revoked in grants.db: "yes" or "no".
+grant_revoked() { _store_db "SELECT CASE WHEN revoked_at IS NULL THEN 'no' ELSE 'yes' END FROM grants WHERE id='$1'"; }
+
 set_times() { sqlite3 "$STORE" "UPDATE grants SET not_before=$2, expires_at=$3 WHERE id='$1'"; }
 clear_grants() { sqlite3 "$STORE" "DELETE FROM grants"; }

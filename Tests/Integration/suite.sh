@@ -21,6 +21,16 @@ summary() {
 # ONLY=daemon (run.sh passes it through): just the writd scenarios, with approval as code and
 # the integrations; ONLY=slack: writd's scenarios and the Slack ones.
 # ONLY=faults: the SIGKILL loop alone (FAULT_KILLS=500 for the long run).
+# ONLY=fleet: writd as writ-server's agent (WRIT_SERVER names the server binary).
+if [ "${ONLY:-}" = fleet ]; then
+    source "$HERE/daemon-lib.sh"
+    write_policy
+    sudo_pam_plain
+    sudo_conf_plugin
+    source "$HERE/fleet.sh"
+    summary
+    exit 0
+fi
 if [ "${ONLY:-}" = faults ]; then
     source "$HERE/daemon-lib.sh"
     source "$HERE/faults.sh"
@@ -718,6 +728,7 @@ source "$HERE/daemon.sh"
 source "$HERE/policy.sh"
 source "$HERE/pagerduty.sh"
 source "$HERE/slack.sh"
+source "$HERE/fleet.sh"
 source "$HERE/faults.sh"
 
 # =================================================================================================

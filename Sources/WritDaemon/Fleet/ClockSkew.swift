@@ -6,20 +6,25 @@
 /// upload, a poll answered at once); a long-poll that waited 30 s gives a loose one, which the
 /// bounds already held ignore.
 ///
-/// A grant's local end is the server's end plus the lower bound, and its local start the
-/// server's start plus the upper bound: skew, and the network's delay, can only shorten a grant.
+/// A grant's local end is the server's end plus the lower bound, and its local start (when it
+/// starts later than the server's clock read) the server's start plus the upper bound: skew, and
+/// the network's delay, can only shorten a grant. A grant that has already started on the server
+/// is in force here at once.
 /// When the host's clock is stepped, a new sample contradicts the old bounds; they start again
 /// from it, and the caller rewrites the local ends.
 public struct ClockSkew: Sendable, Equatable {
     /// Local minus server, milliseconds.
     public private(set) var low: Int64?
     public private(set) var high: Int64?
+    /// The server's clock in the latest answer (milliseconds).
+    public private(set) var serverNow: Int64?
 
     public init() {}
 
     /// Adds one answer's bounds. Returns true when the lower bound moved (local ends change).
     @discardableResult
     public mutating func add(sentAt: Int64, receivedAt: Int64, serverTime: Int64) -> Bool {
+        serverNow = max(serverNow ?? serverTime, serverTime)
         let sampleLow = sentAt - serverTime
         let sampleHigh = max(receivedAt, sentAt) - serverTime
         let before = low
@@ -42,9 +47,11 @@ public struct ClockSkew: Sendable, Equatable {
     }
 
     /// The local second from which a grant the server starts at `serverSeconds` may be used:
-    /// never earlier than the server meant.
+    /// never earlier than the server meant, for a start still to come; for one the server's
+    /// clock has passed, as early as the bounds allow (it is in force already).
     public func localStart(_ serverSeconds: Int64) -> Int64? {
-        guard let high else { return nil }
+        guard let high, let low, let serverNow else { return nil }
+        if serverSeconds * 1000 <= serverNow { return floorDiv(serverSeconds * 1000 + low, 1000) }
         return -floorDiv(-(serverSeconds * 1000 + high), 1000)
     }
 

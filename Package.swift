@@ -180,6 +180,7 @@ let package = Package(
             dependencies: [
                 "WritEngine", "WritEnginePostgres", "WritFleetAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
@@ -261,6 +262,11 @@ let package = Package(
             path: "Benchmarks/Feed"
         ),
         .executableTarget(
+            name: "writ-bench-fleet",
+            dependencies: ["WritAgent", "WritEngine", "WritEnginePostgres"],
+            path: "Benchmarks/Fleet"
+        ),
+        .executableTarget(
             name: "writ-bench-policy",
             dependencies: ["WritCore", "WritPolicy"],
             path: "Benchmarks/Policy"
@@ -307,7 +313,7 @@ let package = Package(
             name: "WritServerTests",
             dependencies: [
                 "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "WritStore",
-                "FakeServices", "writ-server", "writd",
+                "WritServer", "FakeServices", "writ-server", "writd",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Logging", package: "swift-log"),
             ]

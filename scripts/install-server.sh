@@ -30,6 +30,11 @@ done
 [ "$(id -u)" = 0 ] || { echo "install-server.sh: run as root" >&2; exit 1; }
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 if [ $BUILD = 1 ]; then
+    command -v swift >/dev/null || { echo "install-server.sh: swift not found (expected in PATH or /opt/swift/usr/bin)" >&2; exit 1; }
+    # SQLite's headers: the engine's embedded store (a trial server, and the engine's tests).
+    if ! dpkg -s libsqlite3-dev >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev
+    fi
     swift build -c release --static-swift-stdlib --product writ-server
 fi
 BIN=.build/release/writ-server

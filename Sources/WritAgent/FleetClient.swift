@@ -66,7 +66,12 @@ public final class FleetClient: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         do {
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+            // Exactly one certificate: a PEM text with more would trust more than what was pinned.
+            let roots = try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8))
+            guard roots.count == 1 else {
+                throw AgentError.local("the fleet CA must be one certificate, not \(roots.count)")
+            }
+            tls.trustRoots = .certificates(roots)
             if let credentials {
                 tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(credentials.certificatePEM.utf8))
                     .map { .certificate($0) }
@@ -179,6 +184,28 @@ public final class FleetClient: Sendable {
         }
     }
 
+    /// The certificate of an enroll or renew answer, accepted only when it is for this host's
+    /// own key, signed by the pinned CA, and the answer names that CA: the CA the agent trusts
+    /// never changes after enrollment. Returned as PEM written anew.
+    static func checked(
+        _ c: Components.Schemas.Credentials,
+        keyPEM: String,
+        caPEM: String
+    ) throws(AgentError) -> String {
+        guard let ca = try? Certificate(pemEncoded: caPEM), let sent = try? Certificate(pemEncoded: c.ca),
+            FleetPKI.fingerprint(sent) == FleetPKI.fingerprint(ca)
+        else { throw .local("the server answered with another CA than the one this host trusts: refused") }
+        guard let certificate = try? Certificate(pemEncoded: c.certificate),
+            let key = try? Certificate.PrivateKey(pemEncoded: keyPEM),
+            certificate.publicKey == key.publicKey,
+            ca.publicKey.isValidSignature(certificate.signature, for: certificate),
+            FleetPKI.commonName(certificate) == c.host
+        else {
+            throw .local("the server's certificate is not for this host's key, or not signed by the fleet CA: refused")
+        }
+        return FleetPKI.pem(certificate)
+    }
+
     /// The server's CA, read without trusting the connection and accepted only when its SHA-256
     /// is `expectedSHA256`.
     static func authority(server: String, expectedSHA256: String) async throws(AgentError) -> String {
@@ -230,8 +257,7 @@ public final class FleetClient: Sendable {
         case .ok(let ok):
             guard case .json(let c) = ok.body else { throw .busy("the server answered without JSON") }
             var renewed = credentials
-            renewed.certificatePEM = c.certificate
-            renewed.caPEM = c.ca
+            renewed.certificatePEM = try Self.checked(c, keyPEM: credentials.keyPEM, caPEM: credentials.caPEM)
             return renewed
         case .badRequest(let r): throw .local(Self.refusal(try? r.body.json, status: 400))
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))

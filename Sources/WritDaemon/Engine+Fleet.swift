@@ -39,8 +39,11 @@ public struct FleetApplied: Sendable, Equatable {
     public var added = 0
     public var changed = 0
     public var ended = 0
-    /// Grants not enforced here: their user has no account on this host (or is root).
+    /// Grants not enforced here: their user has no account on this host (or is root), or the
+    /// grant could not be written.
     public var skipped: [String] = []
+    /// Nothing was applied (the store failed): the cursor stays, and the caller pauses.
+    public var failed = false
 }
 
 extension Engine {
@@ -63,11 +66,10 @@ extension Engine {
     public func fleetContact() -> Int64? { (try? state.meta("fleet_contact")).flatMap { Int64($0 ?? "") } }
 
     /// Strict mode: once the server has not answered for `limit` seconds, the grants it sent
-    /// are refused for new use (their start moves to the last second before their end, which
-    /// the modules read as not yet valid: grants.db requires a start before the end, so that
-    /// last second stays usable; sessions already open go on to their end) until it answers
-    /// again, which puts the server's times back. Root's own local grants are untouched. Called
-    /// every second.
+    /// are refused for new use: in grants.db their window closes now, which the modules read as
+    /// ended; writd's watch keeps their real end, so sessions already open go on to it. When the
+    /// server answers again its times are put back (and a watch a restart closed meanwhile is
+    /// opened again). Root's own local grants are untouched. Called every second.
     public func enforceFleetStaleness(limit: Int64) {
         let now = self.now()
         do {
@@ -77,8 +79,8 @@ extension Engine {
             let count = try state.transaction { () throws(StoreError) -> Int in
                 let s = try db.prepare(
                     """
-                    UPDATE grants SET not_before = expires_at - 1
-                    WHERE revoked_at IS NULL AND expires_at > ?1 + 1
+                    UPDATE grants SET not_before = ?1 - 1, expires_at = ?1
+                    WHERE revoked_at IS NULL AND expires_at > ?1
                       AND id IN (SELECT grant_id FROM d.fleet_grants WHERE ended = 0)
                     """
                 )
@@ -137,7 +139,21 @@ extension Engine {
                 var seen: Set<String> = []
                 for g in answer?.grants ?? [] {
                     seen.insert(g.id)
-                    try applyOne(g, now: now, applied: &applied, ended: &ended)
+                    // One grant that cannot be written (a window the clock's uncertainty leaves
+                    // empty, a field grants.db refuses) is skipped and logged, not allowed to hold
+                    // back the rest of the answer: revocations above all.
+                    try db.execute("SAVEPOINT fleet_grant")
+                    do throws(StoreError) {
+                        try applyOne(g, now: now, applied: &applied, ended: &ended)
+                        try db.execute("RELEASE fleet_grant")
+                    } catch {
+                        try db.execute("ROLLBACK TO fleet_grant")
+                        try db.execute("RELEASE fleet_grant")
+                        logger.error(
+                            "fleet: grant \(LogText.escape(g.id, limit: 40)) not applied: \(error.description)"
+                        )
+                        applied.skipped.append(g.user)
+                    }
                 }
                 if answer?.snapshot == true {
                     // Live here, absent from the snapshot: it ended on the server while this host
@@ -165,7 +181,8 @@ extension Engine {
             }
         } catch {
             logger.error("fleet: applying the server's grants failed, the cursor stays: \(error.description)")
-            return FleetApplied()
+            applied.failed = true
+            return applied
         }
         flushAudit()
         for (g, reason) in ended {
@@ -185,7 +202,18 @@ extension Engine {
         applied: inout FleetApplied,
         ended: inout [(grant: Grant, reason: String)]
     ) throws(StoreError) {
-        let local = try state.grants.grant(id: g.id)
+        // Only grants the server sent may be changed by it: root's own grants on this host are
+        // not the server's to revoke or move, and an id they hold is not taken over.
+        let isFleet = try fleetGrantKnown(g.id)
+        var local = try state.grants.grant(id: g.id)
+        if local != nil && !isFleet {
+            logger.warning(
+                "fleet: the server sent grant \(LogText.escape(g.id, limit: 40)), an id of a local grant: ignored"
+            )
+            applied.skipped.append(g.user)
+            return
+        }
+        if !isFleet { local = nil }
         // The server says it is over: revoked, or ended there.
         if g.revokedAt != nil || g.endedAt != nil {
             try setFleetEnded(g.id)
@@ -202,6 +230,21 @@ extension Engine {
             return
         }
         guard let start = skew.localStart(g.notBefore), let end = skew.localEnd(g.expiresAt) else { return }
+        guard start < end else {
+            // Shorter than what this host's clock can be sure of: not enforced here.
+            logger.warning(
+                "fleet: grant \(LogText.escape(g.id, limit: 40)) is too short for this host's clock bounds: not enforced"
+            )
+            applied.skipped.append(g.user)
+            return
+        }
+        guard Self.plausible(g) else {
+            logger.warning(
+                "fleet: grant \(LogText.escape(g.id, limit: 40)) has fields grants.db does not take: not enforced"
+            )
+            applied.skipped.append(g.user)
+            return
+        }
         try recordFleetTimes(g)
         if var existing = local {
             // Revoked here (root's writ grant revoke on this host) stays revoked.
@@ -275,6 +318,23 @@ extension Engine {
         return grant
     }
 
+    /// What the server sends must look like what `writ grant add` would write: printable, bounded
+    /// names and reason, a capability grants.db knows.
+    static func plausible(_ g: EngineGrant) -> Bool {
+        func printable(_ s: String, _ limit: Int) -> Bool {
+            !s.isEmpty && s.utf8.count <= limit && !s.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+        }
+        return printable(g.id, 64) && printable(g.user, 256) && printable(g.host, 253) && printable(g.runas, 256)
+            && (g.reason.isEmpty || printable(g.reason, 4096)) && printable(g.approvedBy, 256)
+            && (g.commands?.count ?? 0) <= 32 && (g.commands ?? []).allSatisfy { printable($0, 4096) }
+    }
+
+    private func fleetGrantKnown(_ id: String) throws(StoreError) -> Bool {
+        let s = try db.prepare("SELECT 1 FROM d.fleet_grants WHERE grant_id = ?1")
+        try s.bind(1, id)
+        return try s.step()
+    }
+
     private func liveFleetGrants() throws(StoreError) -> [String] {
         let s = try db.prepare("SELECT grant_id FROM d.fleet_grants WHERE ended = 0")
         var ids: [String] = []
@@ -307,12 +367,18 @@ extension Engine {
         try g.bind(2, notBefore)
         try g.bind(3, expiresAt)
         _ = try g.step()
+        // A watch closed while the grant was suspended (strict mode, and a restart that saw it
+        // ended) opens again when the grant is in force again.
         let w = try db.prepare(
-            "UPDATE d.watch SET expires_at = ?2, warn_at = ?2 - ?3, warned = 0 WHERE grant_id = ?1 AND ended_at IS NULL"
+            """
+            UPDATE d.watch SET expires_at = ?2, warn_at = ?2 - ?3, warned = 0, ended_at = NULL, end_reason = NULL
+            WHERE grant_id = ?1 AND (ended_at IS NULL OR (?2 > ?4 AND end_reason = 'expired'))
+            """
         )
         try w.bind(1, id)
         try w.bind(2, expiresAt)
         try w.bind(3, config.defaultWarnBefore)
+        try w.bind(4, now())
         _ = try w.step()
     }
 

@@ -12,6 +12,9 @@ public actor GrantFeedHub {
     let pollInterval: Duration
     /// How many waits may be pending at once; past it a wait is refused (`.unavailable`).
     let maxWaiters: Int
+    /// How many waits one host may have pending: an agent has one; a host that opens more (a
+    /// compromised one) must not crowd out the rest.
+    let maxPerHost: Int
     private var cursor: Int64 = 0
     private var started = false
     private var closed = false
@@ -22,6 +25,7 @@ public actor GrantFeedHub {
     /// `*` or `?`) finds its waits without a scan of all of them.
     private var byName: [String: Set<Int>] = [:]
     private var nextID = 0
+    private var perHost: [String: Int] = [:]
 
     private struct Waiter {
         let identity: HostIdentity
@@ -35,10 +39,16 @@ public actor GrantFeedHub {
         var timer: Task<Void, Never>?
     }
 
-    public init(engine: ApprovalEngine, pollInterval: Duration = .seconds(5), maxWaiters: Int = 50_000) {
+    public init(
+        engine: ApprovalEngine,
+        pollInterval: Duration = .seconds(5),
+        maxWaiters: Int = 50_000,
+        maxPerHost: Int = 4
+    ) {
         self.engine = engine
         self.pollInterval = pollInterval
         self.maxWaiters = maxWaiters
+        self.maxPerHost = maxPerHost
     }
 
     /// Follows the store until the calling task is cancelled; then answers every pending wait.
@@ -96,6 +106,10 @@ public actor GrantFeedHub {
         guard waiters.count < maxWaiters else {
             throw .unavailable("\(maxWaiters) hosts are waiting already: come back in a few seconds")
         }
+        guard (perHost[host] ?? 0) < maxPerHost else {
+            throw .unavailable("host \(host) has \(maxPerHost) waits pending already: one agent needs one")
+        }
+        perHost[host, default: 0] += 1
         nextID += 1
         let id = nextID
         let deadline = ContinuousClock.now + timeout
@@ -110,6 +124,7 @@ public actor GrantFeedHub {
         let names = Set(identity.names.map { $0.lowercased() })
         for name in names { byName[name, default: []].insert(id) }
         defer {
+            perHost[host] = (perHost[host] ?? 1) > 1 ? perHost[host]! - 1 : nil
             waiters[id]?.timer?.cancel()
             waiters[id] = nil
             for name in names {

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOConcurrencyHelpers
 import OpenAPIRuntime
+import WritCore
 import WritEngine
 import WritFleetAPI
 import X509
@@ -16,7 +17,10 @@ struct FleetAPI: APIProtocol {
     let ca: FleetCA
     let configuration: ServerConfiguration
     let logger: Logger
-    let signing: InFlightLimit
+    /// Enrollments and renewals being signed: apart, so that a flood of enrollment attempts
+    /// (no certificate needed) never holds up enrolled hosts' renewals.
+    let enrolling: InFlightLimit
+    let renewing: InFlightLimit
 
     init(engine: ApprovalEngine, hub: GrantFeedHub, ca: FleetCA, configuration: ServerConfiguration, logger: Logger) {
         self.engine = engine
@@ -24,7 +28,8 @@ struct FleetAPI: APIProtocol {
         self.ca = ca
         self.configuration = configuration
         self.logger = logger
-        signing = InFlightLimit(configuration.maxSigning)
+        enrolling = InFlightLimit(configuration.maxSigning)
+        renewing = InFlightLimit(configuration.maxSigning)
     }
 
     /// The server's clock, in milliseconds: every answer carries it.
@@ -137,10 +142,10 @@ struct FleetAPI: APIProtocol {
     func enroll(_ input: Operations.Enroll.Input) async throws -> Operations.Enroll.Output {
         await answer("enroll") { (_) throws(Refusal) in
             guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            guard enrolling.enter() else { throw .unavailable("too many enrollments at once: retry in a few seconds") }
+            defer { enrolling.leave() }
             let request: CertificateSigningRequest
             do { request = try FleetPKI.readRequest(body.csr) } catch { throw .badRequest("\(error)") }
-            guard signing.enter() else { throw .unavailable("too many enrollments at once: retry in a few seconds") }
-            defer { signing.leave() }
             let host: EngineHost
             do {
                 host = try await engine.enroll(
@@ -165,8 +170,8 @@ struct FleetAPI: APIProtocol {
             guard FleetPKI.fingerprint(request.publicKey) == peer.key else {
                 throw .badRequest("a renewal keeps the host's key: to change the key, enroll again with a new token")
             }
-            guard signing.enter() else { throw .unavailable("too many renewals at once: retry in a few seconds") }
-            defer { signing.leave() }
+            guard renewing.enter() else { throw .unavailable("too many renewals at once: retry in a few seconds") }
+            defer { renewing.leave() }
             return .ok(.init(body: .json(try credentials(host: peer.host, publicKey: request.publicKey))))
         }
     }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -24,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var maxWait: Int = 60
     /// Long-polls pending at once, at most; past it an agent is told to come back (503).
     public var maxWaiters = 50_000
+    /// Connections open at once, at most: past it new ones wait in the listen backlog.
+    public var maxConnections = 60_000
     /// How often the hub reads the feed without a notification: a NOTIFY lost while its
     /// connection was down (PostgreSQL), or a write by another process (SQLite, which notifies
     /// only this one: `writ-server grant add` on a trial server). nil: 5 s on PostgreSQL, 0.5 s
@@ -75,20 +78,22 @@ struct AgentPeer: Sendable, Equatable {
 
 /// Reads the request's peer certificate into `AgentPeer.current` for the OpenAPI handlers (which
 /// see no request context), and takes the body whole up to the limit: the OpenAPI runtime would
-/// collect any length.
+/// collect any length. A client without a certificate of the fleet (enrollment, the CA) sends
+/// at most 64 KiB; an enrolled host up to `maxBodyBytes` (an audit upload).
 struct AgentPeerMiddleware: RouterMiddleware {
     typealias Context = FleetRequestContext
     let maxBodyBytes: Int
+    static let anonymousBodyBytes = 64 << 10
 
     func handle(
         _ request: Request,
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        var request = request
-        _ = try await request.collectBody(upTo: maxBodyBytes)
         let certificate = try? await context.channel.nioSSL_peerCertificate().get()
         let peer = certificate.flatMap { AgentPeer($0) }
+        var request = request
+        _ = try await request.collectBody(upTo: peer == nil ? Self.anonymousBodyBytes : maxBodyBytes)
         return try await AgentPeer.$current.withValue(peer) { try await next(request, context) }
     }
 }
@@ -151,7 +156,8 @@ public struct FleetServer: Sendable {
                 address: .hostname(configuration.address, port: configuration.port),
                 serverName: nil,
                 backlog: 4096,
-                reuseAddress: true
+                reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)
             ),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -39,7 +39,8 @@ struct StoreOptions: ParsableArguments {
                 fail("\(error)")
             }
         }
-        if database == nil { try? FleetFiles.makeDirectory(stateDir) }
+        // The CA lives here whatever the store (and the SQLite store when no database is named).
+        try? FleetFiles.makeDirectory(stateDir)
         do {
             let store = try await ServerStore.open(
                 database: database,
@@ -168,8 +169,9 @@ struct HostCommand: AsyncParsableCommand {
                 print("token for \(host), valid until \(made.expiresAt) (Unix time), once:")
                 print("  \(made.token)")
                 print("on \(host), as root:")
+                // The token on standard input: a command line is visible to every local user.
                 print(
-                    "  writd enroll --server \(server) --token \(made.token) --ca-sha256 \(FleetPKI.fingerprint(ca.certificate))"
+                    "  echo \(made.token) | writd enroll --server \(server) --token-file - --ca-sha256 \(FleetPKI.fingerprint(ca.certificate))"
                 )
             } catch {
                 await engine.store.close()

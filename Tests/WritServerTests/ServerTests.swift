@@ -6,6 +6,7 @@ import WritAudit
 import WritCore
 import WritEngine
 import WritFleetAPI
+import WritServer
 import X509
 
 /// writ-server as a process (the debug build), driven through the agent's own client over TLS
@@ -244,6 +245,29 @@ struct ServerTests {
         let head = try await client.uploadAudit(Array(lines[3...]))
         #expect(head.seq == 6 && head.hash == AuditChain.hash(lines[5]))
         #expect(try await client.auditHead().seq == 6)
+    }
+
+    @Test("one host holds at most 4 long-polls; a CA text with two certificates is refused by the agent")
+    func bounds() async throws {
+        let fleet = try await Fleet.make(.sqlite)
+        let server = try await fleet.start()
+        defer { server.stop() }
+        let (credentials, client) = try await fleet.enroll("web-01", server: server)
+        defer { Task { await client.shutdown() } }
+        let cursor = try await client.snapshot().value.cursor
+        let polls = (0..<4).map { _ in Task { try await client.changes(after: cursor, wait: 5) } }
+        try await Task.sleep(for: .milliseconds(500))
+        let fifth = await agentError { _ = try await client.changes(after: cursor, wait: 5) }
+        guard case .busy(let why) = fifth else {
+            Issue.record("a fifth wait of one host: \(String(describing: fifth))")
+            return
+        }
+        #expect(why.contains("waits pending already"))
+        for p in polls { _ = try await p.value }
+        // Two certificates in the CA text: refused, whatever the first one is.
+        let other = try FleetCA.make().certificate
+        let twice = credentials.caPEM + "\n" + FleetPKI.pem(other)
+        #expect(throws: AgentError.self) { _ = try FleetClient(server: server.url, caPEM: twice, credentials: nil) }
     }
 }
 

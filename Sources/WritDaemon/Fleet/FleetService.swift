@@ -117,10 +117,15 @@ actor FleetSession {
             // Jitter, so polls answered at the same moment do not all come back together.
             let wait = max(1, configuration.wait + Int.random(in: -5...5, using: &rng))
             let answer = try await client.changes(after: cursor, wait: wait)
-            await engine.applyFleet(FleetSession.answer(answer, snapshot: false))
+            if await engine.applyFleet(FleetSession.answer(answer, snapshot: false)).failed {
+                throw .local("the server's changes could not be written to the grant store; retrying")
+            }
         } else {
             let answer = try await client.snapshot()
             let applied = await engine.applyFleet(FleetSession.answer(answer, snapshot: true))
+            if applied.failed {
+                throw .local("the server's snapshot could not be written to the grant store; retrying")
+            }
             logger.notice(
                 "fleet: snapshot from \(client.server): \(answer.value.grants.count) live grant(s), \(applied.added) new here"
             )
@@ -267,10 +272,19 @@ actor FleetSession {
             } else {
                 pause = 1
             }
-        case .refused, .local, .conflict:
+        case .refused, .conflict:
             logger.error("fleet: \(error.description)")
             Syslog.log(LOG_ERR, "fleet: \(error.description)")
+            // Read the credentials again before the next call: an admin may have enrolled this
+            // host again (writd enroll) while it ran.
+            await client?.shutdown()
+            client = nil
+            credentials = nil
             pause = 60
+        case .local:
+            logger.error("fleet: \(error.description)")
+            Syslog.log(LOG_ERR, "fleet: \(error.description)")
+            pause = 10
         }
         pause = Double.random(in: (pause / 4)...pause, using: &rng)
         try? await Task.sleep(for: .milliseconds(Int(pause * 1000)))

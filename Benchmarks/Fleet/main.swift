@@ -1,0 +1,171 @@
+// writ-bench-fleet: approval on the server → the agent's long-poll answered, over HTTPS with
+// client certificates, with N agents connected (this process holds the other N-1 long-polls),
+// against a running writ-server; and the server's RSS and CPU while N agents wait, and N agents
+// reconnecting at once. Benchmarks/fleet.sh starts the server and a private PostgreSQL cluster.
+//
+//   writ-bench-fleet --pg SOCKET_DIR DATABASE USER URL CA_SHA256 SERVER_PID AGENTS ROUNDS
+import Foundation
+import Glibc
+import WritAgent
+import WritEngine
+import WritEnginePostgres
+
+func now() -> Int64 { FleetClient.now() }
+
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return 0 }
+    return s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))]
+}
+
+/// The server's resident set (KiB) and CPU time (clock ticks) from /proc.
+func serverUsage(_ pid: Int32) -> (rssKiB: Int, cpuTicks: Int) {
+    var rss = 0
+    if let f = fopen("/proc/\(pid)/status", "r") {
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, 512, f) != nil {
+            let s = String(cString: line)
+            if s.hasPrefix("VmRSS:") { rss = Int(s.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0 }
+        }
+        fclose(f)
+    }
+    var ticks = 0
+    if let f = fopen("/proc/\(pid)/stat", "r") {
+        var line = [CChar](repeating: 0, count: 4096)
+        if fgets(&line, 4096, f) != nil {
+            let s = String(cString: line)
+            if let close = s.lastIndex(of: ")") {
+                let fields = s[s.index(after: close)...].split(separator: " ")
+                // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command.
+                ticks = (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+            }
+        }
+        fclose(f)
+    }
+    return (rss, ticks)
+}
+
+/// Who heard of which grant when: each agent's poll loop records its answers.
+actor Arrivals {
+    var seen: [String: Int64] = [:]
+    var waiting: [String: CheckedContinuation<Int64, Never>] = [:]
+
+    func arrived(_ ids: [String], at t: Int64) {
+        for id in ids where seen[id] == nil {
+            seen[id] = t
+            waiting.removeValue(forKey: id)?.resume(returning: t)
+        }
+    }
+
+    func when(_ id: String) async -> Int64 {
+        if let t = seen[id] { return t }
+        return await withCheckedContinuation { waiting[id] = $0 }
+    }
+}
+
+var limit = rlimit()
+if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+let args = CommandLine.arguments
+let (store, rest) = try await PostgresApprovalStore.open(arguments: args.dropFirst(), label: "writ-bench-fleet")
+let r = Array(rest)
+guard r.count == 5, let serverPID = Int32(r[2]), let agents = Int(r[3]), let rounds = Int(r[4]) else {
+    print("usage: writ-bench-fleet --pg SOCKET_DIR DATABASE USER URL CA_SHA256 SERVER_PID AGENTS ROUNDS")
+    exit(64)
+}
+let url = r[0]
+let caSHA = r[1]
+let engine = ApprovalEngine(store: store)
+let admin = Principal(user: "bench", route: .host("bench"))
+
+// Enroll the agents, 32 at a time.
+let enrollStart = now()
+var credentials: [AgentCredentials] = []
+let names = (0..<agents).map { String(format: "agent-%05d", $0) }
+for batch in stride(from: 0, to: agents, by: 32) {
+    let part = try await withThrowingTaskGroup(of: AgentCredentials.self) { group in
+        for name in names[batch..<min(agents, batch + 32)] {
+            group.addTask {
+                let t = try await engine.createEnrollment(host: name, by: admin)
+                return try await FleetClient.enroll(server: url, token: t.token, caSHA256: caSHA, localName: name)
+            }
+        }
+        var out: [AgentCredentials] = []
+        for try await c in group { out.append(c) }
+        return out
+    }
+    credentials += part
+}
+let enrolled = Double(now() - enrollStart) / 1000
+let clients = try credentials.map { try FleetClient(server: url, caPEM: $0.caPEM, credentials: $0) }
+let byHost = Dictionary(uniqueKeysWithValues: zip(credentials.map(\.host), clients))
+
+/// Every agent takes its snapshot at once: the time until all are in sync.
+func syncAll(_ clients: [FleetClient]) async throws -> (seconds: Double, cursors: [String]) {
+    let start = now()
+    let cursors = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+        for (i, c) in clients.enumerated() { group.addTask { (i, try await c.snapshot().value.cursor) } }
+        var out = [String](repeating: "", count: clients.count)
+        for try await (i, cursor) in group { out[i] = cursor }
+        return out
+    }
+    return (Double(now() - start) / 1000, cursors)
+}
+
+let (firstSync, cursors) = try await syncAll(clients)
+let arrivals = Arrivals()
+let polling = Task {
+    await withTaskGroup(of: Void.self) { group in
+        for (i, c) in clients.enumerated() {
+            group.addTask {
+                var cursor = cursors[i]
+                while !Task.isCancelled {
+                    do {
+                        let page = try await c.changes(after: cursor, wait: 30)
+                        await arrivals.arrived(page.value.grants.map(\.id), at: page.receivedAt)
+                        cursor = page.value.cursor
+                    } catch {
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+            }
+        }
+    }
+}
+// Let every poll reach the server, then measure the server idle with N waiting.
+try await Task.sleep(for: .seconds(agents >= 1000 ? 8 : 2))
+let before = serverUsage(serverPID)
+try await Task.sleep(for: .seconds(10))
+let after = serverUsage(serverPID)
+let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+let idleCPU = Double(after.cpuTicks - before.cpuTicks) / ticksPerSecond / 10 * 100
+
+// Approvals: a grant for one agent at a time, chosen at random; its poll's answer is timed.
+var latencies: [Double] = []
+for _ in 0..<rounds {
+    let host = names.randomElement()!
+    let t0 = now()
+    let g = try await engine.addGrant(user: "nobody", capability: "sudo", host: host, duration: 600, reason: "bench", by: admin)
+    let t1 = await arrivals.when(g.id)
+    latencies.append(Double(t1 - t0))
+    try await Task.sleep(for: .milliseconds(Int.random(in: 20...60)))
+}
+_ = byHost
+polling.cancel()
+for c in clients { await c.shutdown() }
+
+// N agents reconnecting at once: new connections (TLS handshakes), then a snapshot each.
+let fresh = try credentials.map { try FleetClient(server: url, caPEM: $0.caPEM, credentials: $0) }
+let (reconnect, _) = try await syncAll(fresh)
+for c in fresh { await c.shutdown() }
+await store.close()
+
+func ms(_ x: Double) -> String { x < 10 ? String(format: "%.1f", x) : String(Int(x.rounded())) }
+print(
+    "agents \(agents): approve→poll answered p50 \(ms(percentile(latencies, 0.5))) ms, p99 \(ms(percentile(latencies, 0.99))) ms (\(rounds) approvals); "
+        + "server RSS \(after.rssKiB / 1024) MiB with all waiting, CPU \(String(format: "%.1f", idleCPU)) % of a core idle; "
+        + "enrolled in \(String(format: "%.1f", enrolled)) s; all in sync at start \(String(format: "%.2f", firstSync)) s, "
+        + "reconnecting at once \(String(format: "%.2f", reconnect)) s"
+)

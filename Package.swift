@@ -178,7 +178,7 @@ let package = Package(
         .target(
             name: "WritServer",
             dependencies: [
-                "WritEngine", "WritEnginePostgres", "WritFleetAPI",
+                "WritCore", "WritEngine", "WritEnginePostgres", "WritFleetAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -33,7 +33,7 @@ for agents in "${sizes[@]}"; do
     sha=$(.build/release/writ-server host enroll probe --state-dir "$work/state" \
         --database "postgres://writ@localhost/$db?host=$work/pg" | sed -n 's/.*--ca-sha256 //p')
     .build/release/writ-bench-fleet --pg "$work/pg" "$db" writ "https://127.0.0.1:$port" "$sha" "$server_pid" \
-        "$agents" "$rounds" 2>/dev/null
+        "$agents" "$rounds" 2>"$work/bench.err" || { echo "writ-bench-fleet failed:"; tail -20 "$work/bench.err"; }
     kill -TERM "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=

@@ -89,6 +89,19 @@ for batch in stride(from: 0, to: agents, by: 32) {
         for name in names[batch..<min(agents, batch + 32)] {
             group.addTask {
                 let t = try await engine.createEnrollment(host: name, by: admin)
+                // The server signs 32 at a time: a busy answer is tried again.
+                for _ in 0..<20 {
+                    do {
+                        return try await FleetClient.enroll(
+                            server: url,
+                            token: t.token,
+                            caSHA256: caSHA,
+                            localName: name
+                        )
+                    } catch AgentError.busy, AgentError.unavailable {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
                 return try await FleetClient.enroll(server: url, token: t.token, caSHA256: caSHA, localName: name)
             }
         }
@@ -147,7 +160,14 @@ var latencies: [Double] = []
 for _ in 0..<rounds {
     let host = names.randomElement()!
     let t0 = now()
-    let g = try await engine.addGrant(user: "nobody", capability: "sudo", host: host, duration: 600, reason: "bench", by: admin)
+    let g = try await engine.addGrant(
+        user: "nobody",
+        capability: "sudo",
+        host: host,
+        duration: 600,
+        reason: "bench",
+        by: admin
+    )
     let t1 = await arrivals.when(g.id)
     latencies.append(Double(t1 - t0))
     try await Task.sleep(for: .milliseconds(Int.random(in: 20...60)))

@@ -119,7 +119,18 @@ let byHost = Dictionary(uniqueKeysWithValues: zip(credentials.map(\.host), clien
 func syncAll(_ clients: [FleetClient]) async throws -> (seconds: Double, cursors: [String]) {
     let start = now()
     let cursors = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-        for (i, c) in clients.enumerated() { group.addTask { (i, try await c.snapshot().value.cursor) } }
+        for (i, c) in clients.enumerated() {
+            group.addTask {
+                // As the agent does: a connection that fails is tried again within a second.
+                while true {
+                    do {
+                        return (i, try await c.snapshot().value.cursor)
+                    } catch AgentError.unavailable, AgentError.busy {
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 250...1000)))
+                    }
+                }
+            }
+        }
         var out = [String](repeating: "", count: clients.count)
         for try await (i, cursor) in group { out[i] = cursor }
         return out

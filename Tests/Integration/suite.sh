@@ -25,8 +25,6 @@ summary() {
 if [ "${ONLY:-}" = fleet ]; then
     source "$HERE/daemon-lib.sh"
     write_policy
-    sudo_pam_plain
-    sudo_conf_plugin
     source "$HERE/fleet.sh"
     summary
     exit 0

@@ -32,7 +32,7 @@ public struct AgentCredentials: Sendable, Equatable {
         return start + (end - start) / 2
     }
 
-    static let files = (server: "server", key: "key.pem", certificate: "cert.pem", ca: "ca.pem")
+    static let files = (server: "server", host: "host", key: "key.pem", certificate: "cert.pem", ca: "ca.pem")
 
     /// Reads the credentials in `directory`; nil when the agent never enrolled there.
     public static func load(directory: String) throws(FleetFiles.Failure) -> AgentCredentials? {
@@ -40,7 +40,7 @@ public struct AgentCredentials: Sendable, Equatable {
         let server = try FleetFiles.read(directory + "/" + files.server, requirePrivate: false)
         return AgentCredentials(
             server: server.trimmingTrailingNewlines(),
-            host: try FleetFiles.read(directory + "/host", requirePrivate: false).trimmingTrailingNewlines(),
+            host: try FleetFiles.read(directory + "/" + files.host, requirePrivate: false).trimmingTrailingNewlines(),
             keyPEM: try FleetFiles.read(directory + "/" + files.key, requirePrivate: true),
             certificatePEM: try FleetFiles.read(directory + "/" + files.certificate, requirePrivate: false),
             caPEM: try FleetFiles.read(directory + "/" + files.ca, requirePrivate: false)
@@ -53,7 +53,7 @@ public struct AgentCredentials: Sendable, Equatable {
     public func save(directory: String) throws(FleetFiles.Failure) {
         try FleetFiles.makeDirectory(directory)
         try FleetFiles.write(directory + "/" + Self.files.server, server + "\n", mode: 0o644)
-        try FleetFiles.write(directory + "/host", host + "\n", mode: 0o644)
+        try FleetFiles.write(directory + "/" + Self.files.host, host + "\n", mode: 0o644)
         try FleetFiles.write(directory + "/" + Self.files.ca, caPEM, mode: 0o644)
         try FleetFiles.write(directory + "/" + Self.files.key, keyPEM, mode: 0o600)
         try FleetFiles.write(directory + "/" + Self.files.certificate, certificatePEM, mode: 0o644)

@@ -117,11 +117,7 @@ public final class FleetClient: Sendable {
     }
 
     /// Local wall-clock time in milliseconds.
-    public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    public static func now() -> Int64 { FleetClock.milliseconds() }
 
     func timed<T: Sendable>(_ call: () async throws(AgentError) -> T) async throws(AgentError) -> Timed<T> {
         let sent = Self.now()

@@ -112,13 +112,6 @@ extension Engine {
         }
     }
 
-    /// Another answer's clock bounds (a renewal, an audit upload): a stepped clock is caught
-    /// between grant answers too, and the local ends move with it.
-    public func fleetClockSample(sentAt: Int64, receivedAt: Int64, serverTime: Int64) {
-        guard skew.add(sentAt: sentAt, receivedAt: receivedAt, serverTime: serverTime) else { return }
-        apply(answer: nil)
-    }
-
     /// Applies one answer of the feed to grants.db, and its cursor, in one transaction: new
     /// grants are written with this host's uid for their user and local times that skew can
     /// only shorten; changed ends are moved; grants the server ended are revoked here and their
@@ -126,18 +119,13 @@ extension Engine {
     @discardableResult
     public func applyFleet(_ answer: FleetAnswer) -> FleetApplied {
         skew.add(sentAt: answer.sentAt, receivedAt: answer.receivedAt, serverTime: answer.serverTime)
-        return apply(answer: answer)
-    }
-
-    @discardableResult
-    private func apply(answer: FleetAnswer?) -> FleetApplied {
         let now = self.now()
         var applied = FleetApplied()
         var ended: [(grant: Grant, reason: String)] = []
         do {
             try state.transaction { () throws(StoreError) in
                 var seen: Set<String> = []
-                for g in answer?.grants ?? [] {
+                for g in answer.grants {
                     seen.insert(g.id)
                     // One grant that cannot be written (a window the clock's uncertainty leaves
                     // empty, a field grants.db refuses) is skipped and logged, not allowed to hold
@@ -155,7 +143,7 @@ extension Engine {
                         applied.skipped.append(g.user)
                     }
                 }
-                if answer?.snapshot == true {
+                if answer.snapshot {
                     // Live here, absent from the snapshot: it ended on the server while this host
                     // did not hear (a revocation during a partition, a cursor too old).
                     for id in try liveFleetGrants() where !seen.contains(id) {
@@ -165,18 +153,15 @@ extension Engine {
                         }
                     }
                 }
-                let suspended = try state.meta("fleet_suspended") != nil
-                // Suspended grants stay so until the server answers again.
-                if answer != nil || !suspended { applied.changed += try rebaseFleetGrants(now: now) }
-                if let answer {
-                    try state.setMeta("fleet_cursor", answer.cursor)
-                    try state.setMeta("fleet_contact", String(now))
-                    if suspended {
-                        let s = try db.prepare("DELETE FROM d.meta WHERE key = 'fleet_suspended'")
-                        _ = try s.step()
-                        try audit.queue(db, AuditEvent(time: now, event: "fleet.resume", actor: "writd", fields: []))
-                        logger.notice("fleet: the server answers again; its grants are in force again")
-                    }
+                // With the server's times back, a suspension (strict mode) ends here too.
+                applied.changed += try rebaseFleetGrants(now: now)
+                try state.setMeta("fleet_cursor", answer.cursor)
+                try state.setMeta("fleet_contact", String(now))
+                if try state.meta("fleet_suspended") != nil {
+                    let s = try db.prepare("DELETE FROM d.meta WHERE key = 'fleet_suspended'")
+                    _ = try s.step()
+                    try audit.queue(db, AuditEvent(time: now, event: "fleet.resume", actor: "writd", fields: []))
+                    logger.notice("fleet: the server answers again; its grants are in force again")
                 }
             }
         } catch {

@@ -77,3 +77,13 @@ extension FleetFiles {
         return lstat(path, &st) == 0
     }
 }
+
+/// The wall clock in milliseconds: what every answer's `server_time_ms` carries, and what an
+/// agent stamps around each call.
+public enum FleetClock {
+    public static func milliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -33,11 +33,7 @@ struct FleetAPI: APIProtocol {
     }
 
     /// The server's clock, in milliseconds: every answer carries it.
-    static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    static func now() -> Int64 { FleetClock.milliseconds() }
 
     static func problem(_ message: String) -> Components.Schemas.Problem {
         .init(error: message, serverTimeMs: now())

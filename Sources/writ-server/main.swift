@@ -55,6 +55,23 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+extension StoreOptions {
+    /// An admin command's work on the store: opened, `body` run, closed whatever happens; an
+    /// error is the command's one line and exit 1.
+    func withEngine<T>(_ body: (ApprovalEngine) async throws -> T) async throws -> T {
+        bootstrapLogging(level: "warning")
+        let engine = try await openEngine(logger: Logger(label: "writ-server"))
+        do {
+            let value = try await body(engine)
+            await engine.store.close()
+            return value
+        } catch {
+            await engine.store.close()
+            fail("\(error)")
+        }
+    }
+}
+
 func fail(_ message: String, code: Int32 = 1) -> Never {
     let line = "writ-server: \(message)\n"
     _ = line.withCString { write(2, $0, strlen($0)) }
@@ -155,16 +172,12 @@ struct HostCommand: AsyncParsableCommand {
         @Option(help: "The server's URL as the host reaches it.") var url: String?
 
         func run() async throws {
-            bootstrapLogging(level: "warning")
             guard let seconds = try? DurationText.parse(lifetime) else {
                 fail("--lifetime takes a duration such as 1h", code: 64)
             }
-            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
-            let ca: FleetCA
-            do { ca = try FleetCA.loadOrCreate(directory: store.stateDir + "/ca") } catch { fail("\(error)") }
-            do {
+            try await store.withEngine { engine in
+                let ca = try FleetCA.loadOrCreate(directory: store.stateDir + "/ca")
                 let made = try await engine.createEnrollment(host: host, lifetime: seconds, by: HostCommand.admin())
-                await engine.store.close()
                 let server = url ?? "https://\(FleetFiles.hostname()):8443"
                 print("token for \(host), valid until \(made.expiresAt) (Unix time), once:")
                 print("  \(made.token)")
@@ -173,9 +186,6 @@ struct HostCommand: AsyncParsableCommand {
                 print(
                     "  echo \(made.token) | writd enroll --server \(server) --token-file - --ca-sha256 \(FleetPKI.fingerprint(ca.certificate))"
                 )
-            } catch {
-                await engine.store.close()
-                fail("\(error)")
             }
         }
     }
@@ -198,16 +208,8 @@ struct HostCommand: AsyncParsableCommand {
 }
 
 func setHost(_ store: StoreOptions, _ host: String, enabled: Bool) async throws {
-    bootstrapLogging(level: "warning")
-    let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
-    do {
-        let h = try await engine.setHost(host, enabled: enabled, by: HostCommand.admin())
-        await engine.store.close()
-        print("\(h.name) is \(h.enabled ? "enabled" : "disabled")")
-    } catch {
-        await engine.store.close()
-        fail("\(error)")
-    }
+    let h = try await store.withEngine { try await $0.setHost(host, enabled: enabled, by: HostCommand.admin()) }
+    print("\(h.name) is \(h.enabled ? "enabled" : "disabled")")
 }
 
 struct GrantCommand: AsyncParsableCommand {
@@ -230,13 +232,11 @@ struct GrantCommand: AsyncParsableCommand {
         @Option(help: "Why: the audit log records it.") var reason: String
 
         func run() async throws {
-            bootstrapLogging(level: "warning")
             guard let seconds = try? DurationText.parse(duration) else {
                 fail("--for takes a duration such as 30m", code: 64)
             }
-            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
-            do {
-                let g = try await engine.addGrant(
+            let g = try await store.withEngine { engine in
+                try await engine.addGrant(
                     user: user,
                     capability: capability,
                     host: host,
@@ -245,12 +245,8 @@ struct GrantCommand: AsyncParsableCommand {
                     reason: reason,
                     by: HostCommand.admin()
                 )
-                await engine.store.close()
-                print(g.id)
-            } catch {
-                await engine.store.close()
-                fail("\(error)")
             }
+            print(g.id)
         }
     }
 
@@ -261,16 +257,10 @@ struct GrantCommand: AsyncParsableCommand {
         @Option(help: "Why: the audit log records it.") var reason = ""
 
         func run() async throws {
-            bootstrapLogging(level: "warning")
-            let engine = try await store.openEngine(logger: Logger(label: "writ-server"))
-            do {
-                let g = try await engine.revoke(grant: id, by: HostCommand.admin(), reason: reason)
-                await engine.store.close()
-                print("\(g.id) revoked")
-            } catch {
-                await engine.store.close()
-                fail("\(error)")
+            let g = try await store.withEngine {
+                try await $0.revoke(grant: id, by: HostCommand.admin(), reason: reason)
             }
+            print("\(g.id) revoked")
         }
     }
 }

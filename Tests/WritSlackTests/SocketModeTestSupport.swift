@@ -118,6 +118,18 @@ final class Counter: Sendable {
     func increment() { count.withLock { $0 += 1 } }
 }
 
+/// Holds handlers back until the test opens it.
+final class Gate: Sendable {
+    private let open = Mutex(false)
+    var isOpen: Bool { open.withLock { $0 } }
+    func release() { open.withLock { $0 = true } }
+
+    /// Returns once the gate is open (or the task is cancelled).
+    func wait() async {
+        while !isOpen && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
 /// Options short enough for tests.
 func quickOptions() -> SocketModeClient.Options {
     var options = SocketModeClient.Options()
@@ -135,9 +147,9 @@ func quickOptions() -> SocketModeClient.Options {
 func startClient(
     _ fake: FakeSlack,
     options: SocketModeClient.Options = quickOptions(),
-    handlerDelay: Duration = .zero
+    handlerGate: Gate? = nil
 ) -> RunningClient {
-    startClient(options: options, handlerDelay: handlerDelay) { () throws(SlackError) -> String in
+    startClient(options: options, handlerGate: handlerGate) { () throws(SlackError) -> String in
         try await openSocketModeURL(fake)
     }
 }
@@ -145,7 +157,7 @@ func startClient(
 /// Starts a client with this `openURL`.
 func startClient(
     options: SocketModeClient.Options = quickOptions(),
-    handlerDelay: Duration = .zero,
+    handlerGate: Gate? = nil,
     openURL: @escaping @Sendable () async throws(SlackError) -> String
 ) -> RunningClient {
     let inbox = Inbox()
@@ -160,7 +172,7 @@ func startClient(
         options: options,
         logger: log.logger(),
         handler: { inbound in
-            if handlerDelay > .zero { try? await Task.sleep(for: handlerDelay) }
+            await handlerGate?.wait()
             inbox.append(inbound)
         }
     )

@@ -108,47 +108,17 @@ extension Engine {
         at now: Int64
     ) throws(WireError) -> EngineRequest {
         let flow = evaluation.flow
-        var pendingUntil = now + flow.pendingTimeout
-        // An extension nobody answers before the grant ends has nothing left to extend.
-        if let grant { pendingUntil = min(pendingUntil, grant.expiresAt) }
-        let steps = evaluation.steps.map { step in
-            AccessRequest.Step(
-                name: step.name,
-                approvers: policy.users(step.approvers, membersOf: directory.members(ofGroup:)),
-                required: step.approvals,
-                escalateAfter: step.escalation?.after,
-                escalateTo: step.escalation.map { policy.users($0.to, membersOf: directory.members(ofGroup:)) }
-                    ?? []
-            )
-        }
-        var request = EngineRequest(
-            core: AccessRequest(
-                id: EngineRequest.generateID(),
-                requester: who.name,
-                capability: capability,
-                duration: evaluation.duration,
-                reason: try Self.note(reason, "reason", limit: Policy.reasonLimit),
-                createdAt: now,
-                pendingUntil: pendingUntil,
-                steps: steps,
-                selfApprovalAllowed: flow.selfApproval
-            ),
-            kind: grant == nil ? "grant" : "extend",
-            extendsGrant: grant?.id,
+        var request = EngineRequest.new(
+            policy: policy,
+            evaluation: evaluation,
+            input: input,
+            reason: try Self.note(reason, "reason", limit: Policy.reasonLimit),
             requesterUID: who.uid,
-            flow: flow.name,
-            host: config.hostName,
-            runas: runas,
-            commands: commands,
-            grantID: nil,
-            autoRule: nil,
-            warnBefore: flow.warnBefore,
+            extending: grant.map { ($0.id, $0.expiresAt) },
             policyVersion: policyVersion,
-            fields: input.fields,
-            context: Self.contextJSON(input.context),
-            groups: input.unixGroups.sorted(),
             policyCommit: policyCommit,
-            askedFlow: input.flow
+            membersOf: directory.members(ofGroup:),
+            at: now
         )
         for error in evaluation.conditionErrors {
             logger.warning(
@@ -579,41 +549,11 @@ extension Engine {
 }
 
 extension Engine {
-    /// `--field name=value`: at most 16, names of lower-case letters, digits and `_` (up to 32),
-    /// values up to 200 characters without control characters. Conditions and hooks read them;
-    /// a bad one is refused, not dropped.
+    /// `--field name=value`, checked (`RequestLimits.fields`).
     static func requestFields(_ list: [RequestField]?) throws(WireError) -> [String: String] {
-        guard let list else { return [:] }
-        guard list.count <= 16 else { throw WireError("bad_request", "at most 16 --field options") }
-        var out: [String: String] = [:]
-        for f in list {
-            let nameOK =
-                (1...32).contains(f.name.utf8.count)
-                && f.name.utf8.first.map { $0 >= 97 && $0 <= 122 } == true
-                && f.name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
-            guard nameOK else {
-                throw WireError(
-                    "bad_request",
-                    "field name \(LogText.escape(f.name, limit: 40)) is not allowed — use lower-case letters, digits and _, e.g. --field ticket=INC-1"
-                )
-            }
-            guard f.value.unicodeScalars.count <= 200,
-                !f.value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-            else {
-                throw WireError(
-                    "bad_request",
-                    "field \(f.name): the value must be at most 200 characters without control characters"
-                )
-            }
-            guard out[f.name] == nil else { throw WireError("bad_request", "field \(f.name) is given twice") }
-            out[f.name] = f.value
+        do { return try RequestLimits.fields((list ?? []).map { ($0.name, $0.value) }) } catch {
+            throw WireError("bad_request", error.description)
         }
-        return out
-    }
-
-    static func contextJSON(_ context: [String: Value]) -> String {
-        guard !context.isEmpty else { return "{}" }
-        return EngineRequest.encodeJSON(JSONValue(context))
     }
 
     /// A refused request is audited too: `writ policy replay` shows what a new policy would have
@@ -630,7 +570,7 @@ extension Engine {
         ]
         fields += Filing.Asked(input).fields
         for (k, v) in input.fields.sorted(by: { $0.key < $1.key }) { fields.append(.init("field.\(k)", v)) }
-        if !input.context.isEmpty { fields.append(.init("context", Self.contextJSON(input.context))) }
+        if !input.context.isEmpty { fields.append(.init("context", EngineRequest.contextJSON(input.context))) }
         if let commit = policyCommit { fields.append(.init("policy_commit", commit)) }
         fields += budgetFields(budget, what: "refused requests", of: input.user)
         recordAlone(AuditEvent(time: now, event: "request.refuse", actor: input.user, fields: fields))
@@ -650,16 +590,9 @@ extension Engine {
     /// User text kept with a request (reason, comment), trimmed. Longer text is refused with its
     /// length, never cut: a cut reason can change its meaning.
     static func note(_ text: String?, _ what: String = "comment", limit: Int = 1000) throws(WireError) -> String {
-        let trimmed = String((text ?? "").trimmingSpaces)
-        // Unicode scalars, not characters: one character can carry thousands of combining marks.
-        let length = trimmed.unicodeScalars.count
-        guard length <= limit else {
-            throw WireError(
-                "bad_request",
-                "the \(what) is \(length) characters, over the limit of \(limit) — shorten it"
-            )
+        do { return try RequestLimits.note(text, what, limit: limit) } catch {
+            throw WireError("bad_request", error.description)
         }
-        return trimmed
     }
 
     /// The audit fields that say what an `AuditBudget` did: how many were not recorded before
@@ -697,23 +630,7 @@ extension Engine {
     /// At most 32 commands, each at most 4,096 bytes, 16 KiB in all: a command list is for
     /// people to read and approve, and it is stored and audited with the request.
     static func requireShortCommandList(_ commands: [String]?) throws(WireError) {
-        guard let commands else { return }
-        guard commands.count <= 32 else {
-            throw WireError("bad_request", "the request lists \(commands.count) commands; at most 32 — ask for fewer")
-        }
-        if let long = commands.first(where: { $0.utf8.count > 4096 }) {
-            throw WireError(
-                "bad_request",
-                "a command is \(long.utf8.count) bytes long, over the limit of 4096 — shorten it"
-            )
-        }
-        let total = commands.reduce(0) { $0 + $1.utf8.count }
-        guard total <= 16_384 else {
-            throw WireError(
-                "bad_request",
-                "the commands are \(total) bytes in all, over the limit of 16384 — ask for fewer"
-            )
-        }
+        do { try RequestLimits.commands(commands) } catch { throw WireError("bad_request", error.description) }
     }
 
     /// A user may have at most 20 requests pending: enough for anyone, too few to flood approvers.
@@ -728,15 +645,6 @@ extension Engine {
         if pending >= 20 {
             throw WireError("refused", "you have 20 pending requests — cancel some first (writ status, writ cancel ID)")
         }
-    }
-}
-
-extension String {
-    var trimmingSpaces: Substring {
-        var s = self[...]
-        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
-        while let l = s.last, l.isWhitespace { s = s.dropLast() }
-        return s
     }
 }
 

@@ -1,6 +1,7 @@
 import Glibc
 import WritAudit
 import WritCore
+import WritEngine
 import WritProcesses
 import WritProtocol
 import WritStore

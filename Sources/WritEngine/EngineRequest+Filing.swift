@@ -1,5 +1,6 @@
 import WritAudit
 import WritCore
+import WritExpr
 import WritPolicy
 
 /// What filing adds to a new request once the policy has spoken: the rule's decision when one
@@ -126,5 +127,76 @@ extension EngineRequest {
         case .people, .approve:
             return (user, effects)
         }
+    }
+}
+
+extension EngineRequest {
+    /// A new request (or an extension of the grant `extending`: its id and end) as the policy
+    /// evaluated it: the steps' approvers resolved to people through `membersOf`, the flow's
+    /// timeouts applied. Not yet filed: `ApprovalEngine.file` (or writd's own store) does that.
+    /// `reason` is the note as the caller checked it; `requesterUID` is 0 where no host's uid
+    /// applies (writ-server: the host fills in its own).
+    public static func new(
+        policy: Policy,
+        evaluation: Evaluation,
+        input: RequestInput,
+        reason: String,
+        requesterUID: UInt32,
+        extending grant: (id: String, expiresAt: Int64)? = nil,
+        policyVersion: String,
+        policyCommit: String?,
+        membersOf: (String) -> [String],
+        at now: Int64
+    ) -> EngineRequest {
+        let flow = evaluation.flow
+        var pendingUntil = now + flow.pendingTimeout
+        // An extension nobody answers before the grant ends has nothing left to extend.
+        if let grant { pendingUntil = min(pendingUntil, grant.expiresAt) }
+        let steps = evaluation.steps.map { step in
+            AccessRequest.Step(
+                name: step.name,
+                approvers: policy.users(step.approvers, membersOf: membersOf),
+                required: step.approvals,
+                escalateAfter: step.escalation?.after,
+                escalateTo: step.escalation.map { policy.users($0.to, membersOf: membersOf) } ?? []
+            )
+        }
+        return EngineRequest(
+            core: AccessRequest(
+                id: generateID(),
+                requester: input.user,
+                capability: input.capability,
+                duration: evaluation.duration,
+                reason: reason,
+                createdAt: now,
+                pendingUntil: pendingUntil,
+                steps: steps,
+                selfApprovalAllowed: flow.selfApproval
+            ),
+            kind: grant == nil ? "grant" : "extend",
+            extendsGrant: grant?.id,
+            requesterUID: requesterUID,
+            flow: flow.name,
+            host: input.host,
+            runas: evaluation.runas,
+            commands: evaluation.commands,
+            grantID: nil,
+            autoRule: nil,
+            warnBefore: flow.warnBefore,
+            policyVersion: policyVersion,
+            fields: input.fields,
+            context: contextJSON(input.context),
+            groups: input.unixGroups.sorted(),
+            policyCommit: policyCommit,
+            askedFlow: input.flow
+        )
+    }
+}
+
+extension EngineRequest {
+    /// Integration facts as the request keeps them: a JSON object's text.
+    public static func contextJSON(_ context: [String: Value]) -> String {
+        guard !context.isEmpty else { return "{}" }
+        return encodeJSON(JSONValue(context))
     }
 }

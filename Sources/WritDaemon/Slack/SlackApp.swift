@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import WritCore
+import WritEngine
 import WritExpr
 import WritPolicy
 import WritProcesses

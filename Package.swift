@@ -140,7 +140,8 @@ let package = Package(
         .target(
             name: "WritEngine",
             dependencies: [
-                "WritCore", "WritStore", "WritAudit", "WritPolicy", .product(name: "Crypto", package: "swift-crypto"),
+                "WritCore", "WritStore", "WritAudit", "WritExpr", "WritPolicy",
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -178,7 +179,7 @@ let package = Package(
         .target(
             name: "WritServer",
             dependencies: [
-                "WritCore", "WritEngine", "WritEnginePostgres", "WritFleetAPI",
+                "WritCore", "WritEngine", "WritEnginePostgres", "WritFleetAPI", "WritPolicy", "WritProcesses",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -193,6 +194,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

@@ -344,4 +344,94 @@ public final class FleetClient: Sendable {
         case .undocumented(let status, _): throw .busy("the server answered \(status)")
         }
     }
+
+    // MARK: requests a user of this host makes through writd
+
+    public typealias Request = Components.Schemas.Request
+
+    /// The answer of an operation whose refusals are the API's four shared ones, or why not.
+    func standard<Output: StandardOutput, Body>(
+        _ call: () async throws -> Output,
+        answer body: (Output.Ok) -> Body?
+    ) async throws(AgentError) -> Body {
+        let output: Output
+        do { output = try await call() } catch { throw Self.unreachable(server, error) }
+        if let ok = try? output.ok {
+            guard let value = body(ok) else { throw .busy("the server answered without JSON") }
+            return value
+        }
+        if let r = try? output.badRequest { throw .local(Self.refusal(try? r.body.json, status: 400)) }
+        if let r = try? output.unauthorized { throw .refused(Self.refusal(try? r.body.json, status: 401)) }
+        if let r = try? output.forbidden { throw .refused(Self.refusal(try? r.body.json, status: 403)) }
+        if let r = try? output.serviceUnavailable { throw .busy(Self.refusal(try? r.body.json, status: 503)) }
+        throw .busy("the server answered with a status its API does not name")
+    }
+
+    /// Files a request for this host, for `filing.user`.
+    public func fileRequest(_ filing: Components.Schemas.RequestFiling) async throws(AgentError) -> Request {
+        try await standard(
+            { try await quick.fileRequest(body: .json(filing)) },
+            answer: { try? $0.body.json.request }
+        )
+    }
+
+    /// `user`'s requests filed through this host, and those they may decide from it.
+    public func listRequests(user: String, groups: [String]) async throws(AgentError) -> [Request] {
+        try await standard(
+            { try await quick.listRequests(query: .init(user: user, groups: groups.joined(separator: ","))) },
+            answer: { try? $0.body.json.requests }
+        )
+    }
+
+    /// `decision.user` approves or denies request `id`.
+    public func decide(
+        _ id: String,
+        _ decision: Components.Schemas.RequestDecision
+    ) async throws(AgentError)
+        -> Request
+    {
+        try await standard(
+            { try await quick.decideRequest(path: .init(id: id), body: .json(decision)) },
+            answer: { try? $0.body.json.request }
+        )
+    }
+
+    /// The requester withdraws request `id`.
+    public func cancel(_ id: String, user: String) async throws(AgentError) -> Request {
+        try await standard(
+            { try await quick.cancelRequest(path: .init(id: id), body: .json(.init(user: user))) },
+            answer: { try? $0.body.json.request }
+        )
+    }
+
+    /// The holder ends their grant `id` early.
+    public func revokeGrant(
+        _ id: String,
+        user: String,
+        reason: String
+    ) async throws(AgentError)
+        -> Components.Schemas.Grant
+    {
+        try await standard(
+            { try await quick.revokeOwnGrant(path: .init(id: id), body: .json(.init(user: user, reason: reason))) },
+            answer: { try? $0.body.json.grant }
+        )
+    }
 }
+
+/// The generated answers of the operations whose refusals are openapi.yaml's four shared
+/// responses: read the same way whatever the operation.
+protocol StandardOutput {
+    associatedtype Ok
+    var ok: Ok { get throws }
+    var badRequest: Components.Responses.BadRequest { get throws }
+    var unauthorized: Components.Responses.Unauthorized { get throws }
+    var forbidden: Components.Responses.Forbidden { get throws }
+    var serviceUnavailable: Components.Responses.Unavailable { get throws }
+}
+
+extension Operations.FileRequest.Output: StandardOutput {}
+extension Operations.ListRequests.Output: StandardOutput {}
+extension Operations.DecideRequest.Output: StandardOutput {}
+extension Operations.CancelRequest.Output: StandardOutput {}
+extension Operations.RevokeOwnGrant.Output: StandardOutput {}

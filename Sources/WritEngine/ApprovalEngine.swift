@@ -131,11 +131,17 @@ public struct ApprovalEngine: Sendable {
         }
     }
 
-    /// The requester withdraws a pending request.
-    public func cancel(_ id: String, by who: Principal) async throws(EngineError) -> EngineRequest {
+    /// The requester withdraws a pending request. `check` runs on the locked request first, as
+    /// for `decide`.
+    public func cancel(
+        _ id: String,
+        by who: Principal,
+        check: @escaping @Sendable (EngineRequest) throws(EngineError) -> Void = { _ in }
+    ) async throws(EngineError) -> EngineRequest {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> EngineRequest in
             guard var r = try await tx.request(id, forUpdate: true) else { throw .notFound("no request \(id)") }
+            try check(r)
             var records: [AuditEvent] = []
             _ = try await apply(
                 try r.cancel(by: who.user, via: who.via, at: now),
@@ -200,10 +206,18 @@ public struct ApprovalEngine: Sendable {
     }
 
     /// Ends a running grant now. Revoking a grant that has already ended is refused.
-    public func revoke(grant id: String, by who: Principal, reason: String) async throws(EngineError) -> EngineGrant {
+    /// `check` runs on the locked grant first (the caller's rules: whose grant it is); it throws
+    /// `.refused` or `.notFound` to stop.
+    public func revoke(
+        grant id: String,
+        by who: Principal,
+        reason: String,
+        check: @escaping @Sendable (EngineGrant) throws(EngineError) -> Void = { _ in }
+    ) async throws(EngineError) -> EngineGrant {
         let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> EngineGrant in
             guard var g = try await tx.grant(id, forUpdate: true) else { throw .notFound("no grant \(id)") }
+            try check(g)
             guard g.endedAt == nil, g.expiresAt > now else {
                 throw .refused("grant \(id) has already ended (\(g.endReason ?? "expired"))")
             }

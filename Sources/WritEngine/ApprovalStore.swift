@@ -47,6 +47,9 @@ public protocol StoreTransaction: Sendable {
     /// Pending requests whose next deadline (`core.nextDeadline`) is at or before `now`, oldest
     /// deadline first, at most `limit`; locked, and rows locked elsewhere skipped.
     func claimDueRequests(now: Int64, limit: Int) async throws(EngineError) -> [EngineRequest]
+    /// Newest first, at most `limit`: with `requester`, theirs that are pending or were filed
+    /// after `since`; without, every pending request. Not locked.
+    func recentRequests(requester: String?, since: Int64, limit: Int) async throws(EngineError) -> [EngineRequest]
 
     func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant?
     /// Fails with `.refused` when the request already has a grant (the only constraint the engine

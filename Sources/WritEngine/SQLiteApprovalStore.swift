@@ -272,6 +272,22 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             )
         }
 
+        func recentRequests(requester: String?, since: Int64, limit: Int) async throws(EngineError) -> [EngineRequest] {
+            guard let requester else {
+                return try requests(
+                    "SELECT body FROM requests WHERE state = 'pending' ORDER BY created_at DESC LIMIT ?1",
+                    [.int(Int64(limit))]
+                )
+            }
+            return try requests(
+                """
+                SELECT body FROM requests WHERE requester = ?1 AND (state = 'pending' OR created_at > ?2)
+                ORDER BY created_at DESC LIMIT ?3
+                """,
+                [.text(requester), .int(since), .int(Int64(limit))]
+            )
+        }
+
         private enum Bind {
             case int(Int64)
             case text(String)

@@ -395,6 +395,29 @@ public final class PostgresApprovalStore: ApprovalStore {
             return out
         }
 
+        func recentRequests(
+            requester: String?,
+            since: Int64,
+            limit: Int
+        ) async throws(EngineError) -> [EngineRequest] {
+            let rows =
+                if let requester {
+                    try await strings(
+                        """
+                        SELECT body FROM requests WHERE requester = \(requester) AND (state = 'pending' OR created_at > \(since))
+                        ORDER BY created_at DESC LIMIT \(limit)
+                        """
+                    )
+                } else {
+                    try await strings(
+                        "SELECT body FROM requests WHERE state = 'pending' ORDER BY created_at DESC LIMIT \(limit)"
+                    )
+                }
+            var out: [EngineRequest] = []
+            for b in rows { out.append(try EngineRequest(document: b)) }
+            return out
+        }
+
         func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant? {
             let rows =
                 forUpdate

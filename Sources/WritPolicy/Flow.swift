@@ -58,6 +58,10 @@ public struct Flow: Sendable, Equatable {
     public let slackChannel: String?
     /// Whether a click in Slack may approve a request of this flow.
     public let slackApprove: SlackApproval
+    /// In a fleet: the hosts (globs) whose users' `writ approve` counts for this flow's requests
+    /// on any host, besides the request's own host. Empty: an approval through a host counts only
+    /// for requests for that host, so a compromised host cannot approve access anywhere else.
+    public let approveFromHosts: [String]
 
     init(
         name: String,
@@ -83,7 +87,8 @@ public struct Flow: Sendable, Equatable {
         autoApprove: [AutoRule] = [],
         hooks: FlowHooks = FlowHooks(),
         slackChannel: String? = nil,
-        slackApprove: SlackApproval = .allowed
+        slackApprove: SlackApproval = .allowed,
+        approveFromHosts: [String] = []
     ) {
         self.name = name
         self.description = description
@@ -109,6 +114,14 @@ public struct Flow: Sendable, Equatable {
         self.hooks = hooks
         self.slackChannel = slackChannel
         self.slackApprove = slackApprove
+        self.approveFromHosts = approveFromHosts
+    }
+
+    /// Whether a user's approval through `approver` (a host, from its certificate) counts for a
+    /// request for `requestHost`: the same host, or one `approve_from_hosts` names.
+    public func acceptsApproval(through approver: String, forRequestOn requestHost: String) -> Bool {
+        let identity = HostIdentity(nodename: approver)
+        return identity.matches(requestHost) || approveFromHosts.contains { identity.matches($0) }
     }
 
     /// Whether one of the flow's host globs matches `host` or its short name (the part before the

@@ -324,6 +324,20 @@ extension PolicyParser {
         return groups
     }
 
+    /// One host glob of a list (`hosts:`, `approve_from_hosts:`).
+    static func hostGlob(_ parser: inout PolicyParser, _ item: Node, _ label: String) -> Located<String>? {
+        guard let host = parser.word(item, label: label) else { return nil }
+        // The CLI and the modules compare host globs as ASCII bytes.
+        guard host.value.utf8.allSatisfy({ $0 < 0x80 }) else {
+            parser.report(
+                "\(label) is '\(LogText.escape(host.value, limit: 60))': host patterns must be ASCII",
+                at: item
+            )
+            return nil
+        }
+        return host
+    }
+
     /// The keys flows and `defaults:` share.
     mutating func settings(_ fields: Fields, in place: String) -> FlowSettings {
         var s = FlowSettings()
@@ -334,19 +348,9 @@ extension PolicyParser {
                 name: "hosts",
                 in: place,
                 example: "[\"web-*\", db-01]",
-                allowEmpty: false
-            ) { parser, item, label -> Located<String>? in
-                guard let host = parser.word(item, label: label) else { return nil }
-                // The CLI and the modules compare host globs as ASCII bytes.
-                guard host.value.utf8.allSatisfy({ $0 < 0x80 }) else {
-                    parser.report(
-                        "\(label) is '\(LogText.escape(host.value, limit: 60))': host patterns must be ASCII",
-                        at: item
-                    )
-                    return nil
-                }
-                return host
-            }
+                allowEmpty: false,
+                item: Self.hostGlob
+            )
             if let hosts { s.hosts = Located(value: hosts.map(\.value), position: fields.position(of: "hosts")) }
         }
         if let node = fields["runas"],

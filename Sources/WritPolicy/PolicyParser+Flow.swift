@@ -6,7 +6,7 @@ extension PolicyParser {
     static let flowKeys = [
         "name", "description", "capability", "hosts", "runas", "commands", "requesters", "approvers", "approvals",
         "steps", "self_approval", "duration", "reason", "pending_timeout", "warn_before", "auto_deny", "break_glass",
-        "auto_approve", "hooks", "slack_channel", "slack_approve",
+        "auto_approve", "hooks", "slack_channel", "slack_approve", "approve_from_hosts",
     ]
     static let principalKeys = ["users", "unix_groups", "groups"]
     static let ruleKeys = ["name", "requester_in", "window", "when", "max_duration"]
@@ -189,6 +189,20 @@ extension PolicyParser {
             }
         }
 
+        var approveFromHosts: [String] = []
+        if let node = fields["approve_from_hosts"] {
+            let hosts = items(
+                node,
+                position: fields.position(of: "approve_from_hosts"),
+                name: "approve_from_hosts",
+                in: place,
+                example: "[\"bastion-*\"]",
+                allowEmpty: true,
+                item: Self.hostGlob
+            )
+            if let hosts { approveFromHosts = hosts.map(\.value) } else { valid = false }
+        }
+
         var hooks = FlowHooks()
         if let node = fields["hooks"] {
             if let parsed = self.hooks(node, position: fields.position(of: "hooks"), in: place) {
@@ -308,7 +322,8 @@ extension PolicyParser {
             autoApprove: rules,
             hooks: hooks,
             slackChannel: slackChannel?.value,
-            slackApprove: slackApprove
+            slackApprove: slackApprove,
+            approveFromHosts: approveFromHosts
         )
         return (name, flow)
     }

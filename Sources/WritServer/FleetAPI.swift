@@ -15,6 +15,7 @@ struct FleetAPI: APIProtocol {
     let engine: ApprovalEngine
     let hub: GrantFeedHub
     let ca: FleetCA
+    let policy: ServerPolicy
     let configuration: ServerConfiguration
     let logger: Logger
     /// Enrollments and renewals being signed: apart, so that a flood of enrollment attempts
@@ -22,10 +23,18 @@ struct FleetAPI: APIProtocol {
     let enrolling: InFlightLimit
     let renewing: InFlightLimit
 
-    init(engine: ApprovalEngine, hub: GrantFeedHub, ca: FleetCA, configuration: ServerConfiguration, logger: Logger) {
+    init(
+        engine: ApprovalEngine,
+        hub: GrantFeedHub,
+        ca: FleetCA,
+        policy: ServerPolicy,
+        configuration: ServerConfiguration,
+        logger: Logger
+    ) {
         self.engine = engine
         self.hub = hub
         self.ca = ca
+        self.policy = policy
         self.configuration = configuration
         self.logger = logger
         enrolling = InFlightLimit(configuration.maxSigning)
@@ -301,16 +310,7 @@ extension Operations.Enroll.Output: RefusalAnswer {
     }
 }
 
-extension Operations.Renew.Output: RefusalAnswer {
-    static func refused(_ refusal: FleetAPI.Refusal, _ problem: Components.Schemas.Problem) -> Self {
-        switch refusal {
-        case .badRequest: .badRequest(.init(body: .json(problem)))
-        case .unauthorized: .unauthorized(.init(body: .json(problem)))
-        case .unavailable, .failed: .serviceUnavailable(.init(body: .json(problem)))
-        case .forbidden, .gone, .conflict: .forbidden(.init(body: .json(problem)))
-        }
-    }
-}
+extension Operations.Renew.Output: StandardRefusals {}
 
 extension Operations.GrantSnapshot.Output: RefusalAnswer {
     static func refused(_ refusal: FleetAPI.Refusal, _ problem: Components.Schemas.Problem) -> Self {

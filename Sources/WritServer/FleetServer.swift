@@ -8,6 +8,7 @@ import NIOSSL
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import ServiceLifecycle
+import UnixSignals
 import WritEngine
 import WritFleetAPI
 import X509
@@ -39,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     /// How often due work (expiry, escalation, pending timeouts) is claimed; every replica
     /// claims, each row is done once.
     public var tickInterval: Duration = .seconds(1)
+    /// How often the policy file is checked for a change (SIGHUP checks at once).
+    public var policyCheckInterval: Duration = .seconds(5)
 
     public init() {}
 }
@@ -103,12 +106,20 @@ struct AgentPeerMiddleware: RouterMiddleware {
 public struct FleetServer: Sendable {
     public let engine: ApprovalEngine
     public let ca: FleetCA
+    public let policy: ServerPolicy
     public let configuration: ServerConfiguration
     let logger: Logger
 
-    public init(engine: ApprovalEngine, ca: FleetCA, configuration: ServerConfiguration, logger: Logger) {
+    public init(
+        engine: ApprovalEngine,
+        ca: FleetCA,
+        policy: ServerPolicy,
+        configuration: ServerConfiguration,
+        logger: Logger
+    ) {
         self.engine = engine
         self.ca = ca
+        self.policy = policy
         self.configuration = configuration
         self.logger = logger
     }
@@ -144,7 +155,14 @@ public struct FleetServer: Sendable {
         )
         let router = Router(context: FleetRequestContext.self)
         router.add(middleware: AgentPeerMiddleware(maxBodyBytes: configuration.maxBodyBytes))
-        let api = FleetAPI(engine: engine, hub: hub, ca: ca, configuration: configuration, logger: logger)
+        let api = FleetAPI(
+            engine: engine,
+            hub: hub,
+            ca: ca,
+            policy: policy,
+            configuration: configuration,
+            logger: logger
+        )
         try api.registerHandlers(on: router, middlewares: [ErrorHandlingMiddleware()])
         let app = Application(
             router: router,
@@ -169,6 +187,7 @@ public struct FleetServer: Sendable {
                 services: [
                     app, DueWork(engine: engine, interval: configuration.tickInterval, logger: logger),
                     FeedService(hub: hub),
+                    PolicyWatch(policy: policy, interval: configuration.policyCheckInterval),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -210,6 +229,24 @@ struct DueWork: Service {
                 failing = true
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// Reads the policy file again when it changes: checked every `interval`, and at once on SIGHUP.
+struct PolicyWatch: Service {
+    let policy: ServerPolicy
+    let interval: Duration
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let onHangup = Task {
+            for await _ in hangups { policy.reload(force: true) }
+        }
+        defer { onHangup.cancel() }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            policy.reload()
         }
     }
 }

@@ -30,7 +30,11 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "The server's state: its CA (ca/), and the SQLite store when --database is not given.")
     var stateDir = "/var/lib/writ-server"
 
-    func openEngine(logger: Logger) async throws -> ApprovalEngine {
+    /// `flowMaxDuration`: a flow's longest grant under the policy in force (extensions).
+    func openEngine(
+        logger: Logger,
+        flowMaxDuration: @escaping @Sendable (String) -> Int64? = { _ in nil }
+    ) async throws -> ApprovalEngine {
         var password: String?
         if let file = databasePasswordFile {
             do {
@@ -48,7 +52,7 @@ struct StoreOptions: ParsableArguments {
                 stateDirectory: stateDir,
                 logger: logger
             )
-            return ApprovalEngine(store: store)
+            return ApprovalEngine(store: store, flowMaxDuration: flowMaxDuration)
         } catch {
             fail("cannot open the store: \(error)")
         }
@@ -98,6 +102,11 @@ struct Serve: AsyncParsableCommand {
     var agentCertificateLifetime = "24h"
     @Option(help: "Long-polls pending at once, at most.") var maxWaiters = 50_000
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(
+        help:
+            "The fleet's policy (writd's format; check it with writ policy validate). Read again when it changes, or on SIGHUP; a file that fails keeps the last good policy."
+    )
+    var policy = "/etc/writ-server/policy.yaml"
 
     func run() async throws {
         bootstrapLogging(level: logLevel)
@@ -124,7 +133,11 @@ struct Serve: AsyncParsableCommand {
             }
         }
         configuration.names = names
-        let engine = try await store.openEngine(logger: logger)
+        let policy = ServerPolicy(path: policy, logger: logger)
+        policy.reload(force: true)
+        let engine = try await store.openEngine(logger: logger) { flow in
+            policy.current?.policy.flow(named: flow)?.maxDuration
+        }
         let ca: FleetCA
         do {
             ca = try FleetCA.loadOrCreate(directory: store.stateDir + "/ca")
@@ -137,7 +150,13 @@ struct Serve: AsyncParsableCommand {
             limit.rlim_cur = limit.rlim_max
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
-        let server = FleetServer(engine: engine, ca: ca, configuration: configuration, logger: logger)
+        let server = FleetServer(
+            engine: engine,
+            ca: ca,
+            policy: policy,
+            configuration: configuration,
+            logger: logger
+        )
         let announce = "as \(names.joined(separator: ", ")); CA sha256 \(FleetPKI.fingerprint(ca.certificate))"
         try await server.run { [address = configuration.address] port in
             logger.notice("listening on \(address):\(port) \(announce)")

@@ -18,6 +18,20 @@ public enum TempDir {
         return dir
     }
 
+    /// Writes `text` to `path` (0644), replacing the file whole: a reader sees the old or the
+    /// new contents, never a part.
+    public static func write(_ text: String, to path: String) throws {
+        let temporary = path + ".new"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HarnessError("open \(temporary): errno \(errno)") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(temporary, path) == 0 else {
+            throw HarnessError("write \(path): errno \(errno)")
+        }
+    }
+
     /// Each directory made, with everything in it (a store's database, journal, WAL; a server's
     /// CA directory).
     static func removeAll() {

@@ -319,6 +319,504 @@ extension Components {
                 case serverTimeMs = "server_time_ms"
             }
         }
+        /// - Remark: Generated from `#/components/schemas/RequestFiling`.
+        public struct RequestFiling: Codable, Hashable, Sendable {
+            /// The Unix account asking, as the host's kernel reports it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/user`.
+            public var user: Swift.String
+            /// The account's Unix groups on the host.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/groups`.
+            public var groups: [Swift.String]?
+            /// sudo or login.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/capability`.
+            public var capability: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/flow`.
+            public var flow: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/runas`.
+            public var runas: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/commands`.
+            public var commands: [Swift.String]?
+            /// Seconds.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/duration`.
+            public var duration: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/reason`.
+            public var reason: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RequestFiling/fields`.
+            public var fields: [Components.Schemas.Field]?
+            /// Creates a new `RequestFiling`.
+            ///
+            /// - Parameters:
+            ///   - user: The Unix account asking, as the host's kernel reports it.
+            ///   - groups: The account's Unix groups on the host.
+            ///   - capability: sudo or login.
+            ///   - flow:
+            ///   - runas:
+            ///   - commands:
+            ///   - duration: Seconds.
+            ///   - reason:
+            ///   - fields:
+            public init(
+                user: Swift.String,
+                groups: [Swift.String]? = nil,
+                capability: Swift.String,
+                flow: Swift.String? = nil,
+                runas: Swift.String? = nil,
+                commands: [Swift.String]? = nil,
+                duration: Swift.Int64? = nil,
+                reason: Swift.String? = nil,
+                fields: [Components.Schemas.Field]? = nil
+            ) {
+                self.user = user
+                self.groups = groups
+                self.capability = capability
+                self.flow = flow
+                self.runas = runas
+                self.commands = commands
+                self.duration = duration
+                self.reason = reason
+                self.fields = fields
+            }
+            public enum CodingKeys: String, CodingKey {
+                case user
+                case groups
+                case capability
+                case flow
+                case runas
+                case commands
+                case duration
+                case reason
+                case fields
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Field`.
+        public struct Field: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Field/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Field/value`.
+            public var value: Swift.String
+            /// Creates a new `Field`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - value:
+            public init(
+                name: Swift.String,
+                value: Swift.String
+            ) {
+                self.name = name
+                self.value = value
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case value
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Actor`.
+        public struct Actor: Codable, Hashable, Sendable {
+            /// The Unix account acting, as the host's kernel reports it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Actor/user`.
+            public var user: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Actor/groups`.
+            public var groups: [Swift.String]?
+            /// - Remark: Generated from `#/components/schemas/Actor/reason`.
+            public var reason: Swift.String?
+            /// Creates a new `Actor`.
+            ///
+            /// - Parameters:
+            ///   - user: The Unix account acting, as the host's kernel reports it.
+            ///   - groups:
+            ///   - reason:
+            public init(
+                user: Swift.String,
+                groups: [Swift.String]? = nil,
+                reason: Swift.String? = nil
+            ) {
+                self.user = user
+                self.groups = groups
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case user
+                case groups
+                case reason
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RequestDecision`.
+        public struct RequestDecision: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RequestDecision/user`.
+            public var user: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RequestDecision/groups`.
+            public var groups: [Swift.String]?
+            /// true approves, false denies (a denial needs a reason).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RequestDecision/approve`.
+            public var approve: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/RequestDecision/comment`.
+            public var comment: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RequestDecision/reason`.
+            public var reason: Swift.String?
+            /// Creates a new `RequestDecision`.
+            ///
+            /// - Parameters:
+            ///   - user:
+            ///   - groups:
+            ///   - approve: true approves, false denies (a denial needs a reason).
+            ///   - comment:
+            ///   - reason:
+            public init(
+                user: Swift.String,
+                groups: [Swift.String]? = nil,
+                approve: Swift.Bool,
+                comment: Swift.String? = nil,
+                reason: Swift.String? = nil
+            ) {
+                self.user = user
+                self.groups = groups
+                self.approve = approve
+                self.comment = comment
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case user
+                case groups
+                case approve
+                case comment
+                case reason
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Approval`.
+        public struct Approval: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Approval/by`.
+            public var by: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Approval/at`.
+            public var at: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Approval/comment`.
+            public var comment: Swift.String
+            /// Creates a new `Approval`.
+            ///
+            /// - Parameters:
+            ///   - by:
+            ///   - at:
+            ///   - comment:
+            public init(
+                by: Swift.String,
+                at: Swift.Int64,
+                comment: Swift.String
+            ) {
+                self.by = by
+                self.at = at
+                self.comment = comment
+            }
+            public enum CodingKeys: String, CodingKey {
+                case by
+                case at
+                case comment
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Step`.
+        public struct Step: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Step/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Step/approvers`.
+            public var approvers: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Step/required`.
+            public var required: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Step/approvals`.
+            public var approvals: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Step/escalates_at`.
+            public var escalatesAt: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Step/escalated`.
+            public var escalated: Swift.Bool
+            /// Creates a new `Step`.
+            ///
+            /// - Parameters:
+            ///   - name:
+            ///   - approvers:
+            ///   - required:
+            ///   - approvals:
+            ///   - escalatesAt:
+            ///   - escalated:
+            public init(
+                name: Swift.String,
+                approvers: [Swift.String],
+                required: Swift.Int,
+                approvals: [Swift.String],
+                escalatesAt: Swift.Int64? = nil,
+                escalated: Swift.Bool
+            ) {
+                self.name = name
+                self.approvers = approvers
+                self.required = required
+                self.approvals = approvals
+                self.escalatesAt = escalatesAt
+                self.escalated = escalated
+            }
+            public enum CodingKeys: String, CodingKey {
+                case name
+                case approvers
+                case required
+                case approvals
+                case escalatesAt = "escalates_at"
+                case escalated
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/Request`.
+        public struct Request: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Request/id`.
+            public var id: Swift.String
+            /// grant, or extend.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Request/kind`.
+            public var kind: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/extends_grant`.
+            public var extendsGrant: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/requester`.
+            public var requester: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/capability`.
+            public var capability: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/flow`.
+            public var flow: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/host`.
+            public var host: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/runas`.
+            public var runas: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/commands`.
+            public var commands: [Swift.String]?
+            /// - Remark: Generated from `#/components/schemas/Request/duration`.
+            public var duration: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Request/reason`.
+            public var reason: Swift.String
+            /// pending, approved, denied, expired, cancelled.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Request/state`.
+            public var state: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/created_at`.
+            public var createdAt: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Request/pending_until`.
+            public var pendingUntil: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Request/required_approvals`.
+            public var requiredApprovals: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Request/approvals`.
+            public var approvals: [Components.Schemas.Approval]
+            /// - Remark: Generated from `#/components/schemas/Request/approvers`.
+            public var approvers: [Swift.String]
+            /// - Remark: Generated from `#/components/schemas/Request/decided_at`.
+            public var decidedAt: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/Request/decided_by`.
+            public var decidedBy: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/decision_note`.
+            public var decisionNote: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/grant_id`.
+            public var grantId: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/auto_rule`.
+            public var autoRule: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/policy_version`.
+            public var policyVersion: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Request/steps`.
+            public var steps: [Components.Schemas.Step]
+            /// - Remark: Generated from `#/components/schemas/Request/current_step`.
+            public var currentStep: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/Request/fields`.
+            public var fields: [Components.Schemas.Field]?
+            /// - Remark: Generated from `#/components/schemas/Request/decided_via`.
+            public var decidedVia: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/Request/policy_commit`.
+            public var policyCommit: Swift.String?
+            /// Creates a new `Request`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - kind: grant, or extend.
+            ///   - extendsGrant:
+            ///   - requester:
+            ///   - capability:
+            ///   - flow:
+            ///   - host:
+            ///   - runas:
+            ///   - commands:
+            ///   - duration:
+            ///   - reason:
+            ///   - state: pending, approved, denied, expired, cancelled.
+            ///   - createdAt:
+            ///   - pendingUntil:
+            ///   - requiredApprovals:
+            ///   - approvals:
+            ///   - approvers:
+            ///   - decidedAt:
+            ///   - decidedBy:
+            ///   - decisionNote:
+            ///   - grantId:
+            ///   - autoRule:
+            ///   - policyVersion:
+            ///   - steps:
+            ///   - currentStep:
+            ///   - fields:
+            ///   - decidedVia:
+            ///   - policyCommit:
+            public init(
+                id: Swift.String,
+                kind: Swift.String,
+                extendsGrant: Swift.String? = nil,
+                requester: Swift.String,
+                capability: Swift.String,
+                flow: Swift.String,
+                host: Swift.String,
+                runas: Swift.String,
+                commands: [Swift.String]? = nil,
+                duration: Swift.Int64,
+                reason: Swift.String,
+                state: Swift.String,
+                createdAt: Swift.Int64,
+                pendingUntil: Swift.Int64,
+                requiredApprovals: Swift.Int,
+                approvals: [Components.Schemas.Approval],
+                approvers: [Swift.String],
+                decidedAt: Swift.Int64? = nil,
+                decidedBy: Swift.String? = nil,
+                decisionNote: Swift.String? = nil,
+                grantId: Swift.String? = nil,
+                autoRule: Swift.String? = nil,
+                policyVersion: Swift.String,
+                steps: [Components.Schemas.Step],
+                currentStep: Swift.Int? = nil,
+                fields: [Components.Schemas.Field]? = nil,
+                decidedVia: Swift.String? = nil,
+                policyCommit: Swift.String? = nil
+            ) {
+                self.id = id
+                self.kind = kind
+                self.extendsGrant = extendsGrant
+                self.requester = requester
+                self.capability = capability
+                self.flow = flow
+                self.host = host
+                self.runas = runas
+                self.commands = commands
+                self.duration = duration
+                self.reason = reason
+                self.state = state
+                self.createdAt = createdAt
+                self.pendingUntil = pendingUntil
+                self.requiredApprovals = requiredApprovals
+                self.approvals = approvals
+                self.approvers = approvers
+                self.decidedAt = decidedAt
+                self.decidedBy = decidedBy
+                self.decisionNote = decisionNote
+                self.grantId = grantId
+                self.autoRule = autoRule
+                self.policyVersion = policyVersion
+                self.steps = steps
+                self.currentStep = currentStep
+                self.fields = fields
+                self.decidedVia = decidedVia
+                self.policyCommit = policyCommit
+            }
+            public enum CodingKeys: String, CodingKey {
+                case id
+                case kind
+                case extendsGrant = "extends_grant"
+                case requester
+                case capability
+                case flow
+                case host
+                case runas
+                case commands
+                case duration
+                case reason
+                case state
+                case createdAt = "created_at"
+                case pendingUntil = "pending_until"
+                case requiredApprovals = "required_approvals"
+                case approvals
+                case approvers
+                case decidedAt = "decided_at"
+                case decidedBy = "decided_by"
+                case decisionNote = "decision_note"
+                case grantId = "grant_id"
+                case autoRule = "auto_rule"
+                case policyVersion = "policy_version"
+                case steps
+                case currentStep = "current_step"
+                case fields
+                case decidedVia = "decided_via"
+                case policyCommit = "policy_commit"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RequestAnswer`.
+        public struct RequestAnswer: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RequestAnswer/request`.
+            public var request: Components.Schemas.Request
+            /// - Remark: Generated from `#/components/schemas/RequestAnswer/server_time_ms`.
+            public var serverTimeMs: Swift.Int64
+            /// Creates a new `RequestAnswer`.
+            ///
+            /// - Parameters:
+            ///   - request:
+            ///   - serverTimeMs:
+            public init(
+                request: Components.Schemas.Request,
+                serverTimeMs: Swift.Int64
+            ) {
+                self.request = request
+                self.serverTimeMs = serverTimeMs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case request
+                case serverTimeMs = "server_time_ms"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RequestList`.
+        public struct RequestList: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RequestList/requests`.
+            public var requests: [Components.Schemas.Request]
+            /// - Remark: Generated from `#/components/schemas/RequestList/server_time_ms`.
+            public var serverTimeMs: Swift.Int64
+            /// Creates a new `RequestList`.
+            ///
+            /// - Parameters:
+            ///   - requests:
+            ///   - serverTimeMs:
+            public init(
+                requests: [Components.Schemas.Request],
+                serverTimeMs: Swift.Int64
+            ) {
+                self.requests = requests
+                self.serverTimeMs = serverTimeMs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case requests
+                case serverTimeMs = "server_time_ms"
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/GrantAnswer`.
+        public struct GrantAnswer: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/GrantAnswer/grant`.
+            public var grant: Components.Schemas.Grant
+            /// - Remark: Generated from `#/components/schemas/GrantAnswer/server_time_ms`.
+            public var serverTimeMs: Swift.Int64
+            /// Creates a new `GrantAnswer`.
+            ///
+            /// - Parameters:
+            ///   - grant:
+            ///   - serverTimeMs:
+            public init(
+                grant: Components.Schemas.Grant,
+                serverTimeMs: Swift.Int64
+            ) {
+                self.grant = grant
+                self.serverTimeMs = serverTimeMs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case grant
+                case serverTimeMs = "server_time_ms"
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/AuditHead`.
         public struct AuditHead: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/AuditHead/seq`.

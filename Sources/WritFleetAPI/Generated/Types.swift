@@ -68,6 +68,42 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/agent/audit`.
     /// - Remark: Generated from `#/paths//v1/agent/audit/post(uploadAudit)`.
     func uploadAudit(_ input: Operations.UploadAudit.Input) async throws -> Operations.UploadAudit.Output
+    /// A user's requests filed through the calling host, and the requests they may approve from it.
+    ///
+    /// - Remark: HTTP `GET /v1/agent/requests`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/get(listRequests)`.
+    func listRequests(_ input: Operations.ListRequests.Input) async throws -> Operations.ListRequests.Output
+    /// Files a request for the calling host, for one of its users.
+    ///
+    /// The host vouches for the user: writd takes the name and groups from the kernel
+    /// (SO_PEERCRED) and the account database. The request is for the calling host; the
+    /// server's policy decides it as writd standalone would, and the requester is recorded as
+    /// "USER on HOST".
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/post(fileRequest)`.
+    func fileRequest(_ input: Operations.FileRequest.Input) async throws -> Operations.FileRequest.Output
+    /// A user of the calling host approves or denies a pending request.
+    ///
+    /// Counts only when the user is an approver of the request's current step under the
+    /// policy in force, and the flow accepts approvals through this host: the request's own
+    /// host, or one its `approve_from_hosts` names.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests/{id}/decision`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/{id}/decision/post(decideRequest)`.
+    func decideRequest(_ input: Operations.DecideRequest.Input) async throws -> Operations.DecideRequest.Output
+    /// The requester withdraws a pending request filed through the calling host.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/{id}/cancel/post(cancelRequest)`.
+    func cancelRequest(_ input: Operations.CancelRequest.Input) async throws -> Operations.CancelRequest.Output
+    /// A grant's holder ends it early through a host it covers.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/grants/{id}/revoke`.
+    /// - Remark: Generated from `#/paths//v1/agent/grants/{id}/revoke/post(revokeOwnGrant)`.
+    func revokeOwnGrant(_ input: Operations.RevokeOwnGrant.Input) async throws -> Operations.RevokeOwnGrant.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -156,6 +192,88 @@ extension APIProtocol {
         body: Operations.UploadAudit.Input.Body
     ) async throws -> Operations.UploadAudit.Output {
         try await uploadAudit(Operations.UploadAudit.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A user's requests filed through the calling host, and the requests they may approve from it.
+    ///
+    /// - Remark: HTTP `GET /v1/agent/requests`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/get(listRequests)`.
+    public func listRequests(
+        query: Operations.ListRequests.Input.Query,
+        headers: Operations.ListRequests.Input.Headers = .init()
+    ) async throws -> Operations.ListRequests.Output {
+        try await listRequests(Operations.ListRequests.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Files a request for the calling host, for one of its users.
+    ///
+    /// The host vouches for the user: writd takes the name and groups from the kernel
+    /// (SO_PEERCRED) and the account database. The request is for the calling host; the
+    /// server's policy decides it as writd standalone would, and the requester is recorded as
+    /// "USER on HOST".
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/post(fileRequest)`.
+    public func fileRequest(
+        headers: Operations.FileRequest.Input.Headers = .init(),
+        body: Operations.FileRequest.Input.Body
+    ) async throws -> Operations.FileRequest.Output {
+        try await fileRequest(Operations.FileRequest.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A user of the calling host approves or denies a pending request.
+    ///
+    /// Counts only when the user is an approver of the request's current step under the
+    /// policy in force, and the flow accepts approvals through this host: the request's own
+    /// host, or one its `approve_from_hosts` names.
+    ///
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests/{id}/decision`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/{id}/decision/post(decideRequest)`.
+    public func decideRequest(
+        path: Operations.DecideRequest.Input.Path,
+        headers: Operations.DecideRequest.Input.Headers = .init(),
+        body: Operations.DecideRequest.Input.Body
+    ) async throws -> Operations.DecideRequest.Output {
+        try await decideRequest(Operations.DecideRequest.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The requester withdraws a pending request filed through the calling host.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/requests/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//v1/agent/requests/{id}/cancel/post(cancelRequest)`.
+    public func cancelRequest(
+        path: Operations.CancelRequest.Input.Path,
+        headers: Operations.CancelRequest.Input.Headers = .init(),
+        body: Operations.CancelRequest.Input.Body
+    ) async throws -> Operations.CancelRequest.Output {
+        try await cancelRequest(Operations.CancelRequest.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A grant's holder ends it early through a host it covers.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/grants/{id}/revoke`.
+    /// - Remark: Generated from `#/paths//v1/agent/grants/{id}/revoke/post(revokeOwnGrant)`.
+    public func revokeOwnGrant(
+        path: Operations.RevokeOwnGrant.Input.Path,
+        headers: Operations.RevokeOwnGrant.Input.Headers = .init(),
+        body: Operations.RevokeOwnGrant.Input.Body
+    ) async throws -> Operations.RevokeOwnGrant.Output {
+        try await revokeOwnGrant(Operations.RevokeOwnGrant.Input(
+            path: path,
             headers: headers,
             body: body
         ))

@@ -1,0 +1,340 @@
+import Glibc
+import WritCore
+import WritEngine
+import WritFleetAPI
+import WritPolicy
+import WritProcesses
+
+/// Requests and decisions a host relays for its users (`writ request`, `writ approve`, … on an
+/// enrolled host). The host vouches for the account name, which its kernel reported; the server
+/// records "USER on HOST" and never lets one host's word reach further than the policy allows:
+/// a request through a host is for that host, a user sees and cancels only what they filed
+/// through it, and an approval through it counts only for requests for it or for flows whose
+/// `approve_from_hosts` names it.
+extension FleetAPI {
+    /// Pending requests one account may have at once (as writd standalone).
+    static let pendingPerUser = 20
+    /// Requests listed, at most: a user's own, and those they may approve.
+    static let listLimit = 200
+
+    func requirePolicy() throws(Refusal) -> ServerPolicy.Loaded {
+        guard let loaded = policy.current else {
+            throw .forbidden(
+                "writ-server has no valid policy, so it cannot take requests — an admin must fix \(policy.path) (writ policy validate)"
+            )
+        }
+        return loaded
+    }
+
+    /// A Unix account name as a host's kernel reported it: 1 to 32 printable ASCII bytes, none of
+    /// them `:` or `/`, not starting with `-`.
+    static func account(_ user: String) throws(Refusal) -> String {
+        let bytes = user.utf8
+        guard (1...32).contains(bytes.count), bytes.first != UInt8(ascii: "-"),
+            bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") && $0 != UInt8(ascii: "/") })
+        else {
+            throw .badRequest("\(LogText.escape(user, limit: 40)) is not a Unix account name")
+        }
+        return user
+    }
+
+    static func groups(_ names: [String]?) throws(Refusal) -> Set<String> {
+        let names = names ?? []
+        guard names.count <= 256 else { throw .badRequest("at most 256 groups") }
+        for name in names { _ = try account(name) }
+        return Set(names)
+    }
+
+    /// What a host sent, within `RequestLimits`: its refusal is the sender's mistake.
+    static func checked<T>(_ body: () throws(EngineError) -> T) throws(Refusal) -> T {
+        do { return try body() } catch { throw .badRequest(error.description) }
+    }
+
+    static func unixNow() -> Int64 { Int64(time(nil)) }
+
+    func fileRequest(_ input: Operations.FileRequest.Input) async throws -> Operations.FileRequest.Output {
+        await answer("request") { (host) throws(Refusal) in
+            guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            let peer = try await agent()
+            host = peer.host
+            let loaded = try requirePolicy()
+            let user = try Self.account(body.user)
+            guard user != "root" else { throw .forbidden("root is never restricted by Writ: no request is needed") }
+            guard let capability = Capability(rawValue: body.capability) else {
+                throw .badRequest("unknown capability \(LogText.escape(body.capability, limit: 16)): use sudo or login")
+            }
+            let groups = try Self.groups(body.groups)
+            let reason = try Self.checked { () throws(EngineError) in
+                try RequestLimits.note(body.reason, "reason", limit: Policy.reasonLimit)
+            }
+            let fields = try Self.checked { () throws(EngineError) in
+                try RequestLimits.fields((body.fields ?? []).map { ($0.name, $0.value) })
+            }
+            try Self.checked { () throws(EngineError) in try RequestLimits.commands(body.commands) }
+            let now = Self.unixNow()
+            let pending: [EngineRequest]
+            do {
+                pending = try await engine.store.transaction { (tx) throws(EngineError) in
+                    try await tx.recentRequests(requester: user, since: now, limit: Self.pendingPerUser)
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            guard pending.filter({ $0.core.state == .pending }).count < Self.pendingPerUser else {
+                throw .forbidden(
+                    "you have \(Self.pendingPerUser) pending requests — cancel some first (writ status, writ cancel ID)"
+                )
+            }
+            let input = RequestInput(
+                user: user,
+                unixGroups: groups,
+                capability: capability,
+                flow: body.flow,
+                host: peer.host,
+                runas: body.runas,
+                commands: body.commands,
+                duration: body.duration,
+                reason: reason,
+                now: now,
+                fields: fields,
+                kind: "grant",
+                context: [:]
+            )
+            let evaluation: Evaluation
+            switch loaded.policy.evaluate(input) {
+            case .failure(let refusal): throw .forbidden(refusal.description)
+            case .success(let e): evaluation = e
+            }
+            let request = EngineRequest.new(
+                policy: loaded.policy,
+                evaluation: evaluation,
+                input: input,
+                reason: reason,
+                requesterUID: 0,
+                policyVersion: loaded.version,
+                policyCommit: loaded.commit,
+                membersOf: UserDirectory.members(ofGroup:),
+                at: now
+            )
+            let outcome: ApprovalEngine.Outcome
+            do {
+                outcome = try await engine.file(
+                    request,
+                    Filing(evaluation, asked: input),
+                    by: .host(user, on: peer.host)
+                )
+            } catch {
+                throw Refusal(error)
+            }
+            let r = outcome.request
+            logger.info(
+                "request \(r.core.id) by \(user) on \(peer.host) for \(capability.rawValue) (flow \(r.flow)): \(r.core.state.rawValue)"
+            )
+            return .ok(.init(body: .json(.init(request: Self.wire(r), serverTimeMs: Self.now()))))
+        }
+    }
+
+    func listRequests(_ input: Operations.ListRequests.Input) async throws -> Operations.ListRequests.Output {
+        await answer("list requests") { (host) throws(Refusal) in
+            let peer = try await agent()
+            host = peer.host
+            let user = try Self.account(input.query.user)
+            let now = Self.unixNow()
+            let (own, pending): ([EngineRequest], [EngineRequest])
+            do {
+                (own, pending) = try await engine.store.transaction { (tx) throws(EngineError) in
+                    (
+                        try await tx.recentRequests(requester: user, since: now - 86400, limit: Self.listLimit),
+                        try await tx.recentRequests(requester: nil, since: now, limit: Self.listLimit)
+                    )
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            let policy = policy.current?.policy
+            let mine = own.filter { $0.host == peer.host }
+            let toDecide = pending.filter { r in
+                r.core.requester != user && r.core.approvers.contains(user)
+                    && policy?.flow(named: r.flow)?.acceptsApproval(through: peer.host, forRequestOn: r.host) == true
+            }
+            let listed = (mine + toDecide).sorted { $0.core.createdAt < $1.core.createdAt }
+            return .ok(.init(body: .json(.init(requests: listed.map(Self.wire), serverTimeMs: Self.now()))))
+        }
+    }
+
+    func decideRequest(_ input: Operations.DecideRequest.Input) async throws -> Operations.DecideRequest.Output {
+        await answer("decision") { (host) throws(Refusal) in
+            guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            let peer = try await agent()
+            host = peer.host
+            let loaded = try requirePolicy()
+            let user = try Self.account(body.user)
+            let id = input.path.id
+            let decision: ApprovalEngine.Decision
+            if body.approve {
+                decision = .approve(
+                    comment: try Self.checked { () throws(EngineError) in try RequestLimits.note(body.comment) }
+                )
+            } else {
+                let reason = try Self.checked { () throws(EngineError) in
+                    try RequestLimits.note(body.reason, "reason", limit: Policy.reasonLimit)
+                }
+                guard !reason.isEmpty else { throw .badRequest("say why you deny it: writ deny \(id) --reason \"…\"") }
+                decision = .deny(reason: reason)
+            }
+            let approverHost = peer.host
+            let outcome: ApprovalEngine.Outcome
+            do {
+                outcome = try await engine.decide(id, decision, by: .host(user, on: approverHost)) {
+                    (r) throws(EngineError) in
+                    // Someone who may not see a request learns nothing, not even that it exists.
+                    guard r.core.approvers.contains(user) || (r.core.requester == user && r.host == approverHost)
+                    else {
+                        throw .notFound("no request \(id) that you can see — list yours with: writ status")
+                    }
+                    guard let flow = loaded.policy.flow(named: r.flow) else {
+                        throw .refused("flow \(r.flow) is no longer in the policy: nobody can decide \(id) now")
+                    }
+                    guard flow.acceptsApproval(through: approverHost, forRequestOn: r.host) else {
+                        throw .refused(
+                            "flow \(r.flow) does not take decisions through \(approverHost): decide on \(r.host), or on a host its approve_from_hosts names"
+                        )
+                    }
+                    // Approvers are fixed at filing and must still be approvers under the policy
+                    // in force; approvers a hook added stay.
+                    let added = r.core.steps[r.core.currentStep].addedApprovers.contains(user)
+                    if r.core.approvers.contains(user), !added,
+                        !loaded.policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:))
+                            .contains(user)
+                    {
+                        throw .refused("\(user) is no longer an approver of flow \(r.flow) under the current policy")
+                    }
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            let r = outcome.request
+            logger.info(
+                "request \(id): \(body.approve ? "approval" : "denial") by \(user) on \(approverHost), now \(r.core.state.rawValue)"
+            )
+            return .ok(.init(body: .json(.init(request: Self.wire(r), serverTimeMs: Self.now()))))
+        }
+    }
+
+    func cancelRequest(_ input: Operations.CancelRequest.Input) async throws -> Operations.CancelRequest.Output {
+        await answer("cancel") { (host) throws(Refusal) in
+            guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            let peer = try await agent()
+            host = peer.host
+            let user = try Self.account(body.user)
+            let id = input.path.id
+            let request: EngineRequest
+            do {
+                request = try await engine.cancel(id, by: .host(user, on: peer.host)) { (r) throws(EngineError) in
+                    guard r.core.requester == user, r.host == peer.host else {
+                        throw .notFound("no request \(id) of yours filed on this host — list yours with: writ status")
+                    }
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            return .ok(.init(body: .json(.init(request: Self.wire(request), serverTimeMs: Self.now()))))
+        }
+    }
+
+    func revokeOwnGrant(_ input: Operations.RevokeOwnGrant.Input) async throws -> Operations.RevokeOwnGrant.Output {
+        await answer("revoke") { (host) throws(Refusal) in
+            guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            let peer = try await agent()
+            host = peer.host
+            let user = try Self.account(body.user)
+            let reason = try Self.checked { () throws(EngineError) in
+                try RequestLimits.note(body.reason, "reason", limit: Policy.reasonLimit)
+            }
+            let id = input.path.id
+            let identity = HostIdentity(nodename: peer.host)
+            let grant: EngineGrant
+            do {
+                grant = try await engine.revoke(grant: id, by: .host(user, on: peer.host), reason: reason) {
+                    (g) throws(EngineError) in
+                    guard g.user == user, identity.matches(g.host) else {
+                        throw .notFound("no grant \(id) of yours on this host — see writ status")
+                    }
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            logger.info("grant \(id) of \(user) revoked by them on \(peer.host)")
+            return .ok(.init(body: .json(.init(grant: Self.wire(grant), serverTimeMs: Self.now()))))
+        }
+    }
+
+    /// A request as the API shows it.
+    static func wire(_ r: EngineRequest) -> Components.Schemas.Request {
+        .init(
+            id: r.core.id,
+            kind: r.kind,
+            extendsGrant: r.extendsGrant,
+            requester: r.core.requester,
+            capability: r.core.capability.rawValue,
+            flow: r.flow,
+            host: r.host,
+            runas: r.runas,
+            commands: r.commands,
+            duration: r.core.duration,
+            reason: r.core.reason,
+            state: r.core.state.rawValue,
+            createdAt: r.core.createdAt,
+            pendingUntil: r.core.pendingUntil,
+            requiredApprovals: r.core.requiredApprovals,
+            approvals: r.core.approvals.map { .init(by: $0.by, at: $0.at, comment: $0.comment) },
+            approvers: r.core.approvers.sorted(),
+            decidedAt: r.core.decidedAt,
+            decidedBy: r.core.decidedBy,
+            decisionNote: r.core.decisionNote,
+            grantId: r.grantID,
+            autoRule: r.autoRule,
+            policyVersion: r.policyVersion,
+            steps: r.core.steps.enumerated().map { i, step in
+                .init(
+                    name: step.name,
+                    approvers: step.approvers.sorted(),
+                    required: step.required,
+                    approvals: r.core.approvals.filter { $0.step == i }.map(\.by),
+                    escalatesAt: step.escalatesAt,
+                    escalated: step.escalated
+                )
+            },
+            currentStep: r.core.state == .pending ? r.core.currentStep : nil,
+            fields: r.fields.isEmpty
+                ? nil : r.fields.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) },
+            decidedVia: r.decidedVia,
+            policyCommit: r.policyCommit
+        )
+    }
+}
+
+/// The operations whose refusals are the four shared answers (openapi.yaml's responses).
+protocol StandardRefusals: RefusalAnswer {
+    static func badRequest(_: Components.Responses.BadRequest) -> Self
+    static func unauthorized(_: Components.Responses.Unauthorized) -> Self
+    static func forbidden(_: Components.Responses.Forbidden) -> Self
+    static func serviceUnavailable(_: Components.Responses.Unavailable) -> Self
+}
+
+extension StandardRefusals {
+    static func refused(_ refusal: FleetAPI.Refusal, _ problem: Components.Schemas.Problem) -> Self {
+        switch refusal {
+        case .badRequest: .badRequest(.init(body: .json(problem)))
+        case .unauthorized: .unauthorized(.init(body: .json(problem)))
+        case .unavailable, .failed: .serviceUnavailable(.init(body: .json(problem)))
+        case .forbidden, .gone, .conflict: .forbidden(.init(body: .json(problem)))
+        }
+    }
+}
+
+extension Operations.FileRequest.Output: StandardRefusals {}
+extension Operations.ListRequests.Output: StandardRefusals {}
+extension Operations.DecideRequest.Output: StandardRefusals {}
+extension Operations.CancelRequest.Output: StandardRefusals {}
+extension Operations.RevokeOwnGrant.Output: StandardRefusals {}

@@ -1,0 +1,169 @@
+import FakeServices
+import Glibc
+import Testing
+import WritAgent
+import WritCore
+import WritEngine
+import WritFleetAPI
+
+/// Requests and decisions a host relays for its users: writ-server processes with a policy file,
+/// driven through the agent's own client with each host's certificate.
+@Suite("writ-server: requests through hosts, decided by the fleet's policy", .serialized)
+struct RequestTests {
+    static let policy = """
+        version: 1
+        flows:
+          - name: web
+            capability: sudo
+            hosts: ["web-*"]
+            requesters: {users: [alice]}
+            approvers: {users: [bob, carol]}
+            duration: {default: 30m, max: 1h}
+          - name: db
+            capability: sudo
+            hosts: ["db-*"]
+            requesters: {users: [alice]}
+            approvers: {users: [carol]}
+            approve_from_hosts: ["bastion-*"]
+            duration: {default: 30m, max: 1h}
+
+        """
+
+    static func filing(_ user: String, reason: String = "INC-1 disk full") -> Components.Schemas.RequestFiling {
+        .init(user: user, groups: [], capability: "sudo", reason: reason)
+    }
+
+    static func approval(_ user: String) -> Components.Schemas.RequestDecision {
+        .init(user: user, groups: [], approve: true, comment: "ok")
+    }
+
+    /// The refusal's message, or nil when the call did not fail with a refusal.
+    static func refusal(_ body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            return nil
+        } catch {
+            guard case .refused(let m) = error as? AgentError else { return "not a refusal: \(error)" }
+            return m
+        }
+    }
+
+    @Test(
+        "a request through a host is for that host and its user; an approval counts through the request's host or one approve_from_hosts names",
+        arguments: StoreKind.allCases
+    )
+    func requestAndApprove(kind: StoreKind) async throws {
+        let fleet = try await Fleet.make(kind)
+        let policyPath = fleet.stateDir + "/policy.yaml"
+        try TempDir.write(Self.policy, to: policyPath)
+        let server = try await fleet.start(["--policy", policyPath])
+        defer { server.stop() }
+        let (_, web) = try await fleet.enroll("web-01", server: server)
+        let (_, web2) = try await fleet.enroll("web-02", server: server)
+        let (_, db) = try await fleet.enroll("db-01", server: server)
+        let (_, bastion) = try await fleet.enroll("bastion-01", server: server)
+        defer {
+            Task {
+                for c in [web, web2, db, bastion] { await c.shutdown() }
+            }
+        }
+
+        // alice on web-01: the flow covering web-01 decides; the request is for web-01.
+        let r = try await web.fileRequest(Self.filing("alice"))
+        #expect(r.state == "pending" && r.host == "web-01" && r.flow == "web" && r.requester == "alice")
+        #expect(r.approvers == ["bob", "carol"])
+        // Someone the policy does not list, and root, are refused with a line saying why.
+        let mallory = await Self.refusal { _ = try await web.fileRequest(Self.filing("mallory")) }
+        #expect(mallory?.contains("mallory") == true)
+        let root = await Self.refusal { _ = try await web.fileRequest(Self.filing("root")) }
+        #expect(root?.contains("root is never restricted") == true)
+
+        // bob sees it from web-01 and from nowhere else; an approval through web-02 is refused.
+        #expect(try await web.listRequests(user: "bob", groups: []).map(\.id) == [r.id])
+        #expect(try await web2.listRequests(user: "bob", groups: []).isEmpty)
+        let elsewhere = await Self.refusal { _ = try await web2.decide(r.id, Self.approval("bob")) }
+        #expect(elsewhere?.contains("does not take decisions through web-02") == true)
+        // alice cannot cancel it through another host, nor see it there.
+        #expect(await Self.refusal { _ = try await web2.cancel(r.id, user: "alice") } != nil)
+        #expect(try await web2.listRequests(user: "alice", groups: []).isEmpty)
+
+        // bob approves through web-01: the grant is web-01's, and it is in web-01's feed only.
+        let approved = try await web.decide(r.id, Self.approval("bob"))
+        #expect(approved.state == "approved" && approved.decidedBy == "bob")
+        let grantID = try #require(approved.grantId)
+        #expect(try await web.snapshot().value.grants.map(\.id) == [grantID])
+        #expect(try await web2.snapshot().value.grants.isEmpty)
+
+        // db's flow takes approvals through bastion-* too: carol approves there.
+        let d = try await db.fileRequest(Self.filing("alice"))
+        #expect(d.flow == "db" && d.host == "db-01")
+        #expect(try await bastion.listRequests(user: "carol", groups: []).map(\.id) == [d.id])
+        #expect(await Self.refusal { _ = try await web.decide(d.id, Self.approval("carol")) } != nil)
+        let viaBastion = try await bastion.decide(d.id, Self.approval("carol"))
+        #expect(viaBastion.state == "approved")
+        #expect(try await db.snapshot().value.grants.map(\.id) == [try #require(viaBastion.grantId)])
+
+        // The holder revokes her grant through a host it covers, not through another.
+        #expect(await Self.refusal { _ = try await web2.revokeGrant(grantID, user: "alice", reason: "") } != nil)
+        #expect(await Self.refusal { _ = try await web.revokeGrant(grantID, user: "bob", reason: "") } != nil)
+        let revoked = try await web.revokeGrant(grantID, user: "alice", reason: "done")
+        #expect(revoked.revokedBy == "alice" && revoked.endReason == "revoked")
+
+        // The audit chain names the host each step came through.
+        let engine = try await fleet.engine()
+        defer { Task { await engine.store.close() } }
+        let lines = try await engine.store.transaction { (tx) throws(EngineError) in
+            try await tx.auditLines(after: 0, limit: 100)
+        }
+        #expect(lines.contains { $0.contains("request.create") && $0.contains("host:web-01") })
+        #expect(lines.contains { $0.contains("request.approve") && $0.contains("host:bastion-01") })
+    }
+
+    @Test("the policy is read again when the file changes; a file that fails keeps the last good one")
+    func policyReload() async throws {
+        let fleet = try await Fleet.make(.sqlite)
+        let policyPath = fleet.stateDir + "/policy.yaml"
+        // No policy yet: requests are refused, saying what to fix.
+        let server = try await fleet.start(["--policy", policyPath])
+        defer { server.stop() }
+        let (_, web) = try await fleet.enroll("web-01", server: server)
+        defer { Task { await web.shutdown() } }
+        let none = await Self.refusal { _ = try await web.fileRequest(Self.filing("alice")) }
+        #expect(none?.contains("no valid policy") == true && none?.contains(policyPath) == true)
+
+        try TempDir.write(Self.policy, to: policyPath)
+        server.child.signal(SIGHUP)
+        let r = try await eventuallyFiled(web)
+        #expect(r.state == "pending")
+
+        // A broken file: the last good policy stays in force.
+        try TempDir.write("version: 1\nflows: [oops\n", to: policyPath)
+        server.child.signal(SIGHUP)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await web.fileRequest(Self.filing("alice")).state == "pending")
+
+        // bob is dropped from the approvers: his approval of a pending request is refused.
+        try TempDir.write(
+            Self.policy.split(separator: "[bob, carol]", omittingEmptySubsequences: false).joined(separator: "[carol]"),
+            to: policyPath
+        )
+        server.child.signal(SIGHUP)
+        var refusal: String?
+        for _ in 0..<50 {
+            refusal = await Self.refusal { _ = try await web.decide(r.id, Self.approval("bob")) }
+            if refusal?.contains("no longer an approver") == true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(refusal?.contains("no longer an approver") == true)
+        #expect(try await web.decide(r.id, Self.approval("carol")).state == "approved")
+    }
+
+    /// Files alice's request, retrying while the server has not read the policy yet.
+    func eventuallyFiled(_ client: FleetClient) async throws -> FleetClient.Request {
+        for _ in 0..<50 {
+            if let r = try? await client.fileRequest(Self.filing("alice")) { return r }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await client.fileRequest(Self.filing("alice"))
+    }
+}

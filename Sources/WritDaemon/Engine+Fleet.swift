@@ -293,7 +293,15 @@ extension Engine {
     private func endLocally(_ id: String, by: String, why: String, now: Int64) throws(StoreError) -> Grant? {
         try setFleetEnded(id)
         guard try state.grants.grant(id: id) != nil else { return nil }
-        let (grant, revoked) = try state.grants.revoke(id: id, by: by, now: now)
+        // Strict mode may have closed the grant's window in grants.db while the server was
+        // silent; writd's watch keeps its real end. While that is open, the grant is revoked now,
+        // its sessions ended, whatever grants.db's times say.
+        let (grant, revoked) = try state.grants.revoke(
+            id: id,
+            by: by,
+            now: now,
+            evenIfEnded: try watchOpen(id, at: now)
+        )
         guard revoked else { return nil }
         try markEnded(id, at: now, reason: "revoked")
         var e = grantEvent("grant.revoke", grant, actor: by, at: now)
@@ -312,6 +320,14 @@ extension Engine {
         return printable(g.id, 64) && printable(g.user, 256) && printable(g.host, 253) && printable(g.runas, 256)
             && (g.reason.isEmpty || printable(g.reason, 4096)) && printable(g.approvedBy, 256)
             && (g.commands?.count ?? 0) <= 32 && (g.commands ?? []).allSatisfy { printable($0, 4096) }
+    }
+
+    /// Whether writd still watches the grant: not ended, its real end still to come.
+    private func watchOpen(_ id: String, at now: Int64) throws(StoreError) -> Bool {
+        let s = try db.prepare("SELECT 1 FROM d.watch WHERE grant_id = ?1 AND ended_at IS NULL AND expires_at > ?2")
+        try s.bind(1, id)
+        try s.bind(2, now)
+        return try s.step()
     }
 
     private func fleetGrantKnown(_ id: String) throws(StoreError) -> Bool {

@@ -87,12 +87,21 @@ public final class GrantStore {
         }
     }
 
-    /// Marks a grant revoked at `now`. Revoking an ended grant changes nothing and says so.
+    /// Marks a grant revoked at `now`. Revoking an ended grant changes nothing and says so,
+    /// unless `evenIfEnded`: a fleet grant whose window strict mode closed here is still in
+    /// force as far as writd knows, and a revocation from the server must mark it.
     /// - Returns: the grant as it was before, and whether this call revoked it.
     @discardableResult
-    public func revoke(id: String, by: String, now: Int64) throws(StoreError) -> (grant: Grant, revoked: Bool) {
+    public func revoke(
+        id: String,
+        by: String,
+        now: Int64,
+        evenIfEnded: Bool = false
+    ) throws(StoreError) -> (grant: Grant, revoked: Bool) {
         guard let grant = try self.grant(id: id) else { throw .notFound(id: id) }
-        guard grant.state(at: now) == .active || grant.state(at: now) == .pending else { return (grant, false) }
+        guard evenIfEnded || grant.state(at: now) == .active || grant.state(at: now) == .pending else {
+            return (grant, false)
+        }
         let stmt = try db.prepare(
             "UPDATE grants SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL"
         )

@@ -202,6 +202,34 @@ struct FleetApplyTests {
         #expect(try f.auditEvents().contains("fleet.resume"))
     }
 
+    @Test(
+        "a revocation that arrives while strict mode holds the grant closed is applied: revoked, audited, watch ended"
+    )
+    func revokedWhileSuspended() async throws {
+        let server: Int64 = 1_800_000_000
+        let f = try await Fixture(start: server)
+        defer { f.cleanup() }
+        await f.engine.applyFleet(
+            Self.answer([Self.grant("g_1", start: server, end: server + 3600)], server: server, skew: 0, snapshot: true)
+        )
+        f.clock.advance(301)
+        await f.engine.enforceFleetStaleness(limit: 300)
+        #expect(try f.grants().first { $0.id == "g_1" }?.state(at: f.clock.now) != .active)
+        // The partition heals with the revocation the server made meanwhile.
+        var revoked = Self.grant("g_1", start: server, end: server + 3600)
+        revoked.revokedAt = server + 200
+        revoked.revokedBy = "bob"
+        revoked.endedAt = server + 200
+        revoked.endReason = "revoked"
+        await f.engine.applyFleet(Self.answer([revoked], server: server + 302, skew: 0))
+        let g = try #require(try f.grants().first { $0.id == "g_1" })
+        #expect(g.revokedAt != nil && g.state(at: f.clock.now) != .active)
+        #expect(try f.auditEvents().contains("grant.revoke"))
+        // Not restored by the server's answer either: it stays ended.
+        await f.engine.applyFleet(Self.answer([], server: server + 303, skew: 0))
+        #expect(try f.grants().first { $0.id == "g_1" }?.state(at: f.clock.now) != .active)
+    }
+
     @Test("the server may change only its own grants; one bad grant does not hold back a revocation")
     func fleetOnly() async throws {
         let server: Int64 = 1_800_000_000

@@ -65,6 +65,9 @@ public final class FleetClient: Sendable {
         }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        // At writd's stop, waiting 5 s (the default) for the server's close_notify on each
+        // connection only delays the exit.
+        tls.shutdownTimeout = .seconds(1)
         do {
             // Exactly one certificate: a PEM text with more would trust more than what was pinned.
             let roots = try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8))

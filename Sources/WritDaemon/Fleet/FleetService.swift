@@ -101,6 +101,8 @@ actor FleetSession {
                 if failures > 0 { logger.notice("fleet: \(configuration.servers[serverIndex]) answers again") }
                 failures = 0
             } catch {
+                // Stopping: the call was cancelled, nothing failed.
+                if Task.isCancelled { break }
                 await failed(error, engine: engine)
             }
         }

@@ -35,6 +35,8 @@ public struct DaemonConfiguration: Sendable {
     /// writ-server's URLs when this host is a fleet's agent (`writd run --server`); empty:
     /// standalone, deciding here.
     public var fleetServers: [String] = []
+    /// Where `writd enroll` left the agent's credentials.
+    public var fleetDirectory = FleetConfiguration.defaultDirectory
 
     public init() {}
 

@@ -99,6 +99,8 @@ public actor Engine {
     nonisolated let auditReader: AuditReader
     /// NSS, cached, with the caller's lookup done off the actor (`DirectoryCache`).
     nonisolated let directory: DirectoryCache
+    /// On a fleet's agent: what writ asks of the server goes there (`FleetRelay`).
+    nonisolated let fleetRelay: FleetRelay?
 
     var policy: Policy?
     var policyVersion = ""
@@ -135,6 +137,15 @@ public actor Engine {
         integrations = IntegrationHub(path: config.integrationsPath, logger: logger)
         auditReader = AuditReader(path: config.auditPath)
         directory = DirectoryCache(clock: config.clock)
+        fleetRelay =
+            config.fleetServers.isEmpty
+            ? nil
+            : FleetRelay(
+                servers: config.fleetServers,
+                directory: config.fleetDirectory,
+                hostName: config.hostName,
+                logger: logger
+            )
         audit.follower = { [integrations] db, event throws(StoreError) in
             guard integrations.slackEnabled else { return }
             try SlackOutbox.follow(db, event)
@@ -276,6 +287,21 @@ public actor Engine {
         if request.op == .audit, request.v == Wire.version {
             return await auditReader.serve(request, uid: caller.uid, who: directory.user(uid: caller.uid))
         }
+        // On a fleet's agent, requests and decisions are the server's.
+        if let fleetRelay, FleetRelay.operations.contains(request.op), request.v == Wire.version,
+            case .socket = caller
+        {
+            guard let who = directory.user(uid: caller.uid) else {
+                return .failure(WireError("directory", "uid \(caller.uid) has no account on this host"))
+            }
+            return await fleetRelay.serve(
+                request,
+                who: who,
+                groups: directory.groupNames(of: who),
+                engine: self,
+                caller: caller
+            )
+        }
         var context: [String: Value] = [:]
         if request.op == .request || request.op == .extend, request.v == Wire.version,
             let who = directory.user(uid: caller.uid), who.uid != 0
@@ -313,10 +339,12 @@ public actor Engine {
         let via = caller.via
         // In a fleet the server decides: nothing is filed or decided here, and a fleet grant is
         // revoked on the server (root's own local grants stay root's to revoke here).
+        // writ's own calls were relayed before they got here (`serve`); what is left (extend,
+        // Slack on an agent) is not the server's yet.
         if !config.fleetServers.isEmpty, [.request, .approve, .deny, .cancel, .extend, .revoke].contains(r.op) {
             throw WireError(
                 "fleet",
-                "this host is enrolled in a Writ fleet (\(config.fleetServers[0])): requests, approvals and revocations are the server's, and writ on an enrolled host cannot reach it yet"
+                "this host is enrolled in a Writ fleet (\(config.fleetServers[0])): \(r.op.rawValue) is not available through a host yet — ask for a new grant with writ request, or an admin can use writ-server grant add"
             )
         }
         switch r.op {

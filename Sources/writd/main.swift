@@ -114,6 +114,7 @@ struct Run: AsyncParsableCommand {
         config.auditRotateBytes = auditRotateMib > 0 ? Int64(auditRotateMib) << 20 : nil
         config.auditKeep = max(1, auditKeep)
         config.fleetServers = servers
+        config.fleetDirectory = agentDir
         if !servers.isEmpty {
             do {
                 guard let credentials = try AgentCredentials.load(directory: agentDir) else {

@@ -17,7 +17,7 @@ sudo_conf_plugin
 SDIR=$WORK/fleet-server
 start_server() {
     : >"$WORK/server.out"
-    "$WRIT_SERVER" serve --state-dir "$SDIR" --listen "127.0.0.1:${1:-0}" --log-level warning \
+    "$WRIT_SERVER" serve --state-dir "$SDIR" --listen "127.0.0.1:${1:-0}" --log-level warning --policy "$POLICY" \
         >"$WORK/server.out" 2>>"$WORK/server.log" &
     SERVER_PID=$!
     for _ in $(seq 400); do grep -q "^listening on" "$WORK/server.out" && break; sleep 0.05; done
@@ -61,8 +61,30 @@ start_writd --server "$URL" --agent-dir "$WORK/agent" || fail "writd starts as a
 has_cursor() { [ -n "$(fleet_cursor)" ]; }
 until_ok 20 has_cursor || fail "the agent takes its snapshot" "$(tail -5 "$WRITD_LOG")"
 expect "no grant: sudo refused" "$(sudo_as writt_alice /usr/bin/id -u)" "writ: no active sudo grant for writt_alice"
-out=$(writ_as writt_alice request sudo --flow ops --for 30m --reason "INC-7" --no-wait)
-expect "requests on an enrolled host: one line says the server decides" "$out" "rc=1"$'\n'"writ: this host is enrolled in a Writ fleet"
+# writ on an enrolled host: writd relays to the server as the user the kernel names.
+out=$(writ_as writt_alice request sudo --flow ops --for 30m --reason "INC-7 through the host" --no-wait)
+expect "writ request on an enrolled host: filed on the server" "$out" "rc=0"$'\n'"pending r_[0-9a-f]+ \(sudo as root on $SHORT, any command, for 30m\): 0/1 approvals from writt_bob, writt_carol"
+RID=$(printf '%s\n' "$out" | grep -oE 'r_[0-9a-f]+' | head -1)
+out=$(writ_as writt_carol request sudo --flow ops --for 30m --reason "INC-7" --no-wait)
+expect "someone the flow does not list as a requester: refused by the server, saying why" "$out" "rc=1"$'\n'"writ: .*writt_carol"
+out=$(writ_as writt_bob requests)
+expect "the approver sees it through the host" "$out" "$RID +writt_alice +sudo"
+out=$(writ_as writt_alice status)
+expect "the requester's status shows it pending on the server" "$out" "$RID .*pending"
+t0=$(date +%s.%N)
+out=$(writ_as writt_bob approve "$RID")
+expect "writ approve on the host: approved on the server" "$out" "rc=0"$'\n'"approved $RID: writt_alice has sudo as root on $SHORT, for 30m \(grant g_"
+GR=$(printf '%s\n' "$out" | grep -oE 'g_[0-9a-f]{16}' | head -1)
+until_ok 30 in_store "$GR" || fail "the approved grant reaches grants.db" "$(tail -5 "$WRITD_LOG")"
+t1=$(date +%s.%N)
+expect "approved through the host: sudo works" "$(sudo_as writt_alice /usr/bin/id -u)" "rc=0"$'\n'"0"
+echo "fleet, SQLite trial store: writ approve on the host→grant in grants.db: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+out=$(writ_as writt_alice revoke "$GR")
+expect "writ revoke of her own grant on the host: revoked on the server" "$out" "rc=0"
+until_ok 30 revoked_in_store "$GR" || fail "her revocation reaches grants.db" "$(tail -5 "$WRITD_LOG")"
+expect "revoked through the host: sudo refused" "$(sudo_as writt_alice /usr/bin/id -u)" "writ: no active sudo grant for writt_alice"
+out=$(writ_as writt_alice extend "$GR" --for 10m)
+expect "writ extend on an enrolled host: one line says it is not there yet" "$out" "rc=1"$'\n'"writ: this host is enrolled in a Writ fleet"
 
 t0=$(date +%s.%N)
 G=$(server_cli grant add --user writt_alice --host "$SHORT" --for 10m --reason "INC-7 fleet")

@@ -29,6 +29,14 @@ if [ "${ONLY:-}" = fleet ]; then
     summary
     exit 0
 fi
+# ONLY=fleet-partition: the agent in a network namespace, cut off from writ-server by nftables.
+if [ "${ONLY:-}" = fleet-partition ]; then
+    source "$HERE/daemon-lib.sh"
+    write_policy
+    source "$HERE/fleet-partition.sh"
+    summary
+    exit 0
+fi
 if [ "${ONLY:-}" = faults ]; then
     source "$HERE/daemon-lib.sh"
     source "$HERE/faults.sh"
@@ -727,6 +735,7 @@ source "$HERE/policy.sh"
 source "$HERE/pagerduty.sh"
 source "$HERE/slack.sh"
 source "$HERE/fleet.sh"
+source "$HERE/fleet-partition.sh"
 source "$HERE/faults.sh"
 
 # =================================================================================================

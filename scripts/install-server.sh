@@ -53,7 +53,11 @@ if [ ! -e /etc/writ/writ-server.env ]; then
     chmod 0640 /etc/writ/writ-server.env
     chgrp writ-server /etc/writ/writ-server.env
 fi
-echo "installed /usr/local/sbin/writ-server; options in /etc/writ/writ-server.env"
+# The fleet's policy (writd's format): the shipped one to start from, never over an admin's.
+if [ ! -e /etc/writ/fleet-policy.yaml ]; then
+    install -m 0644 -o root -g root dist/policy.yaml /etc/writ/fleet-policy.yaml
+fi
+echo "installed /usr/local/sbin/writ-server; options in /etc/writ/writ-server.env, policy in /etc/writ/fleet-policy.yaml"
 if [ $START = 1 ] && [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now writ-server

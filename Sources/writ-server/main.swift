@@ -106,7 +106,7 @@ struct Serve: AsyncParsableCommand {
         help:
             "The fleet's policy (writd's format; check it with writ policy validate). Read again when it changes, or on SIGHUP; a file that fails keeps the last good policy."
     )
-    var policy = "/etc/writ-server/policy.yaml"
+    var policy = "/etc/writ/fleet-policy.yaml"
 
     func run() async throws {
         bootstrapLogging(level: logLevel)

@@ -200,7 +200,7 @@ let package = Package(
         .executableTarget(
             name: "writ-server",
             dependencies: [
-                "WritServer", "WritCore", "WritEngine", "WritFleetAPI",
+                "WritServer", "WritCore", "WritAudit", "WritEngine", "WritExpr", "WritFleetAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -265,7 +265,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "writ-bench-fleet",
-            dependencies: ["WritAgent", "WritEngine", "WritEnginePostgres"],
+            dependencies: [
+                "WritAgent", "WritEngine", "WritEnginePostgres", .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Benchmarks/Fleet"
         ),
         .executableTarget(

@@ -88,6 +88,10 @@ public protocol StoreTransaction: Sendable {
         _ records: [(seq: Int64, hash: String, line: String)],
         head: HostAuditHead
     ) async throws(EngineError)
+    /// `host`'s uploaded records with a seq above `after`, in order, at most `limit`.
+    func hostAuditLines(_ host: String, after: Int64, limit: Int) async throws(EngineError) -> [String]
+    /// The hosts that have uploaded records, by name.
+    func auditedHosts() async throws(EngineError) -> [String]
 
     /// Appends to the audit chain, in order: each record the next sequence number, chained to the
     /// previous record's hash (the audit log's line format, `AuditLine`). The engine calls it

@@ -540,6 +540,17 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 [.int(after), .int(Int64(limit))]
             )
         }
+
+        func hostAuditLines(_ host: String, after: Int64, limit: Int) async throws(EngineError) -> [String] {
+            try bodies(
+                "SELECT line FROM host_audit WHERE host = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                [.text(host), .int(after), .int(Int64(limit))]
+            )
+        }
+
+        func auditedHosts() async throws(EngineError) -> [String] {
+            try bodies("SELECT host FROM host_audit_head WHERE seq > 0 ORDER BY host", [])
+        }
     }
 }
 

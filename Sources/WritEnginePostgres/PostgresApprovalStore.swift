@@ -656,6 +656,16 @@ public final class PostgresApprovalStore: ApprovalStore {
         func auditLines(after: Int64, limit: Int) async throws(EngineError) -> [String] {
             try await strings("SELECT line FROM audit WHERE seq > \(after) ORDER BY seq LIMIT \(limit)")
         }
+
+        func hostAuditLines(_ host: String, after: Int64, limit: Int) async throws(EngineError) -> [String] {
+            try await strings(
+                "SELECT line FROM host_audit WHERE host = \(host) AND seq > \(after) ORDER BY seq LIMIT \(limit)"
+            )
+        }
+
+        func auditedHosts() async throws(EngineError) -> [String] {
+            try await strings("SELECT host FROM host_audit_head WHERE seq > 0 ORDER BY host")
+        }
     }
 }
 

@@ -2,6 +2,7 @@ import FakeServices
 import Glibc
 import Testing
 import WritAgent
+import WritAudit
 import WritCore
 import WritEngine
 import WritFleetAPI
@@ -37,6 +38,14 @@ struct RequestTests {
         .init(user: user, groups: [], approve: true, comment: "ok")
     }
 
+    /// A fleet and one replica reading `policy` from its state directory.
+    static func start(_ kind: StoreKind) async throws -> (Fleet, ServerProcess) {
+        let fleet = try await Fleet.make(kind)
+        let policyPath = fleet.stateDir + "/policy.yaml"
+        try TempDir.write(Self.policy, to: policyPath)
+        return (fleet, try await fleet.start(["--policy", policyPath]))
+    }
+
     /// The refusal's message, or nil when the call did not fail with a refusal.
     static func refusal(_ body: () async throws -> Void) async -> String? {
         do {
@@ -53,10 +62,7 @@ struct RequestTests {
         arguments: StoreKind.allCases
     )
     func requestAndApprove(kind: StoreKind) async throws {
-        let fleet = try await Fleet.make(kind)
-        let policyPath = fleet.stateDir + "/policy.yaml"
-        try TempDir.write(Self.policy, to: policyPath)
-        let server = try await fleet.start(["--policy", policyPath])
+        let (fleet, server) = try await Self.start(kind)
         defer { server.stop() }
         let (_, web) = try await fleet.enroll("web-01", server: server)
         let (_, web2) = try await fleet.enroll("web-02", server: server)
@@ -156,6 +162,64 @@ struct RequestTests {
         }
         #expect(refusal?.contains("no longer an approver") == true)
         #expect(try await web.decide(r.id, Self.approval("carol")).state == "approved")
+    }
+
+    @Test(
+        "writ-server audit: the server's chain and the hosts' by host, user, flow and time; verify finds a rewritten record",
+        arguments: StoreKind.allCases
+    )
+    func fleetAudit(kind: StoreKind) async throws {
+        let (fleet, server) = try await Self.start(kind)
+        defer { server.stop() }
+        let (_, web) = try await fleet.enroll("web-01", server: server)
+        let (_, db) = try await fleet.enroll("db-01", server: server)
+        defer {
+            Task {
+                await web.shutdown()
+                await db.shutdown()
+            }
+        }
+        let r = try await web.fileRequest(Self.filing("alice"))
+        _ = try await web.decide(r.id, Self.approval("bob"))
+        let now = Int64(time(nil))
+        _ = try await web.uploadAudit(hostChain("alice", count: 3, at: now))
+        _ = try await db.uploadAudit(hostChain("carol", count: 2, at: now - 7200))
+
+        func audit(_ args: [String]) async throws -> [String] {
+            let out = try await fleet.admin(["audit", "show", "--json"] + args)
+            #expect(out.status == 0, "\(out.output)")
+            return out.output.split(separator: "\n").map(String.init)
+        }
+        let webLines = try await audit(["--host", "web-01"])
+        #expect(webLines.filter { $0.hasPrefix("web-01\t") }.count == 3)
+        #expect(webLines.contains { $0.hasPrefix("server\t") && $0.contains("request.create") })
+        #expect(!webLines.contains { $0.hasPrefix("db-01\t") })
+        let carol = try await audit(["--user", "carol"])
+        #expect(carol.count == 2 && carol.allSatisfy { $0.hasPrefix("db-01\t") })
+        let flow = try await audit(["--flow", "web"])
+        #expect(!flow.isEmpty && flow.allSatisfy { $0.hasPrefix("server\t") && $0.contains("\"flow\":\"web\"") })
+        let recent = try await audit(["--since", "1h"])
+        #expect(!recent.contains { $0.hasPrefix("db-01\t") } && recent.contains { $0.hasPrefix("web-01\t") })
+        let old = try await audit(["--until", "1h"])
+        #expect(old.count == 2 && old.allSatisfy { $0.hasPrefix("db-01\t") })
+
+        let verified = try await fleet.admin(["audit", "verify"])
+        #expect(verified.status == 0, "\(verified.output)")
+        #expect(verified.output.contains("the server's chain: ") && verified.output.contains("chain intact"))
+        #expect(verified.output.contains("host web-01: 3 records, chain intact; head record 3"))
+        #expect(verified.output.contains("host db-01: 2 records, chain intact"))
+
+        // A record rewritten in the store: verify names the chain and the record.
+        if kind == .sqlite {
+            let tamper = try await ChildProcess.run([
+                "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
+                "UPDATE host_audit SET line = replace(line, 'alice', 'mallory') WHERE host = 'web-01' AND seq = 2",
+            ])
+            #expect(tamper.status == 0, "\(tamper.output)")
+            let broken = try await fleet.admin(["audit", "verify", "--host", "web-01"])
+            #expect(broken.status == 1)
+            #expect(broken.output.contains("host web-01: broken at its record 3"), "\(broken.output)")
+        }
     }
 
     /// Files alice's request, retrying while the server has not read the policy yet.

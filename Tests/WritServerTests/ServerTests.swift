@@ -221,19 +221,7 @@ struct ServerTests {
         defer { server.stop() }
         let (_, client) = try await fleet.enroll("web-01", server: server)
         defer { Task { await client.shutdown() } }
-        var lines: [String] = []
-        var previous = AuditLine.genesis
-        for n in Int64(1)...6 {
-            let e = AuditEvent(
-                time: 1000 + n,
-                event: "sudo.accept",
-                actor: "alice",
-                fields: [.init("command", "/usr/bin/id")]
-            )
-            let line = AuditLine.render(seq: n, prev: previous, e)
-            previous = AuditChain.hash(line)
-            lines.append(line)
-        }
+        let lines = hostChain("alice", count: 6, at: 1001)
         #expect(try await client.auditHead().seq == 0)
         #expect(try await client.uploadAudit(Array(lines[0..<3])).seq == 3)
         #expect(try await client.uploadAudit(Array(lines[0..<3])).seq == 3)

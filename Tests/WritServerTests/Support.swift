@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Testing
 import WritAgent
+import WritAudit
 import WritCore
 import WritEngine
 import WritEnginePostgres
@@ -161,4 +162,18 @@ extension Substring {
         while s.last == " " { s = s.dropLast() }
         return String(s)
     }
+}
+
+/// `count` records of a host's own chain (sudo runs by `actor` at `time`), as its agent uploads
+/// them.
+func hostChain(_ actor: String, count: Int64, at time: Int64) -> [String] {
+    var lines: [String] = []
+    var previous = AuditLine.genesis
+    for n in 1...count {
+        let e = AuditEvent(time: time, event: "sudo.accept", actor: actor, fields: [.init("command", "/usr/bin/id")])
+        let line = AuditLine.render(seq: n, prev: previous, e)
+        previous = AuditChain.hash(line)
+        lines.append(line)
+    }
+    return lines
 }

@@ -15,7 +15,7 @@ struct WritServerCommand: AsyncParsableCommand {
         commandName: "writ-server",
         abstract: "The control plane of a Writ fleet: one engine for every host's requests and grants.",
         version: WritVersion.current,
-        subcommands: [Serve.self, HostCommand.self, GrantCommand.self]
+        subcommands: [Serve.self, HostCommand.self, GrantCommand.self, AuditCommand.self]
     )
 }
 

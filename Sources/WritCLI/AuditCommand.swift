@@ -80,6 +80,7 @@ struct AuditCommand: ParsableCommand {
                 """
         )
         @OptionGroup var auditOptions: AuditOptions
+        @OptionGroup var socketOptions: SocketOptions
 
         func run() throws {
             let log = try auditOptions.log()
@@ -96,10 +97,48 @@ struct AuditCommand: ParsableCommand {
                 print(
                     "audit log \(log.path)\(scope): \(records) records, chain intact\(kept); head record \(seq) hash \(head)"
                 )
+                try AuditCommand.compare(log, localHead: seq, socket: socketOptions.socket)
             case .broken(let line, let reason):
                 throw CLIError("audit log \(report.brokenFile ?? log.path) is broken at line \(line): \(reason)")
             }
         }
+    }
+
+    /// On a fleet's agent: the log against the server's copy of this host's chain head, which
+    /// shows what a chain alone cannot (its newest records cut off or rewritten together).
+    /// Silent on a standalone host and when writd is not running.
+    static func compare(_ log: AuditLog, localHead: Int64, socket: String) throws {
+        guard let client = try Daemon.connectIfRunning(socket) else { return }
+        var r = WireRequest(op: .audit)
+        r.detail = "server_head"
+        let response: WireResponse
+        do { response = try client.call(r) } catch { throw CLIError(error.message) }
+        if response.error?.code == "not_enrolled" { return }
+        if let e = response.error { throw CLIError("cannot compare with the server: \(e.message)") }
+        let head = response.audit ?? []
+        guard let seq = head.first.flatMap({ Int64($0) }), seq > 0, head.count == 2 else {
+            print("the server holds none of this host's records yet")
+            return
+        }
+        guard seq <= localHead else {
+            throw CLIError(
+                "the server holds this host's records up to \(seq), but this log ends at \(localHead): records were cut off here"
+            )
+        }
+        let line = try log.records(after: seq - 1, maxRecords: 1, maxBytes: 1 << 20).lines.first
+        guard let line, AuditLine.chainFields(line)?.seq == seq else {
+            print("the server's head is record \(seq), which is no longer here (rotated files removed): not compared")
+            return
+        }
+        guard AuditChain.hash(line) == head[1] else {
+            throw CLIError(
+                "record \(seq) here is not the one the server holds (hash \(head[1])): this log was rewritten"
+            )
+        }
+        print(
+            "matches the server's copy of this host's chain up to record \(seq)"
+                + (localHead > seq ? "; records \(seq + 1)…\(localHead) not uploaded yet" : "")
+        )
     }
 
     struct Rotate: ParsableCommand {

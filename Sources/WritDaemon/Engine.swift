@@ -283,6 +283,16 @@ public actor Engine {
         if request.op != .ping && request.op != .report, let why = await directory.prepare(uid: caller.uid) {
             return .failure(WireError("directory", why))
         }
+        // `writ audit verify`: the server's copy of this host's chain head (root only).
+        if request.op == .audit, request.detail == FleetRelay.serverHeadQuery, request.v == Wire.version {
+            guard caller.peer?.uid == 0 else {
+                return .failure(WireError("forbidden", "only root compares the audit log with the server"))
+            }
+            guard let fleetRelay else {
+                return .failure(WireError("not_enrolled", "this host is not a fleet's agent: there is no server head"))
+            }
+            return await fleetRelay.serverHead()
+        }
         // Audit reads never touch the engine (AuditReader).
         if request.op == .audit, request.v == Wire.version {
             return await auditReader.serve(request, uid: caller.uid, who: directory.user(uid: caller.uid))

@@ -121,6 +121,29 @@ until_ok 30 in_store "$G3" || fail "server back: what changed meanwhile arrives"
 t1=$(date +%s.%N)
 expect "server back: the grant made while away works" "$(sudo_as writt_alice /usr/bin/id -u)" "rc=0"$'\n'"0"
 echo "fleet: server back→a grant made while away in grants.db: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+# The fleet's audit: this host's chain against the server's copy of its head.
+uploaded() { "$WRIT" audit verify --audit-log "$AUDIT" 2>&1 | grep -q "matches the server's copy of this host's chain up to record [0-9]*$"; }
+until_ok 20 uploaded || true
+out=$("$WRIT" audit verify --audit-log "$AUDIT" 2>&1)
+expect "writ audit verify on the agent: the log matches the server's copy of its head" "$out" \
+    "chain intact.*"$'\n'"matches the server's copy of this host's chain up to record [0-9]+$"
+out=$(server_cli audit verify --host "$SHORT")
+expect "writ-server audit verify: the host's uploaded chain is intact" "$out" "^host $SHORT: [0-9]+ records, chain intact"
+out=$(server_cli audit show --host "$SHORT" --user writt_alice --json)
+expect "writ-server audit --host --user: alice's sudo runs from the host's chain" "$out" "^$SHORT"$'\t'".*\"event\":\"sudo.accept\",\"actor\":\"writt_alice\""
+expect "... and her request through the host from the server's" "$out" "^server"$'\t'".*\"event\":\"request.create\",\"actor\":\"writt_alice\""
+# The last record rewritten here (the chain alone cannot show it): the server's copy does.
+python3 - "$AUDIT" <<'PY'
+import sys
+path = sys.argv[1]
+lines = open(path).read().split("\n")
+last = len(lines) - 2
+lines[last] = lines[last].replace('"time":', '"time":1', 1)
+open(path, "w").write("\n".join(lines))
+PY
+out=$("$WRIT" audit verify --audit-log "$AUDIT" 2>&1)
+expect "the last record rewritten: writ audit verify finds it against the server's copy" "$out" \
+    "here is not the one the server holds \(hash [0-9a-f]{64}\): this log was rewritten"
 stop_writd
 stop_server
 fi

@@ -200,6 +200,21 @@ final class FleetRelay: Sendable {
         do { return try await call(body) } catch { throw Self.wireError(error) }
     }
 
+    /// `WireRequest.detail` of an audit call asking for the server's head of this host's chain.
+    static let serverHeadQuery = "server_head"
+
+    /// The last record of this host's chain the server holds: `audit` is its seq and hash.
+    func serverHead() async -> WireResponse {
+        do throws(WireError) {
+            let head = try await ask { (c) throws(AgentError) in try await c.auditHead() }
+            var resp = WireResponse(ok: true)
+            resp.audit = [String(head.seq)] + (head.hash.map { [$0] } ?? [])
+            return resp
+        } catch {
+            return .failure(error)
+        }
+    }
+
     static func id(_ id: String?, _ what: String) throws(WireError) -> String {
         guard let id, !id.isEmpty, id.utf8.count <= 64 else {
             throw WireError("bad_request", "give a \(what) id (see: writ status)")

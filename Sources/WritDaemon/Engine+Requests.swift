@@ -114,6 +114,8 @@ extension Engine {
             input: input,
             reason: try Self.note(reason, "reason", limit: Policy.reasonLimit),
             requesterUID: who.uid,
+            runas: runas,
+            commands: .some(commands),
             extending: grant.map { ($0.id, $0.expiresAt) },
             policyVersion: policyVersion,
             policyCommit: policyCommit,

@@ -135,13 +135,16 @@ extension EngineRequest {
     /// evaluated it: the steps' approvers resolved to people through `membersOf`, the flow's
     /// timeouts applied. Not yet filed: `ApprovalEngine.file` (or writd's own store) does that.
     /// `reason` is the note as the caller checked it; `requesterUID` is 0 where no host's uid
-    /// applies (writ-server: the host fills in its own).
+    /// applies (writ-server: the host fills in its own). `runas` and `commands`: the grant's
+    /// scope when it is not the evaluation's (an extension keeps the grant's).
     public static func new(
         policy: Policy,
         evaluation: Evaluation,
         input: RequestInput,
         reason: String,
         requesterUID: UInt32,
+        runas: String? = nil,
+        commands: [String]?? = nil,
         extending grant: (id: String, expiresAt: Int64)? = nil,
         policyVersion: String,
         policyCommit: String?,
@@ -178,8 +181,8 @@ extension EngineRequest {
             requesterUID: requesterUID,
             flow: flow.name,
             host: input.host,
-            runas: evaluation.runas,
-            commands: evaluation.commands,
+            runas: runas ?? evaluation.runas,
+            commands: commands ?? evaluation.commands,
             grantID: nil,
             autoRule: nil,
             warnBefore: flow.warnBefore,

@@ -47,9 +47,20 @@ public protocol StoreTransaction: Sendable {
     /// Pending requests whose next deadline (`core.nextDeadline`) is at or before `now`, oldest
     /// deadline first, at most `limit`; locked, and rows locked elsewhere skipped.
     func claimDueRequests(now: Int64, limit: Int) async throws(EngineError) -> [EngineRequest]
-    /// Newest first, at most `limit`: with `requester`, theirs that are pending or were filed
-    /// after `since`; without, every pending request. Not locked.
-    func recentRequests(requester: String?, since: Int64, limit: Int) async throws(EngineError) -> [EngineRequest]
+    /// `requester`'s requests for `host` that are pending or were filed after `since`, newest
+    /// first, at most `limit`. Not locked.
+    func requests(
+        requester: String,
+        host: String,
+        since: Int64,
+        limit: Int
+    ) async throws(EngineError)
+        -> [EngineRequest]
+    /// Pending requests filed after the one at (`createdAt`, `id`), oldest first, at most `limit`:
+    /// a page of a scan of every pending request. Not locked.
+    func pendingRequests(after createdAt: Int64, id: String, limit: Int) async throws(EngineError) -> [EngineRequest]
+    /// How many requests are pending, of `requester` (any, when nil) for `host` (any, when nil).
+    func pendingCount(requester: String?, host: String?) async throws(EngineError) -> Int
 
     func grant(_ id: String, forUpdate: Bool) async throws(EngineError) -> EngineGrant?
     /// Fails with `.refused` when the request already has a grant (the only constraint the engine

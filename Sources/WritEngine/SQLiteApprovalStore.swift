@@ -115,6 +115,17 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 """,
             ]
         ),
+        Migration(
+            version: 5,
+            summary: "each request's host, for a host's own lists and limits",
+            statements: [
+                "ALTER TABLE requests ADD COLUMN host TEXT",
+                "UPDATE requests SET host = json_extract(body, '$.host')",
+                "CREATE INDEX requests_requester_host ON requests (requester, host, created_at)",
+                "CREATE INDEX requests_pending ON requests (created_at, id) WHERE state = 'pending'",
+                "CREATE INDEX requests_pending_host ON requests (host) WHERE state = 'pending'",
+            ]
+        ),
     ]
 
     /// Opens (creating it 0600 if needed) and migrates the file.
@@ -239,7 +250,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         func insertRequest(_ r: EngineRequest) async throws(EngineError) {
             changes.list.withLock { $0.append("request:\(r.core.id)") }
             try write(
-                "INSERT INTO requests (id, state, requester, created_at, next_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO requests (id, state, requester, created_at, next_at, body, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 r
             )
         }
@@ -247,7 +258,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
         func updateRequest(_ r: EngineRequest) async throws(EngineError) {
             changes.list.withLock { $0.append("request:\(r.core.id)") }
             try write(
-                "UPDATE requests SET state = ?2, requester = ?3, created_at = ?4, next_at = ?5, body = ?6 WHERE id = ?1",
+                "UPDATE requests SET state = ?2, requester = ?3, created_at = ?4, next_at = ?5, body = ?6, host = ?7 WHERE id = ?1",
                 r
             )
         }
@@ -261,6 +272,7 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
                 try s.bind(4, r.core.createdAt)
                 try s.bind(5, r.core.nextDeadline)
                 try s.bind(6, r.document)
+                try s.bind(7, r.host)
                 _ = try s.step()
             }
         }
@@ -272,20 +284,51 @@ public final class SQLiteApprovalStore: ApprovalStore, @unchecked Sendable {
             )
         }
 
-        func recentRequests(requester: String?, since: Int64, limit: Int) async throws(EngineError) -> [EngineRequest] {
-            guard let requester else {
-                return try requests(
-                    "SELECT body FROM requests WHERE state = 'pending' ORDER BY created_at DESC LIMIT ?1",
-                    [.int(Int64(limit))]
-                )
-            }
-            return try requests(
+        func requests(
+            requester: String,
+            host: String,
+            since: Int64,
+            limit: Int
+        ) async throws(EngineError) -> [EngineRequest] {
+            try requests(
                 """
-                SELECT body FROM requests WHERE requester = ?1 AND (state = 'pending' OR created_at > ?2)
-                ORDER BY created_at DESC LIMIT ?3
+                SELECT body FROM requests WHERE requester = ?1 AND host = ?2 AND (state = 'pending' OR created_at > ?3)
+                ORDER BY created_at DESC LIMIT ?4
                 """,
-                [.text(requester), .int(since), .int(Int64(limit))]
+                [.text(requester), .text(host), .int(since), .int(Int64(limit))]
             )
+        }
+
+        func pendingRequests(
+            after createdAt: Int64,
+            id: String,
+            limit: Int
+        ) async throws(EngineError)
+            -> [EngineRequest]
+        {
+            try requests(
+                """
+                SELECT body FROM requests WHERE state = 'pending' AND (created_at, id) > (?1, ?2)
+                ORDER BY created_at, id LIMIT ?3
+                """,
+                [.int(createdAt), .text(id), .int(Int64(limit))]
+            )
+        }
+
+        func pendingCount(requester: String?, host: String?) async throws(EngineError) -> Int {
+            try run { () throws(StoreError) -> Int in
+                let s = try prepare(
+                    """
+                    SELECT count(*) FROM requests WHERE state = 'pending'
+                    AND (?1 IS NULL OR requester = ?1) AND (?2 IS NULL OR host = ?2)
+                    """,
+                    []
+                )
+                if let requester { try s.bind(1, requester) }
+                if let host { try s.bind(2, host) }
+                _ = try s.step()
+                return Int(s.int64(0))
+            }
         }
 
         private enum Bind {

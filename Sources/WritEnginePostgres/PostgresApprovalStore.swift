@@ -157,6 +157,17 @@ public final class PostgresApprovalStore: ApprovalStore {
                 """,
             ]
         ),
+        Migration(
+            version: 6,
+            summary: "each request's host, for a host's own lists and limits",
+            statements: [
+                "ALTER TABLE requests ADD COLUMN host text",
+                "UPDATE requests SET host = body::json->>'host'",
+                "CREATE INDEX requests_requester_host ON requests (requester, host, created_at)",
+                "CREATE INDEX requests_pending ON requests (created_at, id) WHERE state = 'pending'",
+                "CREATE INDEX requests_pending_host ON requests (host) WHERE state = 'pending'",
+            ]
+        ),
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
@@ -367,8 +378,8 @@ public final class PostgresApprovalStore: ApprovalStore {
         func insertRequest(_ r: EngineRequest) async throws(EngineError) {
             try await exec(
                 """
-                INSERT INTO requests (id, state, requester, created_at, next_at, body)
-                VALUES (\(r.core.id), \(r.core.state.rawValue), \(r.core.requester), \(r.core.createdAt), \(r.core.nextDeadline), \(r.document))
+                INSERT INTO requests (id, state, requester, created_at, next_at, body, host)
+                VALUES (\(r.core.id), \(r.core.state.rawValue), \(r.core.requester), \(r.core.createdAt), \(r.core.nextDeadline), \(r.document), \(r.host))
                 """
             )
             try await notify("request:\(r.core.id)")
@@ -395,26 +406,53 @@ public final class PostgresApprovalStore: ApprovalStore {
             return out
         }
 
-        func recentRequests(
-            requester: String?,
+        func requests(
+            requester: String,
+            host: String,
             since: Int64,
             limit: Int
         ) async throws(EngineError) -> [EngineRequest] {
-            let rows =
-                if let requester {
-                    try await strings(
-                        """
-                        SELECT body FROM requests WHERE requester = \(requester) AND (state = 'pending' OR created_at > \(since))
-                        ORDER BY created_at DESC LIMIT \(limit)
-                        """
-                    )
-                } else {
-                    try await strings(
-                        "SELECT body FROM requests WHERE state = 'pending' ORDER BY created_at DESC LIMIT \(limit)"
-                    )
-                }
+            try await decoded(
+                strings(
+                    """
+                    SELECT body FROM requests WHERE requester = \(requester) AND host = \(host)
+                    AND (state = 'pending' OR created_at > \(since)) ORDER BY created_at DESC LIMIT \(limit)
+                    """
+                )
+            )
+        }
+
+        func pendingRequests(
+            after createdAt: Int64,
+            id: String,
+            limit: Int
+        ) async throws(EngineError)
+            -> [EngineRequest]
+        {
+            try await decoded(
+                strings(
+                    """
+                    SELECT body FROM requests WHERE state = 'pending' AND (created_at, id) > (\(createdAt), \(id))
+                    ORDER BY created_at, id LIMIT \(limit)
+                    """
+                )
+            )
+        }
+
+        func pendingCount(requester: String?, host: String?) async throws(EngineError) -> Int {
+            let n = try await strings(
+                """
+                SELECT count(*)::text FROM requests WHERE state = 'pending'
+                AND (\(requester)::text IS NULL OR requester = \(requester))
+                AND (\(host)::text IS NULL OR host = \(host))
+                """
+            )
+            return Int(n.first ?? "0") ?? 0
+        }
+
+        private func decoded(_ bodies: [String]) throws(EngineError) -> [EngineRequest] {
             var out: [EngineRequest] = []
-            for b in rows { out.append(try EngineRequest(document: b)) }
+            for b in bodies { out.append(try EngineRequest(document: b)) }
             return out
         }
 

@@ -117,11 +117,11 @@ public struct Flow: Sendable, Equatable {
         self.approveFromHosts = approveFromHosts
     }
 
-    /// Whether a user's approval through `approver` (a host, from its certificate) counts for a
-    /// request for `requestHost`: the same host, or one `approve_from_hosts` names.
+    /// Whether a user's approval through `approver` (a host, its certificate's name) counts for
+    /// a request for `requestHost`: the same host, or one `approve_from_hosts` names. Full names
+    /// only: authority is not given to a host whose short name happens to match.
     public func acceptsApproval(through approver: String, forRequestOn requestHost: String) -> Bool {
-        let identity = HostIdentity(nodename: approver)
-        return identity.matches(requestHost) || approveFromHosts.contains { identity.matches($0) }
+        approver.lowercased() == requestHost.lowercased() || approveFromHosts.contains { Glob.matches($0, approver) }
     }
 
     /// Whether one of the flow's host globs matches `host` or its short name (the part before the

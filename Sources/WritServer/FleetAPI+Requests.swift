@@ -12,10 +12,15 @@ import WritProcesses
 /// through it, and an approval through it counts only for requests for it or for flows whose
 /// `approve_from_hosts` names it.
 extension FleetAPI {
-    /// Pending requests one account may have at once (as writd standalone).
+    /// Pending requests one account may have at once through one host (as writd standalone):
+    /// counted per host, so a host cannot use up a user's requests on another.
     static let pendingPerUser = 20
-    /// Requests listed, at most: a user's own, and those they may approve.
+    /// Pending requests through one host, at most, whoever filed them.
+    static let pendingPerHost = 200
+    /// Requests listed, at most: a user's own, and those they may decide.
     static let listLimit = 200
+    /// Pending requests read to find those a user may decide, at most (a page at a time).
+    static let pendingScanLimit = 20_000
 
     func requirePolicy() throws(Refusal) -> ServerPolicy.Loaded {
         guard let loaded = policy.current else {
@@ -38,11 +43,30 @@ extension FleetAPI {
         return user
     }
 
+    /// The user's groups as the host sent them: names are not account names (a directory's
+    /// "domain users"), but printable, without control characters, at most 256 bytes each, and at
+    /// most 1,024 of them.
     static func groups(_ names: [String]?) throws(Refusal) -> Set<String> {
         let names = names ?? []
-        guard names.count <= 256 else { throw .badRequest("at most 256 groups") }
-        for name in names { _ = try account(name) }
+        guard names.count <= 1024 else { throw .badRequest("at most 1024 groups") }
+        for name in names {
+            guard (1...256).contains(name.utf8.count),
+                !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else {
+                throw .badRequest("group \(LogText.escape(name, limit: 40)) is not a group name this server takes")
+            }
+        }
         return Set(names)
+    }
+
+    /// A request's or grant's id as Writ makes them: letters, digits and `_`, at most 64.
+    static func id(_ text: String) throws(Refusal) -> String {
+        guard (1...64).contains(text.utf8.count),
+            text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
+        else {
+            throw .badRequest("\(LogText.escape(text, limit: 40)) is not an id of Writ's (see: writ status)")
+        }
+        return text
     }
 
     /// What a host sent, within `RequestLimits`: its refusal is the sender's mistake.
@@ -72,17 +96,26 @@ extension FleetAPI {
             }
             try Self.checked { () throws(EngineError) in try RequestLimits.commands(body.commands) }
             let now = Self.unixNow()
-            let pending: [EngineRequest]
+            let (mine, hosts): (Int, Int)
             do {
-                pending = try await engine.store.transaction { (tx) throws(EngineError) in
-                    try await tx.recentRequests(requester: user, since: now, limit: Self.pendingPerUser)
+                (mine, hosts) = try await engine.store.transaction { (tx) throws(EngineError) in
+                    (
+                        try await tx.pendingCount(requester: user, host: peer.host),
+                        try await tx.pendingCount(requester: nil, host: peer.host)
+                    )
                 }
             } catch {
                 throw Refusal(error)
             }
-            guard pending.filter({ $0.core.state == .pending }).count < Self.pendingPerUser else {
+            guard mine < Self.pendingPerUser else {
                 throw .forbidden(
-                    "you have \(Self.pendingPerUser) pending requests — cancel some first (writ status, writ cancel ID)"
+                    "you have \(Self.pendingPerUser) pending requests through \(peer.host) — cancel some first (writ status, writ cancel ID)"
+                )
+            }
+            guard hosts < Self.pendingPerHost else {
+                logger.warning("\(peer.host) has \(hosts) pending requests: refusing more until some are decided")
+                throw .forbidden(
+                    "\(peer.host) has \(Self.pendingPerHost) requests pending on the server — ask an approver to decide some, then try again"
                 )
             }
             let input = RequestInput(
@@ -140,24 +173,36 @@ extension FleetAPI {
             host = peer.host
             let user = try Self.account(input.query.user)
             let now = Self.unixNow()
-            let (own, pending): ([EngineRequest], [EngineRequest])
+            let policy = policy.current?.policy
+            let host = peer.host
+            var listed: [EngineRequest]
             do {
-                (own, pending) = try await engine.store.transaction { (tx) throws(EngineError) in
-                    (
-                        try await tx.recentRequests(requester: user, since: now - 86400, limit: Self.listLimit),
-                        try await tx.recentRequests(requester: nil, since: now, limit: Self.listLimit)
-                    )
+                listed = try await engine.store.transaction { (tx) throws(EngineError) in
+                    try await tx.requests(requester: user, host: host, since: now - 86400, limit: Self.listLimit)
                 }
+                // The pending requests this user may decide through this host: every pending
+                // request is read, a page at a time, up to the scan limit.
+                var after: (Int64, String) = (Int64.min, "")
+                var scanned = 0
+                var toDecide: [EngineRequest] = []
+                while scanned < Self.pendingScanLimit, toDecide.count < Self.listLimit {
+                    let from = after
+                    let page = try await engine.store.transaction { (tx) throws(EngineError) in
+                        try await tx.pendingRequests(after: from.0, id: from.1, limit: 500)
+                    }
+                    scanned += page.count
+                    toDecide += page.filter { r in
+                        r.core.requester != user && r.core.approvers.contains(user)
+                            && policy?.flow(named: r.flow)?.acceptsApproval(through: host, forRequestOn: r.host) == true
+                    }
+                    guard let last = page.last, page.count == 500 else { break }
+                    after = (last.core.createdAt, last.core.id)
+                }
+                listed += toDecide.prefix(Self.listLimit)
             } catch {
                 throw Refusal(error)
             }
-            let policy = policy.current?.policy
-            let mine = own.filter { $0.host == peer.host }
-            let toDecide = pending.filter { r in
-                r.core.requester != user && r.core.approvers.contains(user)
-                    && policy?.flow(named: r.flow)?.acceptsApproval(through: peer.host, forRequestOn: r.host) == true
-            }
-            let listed = (mine + toDecide).sorted { $0.core.createdAt < $1.core.createdAt }
+            listed.sort { $0.core.createdAt < $1.core.createdAt }
             return .ok(.init(body: .json(.init(requests: listed.map(Self.wire), serverTimeMs: Self.now()))))
         }
     }
@@ -169,7 +214,8 @@ extension FleetAPI {
             host = peer.host
             let loaded = try requirePolicy()
             let user = try Self.account(body.user)
-            let id = input.path.id
+            let id = try Self.id(input.path.id)
+            let hidden = "no request \(id) that you can see — list yours with: writ status"
             let decision: ApprovalEngine.Decision
             if body.approve {
                 decision = .approve(
@@ -183,6 +229,13 @@ extension FleetAPI {
                 decision = .deny(reason: reason)
             }
             let approverHost = peer.host
+            // The flow's approvers under the policy in force, resolved before the request is
+            // locked: the server's account database (LDAP, SSSD) may be slow.
+            let current: [String: Set<String>] = Dictionary(
+                uniqueKeysWithValues: loaded.policy.flows.map {
+                    ($0.name, loaded.policy.approverUsers(of: $0, membersOf: UserDirectory.members(ofGroup:)))
+                }
+            )
             let outcome: ApprovalEngine.Outcome
             do {
                 outcome = try await engine.decide(id, decision, by: .host(user, on: approverHost)) {
@@ -190,7 +243,7 @@ extension FleetAPI {
                     // Someone who may not see a request learns nothing, not even that it exists.
                     guard r.core.approvers.contains(user) || (r.core.requester == user && r.host == approverHost)
                     else {
-                        throw .notFound("no request \(id) that you can see — list yours with: writ status")
+                        throw .notFound(hidden)
                     }
                     guard let flow = loaded.policy.flow(named: r.flow) else {
                         throw .refused("flow \(r.flow) is no longer in the policy: nobody can decide \(id) now")
@@ -203,14 +256,12 @@ extension FleetAPI {
                     // Approvers are fixed at filing and must still be approvers under the policy
                     // in force; approvers a hook added stay.
                     let added = r.core.steps[r.core.currentStep].addedApprovers.contains(user)
-                    if r.core.approvers.contains(user), !added,
-                        !loaded.policy.approverUsers(of: flow, membersOf: UserDirectory.members(ofGroup:))
-                            .contains(user)
-                    {
+                    if r.core.approvers.contains(user), !added, current[flow.name]?.contains(user) != true {
                         throw .refused("\(user) is no longer an approver of flow \(r.flow) under the current policy")
                     }
                 }
             } catch {
+                if case .notFound = error as? EngineError { throw .forbidden(hidden) }
                 throw Refusal(error)
             }
             let r = outcome.request
@@ -227,15 +278,15 @@ extension FleetAPI {
             let peer = try await agent()
             host = peer.host
             let user = try Self.account(body.user)
-            let id = input.path.id
+            let id = try Self.id(input.path.id)
+            let hidden = "no request \(id) of yours filed on this host — list yours with: writ status"
             let request: EngineRequest
             do {
                 request = try await engine.cancel(id, by: .host(user, on: peer.host)) { (r) throws(EngineError) in
-                    guard r.core.requester == user, r.host == peer.host else {
-                        throw .notFound("no request \(id) of yours filed on this host — list yours with: writ status")
-                    }
+                    guard r.core.requester == user, r.host == peer.host else { throw .notFound(hidden) }
                 }
             } catch {
+                if case .notFound = error as? EngineError { throw .forbidden(hidden) }
                 throw Refusal(error)
             }
             return .ok(.init(body: .json(.init(request: Self.wire(request), serverTimeMs: Self.now()))))
@@ -251,17 +302,24 @@ extension FleetAPI {
             let reason = try Self.checked { () throws(EngineError) in
                 try RequestLimits.note(body.reason, "reason", limit: Policy.reasonLimit)
             }
-            let id = input.path.id
-            let identity = HostIdentity(nodename: peer.host)
+            let id = try Self.id(input.path.id)
+            let host = peer.host
+            let hidden = "no grant \(id) of yours on this host — see writ status"
             let grant: EngineGrant
             do {
-                grant = try await engine.revoke(grant: id, by: .host(user, on: peer.host), reason: reason) {
+                grant = try await engine.revoke(grant: id, by: .host(user, on: host), reason: reason) {
                     (g) throws(EngineError) in
-                    guard g.user == user, identity.matches(g.host) else {
-                        throw .notFound("no grant \(id) of yours on this host — see writ status")
+                    guard g.user == user, HostIdentity(nodename: host).matches(g.host) else { throw .notFound(hidden) }
+                    // A host speaks for itself only: a grant that covers other hosts too is
+                    // not its to end for all of them.
+                    guard g.host.lowercased() == host.lowercased() else {
+                        throw .refused(
+                            "grant \(id) covers \(g.host), more hosts than \(host): ask an admin of the fleet (writ-server grant revoke \(id))"
+                        )
                     }
                 }
             } catch {
+                if case .notFound = error as? EngineError { throw .forbidden(hidden) }
                 throw Refusal(error)
             }
             logger.info("grant \(id) of \(user) revoked by them on \(peer.host)")

@@ -27,6 +27,12 @@ public final class ServerPolicy: Sendable {
         var size: Int64
         var modified: Int64
         var modifiedNanoseconds: Int
+        /// The inode's change time, owner and mode: `chown`/`chmod` after a refusal, and a copy
+        /// that keeps the old mtime, are changes too.
+        var changed: Int64
+        var changedNanoseconds: Int
+        var owner: UInt32
+        var mode: UInt32
     }
 
     private struct State {
@@ -37,6 +43,8 @@ public final class ServerPolicy: Sendable {
 
     public let path: String
     private let state = NIOLockedValueBox(State())
+    /// One read at a time (SIGHUP and the periodic check): an older read never lands last.
+    private let reading = NIOLock()
     private let logger: Logger
 
     public init(path: String, logger: Logger) {
@@ -54,6 +62,10 @@ public final class ServerPolicy: Sendable {
     /// whether a new policy is in force.
     @discardableResult
     public func reload(force: Bool = false) -> Bool {
+        reading.withLock { read(force: force) }
+    }
+
+    private func read(force: Bool) -> Bool {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let message = "\(path): \(String(cString: strerror(errno)))"
@@ -64,7 +76,11 @@ public final class ServerPolicy: Sendable {
             inode: UInt64(st.st_ino),
             size: Int64(st.st_size),
             modified: Int64(st.st_mtim.tv_sec),
-            modifiedNanoseconds: st.st_mtim.tv_nsec
+            modifiedNanoseconds: st.st_mtim.tv_nsec,
+            changed: Int64(st.st_ctim.tv_sec),
+            changedNanoseconds: st.st_ctim.tv_nsec,
+            owner: st.st_uid,
+            mode: st.st_mode
         )
         if !force, state.withLockedValue({ $0.stamp == stamp }) { return false }
         // The policy decides who becomes root on every host: a file someone else can change is

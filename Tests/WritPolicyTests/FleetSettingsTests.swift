@@ -27,7 +27,9 @@ struct FleetSettingsTests {
         let db = try #require(p.flow(named: "db"))
         #expect(db.approveFromHosts == ["bastion-*", "admin-01"])
         #expect(db.acceptsApproval(through: "db-01", forRequestOn: "db-01"))
-        #expect(db.acceptsApproval(through: "bastion-07.example.com", forRequestOn: "db-01"))
+        #expect(db.acceptsApproval(through: "bastion-07", forRequestOn: "db-01"))
+        // Full names only: a short name that happens to match gives no authority.
+        #expect(!db.acceptsApproval(through: "db-01.lab", forRequestOn: "db-01"))
         #expect(db.acceptsApproval(through: "admin-01", forRequestOn: "db-02"))
         #expect(!db.acceptsApproval(through: "db-02", forRequestOn: "db-01"))
         #expect(!db.acceptsApproval(through: "web-01", forRequestOn: "db-01"))

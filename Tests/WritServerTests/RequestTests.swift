@@ -90,7 +90,8 @@ struct RequestTests {
         let elsewhere = await Self.refusal { _ = try await web2.decide(r.id, Self.approval("bob")) }
         #expect(elsewhere?.contains("does not take decisions through web-02") == true)
         // alice cannot cancel it through another host, nor see it there.
-        #expect(await Self.refusal { _ = try await web2.cancel(r.id, user: "alice") } != nil)
+        let cancel = await Self.refusal { _ = try await web2.cancel(r.id, user: "alice") }
+        #expect(cancel?.contains("no request \(r.id) of yours filed on this host") == true)
         #expect(try await web2.listRequests(user: "alice", groups: []).isEmpty)
 
         // bob approves through web-01: the grant is web-01's, and it is in web-01's feed only.
@@ -104,14 +105,17 @@ struct RequestTests {
         let d = try await db.fileRequest(Self.filing("alice"))
         #expect(d.flow == "db" && d.host == "db-01")
         #expect(try await bastion.listRequests(user: "carol", groups: []).map(\.id) == [d.id])
-        #expect(await Self.refusal { _ = try await web.decide(d.id, Self.approval("carol")) } != nil)
+        let throughWeb = await Self.refusal { _ = try await web.decide(d.id, Self.approval("carol")) }
+        #expect(throughWeb?.contains("does not take decisions through web-01") == true)
         let viaBastion = try await bastion.decide(d.id, Self.approval("carol"))
         #expect(viaBastion.state == "approved")
         #expect(try await db.snapshot().value.grants.map(\.id) == [try #require(viaBastion.grantId)])
 
         // The holder revokes her grant through a host it covers, not through another.
-        #expect(await Self.refusal { _ = try await web2.revokeGrant(grantID, user: "alice", reason: "") } != nil)
-        #expect(await Self.refusal { _ = try await web.revokeGrant(grantID, user: "bob", reason: "") } != nil)
+        let elsewhereRevoke = await Self.refusal { _ = try await web2.revokeGrant(grantID, user: "alice", reason: "") }
+        #expect(elsewhereRevoke?.contains("no grant \(grantID) of yours on this host") == true)
+        let notHers = await Self.refusal { _ = try await web.revokeGrant(grantID, user: "bob", reason: "") }
+        #expect(notHers?.contains("no grant \(grantID) of yours on this host") == true)
         let revoked = try await web.revokeGrant(grantID, user: "alice", reason: "done")
         #expect(revoked.revokedBy == "alice" && revoked.endReason == "revoked")
 
@@ -123,6 +127,42 @@ struct RequestTests {
         }
         #expect(lines.contains { $0.contains("request.create") && $0.contains("host:web-01") })
         #expect(lines.contains { $0.contains("request.approve") && $0.contains("host:bastion-01") })
+    }
+
+    @Test(
+        "limits are per host: a host cannot use up a user's requests elsewhere, nor end a grant that covers more hosts"
+    )
+    func perHostLimits() async throws {
+        let (fleet, server) = try await Self.start(.sqlite)
+        defer { server.stop() }
+        let (_, web) = try await fleet.enroll("web-01", server: server)
+        let (_, web2) = try await fleet.enroll("web-02", server: server)
+        defer {
+            Task {
+                await web.shutdown()
+                await web2.shutdown()
+            }
+        }
+        for _ in 0..<20 { _ = try await web.fileRequest(Self.filing("alice")) }
+        let full = await Self.refusal { _ = try await web.fileRequest(Self.filing("alice")) }
+        #expect(full?.contains("pending requests through web-01") == true, "\(full ?? "filed")")
+        // web-01 filled alice's requests there, not on web-02.
+        #expect(try await web2.fileRequest(Self.filing("alice")).state == "pending")
+        // An id that is not one of Writ's is refused before it is looked up or logged.
+        do {
+            _ = try await web.cancel("r_1\nforged line", user: "alice")
+            Issue.record("a malformed id was taken")
+        } catch {
+            guard case .local(let m) = error as? AgentError else { throw error }
+            #expect(m.contains("is not an id of Writ's"))
+        }
+        // An admin's grant for web-* covers web-01, but web-01 speaks for itself only.
+        let admin = try await fleet.admin([
+            "grant", "add", "--user", "alice", "--host", "web-*", "--for", "10m", "--reason", "INC-2",
+        ])
+        let id = String(admin.output.split(separator: "\n").first ?? "")
+        let wider = await Self.refusal { _ = try await web.revokeGrant(id, user: "alice", reason: "") }
+        #expect(wider?.contains("covers web-*, more hosts than web-01") == true, "\(wider ?? "revoked")")
     }
 
     @Test("the policy is read again when the file changes; a file that fails keeps the last good one")
@@ -145,8 +185,13 @@ struct RequestTests {
         // A broken file: the last good policy stays in force.
         try TempDir.write("version: 1\nflows: [oops\n", to: policyPath)
         server.child.signal(SIGHUP)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try await web.fileRequest(Self.filing("alice")).state == "pending")
+        // Filed (and withdrawn) for a second and a half, past the reload: none is refused.
+        for _ in 0..<15 {
+            let during = try await web.fileRequest(Self.filing("alice"))
+            #expect(during.state == "pending" && during.policyVersion == r.policyVersion)
+            _ = try await web.cancel(during.id, user: "alice")
+            try await Task.sleep(for: .milliseconds(100))
+        }
 
         // bob is dropped from the approvers: his approval of a pending request is refused.
         try TempDir.write(
@@ -154,13 +199,21 @@ struct RequestTests {
             to: policyPath
         )
         server.child.signal(SIGHUP)
-        var refusal: String?
+        // In force once a new request's approvers are the new policy's (bob's approval is not
+        // tried before: it would count under the old one).
+        var reloaded = false
         for _ in 0..<50 {
-            refusal = await Self.refusal { _ = try await web.decide(r.id, Self.approval("bob")) }
-            if refusal?.contains("no longer an approver") == true { break }
+            let probe = try await web.fileRequest(Self.filing("alice"))
+            _ = try await web.cancel(probe.id, user: "alice")
+            if probe.approvers == ["carol"] {
+                reloaded = true
+                break
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(refusal?.contains("no longer an approver") == true)
+        #expect(reloaded)
+        let refusal = await Self.refusal { _ = try await web.decide(r.id, Self.approval("bob")) }
+        #expect(refusal?.contains("no longer an approver") == true, "\(refusal ?? "approved")")
         #expect(try await web.decide(r.id, Self.approval("carol")).state == "approved")
     }
 
@@ -219,6 +272,15 @@ struct RequestTests {
             let broken = try await fleet.admin(["audit", "verify", "--host", "web-01"])
             #expect(broken.status == 1)
             #expect(broken.output.contains("host web-01: broken at its record 3"), "\(broken.output)")
+            // The newest record of db-01 deleted: the chain is whole, but not up to its head.
+            let cut = try await ChildProcess.run([
+                "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
+                "DELETE FROM host_audit WHERE host = 'db-01' AND seq = 2",
+            ])
+            #expect(cut.status == 0, "\(cut.output)")
+            let short = try await fleet.admin(["audit", "verify", "--host", "db-01"])
+            #expect(short.status == 1)
+            #expect(short.output.contains("its head was recorded as record 2"), "\(short.output)")
         }
     }
 

@@ -120,6 +120,11 @@ struct AuditCommand: ParsableCommand {
             print("the server holds none of this host's records yet")
             return
         }
+        var localHead = localHead
+        if seq > localHead {
+            // writd may have appended and uploaded since the log was read: read it again.
+            if case .intact(_, let now, _) = try log.verifyAll().verdict { localHead = now }
+        }
         guard seq <= localHead else {
             throw CLIError(
                 "the server holds this host's records up to \(seq), but this log ends at \(localHead): records were cut off here"

@@ -7,6 +7,12 @@ public struct FleetAuditRecord: Sendable, Equatable {
     public var host: String?
     public var line: String
     public var time: Int64
+    public var seq: Int64
+
+    /// Oldest first: by time, then chain, then the chain's own order.
+    static func before(_ a: FleetAuditRecord, _ b: FleetAuditRecord) -> Bool {
+        (a.time, a.host ?? "", a.seq) < (b.time, b.host ?? "", b.seq)
+    }
 }
 
 /// Which records `fleetAudit` returns; nil matches everything.
@@ -73,16 +79,21 @@ extension ApprovalEngine {
         func keep(_ line: String, chainHost: String?) {
             guard let fields = AuditLine.flatFields(line), filter.matches(fields, chainHost: chainHost) else { return }
             let time = Int64(fields.first { $0.0 == "time" }?.1 ?? "") ?? 0
-            found.append(FleetAuditRecord(host: chainHost, line: line, time: time))
-            // Chains are read in order: past twice the limit, the oldest can go.
-            if found.count >= 2 * limit { found.removeFirst(found.count - limit) }
+            let seq = Int64(fields.first { $0.0 == "seq" }?.1 ?? "") ?? 0
+            found.append(FleetAuditRecord(host: chainHost, line: line, time: time, seq: seq))
+            // Past twice the limit, keep the newest `limit` by time (the chains are read one
+            // after another, so the oldest found is not the oldest record).
+            if found.count >= 2 * limit {
+                found.sort(by: FleetAuditRecord.before)
+                found.removeFirst(found.count - limit)
+            }
         }
         try await scan(host: nil) { keep($0, chainHost: nil) }
         let hosts = try await store.transaction { (tx) throws(EngineError) in try await tx.auditedHosts() }
         for host in hosts where filter.host == nil || filter.host == host {
             try await scan(host: host) { keep($0, chainHost: host) }
         }
-        found.sort { ($0.time, $0.host ?? "", $0.line) < ($1.time, $1.host ?? "", $1.line) }
+        found.sort(by: FleetAuditRecord.before)
         return Array(found.suffix(limit))
     }
 
@@ -111,6 +122,20 @@ extension ApprovalEngine {
                     verdict = .intact(records: records, headSeq: seq, head: hash)
                 case .broken(let line, let reason):
                     verdict = .broken(line: records + line, reason: reason)
+                }
+            }
+            // A host's chain must end where the server recorded its head: rows deleted from its
+            // end, or its last record rewritten, show here.
+            if let chain, case .intact(_, let seq, let hash) = verdict {
+                let head = try await store.transaction { (tx) throws(EngineError) in
+                    try await tx.hostAuditHead(chain, forUpdate: false)
+                }
+                if let head, head.seq != seq || head.hash != hash {
+                    verdict = .broken(
+                        line: records,
+                        reason:
+                            "the chain ends at record \(seq), but its head was recorded as record \(head.seq) (hash \(head.hash.prefix(12))): records were removed or rewritten here"
+                    )
                 }
             }
             checks.append(FleetChainCheck(host: chain, verdict: verdict))

@@ -52,7 +52,8 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 print(
                     [
-                        Calendar.rfc3339(r.time), LogText.escape(chain, limit: 64), field("seq"), field("event"),
+                        Calendar.rfc3339(r.time), LogText.escape(chain, limit: 64), LogText.escape(field("seq")),
+                        LogText.escape(field("event"), limit: 64),
                         LogText.escape(field("actor"), limit: 32), details.joined(separator: " "),
                     ].joined(separator: "  ")
                 )

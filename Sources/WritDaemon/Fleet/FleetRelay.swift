@@ -23,7 +23,10 @@ final class FleetRelay: Sendable {
     /// This host's name, as writd's grants name it.
     let hostName: String
     let logger: Logger
-    private let state = NIOLockedValueBox<(client: FleetClient?, index: Int)>((nil, 0))
+    private let state = NIOLockedValueBox<(client: FleetClient?, certificate: String, index: Int)>((nil, "", 0))
+    /// Calls in flight per uid: one account cannot tie up the server through this host.
+    private let inFlight = NIOLockedValueBox<[UInt32: Int]>([:])
+    static let maxInFlightPerUser = 4
 
     init(servers: [String], directory: String, hostName: String, logger: Logger) {
         self.servers = servers
@@ -32,41 +35,64 @@ final class FleetRelay: Sendable {
         self.logger = logger
     }
 
-    /// The client for the current server, made from the credentials on disk when there is none.
-    private func client() throws(AgentError) -> FleetClient {
-        if let client = state.withLockedValue({ $0.client }) { return client }
+    /// The client for the current server, with the credentials on disk now: a renewal or a new
+    /// enrollment (writd enroll while writd runs) is picked up at the next call.
+    private func client() async throws(AgentError) -> FleetClient {
         let credentials: AgentCredentials?
         do { credentials = try AgentCredentials.load(directory: directory) } catch {
             throw .local("cannot read the agent's credentials in \(directory): \(error)")
         }
         guard let credentials else { throw .local("this host is not enrolled: an admin must run writd enroll") }
-        let index = state.withLockedValue { $0.index }
-        let made = try FleetClient(server: servers[index], caPEM: credentials.caPEM, credentials: credentials)
-        return state.withLockedValue { s in
-            if let existing = s.client { return existing }
-            s.client = made
-            return made
+        let pem = credentials.certificatePEM
+        let (current, stale, index) = state.withLockedValue {
+            s -> (FleetClient?, FleetClient?, Int) in
+            if let c = s.client, s.certificate == pem { return (c, nil, s.index) }
+            let stale = s.client
+            s.client = nil
+            return (nil, stale, s.index)
         }
+        if let stale { await stale.shutdown() }
+        if let current { return current }
+        let made = try FleetClient(server: servers[index], caPEM: credentials.caPEM, credentials: credentials)
+        let (chosen, extra) = state.withLockedValue { s -> (FleetClient, FleetClient?) in
+            if let existing = s.client { return (existing, made) }
+            s.client = made
+            s.certificate = pem
+            return (made, nil)
+        }
+        if let extra { await extra.shutdown() }
+        return chosen
     }
 
-    /// Runs `call` on the current server; one that cannot be reached is left for the next URL,
-    /// each tried once.
-    func call<T: Sendable>(_ call: (FleetClient) async throws(AgentError) -> T) async throws(AgentError) -> T {
+    /// Runs `call` on the current server. A read that cannot reach it goes to the next URL, each
+    /// tried once; a change (`retry` false) is tried once, since it may have been recorded
+    /// before the answer was lost: the user is told to look with writ status.
+    func call<T: Sendable>(
+        retry: Bool,
+        _ call: (FleetClient) async throws(AgentError) -> T
+    ) async throws(AgentError) -> T {
         var last: AgentError = .local("no server")
-        for _ in servers.indices {
-            let client = try client()
+        for _ in 0..<(retry ? servers.count : 1) {
+            let client = try await client()
             do {
                 return try await call(client)
             } catch {
                 last = error
-                guard case .unavailable = error else { throw error }
-                state.withLockedValue { s in
-                    if s.client === client {
-                        s.client = nil
-                        s.index = (s.index + 1) % servers.count
+                // Not reachable: the next call goes to the next URL. Refused: the credentials
+                // may have changed; read them again next time.
+                switch error {
+                case .unavailable, .refused:
+                    state.withLockedValue { s in
+                        if s.client === client {
+                            s.client = nil
+                            if case .unavailable = error { s.index = (s.index + 1) % servers.count }
+                        }
                     }
+                    await client.shutdown()
+                    guard case .unavailable = error, retry else { throw error }
+                default:
+                    throw error
                 }
-                await client.shutdown()
             }
         }
         throw last
@@ -95,6 +121,22 @@ final class FleetRelay: Sendable {
         engine: Engine,
         caller: Caller
     ) async -> WireResponse {
+        let admitted = inFlight.withLockedValue { n -> Bool in
+            guard n[who.uid, default: 0] < Self.maxInFlightPerUser else { return false }
+            n[who.uid, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            return .failure(
+                WireError("busy", "you have \(Self.maxInFlightPerUser) calls to writ-server in flight — wait for them")
+            )
+        }
+        defer {
+            inFlight.withLockedValue { n in
+                n[who.uid, default: 1] -= 1
+                if n[who.uid] == 0 { n[who.uid] = nil }
+            }
+        }
         do throws(WireError) {
             return try await relay(r, who: who, groups: groups.sorted(), engine: engine, caller: caller)
         } catch {
@@ -136,7 +178,7 @@ final class FleetRelay: Sendable {
                 fields: fields.isEmpty
                     ? nil : fields.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) }
             )
-            let request = try await ask { (c) throws(AgentError) in try await c.fileRequest(filing) }
+            let request = try await ask(change: true) { (c) throws(AgentError) in try await c.fileRequest(filing) }
             logger.info(
                 "request \(request.id) by \(who.name) for \(request.capability) through the server: \(request.state)"
             )
@@ -150,14 +192,18 @@ final class FleetRelay: Sendable {
                 reason: try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
             )
             let id = try Self.id(r.id, "request")
-            resp.request = Self.view(try await ask { (c) throws(AgentError) in try await c.decide(id, decision) })
+            resp.request = Self.view(
+                try await ask(change: true) { (c) throws(AgentError) in try await c.decide(id, decision) }
+            )
         case .cancel:
             let id = try Self.id(r.id, "request")
-            resp.request = Self.view(try await ask { (c) throws(AgentError) in try await c.cancel(id, user: who.name) })
+            resp.request = Self.view(
+                try await ask(change: true) { (c) throws(AgentError) in try await c.cancel(id, user: who.name) }
+            )
         case .revoke:
             let id = try Self.id(r.id, "grant")
             let reason = try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
-            let grant = try await ask { (c) throws(AgentError) in
+            let grant = try await ask(change: true) { (c) throws(AgentError) in
                 try await c.revokeGrant(id, user: who.name, reason: reason)
             }
             resp.message = "grant \(grant.id) revoked on the server; this host applies it within a second"
@@ -195,9 +241,18 @@ final class FleetRelay: Sendable {
         return resp
     }
 
-    /// `call`, its failure as what the user reads.
-    func ask<T: Sendable>(_ body: (FleetClient) async throws(AgentError) -> T) async throws(WireError) -> T {
-        do { return try await call(body) } catch { throw Self.wireError(error) }
+    /// `call`, its failure as what the user reads. `change`: it records something (tried once).
+    func ask<T: Sendable>(
+        change: Bool = false,
+        _ body: (FleetClient) async throws(AgentError) -> T
+    ) async throws(WireError) -> T {
+        do { return try await call(retry: !change, body) } catch {
+            var e = Self.wireError(error)
+            if change, case .unavailable = error {
+                e.message += " — it may have been recorded before the connection was lost: look with writ status"
+            }
+            throw e
+        }
     }
 
     /// `WireRequest.detail` of an audit call asking for the server's head of this host's chain.
@@ -216,8 +271,10 @@ final class FleetRelay: Sendable {
     }
 
     static func id(_ id: String?, _ what: String) throws(WireError) -> String {
-        guard let id, !id.isEmpty, id.utf8.count <= 64 else {
-            throw WireError("bad_request", "give a \(what) id (see: writ status)")
+        guard let id, (1...64).contains(id.utf8.count),
+            id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
+        else {
+            throw WireError("bad_request", "give a \(what) id as writ status shows it, such as r_0123456789ab")
         }
         return id
     }

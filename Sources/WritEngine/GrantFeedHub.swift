@@ -189,7 +189,12 @@ public actor GrantFeedHub {
                     cursor = read.cursor
                     more = read.more
                 } catch {
-                    // The store is away: the next notification or poll tries again.
+                    // The store is away, or its connections are all busy: try again shortly
+                    // rather than leave the wake to the slow poll.
+                    Task {
+                        try? await Task.sleep(for: .milliseconds(200))
+                        await self.changed()
+                    }
                     return
                 }
                 guard !page.isEmpty else { continue }

@@ -203,7 +203,7 @@ struct FleetApplyTests {
     }
 
     @Test(
-        "a revocation that arrives while strict mode holds the grant closed is applied: revoked, audited, watch ended"
+        "a revocation that arrives while strict mode holds the grant closed is applied: revoked and audited"
     )
     func revokedWhileSuspended() async throws {
         let server: Int64 = 1_800_000_000

@@ -519,25 +519,28 @@ struct SlackHTTPReceiverTests {
         }
     }
 
+    /// A slow client is cut off at the request timeout, not before and not never; past the cap a
+    /// connection is closed at once. The timeout is 3 s so that "at once" and "at the timeout"
+    /// stay apart on a loaded machine; the upper bounds only catch a client held forever.
     @Test func slowClientsAndTheConnectionCap() async throws {
-        try await Self.withReceiver(requestTimeoutSeconds: 1, maxConnections: 2) { running in
+        try await Self.withReceiver(requestTimeoutSeconds: 3, maxConnections: 2) { running in
             async let first = Self.secondsUntilClosed(
                 port: running.port,
                 sending: "POST /slack/commands HTTP/1.1\r\nHost: x\r\n",
-                within: 6
+                within: 15
             )
             async let second = Self.secondsUntilClosed(
                 port: running.port,
                 sending: "POST /slack/commands HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
-                within: 6
+                within: 15
             )
             try await Task.sleep(for: .milliseconds(300))
             // Both slots are taken: a third connection is closed at once.
             let third = try await Self.secondsUntilClosed(port: running.port, sending: "", within: 3)
             let (a, b) = try await (first, second)
-            #expect(third.map { $0 < 0.7 } == true, "third connection closed after \(String(describing: third))")
-            #expect(a.map { $0 > 0.5 && $0 < 4 } == true, "slow headers closed after \(String(describing: a))")
-            #expect(b.map { $0 > 0.5 && $0 < 4 } == true, "slow body closed after \(String(describing: b))")
+            #expect(third.map { $0 < 2 } == true, "third connection closed after \(String(describing: third))")
+            #expect(a.map { $0 > 2.5 && $0 < 14 } == true, "slow headers closed after \(String(describing: a))")
+            #expect(b.map { $0 > 2.5 && $0 < 14 } == true, "slow body closed after \(String(describing: b))")
             #expect(running.inbox.all.isEmpty)
         }
     }

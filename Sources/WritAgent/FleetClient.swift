@@ -58,7 +58,8 @@ public final class FleetClient: Sendable {
         server: String,
         caPEM: String,
         credentials: AgentCredentials?,
-        pollTimeout: Duration = .seconds(63)
+        pollTimeout: Duration = .seconds(63),
+        eventLoopGroup: (any EventLoopGroup)? = nil
     ) throws(AgentError) {
         guard let url = URL(string: server), url.scheme == "https", url.host != nil else {
             throw .local("\(server) is not an https:// URL of a writ-server")
@@ -84,7 +85,7 @@ public final class FleetClient: Sendable {
             throw .local("the agent's credentials do not load: \(error)")
         }
         self.server = server
-        http = Self.makeHTTP(tls, readTimeout: pollTimeout)
+        http = Self.makeHTTP(tls, readTimeout: pollTimeout, eventLoopGroup: eventLoopGroup)
         quick = Client(
             serverURL: url,
             transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
@@ -100,7 +101,13 @@ public final class FleetClient: Sendable {
         )
     }
 
-    static func makeHTTP(_ tls: TLSConfiguration, readTimeout: Duration = .seconds(63)) -> HTTPClient {
+    /// `eventLoopGroup`: NIO's shared one unless given (a load generator keeps its thousands of
+    /// agents off the threads its own database client uses).
+    static func makeHTTP(
+        _ tls: TLSConfiguration,
+        readTimeout: Duration = .seconds(63),
+        eventLoopGroup: (any EventLoopGroup)? = nil
+    ) -> HTTPClient {
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
@@ -111,6 +118,9 @@ public final class FleetClient: Sendable {
             )
         )
         configuration.httpVersion = .http1Only
+        if let eventLoopGroup {
+            return HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+        }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -407,6 +417,19 @@ public final class FleetClient: Sendable {
         )
     }
 
+    /// The holder asks for more time on grant `id`.
+    public func extendGrant(
+        _ id: String,
+        _ extension: Components.Schemas.Extension
+    ) async throws(AgentError)
+        -> Request
+    {
+        try await standard(
+            { try await quick.extendGrant(path: .init(id: id), body: .json(`extension`)) },
+            answer: { try? $0.body.json.request }
+        )
+    }
+
     /// The holder ends their grant `id` early.
     public func revokeGrant(
         _ id: String,
@@ -438,3 +461,4 @@ extension Operations.ListRequests.Output: StandardOutput {}
 extension Operations.DecideRequest.Output: StandardOutput {}
 extension Operations.CancelRequest.Output: StandardOutput {}
 extension Operations.RevokeOwnGrant.Output: StandardOutput {}
+extension Operations.ExtendGrant.Output: StandardOutput {}

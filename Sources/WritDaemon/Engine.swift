@@ -354,7 +354,7 @@ public actor Engine {
         if !config.fleetServers.isEmpty, [.request, .approve, .deny, .cancel, .extend, .revoke].contains(r.op) {
             throw WireError(
                 "fleet",
-                "this host is enrolled in a Writ fleet (\(config.fleetServers[0])): \(r.op.rawValue) is not available through a host yet — ask for a new grant with writ request, or an admin can use writ-server grant add"
+                "this host is enrolled in a Writ fleet (\(config.fleetServers[0])): its Slack app cannot file or decide requests — use writ request or writ approve on a host of the fleet"
             )
         }
         switch r.op {

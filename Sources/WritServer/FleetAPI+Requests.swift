@@ -138,6 +138,13 @@ extension FleetAPI {
             case .failure(let refusal): throw .forbidden(refusal.description)
             case .success(let e): evaluation = e
             }
+            // A command list the hosts could not parse would be approved and never enforced.
+            // (Whether its programs are root's is each host's to check, on its own files.)
+            for line in evaluation.commands ?? [] {
+                do throws(CommandPatternError) { _ = try CommandPattern(parsing: line) } catch {
+                    throw .forbidden(error.description)
+                }
+            }
             let request = EngineRequest.new(
                 policy: loaded.policy,
                 evaluation: evaluation,
@@ -293,6 +300,103 @@ extension FleetAPI {
         }
     }
 
+    func extendGrant(_ input: Operations.ExtendGrant.Input) async throws -> Operations.ExtendGrant.Output {
+        await answer("extend") { (host) throws(Refusal) in
+            guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
+            let peer = try await agent()
+            host = peer.host
+            let loaded = try requirePolicy()
+            let user = try Self.account(body.user)
+            let groups = try Self.groups(body.groups)
+            let id = try Self.id(input.path.id)
+            let reason = try Self.checked { () throws(EngineError) in
+                try RequestLimits.note(body.reason, "reason", limit: Policy.reasonLimit)
+            }
+            let now = Self.unixNow()
+            let hidden = "you have no grant \(id) on this host — see yours with: writ status"
+            let (grant, original, pending): (EngineGrant?, EngineRequest?, [EngineRequest])
+            do {
+                (grant, original, pending) = try await engine.store.transaction { (tx) throws(EngineError) in
+                    let g = try await tx.grant(id, forUpdate: false)
+                    var o: EngineRequest?
+                    if let rid = g?.requestID { o = try await tx.request(rid, forUpdate: false) }
+                    let p = try await tx.requests(requester: user, host: peer.host, since: now, limit: Self.listLimit)
+                    return (g, o, p)
+                }
+            } catch {
+                throw Refusal(error)
+            }
+            // A host speaks for itself: only a grant scoped to exactly this host, its user's.
+            guard let grant, grant.user == user, grant.host.lowercased() == peer.host.lowercased() else {
+                throw .forbidden(hidden)
+            }
+            guard grant.endedAt == nil, grant.notBefore <= now, grant.expiresAt > now else {
+                throw .forbidden("grant \(id) is not active: only an active grant can be extended — file a new request")
+            }
+            if let other = pending.first(where: { $0.core.state == .pending && $0.extendsGrant == id }) {
+                throw .forbidden(
+                    "an extension of \(id) is already pending (\(other.core.id)) — wait for it, or cancel it: writ cancel \(other.core.id)"
+                )
+            }
+            guard let original else {
+                throw .forbidden(
+                    "grant \(id) was written by an admin, not through a flow — ask an admin of the fleet to add time (writ-server grant add)"
+                )
+            }
+            guard let capability = Capability(rawValue: grant.capability) else {
+                throw .failed("grant \(id) has capability \(grant.capability), which this server does not know")
+            }
+            let input = RequestInput(
+                user: user,
+                unixGroups: groups,
+                capability: capability,
+                flow: original.flow,
+                host: peer.host,
+                runas: capability == .sudo ? grant.runas : nil,
+                commands: original.commands,
+                duration: body.duration,
+                reason: reason,
+                now: now,
+                fields: original.fields,
+                kind: "extend",
+                context: [:]
+            )
+            let evaluation: Evaluation
+            switch loaded.policy.evaluate(input) {
+            case .failure(let refusal): throw .forbidden(refusal.description)
+            case .success(let e): evaluation = e
+            }
+            let request = EngineRequest.new(
+                policy: loaded.policy,
+                evaluation: evaluation,
+                input: input,
+                reason: reason,
+                requesterUID: 0,
+                runas: grant.runas,
+                commands: .some(original.commands),
+                extending: (grant.id, grant.expiresAt),
+                policyVersion: loaded.version,
+                policyCommit: loaded.commit,
+                membersOf: UserDirectory.members(ofGroup:),
+                at: now
+            )
+            let outcome: ApprovalEngine.Outcome
+            do {
+                outcome = try await engine.file(
+                    request,
+                    Filing(evaluation, asked: input),
+                    by: .host(user, on: peer.host)
+                )
+            } catch {
+                throw Refusal(error)
+            }
+            logger.info(
+                "extension \(outcome.request.core.id) of \(id) by \(user) on \(peer.host): \(outcome.request.core.state.rawValue)"
+            )
+            return .ok(.init(body: .json(.init(request: Self.wire(outcome.request), serverTimeMs: Self.now()))))
+        }
+    }
+
     func revokeOwnGrant(_ input: Operations.RevokeOwnGrant.Input) async throws -> Operations.RevokeOwnGrant.Output {
         await answer("revoke") { (host) throws(Refusal) in
             guard case .json(let body) = input.body else { throw .badRequest("send JSON") }
@@ -396,3 +500,4 @@ extension Operations.ListRequests.Output: StandardRefusals {}
 extension Operations.DecideRequest.Output: StandardRefusals {}
 extension Operations.CancelRequest.Output: StandardRefusals {}
 extension Operations.RevokeOwnGrant.Output: StandardRefusals {}
+extension Operations.ExtendGrant.Output: StandardRefusals {}

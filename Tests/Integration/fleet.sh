@@ -79,12 +79,19 @@ until_ok 30 in_store "$GR" || fail "the approved grant reaches grants.db" "$(tai
 t1=$(date +%s.%N)
 expect "approved through the host: sudo works" "$(sudo_as writt_alice /usr/bin/id -u)" "rc=0"$'\n'"0"
 echo "fleet, SQLite trial store: writ approve on the host→grant in grants.db: $(python3 -c "print(round(($t1-$t0)*1000))") ms" | tee -a "$WORK/figures.txt" | sed "s/^/  figure: /"
+out=$(writ_as writt_alice extend "$GR" --for 10m --reason "INC-7 more time" --no-wait)
+expect "writ extend on the host: an extension request on the server" "$out" "rc=0"$'\n'"pending r_[0-9a-f]+"
+XID=$(printf '%s\n' "$out" | grep -oE 'r_[0-9a-f]+' | head -1)
+end_before=$(grant_expires "$GR")
+out=$(writ_as writt_bob approve "$XID")
+expect "the extension approved on the host" "$out" "rc=0"
+extended() { [ "$(grant_expires "$GR")" -gt "$end_before" ]; }
+until_ok 30 extended || fail "the extension reaches grants.db" "$(tail -5 "$WRITD_LOG")"
+expect "the extended end is in grants.db: 10 min more" "$(( $(grant_expires "$GR") - end_before ))" "^(59[0-9]|600)$"
 out=$(writ_as writt_alice revoke "$GR")
 expect "writ revoke of her own grant on the host: revoked on the server" "$out" "rc=0"
 until_ok 30 revoked_in_store "$GR" || fail "her revocation reaches grants.db" "$(tail -5 "$WRITD_LOG")"
 expect "revoked through the host: sudo refused" "$(sudo_as writt_alice /usr/bin/id -u)" "writ: no active sudo grant for writt_alice"
-out=$(writ_as writt_alice extend "$GR" --for 10m)
-expect "writ extend on an enrolled host: one line says it is not there yet" "$out" "rc=1"$'\n'"writ: this host is enrolled in a Writ fleet"
 
 t0=$(date +%s.%N)
 G=$(server_cli grant add --user writt_alice --host "$SHORT" --for 10m --reason "INC-7 fleet")

@@ -111,6 +111,25 @@ struct RequestTests {
         #expect(viaBastion.state == "approved")
         #expect(try await db.snapshot().value.grants.map(\.id) == [try #require(viaBastion.grantId)])
 
+        // More time, through the host the grant is for: a request of kind extend, approved there.
+        let before = try #require(try await web.snapshot().value.grants.first { $0.id == grantID })
+        let ext = try await web.extendGrant(
+            grantID,
+            .init(user: "alice", groups: [], duration: 600, reason: "INC-1 more")
+        )
+        #expect(ext.kind == "extend" && ext.extendsGrant == grantID && ext.state == "pending")
+        let again = await Self.refusal {
+            _ = try await web.extendGrant(grantID, .init(user: "alice", groups: [], duration: 600, reason: "x"))
+        }
+        #expect(again?.contains("already pending (\(ext.id))") == true, "\(again ?? "filed")")
+        let elsewhereExtend = await Self.refusal {
+            _ = try await web2.extendGrant(grantID, .init(user: "alice", groups: [], duration: 600, reason: "x"))
+        }
+        #expect(elsewhereExtend?.contains("you have no grant \(grantID) on this host") == true)
+        #expect(try await web.decide(ext.id, Self.approval("bob")).state == "approved")
+        let after = try #require(try await web.snapshot().value.grants.first { $0.id == grantID })
+        #expect(after.expiresAt == before.expiresAt + 600, "\(after.expiresAt - before.expiresAt)")
+
         // The holder revokes her grant through a host it covers, not through another.
         let elsewhereRevoke = await Self.refusal { _ = try await web2.revokeGrant(grantID, user: "alice", reason: "") }
         #expect(elsewhereRevoke?.contains("no grant \(grantID) of yours on this host") == true)

@@ -16,7 +16,9 @@ import WritProtocol
 /// What writd checks here first (sizes, the per-user filing budget) it checks exactly as
 /// standalone, so a local user cannot flood the server through it.
 final class FleetRelay: Sendable {
-    static let operations: Set<Operation> = [.request, .approve, .deny, .cancel, .revoke, .status, .requests, .get]
+    static let operations: Set<Operation> = [
+        .request, .approve, .deny, .cancel, .revoke, .extend, .status, .requests, .get,
+    ]
 
     let servers: [String]
     let directory: String
@@ -207,6 +209,21 @@ final class FleetRelay: Sendable {
                 try await c.revokeGrant(id, user: who.name, reason: reason)
             }
             resp.message = "grant \(grant.id) revoked on the server; this host applies it within a second"
+        case .extend:
+            let id = try Self.id(r.id, "grant")
+            guard let duration = r.duration, duration > 0 else {
+                throw WireError("bad_request", "usage: writ extend GRANT-ID --for DURATION --reason TEXT")
+            }
+            try await engine.requireFilingBudget(who, at: Int64(time(nil)))
+            let asked = Components.Schemas.Extension(
+                user: who.name,
+                groups: groups,
+                duration: duration,
+                reason: try Engine.note(r.reason, "reason", limit: Policy.reasonLimit)
+            )
+            resp.request = Self.view(
+                try await ask(change: true) { (c) throws(AgentError) in try await c.extendGrant(id, asked) }
+            )
         case .status:
             // The grants are this host's own (grants.db); the requests are the server's.
             resp = await engine.handle(r, from: caller)

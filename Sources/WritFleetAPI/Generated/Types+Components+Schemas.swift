@@ -446,6 +446,43 @@ extension Components {
                 case reason
             }
         }
+        /// - Remark: Generated from `#/components/schemas/Extension`.
+        public struct Extension: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Extension/user`.
+            public var user: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Extension/groups`.
+            public var groups: [Swift.String]?
+            /// Seconds more.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Extension/duration`.
+            public var duration: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/Extension/reason`.
+            public var reason: Swift.String?
+            /// Creates a new `Extension`.
+            ///
+            /// - Parameters:
+            ///   - user:
+            ///   - groups:
+            ///   - duration: Seconds more.
+            ///   - reason:
+            public init(
+                user: Swift.String,
+                groups: [Swift.String]? = nil,
+                duration: Swift.Int64,
+                reason: Swift.String? = nil
+            ) {
+                self.user = user
+                self.groups = groups
+                self.duration = duration
+                self.reason = reason
+            }
+            public enum CodingKeys: String, CodingKey {
+                case user
+                case groups
+                case duration
+                case reason
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/RequestDecision`.
         public struct RequestDecision: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/RequestDecision/user`.

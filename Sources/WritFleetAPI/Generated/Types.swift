@@ -99,6 +99,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /v1/agent/requests/{id}/cancel`.
     /// - Remark: Generated from `#/paths//v1/agent/requests/{id}/cancel/post(cancelRequest)`.
     func cancelRequest(_ input: Operations.CancelRequest.Input) async throws -> Operations.CancelRequest.Output
+    /// The holder asks for more time on a grant for the calling host, through the flow that issued it.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/grants/{id}/extend`.
+    /// - Remark: Generated from `#/paths//v1/agent/grants/{id}/extend/post(extendGrant)`.
+    func extendGrant(_ input: Operations.ExtendGrant.Input) async throws -> Operations.ExtendGrant.Output
     /// A grant's holder ends it early through a host it covers.
     ///
     /// - Remark: HTTP `POST /v1/agent/grants/{id}/revoke`.
@@ -258,6 +263,21 @@ extension APIProtocol {
         body: Operations.CancelRequest.Input.Body
     ) async throws -> Operations.CancelRequest.Output {
         try await cancelRequest(Operations.CancelRequest.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The holder asks for more time on a grant for the calling host, through the flow that issued it.
+    ///
+    /// - Remark: HTTP `POST /v1/agent/grants/{id}/extend`.
+    /// - Remark: Generated from `#/paths//v1/agent/grants/{id}/extend/post(extendGrant)`.
+    public func extendGrant(
+        path: Operations.ExtendGrant.Input.Path,
+        headers: Operations.ExtendGrant.Input.Headers = .init(),
+        body: Operations.ExtendGrant.Input.Body
+    ) async throws -> Operations.ExtendGrant.Output {
+        try await extendGrant(Operations.ExtendGrant.Input(
             path: path,
             headers: headers,
             body: body

@@ -4,15 +4,18 @@
 #   /usr/local/sbin/writ-server                 the server (Swift runtime linked in)
 #   /etc/systemd/system/writ-server.service     its unit, run as the system account writ-server
 #   /etc/writ/writ-server.env                   its options (WRIT_SERVER_OPTIONS), only if absent
+#   /etc/writ/fleet-policy.yaml                 the fleet's policy: the shipped one, only if absent
 #   /var/lib/writ-server/                       its state: the fleet CA (ca/), the SQLite store
 #
 #   scripts/install-server.sh [--database URL] [--name NAME]... [--no-build] [--no-start]
+#                             [--binary PATH]   (install PATH instead of building; the tests)
 #
 # Without --database the server keeps its store in SQLite in /var/lib/writ-server (a trial on
 # one machine); with postgres://… it is one replica of a fleet (see README, "A fleet").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATABASE=
+BINARY=
 NAMES=()
 BUILD=1
 START=1
@@ -22,7 +25,8 @@ while [ $# -gt 0 ]; do
         --name) NAMES+=("$2"); shift ;;
         --no-build) BUILD=0 ;;
         --no-start) START=0 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --binary) BINARY=$2; BUILD=0; shift ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-server.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
     shift
@@ -37,7 +41,7 @@ if [ $BUILD = 1 ]; then
     fi
     swift build -c release --static-swift-stdlib --product writ-server
 fi
-BIN=.build/release/writ-server
+BIN=${BINARY:-.build/release/writ-server}
 [ -x "$BIN" ] || { echo "install-server.sh: $BIN is missing (build first, or drop --no-build)" >&2; exit 1; }
 getent passwd writ-server >/dev/null || useradd --system --home-dir /var/lib/writ-server --shell /usr/sbin/nologin writ-server
 install -m 0755 "$BIN" /usr/local/sbin/writ-server

@@ -154,3 +154,42 @@ expect "the last record rewritten: writ audit verify finds it against the server
 stop_writd
 stop_server
 fi
+
+# =================================================================================================
+section "scripts/install-server.sh (in a nested namespace: install targets and /etc are overlays)"
+if [ -n "${WRIT_SERVER:-}" ] && [ -x "$WRIT_SERVER" ]; then
+ROOTDIR=$(cd "$HERE/../.." && pwd)
+out=$(unshare --mount --propagation private bash -c '
+    i=0
+    for d in /etc /usr/local/sbin /var/lib; do
+        i=$((i + 1)); mkdir -p "'"$WORK"'/svr$i/up" "'"$WORK"'/svr$i/work"
+        mount -t overlay overlay -o "lowerdir=$d,upperdir='"$WORK"'/svr$i/up,workdir='"$WORK"'/svr$i/work" "$d"
+    done
+    "'"$ROOTDIR"'/scripts/install-server.sh" --binary "'"$WRIT_SERVER"'" --no-start --name 127.0.0.1 2>&1 | tail -2
+    stat -c "%U:%G %a %n" /usr/local/sbin/writ-server /etc/writ/writ-server.env /etc/writ/fleet-policy.yaml /var/lib/writ-server /etc/systemd/system/writ-server.service
+    grep WRIT_SERVER_OPTIONS= /etc/writ/writ-server.env
+    getent passwd writ-server | cut -d: -f1,6,7
+    # As the unit runs it: the installed options, the defaults for state and policy.
+    cd /
+    setpriv --reuid=writ-server --regid=writ-server --init-groups -- /usr/local/sbin/writ-server serve --listen 127.0.0.1:0 --name 127.0.0.1 \
+        >"'"$WORK"'/svr.out" 2>"'"$WORK"'/svr.log" &
+    pid=$!
+    for _ in $(seq 200); do grep -q "^listening" "'"$WORK"'/svr.out" && break; sleep 0.05; done
+    cat "'"$WORK"'/svr.out"
+    grep -o "policy [0-9a-f]* loaded from /etc/writ/fleet-policy.yaml: [0-9]* flow(s)" "'"$WORK"'/svr.log"
+    stat -c "%U %a %n" /var/lib/writ-server/ca/ca.key
+    kill -TERM $pid; wait $pid; echo "stopped: rc=$?"
+' 2>&1)
+expect "install-server.sh installs the binary and says where its options and policy are" "$out" \
+    "installed /usr/local/sbin/writ-server; options in /etc/writ/writ-server.env, policy in /etc/writ/fleet-policy.yaml"
+expect "... the binary root's, 755" "$out" "^root:root 755 /usr/local/sbin/writ-server$"
+expect "... its options readable by the server's group only" "$out" "^root:writ-server 640 /etc/writ/writ-server.env$"
+expect "... the shipped policy, root's and not writable by others" "$out" "^root:root 644 /etc/writ/fleet-policy.yaml$"
+expect "... the state directory the server's alone" "$out" "^writ-server:writ-server 700 /var/lib/writ-server$"
+expect "... the options it was given" "$out" 'WRIT_SERVER_OPTIONS="--listen 0.0.0.0:8443 --name 127.0.0.1"'
+expect "... the system account, no login" "$out" "^writ-server:/var/lib/writ-server:/usr/sbin/nologin$"
+expect "the installed server starts as writ-server with the defaults" "$out" "^listening on 127\.0\.0\.1:[0-9]+$"
+expect "... and loads the installed policy" "$out" "policy [0-9a-f]+ loaded from /etc/writ/fleet-policy.yaml: 1 flow\(s\)"
+expect "... its CA key is its own, 600" "$out" "^writ-server 600 /var/lib/writ-server/ca/ca.key$"
+expect "... and it stops cleanly on SIGTERM" "$out" "stopped: rc=0"
+fi

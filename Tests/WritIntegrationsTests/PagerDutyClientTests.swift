@@ -426,19 +426,23 @@ struct PagerDutyClientTests {
         )
         let (error, seconds) = await timed { await failure { try await pd.userID(email: "alice@x.com") } }
         // The refusal, reported at the deadline; or the backstop's time-out 250 ms later, when
-        // the whole test process stalls past it (seen under AddressSanitizer).
-        switch error {
-        case .transport(let why): #expect(why.contains("connection refused by 127.0.0.1:\(port)"), "\(why)")
-        case .timedOut(milliseconds: 2000): break
-        default: Issue.record("expected .transport, got \(String(describing: error))")
+        // the whole test process stalls past it (seen under AddressSanitizer, and with every
+        // suite at once). Each call may end either way.
+        func refusedOrTimedOut(_ e: PagerDutyError?) -> Bool {
+            switch e {
+            case .transport(let why)?: why.contains("connection refused by 127.0.0.1:\(port)")
+            case .timedOut(milliseconds: 2000)?: true
+            default: false
+            }
         }
+        #expect(refusedOrTimedOut(error), "\(String(describing: error))")
         // An upper bound that only catches a hang: under AddressSanitizer with every suite at once
         // a 10 s deadline took 24 s; the deadline is what counts, and a hang never ends.
         #expect(seconds <= 15, "took \(seconds) s")
         expectNoToken(error)
-        // The same answer from ping, within the same deadline (or its backstop's time-out).
+        // ping answers the same way, within the same deadline (or its backstop's time-out).
         let pinged = await pd.ping()
-        #expect(pinged == error || pinged == .timedOut(milliseconds: 2000), "\(String(describing: pinged))")
+        #expect(refusedOrTimedOut(pinged), "\(String(describing: pinged))")
     }
 
     @Test func connectionReset() async throws {

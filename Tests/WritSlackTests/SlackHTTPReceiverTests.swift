@@ -367,7 +367,9 @@ struct SlackHTTPReceiverTests {
                     case .int(let i): Double(i)
                     default: 99
                     }
-                #expect(seconds < 1, "answered after \(seconds) s")
+                // Before the handler's 5 s are over: the answer does not wait for it. (Not "within
+                // 1 s": a loaded machine is slow, and that is not what this checks.)
+                #expect(seconds < 4, "answered after \(seconds) s")
                 #expect(delivery["late"]?.boolValue == false)
                 #expect(await running.inbox.wait().count == 1)
             }

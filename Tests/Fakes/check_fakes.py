@@ -77,6 +77,8 @@ ensure_venv(ARGS.venv)
 # ---------------------------------------------------------------------------
 
 import asyncio  # noqa: E402
+import atexit  # noqa: E402
+import shutil  # noqa: E402
 import http.server  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -204,6 +206,8 @@ class Fake:
 
 
 TMP = tempfile.mkdtemp(prefix="writ-fakes-")
+# The fakes' state files: removed when the check ends, whatever its outcome.
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 slack = pd = None
 
 

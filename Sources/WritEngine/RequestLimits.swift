@@ -48,6 +48,17 @@ public enum RequestLimits {
         return out
     }
 
+    /// A request's or grant's id as Writ makes them (`r_…`, `g_…`): letters, digits and `_`, at
+    /// most 64; checked before an id is looked up or written into a log line.
+    public static func id(_ text: String) throws(EngineError) -> String {
+        guard (1...64).contains(text.utf8.count),
+            text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
+        else {
+            throw .refused("\(LogText.escape(text, limit: 40)) is not an id of Writ's (see: writ status)")
+        }
+        return text
+    }
+
     /// A request's command list: at most 32 commands of 4,096 bytes, 16,384 in all.
     public static func commands(_ commands: [String]?) throws(EngineError) {
         guard let commands else { return }

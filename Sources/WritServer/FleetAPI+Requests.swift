@@ -59,14 +59,9 @@ extension FleetAPI {
         return Set(names)
     }
 
-    /// A request's or grant's id as Writ makes them: letters, digits and `_`, at most 64.
+    /// A request's or grant's id as Writ makes them (`RequestLimits.id`).
     static func id(_ text: String) throws(Refusal) -> String {
-        guard (1...64).contains(text.utf8.count),
-            text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
-        else {
-            throw .badRequest("\(LogText.escape(text, limit: 40)) is not an id of Writ's (see: writ status)")
-        }
-        return text
+        try checked { () throws(EngineError) in try RequestLimits.id(text) }
     }
 
     /// What a host sent, within `RequestLimits`: its refusal is the sender's mistake.
@@ -133,45 +128,57 @@ extension FleetAPI {
                 kind: "grant",
                 context: [:]
             )
-            let evaluation: Evaluation
-            switch loaded.policy.evaluate(input) {
-            case .failure(let refusal): throw .forbidden(refusal.description)
-            case .success(let e): evaluation = e
-            }
-            // A command list the hosts could not parse would be approved and never enforced.
-            // (Whether its programs are root's is each host's to check, on its own files.)
-            for line in evaluation.commands ?? [] {
-                do throws(CommandPatternError) { _ = try CommandPattern(parsing: line) } catch {
-                    throw .forbidden(error.description)
-                }
-            }
-            let request = EngineRequest.new(
-                policy: loaded.policy,
-                evaluation: evaluation,
-                input: input,
-                reason: reason,
-                requesterUID: 0,
-                policyVersion: loaded.version,
-                policyCommit: loaded.commit,
-                membersOf: UserDirectory.members(ofGroup:),
-                at: now
-            )
-            let outcome: ApprovalEngine.Outcome
-            do {
-                outcome = try await engine.file(
-                    request,
-                    Filing(evaluation, asked: input),
-                    by: .host(user, on: peer.host)
-                )
-            } catch {
-                throw Refusal(error)
-            }
-            let r = outcome.request
-            logger.info(
-                "request \(r.core.id) by \(user) on \(peer.host) for \(capability.rawValue) (flow \(r.flow)): \(r.core.state.rawValue)"
-            )
+            let r = try await file(input, policy: loaded, by: user, through: peer.host)
             return .ok(.init(body: .json(.init(request: Self.wire(r), serverTimeMs: Self.now()))))
         }
+    }
+
+    /// A request (or an extension of `extending`'s grant, keeping its scope) the policy decides
+    /// as writd standalone would, filed as `user` through `host`.
+    func file(
+        _ input: RequestInput,
+        policy loaded: ServerPolicy.Loaded,
+        by user: String,
+        through host: String,
+        extending: (grant: EngineGrant, commands: [String]?)? = nil
+    ) async throws(Refusal) -> EngineRequest {
+        let evaluation: Evaluation
+        switch loaded.policy.evaluate(input) {
+        case .failure(let refusal): throw .forbidden(refusal.description)
+        case .success(let e): evaluation = e
+        }
+        // A command list the hosts could not parse would be approved and never enforced.
+        // (Whether its programs are root's is each host's to check, on its own files.)
+        for line in evaluation.commands ?? [] {
+            do throws(CommandPatternError) { _ = try CommandPattern(parsing: line) } catch {
+                throw .forbidden(error.description)
+            }
+        }
+        let request = EngineRequest.new(
+            policy: loaded.policy,
+            evaluation: evaluation,
+            input: input,
+            reason: input.reason,
+            requesterUID: 0,
+            runas: extending?.grant.runas,
+            commands: extending.map { (e) -> [String]?? in .some(e.commands) } ?? nil,
+            extending: extending.map { ($0.grant.id, $0.grant.expiresAt) },
+            policyVersion: loaded.version,
+            policyCommit: loaded.commit,
+            membersOf: UserDirectory.members(ofGroup:),
+            at: input.now
+        )
+        let outcome: ApprovalEngine.Outcome
+        do {
+            outcome = try await engine.file(request, Filing(evaluation, asked: input), by: .host(user, on: host))
+        } catch {
+            throw Refusal(error)
+        }
+        let r = outcome.request
+        logger.info(
+            "\(r.kind == "extend" ? "extension" : "request") \(r.core.id) by \(user) on \(host) for \(r.core.capability.rawValue) (flow \(r.flow)): \(r.core.state.rawValue)"
+        )
+        return r
     }
 
     func listRequests(_ input: Operations.ListRequests.Input) async throws -> Operations.ListRequests.Output {
@@ -361,39 +368,14 @@ extension FleetAPI {
                 kind: "extend",
                 context: [:]
             )
-            let evaluation: Evaluation
-            switch loaded.policy.evaluate(input) {
-            case .failure(let refusal): throw .forbidden(refusal.description)
-            case .success(let e): evaluation = e
-            }
-            let request = EngineRequest.new(
-                policy: loaded.policy,
-                evaluation: evaluation,
-                input: input,
-                reason: reason,
-                requesterUID: 0,
-                runas: grant.runas,
-                commands: .some(original.commands),
-                extending: (grant.id, grant.expiresAt),
-                policyVersion: loaded.version,
-                policyCommit: loaded.commit,
-                membersOf: UserDirectory.members(ofGroup:),
-                at: now
+            let request = try await file(
+                input,
+                policy: loaded,
+                by: user,
+                through: peer.host,
+                extending: (grant, original.commands)
             )
-            let outcome: ApprovalEngine.Outcome
-            do {
-                outcome = try await engine.file(
-                    request,
-                    Filing(evaluation, asked: input),
-                    by: .host(user, on: peer.host)
-                )
-            } catch {
-                throw Refusal(error)
-            }
-            logger.info(
-                "extension \(outcome.request.core.id) of \(id) by \(user) on \(peer.host): \(outcome.request.core.state.rawValue)"
-            )
-            return .ok(.init(body: .json(.init(request: Self.wire(outcome.request), serverTimeMs: Self.now()))))
+            return .ok(.init(body: .json(.init(request: Self.wire(request), serverTimeMs: Self.now()))))
         }
     }
 

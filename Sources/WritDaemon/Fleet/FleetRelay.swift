@@ -288,12 +288,10 @@ final class FleetRelay: Sendable {
     }
 
     static func id(_ id: String?, _ what: String) throws(WireError) -> String {
-        guard let id, (1...64).contains(id.utf8.count),
-            id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F })
-        else {
+        guard let id, let checked = try? RequestLimits.id(id) else {
             throw WireError("bad_request", "give a \(what) id as writ status shows it, such as r_0123456789ab")
         }
-        return id
+        return checked
     }
 
     /// The server's request as writ shows it.

@@ -173,6 +173,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -180,6 +181,7 @@ let package = Package(
             name: "WritServer",
             dependencies: [
                 "WritCore", "WritEngine", "WritEnginePostgres", "WritFleetAPI", "WritPolicy", "WritProcesses",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -319,6 +321,9 @@ let package = Package(
                 "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "WritStore",
                 "WritServer", "FakeServices", "writ-server", "writd",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

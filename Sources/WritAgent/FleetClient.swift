@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FoundationEssentials
 import Glibc
 import NIOCore
+import NIOPosix
 import NIOSSL
 import OpenAPIAsyncHTTPClient
 import OpenAPIRuntime
@@ -46,14 +47,22 @@ public struct Timed<Value: Sendable>: Sendable {
 /// root. One per set of credentials: a renewal makes a new one.
 public final class FleetClient: Sendable {
     let http: HTTPClient
+    /// The long-poll's own connections: their reads time out after `silence`.
+    let pollHTTP: HTTPClient
     /// Calls that answer at once, and the long-poll (up to a minute on the server).
     let quick: Client
     let polling: Client
     public let server: String
 
+    /// Seconds between the heartbeats a long-poll asks the server for.
+    public static let heartbeat = 2
+    /// A long-poll that hears nothing for this long (three heartbeats missed) is a lost
+    /// connection: a partition, a replica gone without a word. It is dropped, not waited out.
+    public static let silence: Duration = .seconds(3 * heartbeat)
+
     /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given. A
-    /// long-poll not answered within `pollTimeout` is given up (the server answers at its wait):
-    /// a connection lost in a partition is noticed then.
+    /// long-poll asks for heartbeats and is given up after `silence` without one, or after
+    /// `pollTimeout` in all.
     public init(
         server: String,
         caPEM: String,
@@ -85,7 +94,8 @@ public final class FleetClient: Sendable {
             throw .local("the agent's credentials do not load: \(error)")
         }
         self.server = server
-        http = Self.makeHTTP(tls, readTimeout: pollTimeout, eventLoopGroup: eventLoopGroup)
+        http = Self.makeHTTP(tls, readTimeout: .seconds(20), eventLoopGroup: eventLoopGroup)
+        pollHTTP = Self.makeHTTP(tls, readTimeout: Self.silence, eventLoopGroup: eventLoopGroup)
         quick = Client(
             serverURL: url,
             transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
@@ -94,7 +104,7 @@ public final class FleetClient: Sendable {
             serverURL: url,
             transport: AsyncHTTPClientTransport(
                 configuration: .init(
-                    client: http,
+                    client: pollHTTP,
                     timeout: .nanoseconds(Int64(pollTimeout.components.seconds) * 1_000_000_000)
                 )
             )
@@ -127,6 +137,34 @@ public final class FleetClient: Sendable {
     /// Closes the connections; the client cannot be used after.
     public func shutdown() async {
         try? await http.shutdown()
+        try? await pollHTTP.shutdown()
+    }
+
+    /// Whether a server's address takes a TCP connection.
+    public enum Reach: Sendable, Equatable {
+        case answers
+        /// Refused at once (nothing listens there), or the address does not resolve or route.
+        case refused
+        /// No answer within the timeout: the packets go nowhere (a partition, a host gone).
+        case silent
+    }
+
+    /// Connects to `server`'s address and port and closes at once (no TLS, no request): what a
+    /// partitioned agent can afford to try every half second, since the server never sees an
+    /// attempt that does not reach it.
+    public static func probe(_ server: String, timeout: Duration) async -> Reach {
+        guard let url = URL(string: server), let host = url.host else { return .refused }
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.milliseconds(Int64(timeout / .milliseconds(1))))
+        do {
+            let channel = try await bootstrap.connect(host: host, port: url.port ?? 443).get()
+            try? await channel.close()
+            return .answers
+        } catch ChannelError.connectTimeout {
+            return .silent
+        } catch {
+            return .refused
+        }
     }
 
     /// Local wall-clock time in milliseconds.
@@ -302,7 +340,9 @@ public final class FleetClient: Sendable {
         try await timed { () throws(AgentError) -> Page in
             let output: Operations.GrantChanges.Output
             do {
-                output = try await polling.grantChanges(query: .init(cursor: cursor, wait: wait))
+                output = try await polling.grantChanges(
+                    query: .init(cursor: cursor, wait: wait, heartbeat: Self.heartbeat)
+                )
             } catch {
                 throw Self.unreachable(server, error)
             }

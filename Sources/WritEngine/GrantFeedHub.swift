@@ -135,7 +135,7 @@ public actor GrantFeedHub {
         var cursor = start
         while true {
             // Stopping answers without another read: every pending wait wakes at once.
-            if closed { return ([], cursor, false) }
+            if closed || Task.isCancelled { return ([], cursor, false) }
             waiters[id]?.dirty = false
             let answer = try await engine.grantChanges(forHost: host, after: cursor)
             if !answer.grants.isEmpty || answer.more { return answer }
@@ -144,7 +144,14 @@ public actor GrantFeedHub {
                 return ([], cursor, false)
             }
             if waiters[id]?.dirty == true { continue }
-            await withCheckedContinuation { waiters[id]?.continuation = $0 }
+            // A caller that goes away (its client's connection closed) ends its wait now, not
+            // at the timeout: it holds one of the host's few waits.
+            if Task.isCancelled { return ([], cursor, false) }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { waiters[id]?.continuation = $0 }
+            } onCancel: {
+                Task { await self.expire(id) }
+            }
         }
     }
 

@@ -228,11 +228,24 @@ struct FleetAPI: APIProtocol {
             let wait = min(max(input.query.wait ?? 30, 0), configuration.maxWait)
             let peer = try await agent()
             host = peer.host
+            // Heartbeats asked for: the first interval is waited here, the rest while they go out
+            // (HeartbeatMiddleware).
+            let slot = HeartbeatSlot.current
+            let beat = input.query.heartbeat.flatMap { HeartbeatSlot.allowed.contains($0) ? $0 : nil }
+            let first = slot != nil && beat != nil && beat! < wait ? beat! : wait
+            let started = ContinuousClock.now
             let answer: GrantFeedHub.Answer
             do {
-                answer = try await hub.wait(host: peer.host, after: after, timeout: .seconds(wait))
+                answer = try await hub.wait(host: peer.host, after: after, timeout: .seconds(first))
             } catch {
                 throw Refusal(error)
+            }
+            // Nothing within the first interval, and not woken early (the server stopping, the
+            // host changed): the rest of the wait goes to the middleware.
+            if first < wait, let slot, let beat, answer.grants.isEmpty, !answer.more,
+                ContinuousClock.now - started >= .seconds(first)
+            {
+                slot.rest = .init(host: peer.host, cursor: answer.cursor, remaining: wait - first, interval: beat)
             }
             return .ok(.init(body: .json(Self.page(answer.grants, cursor: answer.cursor, more: answer.more))))
         }

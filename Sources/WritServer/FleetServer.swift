@@ -155,6 +155,7 @@ public struct FleetServer: Sendable {
         )
         let router = Router(context: FleetRequestContext.self)
         router.add(middleware: AgentPeerMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+        router.add(middleware: HeartbeatMiddleware(hub: hub))
         let api = FleetAPI(
             engine: engine,
             hub: hub,

@@ -96,6 +96,7 @@ actor FleetSession {
 
     func run(engine: Engine) async {
         while !Task.isCancelled {
+            let started = ContinuousClock.now
             do {
                 try await step(engine: engine)
                 if failures > 0 { logger.notice("fleet: \(configuration.servers[serverIndex]) answers again") }
@@ -103,7 +104,7 @@ actor FleetSession {
             } catch {
                 // Stopping: the call was cancelled, nothing failed.
                 if Task.isCancelled { break }
-                await failed(error, engine: engine)
+                await failed(error, engine: engine, after: ContinuousClock.now - started)
             }
         }
     }
@@ -250,11 +251,14 @@ actor FleetSession {
     }
 
     /// After a failed call: what to do, then a pause. A server that cannot be reached is tried
-    /// again (the next URL) within a second, with jitter: a connection attempt costs a server
-    /// that is down nothing, and a host whose partition heals hears what changed meanwhile at
-    /// once. A server that answers it is busy is left alone longer: from half a second, doubling
-    /// to 30 s, each pause drawn at random up to its ceiling.
-    func failed(_ error: AgentError, engine: Engine) async {
+    /// again (the next URL) within a second, with jitter. When a call went unanswered (a
+    /// long-poll fell silent, a connection timed out), the agent first waits for a server that
+    /// takes a TCP connection, trying every half second: in a partition those attempts reach no
+    /// server, and the first after the heal does, so the next call goes at once and the host
+    /// hears what changed meanwhile within a second. A server that answers it is busy is left
+    /// alone longer: from half a second, doubling to 30 s, each pause drawn at random up to its
+    /// ceiling.
+    func failed(_ error: AgentError, engine: Engine, after took: Duration) async {
         failures += 1
         var pause: Double
         switch error {
@@ -271,6 +275,11 @@ actor FleetSession {
             serverIndex = (serverIndex + 1) % configuration.servers.count
             if case .busy = error {
                 pause = min(30, 0.5 * Double(1 << min(failures - 1, 6)))
+            } else if took >= .seconds(1), await reachable() {
+                // Unanswered, and a server takes connections now: a healed partition, or a
+                // replica gone and another there. (A call that fails fast does not come here:
+                // asking again at once could loop.)
+                pause = 0
             } else {
                 pause = 1
             }
@@ -289,6 +298,31 @@ actor FleetSession {
             pause = 10
         }
         pause = Double.random(in: (pause / 4)...pause, using: &rng)
-        try? await Task.sleep(for: .milliseconds(Int(pause * 1000)))
+        if pause > 0 { try? await Task.sleep(for: .milliseconds(Int(pause * 1000))) }
+    }
+
+    /// Returns once a server's address takes a TCP connection (true), or refuses one at once
+    /// (false: nothing listens there; the caller pauses as for any failure). While the attempts
+    /// time out it keeps trying, each server in turn.
+    func reachable() async -> Bool {
+        var silent = 0
+        while !Task.isCancelled {
+            switch await FleetClient.probe(configuration.servers[serverIndex], timeout: .milliseconds(500)) {
+            case .answers:
+                if silent >= 2 { logger.notice("fleet: \(configuration.servers[serverIndex]) takes connections again") }
+                return true
+            case .refused:
+                return false
+            case .silent:
+                silent += 1
+                if silent == 2 {
+                    logger.warning(
+                        "fleet: no server answers a connection (a partition?); trying every half second, enforcing the grants this host has"
+                    )
+                }
+                serverIndex = (serverIndex + 1) % configuration.servers.count
+            }
+        }
+        return false
     }
 }

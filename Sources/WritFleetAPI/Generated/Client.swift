@@ -577,6 +577,13 @@ public struct Client: APIProtocol {
                     name: "wait",
                     value: input.query.wait
                 )
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "heartbeat",
+                    value: input.query.heartbeat
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept

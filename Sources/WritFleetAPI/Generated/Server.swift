@@ -645,6 +645,13 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         explode: true,
                         name: "wait",
                         as: Swift.Int.self
+                    ),
+                    heartbeat: try converter.getOptionalQueryItemAsURI(
+                        in: request.soar_query,
+                        style: .form,
+                        explode: true,
+                        name: "heartbeat",
+                        as: Swift.Int.self
                     )
                 )
                 let headers: Operations.GrantChanges.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))

@@ -740,17 +740,29 @@ public enum Operations {
                 ///
                 /// - Remark: Generated from `#/paths/v1/agent/grants/changes/GET/query/wait`.
                 public var wait: Swift.Int?
+                /// Seconds, 1 to 30, between heartbeats while the server waits: once a first interval
+                /// has passed without an answer the status (200) and headers are sent, then a space
+                /// each interval, then the JSON page (leading whitespace is valid JSON). A client can
+                /// read a longer silence as a lost connection. A refusal decided after the headers went
+                /// out ends the connection without the rest of the body: ask again.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/v1/agent/grants/changes/GET/query/heartbeat`.
+                public var heartbeat: Swift.Int?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
                 ///   - cursor:
                 ///   - wait: Seconds to wait for a change, 0 to 60 (default 30).
+                ///   - heartbeat: Seconds, 1 to 30, between heartbeats while the server waits: once a first interval
                 public init(
                     cursor: Swift.String,
-                    wait: Swift.Int? = nil
+                    wait: Swift.Int? = nil,
+                    heartbeat: Swift.Int? = nil
                 ) {
                     self.cursor = cursor
                     self.wait = wait
+                    self.heartbeat = heartbeat
                 }
             }
             public var query: Operations.GrantChanges.Input.Query

@@ -181,6 +181,7 @@ let package = Package(
             name: "WritServer",
             dependencies: [
                 "WritCore", "WritEngine", "WritEnginePostgres", "WritFleetAPI", "WritPolicy", "WritProcesses",
+                "WritIntegrations", "WritExpr",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -156,35 +156,17 @@ public final class IntegrationHub: Sendable {
     public func context(for user: String, now: Int64) async -> [String: Value] {
         let (client, identities) = state.withLock { ($0.pagerDuty, $0.settings?.identities) }
         guard let client else { return [:] }
-        guard let email = identities?.email(of: user) else {
-            return ["pagerduty_error": .string("no email known for \(user): add it under identities in \(path)")]
+        let answer = await client.requesterFacts(
+            user: user,
+            email: identities?.email(of: user),
+            settingsPath: path,
+            now: now
+        )
+        if let failure = answer.failure {
+            logger.warning("PagerDuty lookup for \(user) failed; the request goes on without on-call facts: \(failure)")
+            Syslog.log(LOG_WARNING, "PagerDuty lookup for \(user) failed: \(LogText.escape(failure))")
         }
-        do throws(PagerDutyError) {
-            let entries = try await client.onCalls(email: email, now: now)
-            return [
-                "on_call": .bool(!entries.isEmpty),
-                "oncall": .list(entries.map(Self.value)),
-            ]
-        } catch {
-            logger.warning(
-                "PagerDuty lookup for \(user) failed; the request goes on without on-call facts: \(error.description)"
-            )
-            Syslog.log(LOG_WARNING, "PagerDuty lookup for \(user) failed: \(LogText.escape(error.description))")
-            return ["pagerduty_error": .string(error.description)]
-        }
-    }
-
-    static func value(_ e: OnCall) -> Value {
-        var m: [String: Value] = [
-            "escalation_policy": .string(e.escalationPolicyID),
-            "level": .int(Int64(e.level)),
-            "schedule": e.scheduleID.map(Value.string) ?? .null,
-            "start": e.start.map(Value.timestamp) ?? .null,
-            "end": e.end.map(Value.timestamp) ?? .null,
-        ]
-        if let n = e.escalationPolicyName { m["escalation_policy_name"] = .string(n) }
-        if let n = e.scheduleName { m["schedule_name"] = .string(n) }
-        return .map(m)
+        return answer.facts
     }
 }
 

@@ -126,7 +126,7 @@ extension FleetAPI {
                 now: now,
                 fields: fields,
                 kind: "grant",
-                context: [:]
+                context: await integrations.context(for: user, now: now)
             )
             let r = try await file(input, policy: loaded, by: user, through: peer.host)
             return .ok(.init(body: .json(.init(request: Self.wire(r), serverTimeMs: Self.now()))))
@@ -366,7 +366,7 @@ extension FleetAPI {
                 now: now,
                 fields: original.fields,
                 kind: "extend",
-                context: [:]
+                context: await integrations.context(for: user, now: now)
             )
             let request = try await file(
                 input,

@@ -16,6 +16,7 @@ struct FleetAPI: APIProtocol {
     let hub: GrantFeedHub
     let ca: FleetCA
     let policy: ServerPolicy
+    let integrations: ServerIntegrations
     let configuration: ServerConfiguration
     let logger: Logger
     /// Enrollments and renewals being signed: apart, so that a flood of enrollment attempts
@@ -28,6 +29,7 @@ struct FleetAPI: APIProtocol {
         hub: GrantFeedHub,
         ca: FleetCA,
         policy: ServerPolicy,
+        integrations: ServerIntegrations,
         configuration: ServerConfiguration,
         logger: Logger
     ) {
@@ -35,6 +37,7 @@ struct FleetAPI: APIProtocol {
         self.hub = hub
         self.ca = ca
         self.policy = policy
+        self.integrations = integrations
         self.configuration = configuration
         self.logger = logger
         enrolling = InFlightLimit(configuration.maxSigning)

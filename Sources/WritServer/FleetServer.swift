@@ -107,6 +107,7 @@ public struct FleetServer: Sendable {
     public let engine: ApprovalEngine
     public let ca: FleetCA
     public let policy: ServerPolicy
+    public let integrations: ServerIntegrations
     public let configuration: ServerConfiguration
     let logger: Logger
 
@@ -114,12 +115,14 @@ public struct FleetServer: Sendable {
         engine: ApprovalEngine,
         ca: FleetCA,
         policy: ServerPolicy,
+        integrations: ServerIntegrations,
         configuration: ServerConfiguration,
         logger: Logger
     ) {
         self.engine = engine
         self.ca = ca
         self.policy = policy
+        self.integrations = integrations
         self.configuration = configuration
         self.logger = logger
     }
@@ -161,6 +164,7 @@ public struct FleetServer: Sendable {
             hub: hub,
             ca: ca,
             policy: policy,
+            integrations: integrations,
             configuration: configuration,
             logger: logger
         )
@@ -188,7 +192,11 @@ public struct FleetServer: Sendable {
                 services: [
                     app, DueWork(engine: engine, interval: configuration.tickInterval, logger: logger),
                     FeedService(hub: hub),
-                    PolicyWatch(policy: policy, interval: configuration.policyCheckInterval),
+                    PolicyWatch(
+                        policy: policy,
+                        integrations: integrations,
+                        interval: configuration.policyCheckInterval
+                    ),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -234,20 +242,26 @@ struct DueWork: Service {
     }
 }
 
-/// Reads the policy file again when it changes: checked every `interval`, and at once on SIGHUP.
+/// The policy and the integrations file, read again when they change (checked every `interval`)
+/// and at once on SIGHUP.
 struct PolicyWatch: Service {
     let policy: ServerPolicy
+    let integrations: ServerIntegrations
     let interval: Duration
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let onHangup = Task {
-            for await _ in hangups { policy.reload(force: true) }
+            for await _ in hangups {
+                policy.reload(force: true)
+                integrations.reload(force: true)
+            }
         }
         defer { onHangup.cancel() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             policy.reload()
+            integrations.reload()
         }
     }
 }

@@ -20,24 +20,9 @@ public final class ServerPolicy: Sendable {
         public let commit: String?
     }
 
-    /// What identifies one version of the file without reading it.
-    struct Stamp: Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: Int64
-        var modifiedNanoseconds: Int
-        /// The inode's change time, owner and mode: `chown`/`chmod` after a refusal, and a copy
-        /// that keeps the old mtime, are changes too.
-        var changed: Int64
-        var changedNanoseconds: Int
-        var owner: UInt32
-        var mode: UInt32
-    }
-
     private struct State {
         var loaded: Loaded?
-        var stamp: Stamp?
+        var stamp: FileStamp?
         var error: String?
     }
 
@@ -71,17 +56,7 @@ public final class ServerPolicy: Sendable {
             let message = "\(path): \(String(cString: strerror(errno)))"
             return failed(message, stamp: nil, force: force)
         }
-        let stamp = Stamp(
-            device: UInt64(st.st_dev),
-            inode: UInt64(st.st_ino),
-            size: Int64(st.st_size),
-            modified: Int64(st.st_mtim.tv_sec),
-            modifiedNanoseconds: st.st_mtim.tv_nsec,
-            changed: Int64(st.st_ctim.tv_sec),
-            changedNanoseconds: st.st_ctim.tv_nsec,
-            owner: st.st_uid,
-            mode: st.st_mode
-        )
+        let stamp = FileStamp(st)
         if !force, state.withLockedValue({ $0.stamp == stamp }) { return false }
         // The policy decides who becomes root on every host: a file someone else can change is
         // no policy (the server runs as its own account, which must not own it either).
@@ -115,7 +90,7 @@ public final class ServerPolicy: Sendable {
         }
     }
 
-    private func failed(_ message: String, stamp: Stamp?, force: Bool) -> Bool {
+    private func failed(_ message: String, stamp: FileStamp?, force: Bool) -> Bool {
         let (kept, repeated) = state.withLockedValue { s in
             let repeated = s.error == message && !force
             s.error = message
@@ -128,5 +103,32 @@ public final class ServerPolicy: Sendable {
             )
         }
         return false
+    }
+}
+
+/// What identifies one version of a file without reading it.
+struct FileStamp: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64
+    var modifiedNanoseconds: Int
+    /// The inode's change time, owner and mode: `chown`/`chmod` after a refusal, and a copy that
+    /// keeps the old mtime, are changes too.
+    var changed: Int64
+    var changedNanoseconds: Int
+    var owner: UInt32
+    var mode: UInt32
+
+    init(_ st: stat) {
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = Int64(st.st_size)
+        modified = Int64(st.st_mtim.tv_sec)
+        modifiedNanoseconds = st.st_mtim.tv_nsec
+        changed = Int64(st.st_ctim.tv_sec)
+        changedNanoseconds = st.st_ctim.tv_nsec
+        owner = st.st_uid
+        mode = st.st_mode
     }
 }

@@ -107,6 +107,11 @@ struct Serve: AsyncParsableCommand {
             "The fleet's policy (writd's format; check it with writ policy validate). Read again when it changes, or on SIGHUP; a file that fails keeps the last good policy."
     )
     var policy = "/etc/writ/fleet-policy.yaml"
+    @Option(
+        help:
+            "The fleet's integrations (writd's integrations.yaml format; PagerDuty is used, Slack stays with each host's writd). Owned by root or this server's account, not readable by others. Read again when it changes, or on SIGHUP."
+    )
+    var integrations = "/etc/writ/fleet-integrations.yaml"
 
     func run() async throws {
         bootstrapLogging(level: logLevel)
@@ -135,6 +140,8 @@ struct Serve: AsyncParsableCommand {
         configuration.names = names
         let policy = ServerPolicy(path: policy, logger: logger)
         policy.reload(force: true)
+        let integrations = ServerIntegrations(path: integrations, logger: logger)
+        integrations.reload(force: true)
         let engine = try await store.openEngine(logger: logger) { flow in
             policy.current?.policy.flow(named: flow)?.maxDuration
         }
@@ -154,6 +161,7 @@ struct Serve: AsyncParsableCommand {
             engine: engine,
             ca: ca,
             policy: policy,
+            integrations: integrations,
             configuration: configuration,
             logger: logger
         )

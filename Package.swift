@@ -43,9 +43,28 @@ let hotPathSwiftFlags: [SwiftSetting] = [
     ])
 ]
 
-/// writ and writd run as root: resolve every symbol at start and make the GOT read-only (full
-/// RELRO), as Debian's hardening flags do for C programs.
-let bindNow: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "now"])]
+/// writ, writd and writ-server as they ship: the Swift runtime linked in (they run where no
+/// toolchain is installed), every symbol resolved at start and the GOT read-only (full RELRO), as
+/// Debian's hardening flags do for C programs. `-static-stdlib` is given to the link of these
+/// three alone, not as `--static-swift-stdlib` to the whole build: that flag also changes every
+/// compile command, so the unit tests (whose Testing library exists only as a shared one) would
+/// need a second build of everything. This way one release build serves both.
+/// Foundation's static archives name their own dependencies only in the modules of the static
+/// resource directory, which a build without `--static-swift-stdlib` does not compile against:
+/// CoreFoundation and ICU are named here instead (for Yams' and swift-certificates' Foundation).
+let shipped: [LinkerSetting] = [
+    .unsafeFlags([
+        "-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now",
+        "-Xlinker", "--start-group", "-lFoundation", "-lCoreFoundation", "-l_FoundationICU",
+        "-lFoundationInternationalization", "-lFoundationEssentials", "-l_FoundationCShims",
+        "-l_FoundationCollections", "-lswiftSynchronization", "-lswiftDispatch", "-Xlinker", "--end-group",
+    ])
+]
+
+/// The modules the unit tests open with `@testable import`: testable in the release build too, so
+/// the tests run on the objects that ship. The cost is measured in NOTES.md (internal symbols
+/// stay visible to the linker, which keeps some it could otherwise drop).
+let testable: [SwiftSetting] = [.unsafeFlags(["-enable-testing"], .when(configuration: .release))]
 
 let package = Package(
     name: "writ",
@@ -107,11 +126,16 @@ let package = Package(
         ),
         .target(
             name: "WritPolicy",
-            dependencies: ["WritCore", "WritExpr", .product(name: "Yams", package: "Yams")]
+            dependencies: ["WritCore", "WritExpr", .product(name: "Yams", package: "Yams")],
+            swiftSettings: testable
         ),
-        .target(name: "WritProcesses"),
-        .target(name: "WritExpr", dependencies: ["WritCore"]),
-        .target(name: "WritHooks", dependencies: ["WritCore", "WritStore", "WritExpr", "WritPolicy", "CWritSpawn"]),
+        .target(name: "WritProcesses", swiftSettings: testable),
+        .target(name: "WritExpr", dependencies: ["WritCore"], swiftSettings: testable),
+        .target(
+            name: "WritHooks",
+            dependencies: ["WritCore", "WritStore", "WritExpr", "WritPolicy", "CWritSpawn"],
+            swiftSettings: testable
+        ),
         .target(name: "WritProtocol"),
         .target(
             name: "WritIntegrations",
@@ -121,7 +145,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: testable
         ),
         .target(
             name: "WritSlack",
@@ -135,7 +160,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: testable
         ),
         .target(
             name: "WritEngine",
@@ -207,7 +233,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            linkerSettings: bindNow
+            linkerSettings: shipped
         ),
         .target(
             name: "WritDaemon",
@@ -222,7 +248,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: testable
         ),
         .executableTarget(
             name: "writd",
@@ -231,7 +258,7 @@ let package = Package(
                 "WritFleetAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            linkerSettings: bindNow
+            linkerSettings: shipped
         ),
         .executableTarget(
             name: "WritCLI",
@@ -240,7 +267,7 @@ let package = Package(
                 "WritProcesses", "CWritSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            linkerSettings: bindNow
+            linkerSettings: shipped
         ),
         .executableTarget(
             name: "writ-bench-seed",
@@ -303,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "WritEngineTests",
             dependencies: [
-                "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "FakeServices", "writ-engine-race",
+                "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "FakeServices",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -320,7 +347,7 @@ let package = Package(
             name: "WritServerTests",
             dependencies: [
                 "WritAgent", "WritFleetAPI", "WritEngine", "WritEnginePostgres", "WritAudit", "WritCore", "WritStore",
-                "WritServer", "FakeServices", "writ-server", "writd",
+                "WritServer", "FakeServices",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Two builds of writ-bench-engine against one private PostgreSQL cluster, alternating, so the
 # machine's drift (fsync time varies 2x here within minutes) hits both alike. Build each with
-#   swift build -c release --static-swift-stdlib --product writ-bench-engine
+#   swift build -c release --product writ-bench-engine
 # at the commits to compare and copy .build/release/writ-bench-engine aside.
 # Usage (root): Benchmarks/engine-ab.sh BEFORE_BINARY AFTER_BINARY [REQUESTS] [ROUNDS]
 set -euo pipefail

@@ -9,7 +9,7 @@ command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 requests=${1:-2000}
 rounds=${2:-2}
 # The shipped build's flags: one configuration in .build/release.
-swift build -c release --static-swift-stdlib --product writ-bench-engine >/dev/null
+swift build -c release --product writ-bench-engine >/dev/null
 bench=.build/release/writ-bench-engine
 work=$(mktemp -d /tmp/writ-bench-engine.XXXXXX)
 chmod 755 "$work"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 rounds=${1:-200}
 # The shipped build's flags: one configuration in .build/release.
-swift build -c release --static-swift-stdlib --product writ-bench-feed >/dev/null
+swift build -c release --product writ-bench-feed >/dev/null
 bench=.build/release/writ-bench-feed
 work=$(mktemp -d /tmp/writ-bench-feed.XXXXXX)
 chmod 755 "$work"

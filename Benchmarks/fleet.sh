@@ -13,7 +13,7 @@ shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1 100 1000 10000)
 # The shipped build's flags: one configuration in .build/release.
-for p in writ-server writ-bench-fleet; do swift build -c release --static-swift-stdlib --product $p >/dev/null; done
+for p in writ-server writ-bench-fleet; do swift build -c release --product $p >/dev/null; done
 work=$(mktemp -d /tmp/writ-bench-fleet.XXXXXX)
 chmod 755 "$work"
 server_pid=

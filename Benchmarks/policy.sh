@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
 build=${1:-.build/release}
 # The shipped build's flags: another set would rebuild all of .build/release.
-if [ ! -x "$build/writ-bench-policy" ]; then swift build -c release --static-swift-stdlib --product writ-bench-policy; fi
+if [ ! -x "$build/writ-bench-policy" ]; then swift build -c release --product writ-bench-policy; fi
 "$build/writ-bench-policy" "${2:-20000}"

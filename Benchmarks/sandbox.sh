@@ -13,7 +13,7 @@ bench_outer() {
     [ "$(id -u)" = 0 ] || { echo "the $name benchmarks need root" >&2; exit 1; }
     for f in writd writ pam_writ.so ${BENCH_NEEDS:-}; do
         [ -e "$build/$f" ] || {
-            echo "missing $build/$f: swift build -c release --static-swift-stdlib && scripts/build-module.sh" >&2
+            echo "missing $build/$f: swift build -c release && scripts/build-module.sh" >&2
             exit 1
         }
     done

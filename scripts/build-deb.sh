@@ -5,7 +5,7 @@
 #
 #   scripts/build-deb.sh [BUILD_DIR] [OUT_DIR]       defaults: .build/release .build/deb
 #
-# BUILD_DIR holds writ, writd and pam_writ.so (swift build -c release --static-swift-stdlib, then
+# BUILD_DIR holds writ, writd and pam_writ.so (swift build -c release, then
 # scripts/build-module.sh). The version is what `writ --version` prints, with the Debian revision
 # DEB_REVISION (default 1); DEB_COMPRESSION is dpkg-deb's -Z (default xz). writ(1) and its
 # subcommands' pages come from swift-argument-parser's generate-manual, built once into

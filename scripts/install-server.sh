@@ -39,7 +39,7 @@ if [ $BUILD = 1 ]; then
     if ! dpkg -s libsqlite3-dev >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsqlite3-dev
     fi
-    swift build -c release --static-swift-stdlib --product writ-server
+    swift build -c release --product writ-server
 fi
 BIN=${BINARY:-.build/release/writ-server}
 [ -x "$BIN" ] || { echo "install-server.sh: $BIN is missing (build first, or drop --no-build)" >&2; exit 1; }

@@ -72,8 +72,9 @@ fi
 
 if [ $BUILD = 1 ]; then
     echo "== building (release)"
-    # What ships, and only that (not the test and benchmark tools); writ needs no toolchain at run time.
-    for product in writ writd; do swift build -c release --static-swift-stdlib --product "$product"; done
+    # What ships, and only that (not the test and benchmark tools); writ and writd need no toolchain at
+    # run time (Package.swift links the Swift runtime into them).
+    for product in writ writd; do swift build -c release --product "$product"; done
     scripts/build-module.sh .build/release
 fi
 for f in writ writd pam_writ.so; do

@@ -1,11 +1,10 @@
 #!/bin/bash
-# The test command (README): format lint, unit tests, the build that ships (writ linked with a
-# static Swift runtime, pam_writ.so built with Embedded Swift), the linkage checks, and the
-# integration suite against real Linux-PAM, sudo and sshd. Run as root on Debian 12 with the
-# packages that .ci/run installs. The unit tests are built in debug mode (.build/debug): a test
-# build can share no object with the shipped one (-enable-testing, and a static Swift runtime
-# that has no Testing module), and a debug build takes about 8 minutes here against 12 in
-# release. Everything that ships, and everything the integration suite runs, is release.
+# The test command (README): format lint, one release build of everything (what ships: writ,
+# writd and writ-server with the Swift runtime linked in, pam_writ.so built with Embedded Swift;
+# and the unit tests, the benchmark tools and the fuzz corpus replayer), the unit tests on it,
+# the linkage checks, and the integration suite against real Linux-PAM, sudo and sshd. Run as
+# root on Debian 12 with the packages that .ci/run installs. One configuration: the unit tests
+# run on the objects that ship (Package.swift's `shipped` and `testable` say how).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH=/opt/swift/usr/bin:$PATH
@@ -18,20 +17,18 @@ phase "module edges (README's table against Package.swift and every import)"
 python3 scripts/check-module-edges.py
 phase "the Slack fake speaks Slack: checked with Slack's own slack_sdk (a virtualenv from PyPI)"
 python3 Tests/Fakes/check_fakes.py
-phase "unit tests (Swift Testing, debug build; the engine's store tests on SQLite and a private PostgreSQL cluster)"
+phase "build (release, everything and the unit tests); pam_writ.so with Embedded Swift"
+swift build -c release --build-tests
+scripts/build-module.sh .build/release
+phase "unit tests (Swift Testing, on the release build; the engine's store tests on SQLite and a private PostgreSQL cluster)"
 # The two-process race tests run on their own afterwards: two engine processes and PostgreSQL
 # beside the timing tests of the other suites would only slow both.
-swift test --skip WritEngineTests.RaceTests
+swift test -c release --skip-build --skip WritEngineTests.RaceTests
 phase "the engine's race tests: two engine processes on one store, 1,000 rounds each (SQLite, PostgreSQL)"
-swift test --skip-build --filter WritEngineTests.RaceTests
-phase "build (release): writ and tools with a static Swift runtime; pam_writ.so with Embedded Swift"
-# The products that ship, and writ-fuzz for the corpus replay: not the engine's race helper
-# (PostgreSQL's client would add minutes to a release build it does not need).
-for product in writ writd writ-fuzz; do swift build -c release --static-swift-stdlib --product "$product"; done
-scripts/build-module.sh .build/release
+swift test -c release --skip-build --filter WritEngineTests.RaceTests
 phase "linkage"
 scripts/check-linkage.sh .build/release/pam_writ.so
-for bin in writ writd; do
+for bin in writ writd writ-server; do
     if ldd ".build/release/$bin" | grep -q 'libswift\|/opt/swift'; then
         echo "FAIL: $bin needs the Swift toolchain at run time"; exit 1
     fi
@@ -51,9 +48,7 @@ unshare --mount --propagation private sh -c 'mount -t tmpfs none /run && mount -
     { [ ! -e /dev/log ] || mount --bind /dev/null /dev/log || true; } &&
     for t in pam sudo; do .build/release/writ-fuzz "$t" "Fuzz/Corpus/$t" || exit 1; done'
 phase "integration tests (real PAM, sudo, sshd; private mount namespace)"
-# The fleet scenarios run writd (release, as shipped) against the debug writ-server the unit
-# tests built: a release writ-server would add about 4 minutes to this run for the same code.
-WRIT_SERVER=$PWD/.build/debug/writ-server Tests/Integration/run.sh .build/release
+WRIT_SERVER=$PWD/.build/release/writ-server Tests/Integration/run.sh .build/release
 # The fuzzers' build (libFuzzer, AddressSanitizer: .build-fuzz, about 9 minutes) runs beside the
 # package test, which waits mostly on downloads and dpkg; not beside the integration suite: with
 # the build next to it, session ends after a revoke took over 4 s twice in one run (40-165 ms alone).

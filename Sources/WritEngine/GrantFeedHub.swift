@@ -133,17 +133,31 @@ public actor GrantFeedHub {
             }
         }
         var cursor = start
+        // The hub has read the feed up to `self.cursor`, and from now on checks every grant it
+        // reads against this host: a wait that starts there has nothing to read first. That is
+        // most waits once the agents follow (each answer's cursor is where the hub stood), so a
+        // quiet fleet's polls cost the store no query.
+        var read = !(started && start == self.cursor)
         while true {
             // Stopping answers without another read: every pending wait wakes at once.
             if closed || Task.isCancelled { return ([], cursor, false) }
-            waiters[id]?.dirty = false
-            let answer = try await engine.grantChanges(forHost: host, after: cursor)
-            if !answer.grants.isEmpty || answer.more { return answer }
-            cursor = answer.cursor
-            if closed || waiters[id]?.expired != false || waiters[id]?.hostChanged == true {
-                return ([], cursor, false)
+            if read {
+                waiters[id]?.dirty = false
+                let answer = try await engine.grantChanges(forHost: host, after: cursor)
+                if !answer.grants.isEmpty || answer.more { return answer }
+                cursor = answer.cursor
             }
-            if waiters[id]?.dirty == true { continue }
+            if closed || waiters[id]?.expired != false || waiters[id]?.hostChanged == true {
+                // Every grant past `cursor` was read here or by the hub since this wait began,
+                // and checked against this host; none was for it (the wait is not dirty): the
+                // answer's cursor moves to where the hub stands, without a read of its own.
+                let clean = started && waiters[id]?.dirty == false && waiters[id]?.hostChanged == false
+                return ([], clean ? max(cursor, self.cursor) : cursor, false)
+            }
+            if waiters[id]?.dirty == true {
+                read = true
+                continue
+            }
             // A caller that goes away (its client's connection closed) ends its wait now, not
             // at the timeout: it holds one of the host's few waits.
             if Task.isCancelled { return ([], cursor, false) }
@@ -152,6 +166,8 @@ public actor GrantFeedHub {
             } onCancel: {
                 Task { await self.expire(id) }
             }
+            // Woken: read only for a grant the hub saw for this host (or with no hub reading).
+            read = waiters[id]?.dirty == true || !started
         }
     }
 

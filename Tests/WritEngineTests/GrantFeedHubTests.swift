@@ -150,3 +150,68 @@ extension GrantFeedHubTests {
 final class Woken: Sendable {
     let hosts = Mutex<[String]>([])
 }
+
+/// A store that counts its transactions: what a wait costs the store.
+final class CountingStore: ApprovalStore {
+    let base: any ApprovalStore
+    let count = Mutex(0)
+
+    init(_ base: any ApprovalStore) { self.base = base }
+
+    var kind: String { base.kind }
+    var transactions: Int { count.withLock { $0 } }
+
+    func transaction<T: Sendable>(
+        _ body: @Sendable (any StoreTransaction) async throws(EngineError) -> T
+    ) async throws(EngineError) -> T {
+        count.withLock { $0 += 1 }
+        return try await base.transaction(body)
+    }
+
+    func followChanges(_ onChange: @escaping @Sendable (String) async -> Void) async throws(EngineError) {
+        try await base.followChanges(onChange)
+    }
+
+    func close() async { await base.close() }
+}
+
+extension GrantFeedHubTests {
+    @Test(
+        "a wait that starts where the hub stands costs no read; its empty answer moves to where the hub stands",
+        arguments: StoreKind.allCases
+    )
+    func quietWaitsCostNoRead(kind: StoreKind) async throws {
+        let t = try await TestStore.make(kind)
+        let first = try await t.open()
+        let counted = CountingStore(kind == .postgresql ? try await t.open() : first)
+        let writer = ApprovalEngine(store: first)
+        let hub = GrantFeedHub(engine: ApprovalEngine(store: counted), pollInterval: .seconds(60))
+        let running = Task { await hub.run() }
+        let start = try await writer.grantFeedEnd()
+        try await Task.sleep(for: .milliseconds(300))
+        // A wait at the hub's position, nothing written: no transaction from the wait's start to
+        // its end (the hub itself reads nothing either: no change, its poll a minute away).
+        let before = counted.transactions
+        let quiet = try await hub.wait(host: "db-01", after: start, timeout: .milliseconds(500))
+        #expect(quiet == ([], start, false))
+        #expect(counted.transactions == before, "a quiet wait cost \(counted.transactions - before) transaction(s)")
+
+        // Another host's grant during a wait: the hub reads it, the wait is not woken, and its
+        // empty answer ends past the grant (the agent's next wait starts where the hub stands).
+        let waiting = Task { try await hub.wait(host: "db-01", after: start, timeout: .seconds(2)) }
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try await grant(writer, host: "web-01")
+        let end = try await writer.grantFeedEnd()
+        let moved = try await waiting.value
+        #expect(moved.grants.isEmpty && moved.cursor == end, "cursor \(moved.cursor), feed end \(end)")
+        // And a grant for the host is still delivered to a wait that began there.
+        let next = Task { try await hub.wait(host: "db-01", after: moved.cursor, timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let g = try await grant(writer, host: "db-*")
+        #expect(try await next.value.grants.map(\.id) == [g.id])
+        running.cancel()
+        await running.value
+        await close(first)
+        if kind == .postgresql { await close(counted) }
+    }
+}

@@ -365,7 +365,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "WritDaemonTests", dependencies: ["WritDaemon", "WritProtocol", "WritCore", "WritStore"]),
+        .testTarget(
+            name: "WritDaemonTests",
+            dependencies: ["WritDaemon", "WritAgent", "WritProtocol", "WritCore", "WritStore"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

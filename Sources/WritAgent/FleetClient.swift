@@ -26,10 +26,15 @@ public enum AgentError: Error, Sendable, Equatable, CustomStringConvertible {
     case busy(String)
     /// Something here is wrong (a bad URL, unreadable credentials, a CA that does not match).
     case local(String)
+    /// The server failed, or does not know the call (an answer outside the contract): its
+    /// admins must look; asking again soon will not help.
+    case failed(String)
 
     public var description: String {
         switch self {
-        case .refused(let m), .gone(let m), .conflict(let m), .unavailable(let m), .busy(let m), .local(let m): m
+        case .refused(let m), .gone(let m), .conflict(let m), .unavailable(let m), .busy(let m), .local(let m),
+            .failed(let m):
+            m
         }
     }
 }
@@ -184,6 +189,17 @@ public final class FleetClient: Sendable {
         return .unavailable("cannot reach \(server): \(cause)")
     }
 
+    /// An answer the contract does not list. A server overloaded or restarting behind a proxy
+    /// (429, 502, 504) is busy: back off and ask again. Anything else (404: a server that does not
+    /// know this call; 500: a failure of its own) will not mend by itself soon.
+    public static func undocumented(_ status: Int) -> AgentError {
+        [429, 502, 503, 504].contains(status)
+            ? .busy("the server answered \(status)")
+            : .failed(
+                "writ-server answered HTTP \(status)\(status == 404 ? " (it does not know this call: an older version?)" : "")"
+            )
+    }
+
     static func refusal(_ problem: Components.Schemas.Problem?, status: Int) -> String {
         problem?.error ?? "the server answered \(status)"
     }
@@ -227,7 +243,7 @@ public final class FleetClient: Sendable {
         case .badRequest(let r): throw .local(refusal(try? r.body.json, status: 400))
         case .forbidden(let r): throw .refused(refusal(try? r.body.json, status: 403))
         case .serviceUnavailable(let r): throw .busy(refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .busy("the server answered \(status)")
+        case .undocumented(let status, _): throw Self.undocumented(status)
         }
     }
 
@@ -310,7 +326,7 @@ public final class FleetClient: Sendable {
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
         case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .busy("the server answered \(status)")
+        case .undocumented(let status, _): throw Self.undocumented(status)
         }
     }
 
@@ -330,7 +346,7 @@ public final class FleetClient: Sendable {
             case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
             case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
             case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
-            case .undocumented(let status, _): throw .busy("the server answered \(status)")
+            case .undocumented(let status, _): throw Self.undocumented(status)
             }
         }
     }
@@ -355,7 +371,7 @@ public final class FleetClient: Sendable {
             case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
             case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
             case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
-            case .undocumented(let status, _): throw .busy("the server answered \(status)")
+            case .undocumented(let status, _): throw Self.undocumented(status)
             }
         }
     }
@@ -373,7 +389,7 @@ public final class FleetClient: Sendable {
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
         case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .busy("the server answered \(status)")
+        case .undocumented(let status, _): throw Self.undocumented(status)
         }
     }
 
@@ -394,7 +410,7 @@ public final class FleetClient: Sendable {
         case .unauthorized(let r): throw .refused(Self.refusal(try? r.body.json, status: 401))
         case .forbidden(let r): throw .refused(Self.refusal(try? r.body.json, status: 403))
         case .serviceUnavailable(let r): throw .busy(Self.refusal(try? r.body.json, status: 503))
-        case .undocumented(let status, _): throw .busy("the server answered \(status)")
+        case .undocumented(let status, _): throw Self.undocumented(status)
         }
     }
 

@@ -111,6 +111,11 @@ final class FleetRelay: Sendable {
                 "writ-server cannot take this now (\(m)); try again in a minute — the grants this host has are still enforced"
             )
         case .gone(let m), .conflict(let m): WireError("internal", m)
+        case .failed(let m):
+            WireError(
+                "internal",
+                "\(m): the server's log says why — tell the fleet's admins; the grants this host has are still enforced"
+            )
         }
     }
 

@@ -292,7 +292,7 @@ actor FleetSession {
             client = nil
             credentials = nil
             pause = 60
-        case .local:
+        case .local, .failed:
             logger.error("fleet: \(error.description)")
             Syslog.log(LOG_ERR, "fleet: \(error.description)")
             pause = 10

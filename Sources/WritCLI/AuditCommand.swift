@@ -81,6 +81,8 @@ struct AuditCommand: ParsableCommand {
         )
         @OptionGroup var auditOptions: AuditOptions
         @OptionGroup var socketOptions: SocketOptions
+        @Option(help: "Where writd enroll left this host's fleet credentials (writd --agent-dir).")
+        var agentDir = "/var/lib/writ/agent"
 
         func run() throws {
             let log = try auditOptions.log()
@@ -97,7 +99,7 @@ struct AuditCommand: ParsableCommand {
                 print(
                     "audit log \(log.path)\(scope): \(records) records, chain intact\(kept); head record \(seq) hash \(head)"
                 )
-                try AuditCommand.compare(log, localHead: seq, socket: socketOptions.socket)
+                try AuditCommand.compare(log, localHead: seq, socket: socketOptions.socket, agentDir: agentDir)
             case .broken(let line, let reason):
                 throw CLIError("audit log \(report.brokenFile ?? log.path) is broken at line \(line): \(reason)")
             }
@@ -106,9 +108,17 @@ struct AuditCommand: ParsableCommand {
 
     /// On a fleet's agent: the log against the server's copy of this host's chain head, which
     /// shows what a chain alone cannot (its newest records cut off or rewritten together).
-    /// Silent on a standalone host and when writd is not running.
-    static func compare(_ log: AuditLog, localHead: Int64, socket: String) throws {
-        guard let client = try Daemon.connectIfRunning(socket) else { return }
+    /// Silent on a standalone host; on an enrolled one with writd stopped, says it could not.
+    static func compare(_ log: AuditLog, localHead: Int64, socket: String, agentDir: String) throws {
+        guard let client = try Daemon.connectIfRunning(socket) else {
+            // Enrolled (writd enroll left its certificate): the comparison needs writd's link.
+            if access(agentDir + "/cert.pem", F_OK) == 0 {
+                print(
+                    "not compared with the server's copy of this host's chain: writd is not running (start it, then run writ audit verify again)"
+                )
+            }
+            return
+        }
         var r = WireRequest(op: .audit)
         r.detail = "server_head"
         let response: WireResponse

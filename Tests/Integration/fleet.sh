@@ -152,6 +152,10 @@ out=$("$WRIT" audit verify --audit-log "$AUDIT" 2>&1)
 expect "the last record rewritten: writ audit verify finds it against the server's copy" "$out" \
     "here is not the one the server holds \(hash [0-9a-f]{64}\): this log was rewritten"
 stop_writd
+# writd stopped on an enrolled host: the comparison cannot be made, and verify says so.
+out=$("$WRIT" audit verify --audit-log "$AUDIT" --agent-dir "$WORK/agent" 2>&1)
+expect "writd stopped: writ audit verify says it could not compare with the server" "$out" \
+    "not compared with the server's copy of this host's chain: writd is not running"
 stop_server
 fi
 

@@ -116,8 +116,12 @@ let enrolled = Double(now() - enrollStart) / 1000
 // The agents' connections on threads of their own: NIO's shared threads stay free for this
 // process's PostgreSQL connection, which issues the grants being timed.
 let agentLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+// The heartbeat the agents ask for: writd's default unless WRIT_BENCH_HEARTBEAT says (0: none).
+let heartbeat: Int? =
+    getenv("WRIT_BENCH_HEARTBEAT").flatMap { Int(String(cString: $0)) }
+    .map { $0 == 0 ? nil : $0 } ?? FleetClient.defaultHeartbeat
 func client(_ c: AgentCredentials) throws -> FleetClient {
-    try FleetClient(server: url, caPEM: c.caPEM, credentials: c, eventLoopGroup: agentLoops)
+    try FleetClient(server: url, caPEM: c.caPEM, credentials: c, heartbeat: heartbeat, eventLoopGroup: agentLoops)
 }
 let clients = try credentials.map(client)
 let byHost = Dictionary(uniqueKeysWithValues: zip(credentials.map(\.host), clients))
@@ -218,7 +222,7 @@ await store.close()
 
 func ms(_ x: Double) -> String { x < 10 ? String(format: "%.1f", x) : String(Int(x.rounded())) }
 print(
-    "agents \(agents): approve→poll answered p50 \(ms(percentile(latencies, 0.5))) ms, p99 \(ms(percentile(latencies, 0.99))) ms (\(rounds) approvals); "
+    "agents \(agents), heartbeat \(heartbeat.map { "\($0) s" } ?? "none"): approve→poll answered p50 \(ms(percentile(latencies, 0.5))) ms, p99 \(ms(percentile(latencies, 0.99))) ms (\(rounds) approvals); "
         + "server RSS \(after.rssKiB / 1024) MiB with all waiting, CPU \(String(format: "%.1f", idleCPU)) % of a core idle; "
         + "enrolled in \(String(format: "%.1f", enrolled)) s; all in sync at start \(String(format: "%.2f", firstSync)) s, "
         + "reconnecting \(width == agents ? "at once" : "\(width) at a time") \(String(format: "%.2f", reconnect)) s"

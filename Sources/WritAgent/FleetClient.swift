@@ -51,30 +51,39 @@ public struct Timed<Value: Sendable>: Sendable {
 /// over AsyncHTTPClient, with the host's client certificate and the fleet CA as its only trust
 /// root. One per set of credentials: a renewal makes a new one.
 public final class FleetClient: Sendable {
+    /// One client, one connection pool: the long-poll reuses the connection the snapshot or the
+    /// last call opened (a second pool would double the TLS handshakes of a fleet restarting at
+    /// once). Its reads time out after three heartbeats missed; a quick call's answer must
+    /// begin within that too.
     let http: HTTPClient
-    /// The long-poll's own connections: their reads time out after `silence`.
-    let pollHTTP: HTTPClient
+    /// Seconds between the heartbeats a long-poll asks the server for (nil: none).
+    public let heartbeat: Int?
     /// Calls that answer at once, and the long-poll (up to a minute on the server).
     let quick: Client
     let polling: Client
     public let server: String
 
-    /// Seconds between the heartbeats a long-poll asks the server for.
-    public static let heartbeat = 2
-    /// A long-poll that hears nothing for this long (three heartbeats missed) is a lost
-    /// connection: a partition, a replica gone without a word. It is dropped, not waited out.
-    public static let silence: Duration = .seconds(3 * heartbeat)
+    /// The heartbeat agents ask for unless told otherwise (seconds). A long-poll that hears
+    /// nothing for three of them is a lost connection (a partition, a replica gone without a
+    /// word): it is dropped, not waited out. Each costs the server a write: at 10,000 agents, 2 s
+    /// is most of a core of this machine (BENCHMARKS.md).
+    public static let defaultHeartbeat = 2
+    public static let heartbeats = 1...30
 
     /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given. A
-    /// long-poll asks for heartbeats and is given up after `silence` without one, or after
-    /// `pollTimeout` in all.
+    /// long-poll asks for a heartbeat every `heartbeat` seconds and is given up after three
+    /// missed, or after `pollTimeout` in all; without heartbeats, after `pollTimeout` only.
     public init(
         server: String,
         caPEM: String,
         credentials: AgentCredentials?,
         pollTimeout: Duration = .seconds(63),
+        heartbeat: Int? = FleetClient.defaultHeartbeat,
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) throws(AgentError) {
+        if let heartbeat, !Self.heartbeats.contains(heartbeat) {
+            throw .local("a heartbeat of \(heartbeat) s: it takes 1 to 30 s")
+        }
         guard let url = URL(string: server), url.scheme == "https", url.host != nil else {
             throw .local("\(server) is not an https:// URL of a writ-server")
         }
@@ -99,8 +108,12 @@ public final class FleetClient: Sendable {
             throw .local("the agent's credentials do not load: \(error)")
         }
         self.server = server
-        http = Self.makeHTTP(tls, readTimeout: .seconds(20), eventLoopGroup: eventLoopGroup)
-        pollHTTP = Self.makeHTTP(tls, readTimeout: Self.silence, eventLoopGroup: eventLoopGroup)
+        self.heartbeat = heartbeat
+        http = Self.makeHTTP(
+            tls,
+            readTimeout: heartbeat.map { .seconds(3 * $0) } ?? pollTimeout,
+            eventLoopGroup: eventLoopGroup
+        )
         quick = Client(
             serverURL: url,
             transport: AsyncHTTPClientTransport(configuration: .init(client: http, timeout: .seconds(20)))
@@ -109,7 +122,7 @@ public final class FleetClient: Sendable {
             serverURL: url,
             transport: AsyncHTTPClientTransport(
                 configuration: .init(
-                    client: pollHTTP,
+                    client: http,
                     timeout: .nanoseconds(Int64(pollTimeout.components.seconds) * 1_000_000_000)
                 )
             )
@@ -142,7 +155,6 @@ public final class FleetClient: Sendable {
     /// Closes the connections; the client cannot be used after.
     public func shutdown() async {
         try? await http.shutdown()
-        try? await pollHTTP.shutdown()
     }
 
     /// Whether a server's address takes a TCP connection.
@@ -357,7 +369,7 @@ public final class FleetClient: Sendable {
             let output: Operations.GrantChanges.Output
             do {
                 output = try await polling.grantChanges(
-                    query: .init(cursor: cursor, wait: wait, heartbeat: Self.heartbeat)
+                    query: .init(cursor: cursor, wait: wait, heartbeat: heartbeat)
                 )
             } catch {
                 throw Self.unreachable(server, error)

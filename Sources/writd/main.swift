@@ -67,8 +67,17 @@ struct Run: AsyncParsableCommand {
             "Strict mode: refuse new use of the server's grants once it has not answered for this long (at least 1m, e.g. 5m)."
     )
     var strictAfter: String?
+    @Option(
+        help:
+            "Seconds between the heartbeats the agent's long-poll asks writ-server for, 1 to 30 (0: none). Three missed: the connection is taken for lost and the agent connects again. Each costs the server a small write."
+    )
+    var heartbeat = FleetClient.defaultHeartbeat
 
     func run() async throws {
+        guard heartbeat == 0 || FleetClient.heartbeats.contains(heartbeat) else {
+            FileHandleStderr.write("writd: --heartbeat takes 1 to 30 seconds, or 0 for none\n")
+            throw ExitCode(64)
+        }
         guard getuid() == 0 else {
             FileHandleStderr.write("writd: must run as root (it is the only writer of the grant store)\n")
             throw ExitCode(1)
@@ -156,6 +165,7 @@ struct Run: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var fleet = FleetConfiguration(servers: servers, directory: agentDir)
         fleet.auditPath = auditLog
+        fleet.heartbeat = heartbeat == 0 ? nil : heartbeat
         if let strictAfter {
             guard let limit = try? DurationText.parse(strictAfter), limit >= 60, !servers.isEmpty else {
                 FileHandleStderr.write("writd: --strict-after takes 1m or more, such as 5m, and needs --server\n")

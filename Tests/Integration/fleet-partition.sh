@@ -112,10 +112,15 @@ out=$(echo "$FP_TOKEN" | ip netns exec "$FP_NS" "$WRITD" enroll --server "$FP_UR
     --ca-sha256 "$FP_SHA" --agent-dir "$FP/agent" 2>&1)
 expect "writd enroll from inside the namespace" "$out" "enrolled as $SHORT with $FP_URL"
 
+out=$("$WRITD" --heartbeat 31 --server "$FP_URL" --agent-dir "$FP/agent" 2>&1; echo "rc=$?")
+expect "writd refuses a heartbeat past 30 s" "$out" "--heartbeat takes 1 to 30 seconds, or 0 for none"$'\n'"rc=64"
+
 # The agent in the namespace, strict mode at its smallest (writd refuses less than 1m): it does
 # nothing in the first, short partition, and refuses the server's grants in the second, long one.
+# Heartbeats every 2 s (the default, said here because the test relies on it): the poll sent
+# before a partition is dropped after 6 s of silence.
 ip netns exec "$FP_NS" "$WRITD" --store "$STORE" --state "$STATE" --audit-log "$FP/audit.jsonl" \
-    --policy "$POLICY" --session-grace 2 --warn-before 3 \
+    --policy "$POLICY" --session-grace 2 --warn-before 3 --heartbeat 2 \
     --server "$FP_URL" --agent-dir "$FP/agent" --strict-after 1m >>"$FP_LOG" 2>&1 &
 WRITD_PID=$!
 for _ in $(seq 100); do

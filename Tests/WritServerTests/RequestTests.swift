@@ -184,6 +184,46 @@ struct RequestTests {
         #expect(wider?.contains("covers web-*, more hosts than web-01") == true, "\(wider ?? "revoked")")
     }
 
+    @Test("one host holds at most 200 pending requests, whoever files them; another host is not held up")
+    func pendingPerHost() async throws {
+        let fleet = try await Fleet.make(.sqlite)
+        let policyPath = fleet.stateDir + "/policy.yaml"
+        try TempDir.write(
+            """
+            version: 1
+            flows:
+              - name: web
+                capability: sudo
+                hosts: ["web-*"]
+                requesters: {unix_groups: [eng]}
+                approvers: {users: [bob]}
+                duration: {default: 30m, max: 1h}
+
+            """,
+            to: policyPath
+        )
+        let server = try await fleet.start(["--policy", policyPath])
+        defer { server.stop() }
+        let (_, web) = try await fleet.enroll("web-01", server: server)
+        let (_, web2) = try await fleet.enroll("web-02", server: server)
+        defer {
+            Task {
+                await web.shutdown()
+                await web2.shutdown()
+            }
+        }
+        func filing(_ user: String) -> Components.Schemas.RequestFiling {
+            .init(user: user, groups: ["eng"], capability: "sudo", reason: "INC-3 load")
+        }
+        // Ten users, twenty each (their own limit): 200 through web-01.
+        for n in 0..<10 {
+            for _ in 0..<20 { _ = try await web.fileRequest(filing("user\(n)")) }
+        }
+        let full = await Self.refusal { _ = try await web.fileRequest(filing("user10")) }
+        #expect(full?.contains("web-01 has 200 requests pending on the server") == true, "\(full ?? "filed")")
+        #expect(try await web2.fileRequest(filing("user10")).state == "pending")
+    }
+
     @Test("the policy is read again when the file changes; a file that fails keeps the last good one")
     func policyReload() async throws {
         let fleet = try await Fleet.make(.sqlite)

@@ -55,7 +55,14 @@ final class FleetRelay: Sendable {
         }
         if let stale { await stale.shutdown() }
         if let current { return current }
-        let made = try FleetClient(server: servers[index], caPEM: credentials.caPEM, credentials: credentials)
+        // No long-poll here, so no heartbeat: a relayed request may wait on the server's PagerDuty
+        // lookup for seconds before its answer begins (the call's deadline is 20 s).
+        let made = try FleetClient(
+            server: servers[index],
+            caPEM: credentials.caPEM,
+            credentials: credentials,
+            heartbeat: nil
+        )
         let (chosen, extra) = state.withLockedValue { s -> (FleetClient, FleetClient?) in
             if let existing = s.client { return (existing, made) }
             s.client = made

@@ -15,6 +15,9 @@ public struct FleetConfiguration: Sendable {
     public var directory: String
     /// How long a long-poll waits on the server, before jitter (seconds).
     public var wait = 30
+    /// Seconds between the heartbeats the long-poll asks for (nil: none; a lost connection is
+    /// then noticed at the poll's timeout, wait + 8 s).
+    public var heartbeat: Int? = FleetClient.defaultHeartbeat
     /// The host's audit log, whose records are uploaded (the server keeps the chain's head).
     public var auditPath: String?
     /// How often new audit records are uploaded, at most.
@@ -231,7 +234,8 @@ actor FleetSession {
             caPEM: credentials!.caPEM,
             credentials: credentials,
             // The server answers at the wait (at most 35 s): 3 s later, the connection is lost.
-            pollTimeout: .seconds(configuration.wait + 5 + 3)
+            pollTimeout: .seconds(configuration.wait + 5 + 3),
+            heartbeat: configuration.heartbeat
         )
         client = made
         return made

@@ -23,9 +23,11 @@ scripts/build-module.sh .build/release
 phase "unit tests (Swift Testing, on the release build; the engine's store tests on SQLite and a private PostgreSQL cluster)"
 # The two-process race tests run on their own afterwards: two engine processes and PostgreSQL
 # beside the timing tests of the other suites would only slow both.
-swift test -c release --skip-build --skip WritEngineTests.RaceTests
+# A bound, so that a test that hangs fails the run in minutes, not at CI's limit (the whole run
+# takes about a minute here).
+timeout --kill-after=30 15m swift test -c release --skip-build --skip WritEngineTests.RaceTests
 phase "the engine's race tests: two engine processes on one store, 1,000 rounds each (SQLite, PostgreSQL)"
-swift test -c release --skip-build --filter WritEngineTests.RaceTests
+timeout --kill-after=30 15m swift test -c release --skip-build --filter WritEngineTests.RaceTests
 phase "linkage"
 scripts/check-linkage.sh .build/release/pam_writ.so
 for bin in writ writd writ-server; do

@@ -84,7 +84,8 @@ struct GrantFeedHubTests {
                 }
             }
         }
-        while await hub.pending < 1000 { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<300 where await hub.pending < 1000 { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(await hub.pending == 1000, "not all 1,000 waits are pending")
         _ = try await grant(writer, host: "host-5*")
         // host-5, host-50…59, host-500…599: 111 waits answered with the grant, at once.
         for _ in 0..<200 where woken.hosts.withLock({ $0.count }) < 111 { try await Task.sleep(for: .milliseconds(50)) }
@@ -116,17 +117,21 @@ extension GrantFeedHubTests {
         let first = try await t.open()
         let second = kind == .postgresql ? try await t.open() : first
         let writer = ApprovalEngine(store: first)
+        // Enrolled before the hub follows the store: the enrollment's own notification ("the host
+        // changed") would otherwise end a wait that began before it arrived.
+        let token = try await writer.createEnrollment(host: "web-01", by: admin).token
+        _ = try await writer.enroll(token: token, keyFingerprint: String(repeating: "a", count: 64))
         let hub = GrantFeedHub(engine: ApprovalEngine(store: second), pollInterval: .seconds(60), maxWaiters: 2)
         let running = Task { await hub.run() }
         try await Task.sleep(for: .milliseconds(300))
-        let token = try await writer.createEnrollment(host: "web-01", by: admin).token
-        _ = try await writer.enroll(token: token, keyFingerprint: String(repeating: "a", count: 64))
         let start = try await writer.grantFeedEnd()
         let clock = ContinuousClock()
         let began = clock.now
         let waiting = Task { try await hub.wait(host: "web-01", after: start, timeout: .seconds(30)) }
         let other = Task { try await hub.wait(host: "db-01", after: start, timeout: .seconds(30)) }
-        while await hub.pending < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        // Both pending (bounded: a wait that ended early fails the test, not hangs it).
+        for _ in 0..<500 where await hub.pending < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(await hub.pending == 2, "the two waits are not both pending")
         // Full: a third wait is refused, so that its caller pauses rather than comes straight back.
         await #expect(throws: EngineError.self) {
             _ = try await hub.wait(host: "db-02", after: start, timeout: .seconds(1))

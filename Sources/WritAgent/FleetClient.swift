@@ -66,9 +66,8 @@ public final class FleetClient: Sendable {
     /// The heartbeat agents ask for unless told otherwise (seconds). A long-poll that hears
     /// nothing for three of them is a lost connection (a partition, a replica gone without a
     /// word): it is dropped, not waited out. Each costs the server a write: at 10,000 agents, 2 s
-    /// is most of a core of this machine (BENCHMARKS.md).
+    /// is about half a core of this machine (BENCHMARKS.md).
     public static let defaultHeartbeat = 2
-    public static let heartbeats = 1...30
 
     /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given. A
     /// long-poll asks for a heartbeat every `heartbeat` seconds and is given up after three
@@ -81,7 +80,7 @@ public final class FleetClient: Sendable {
         heartbeat: Int? = FleetClient.defaultHeartbeat,
         eventLoopGroup: (any EventLoopGroup)? = nil
     ) throws(AgentError) {
-        if let heartbeat, !Self.heartbeats.contains(heartbeat) {
+        if let heartbeat, !FleetHeartbeat.allowed.contains(heartbeat) {
             throw .local("a heartbeat of \(heartbeat) s: it takes 1 to 30 s")
         }
         guard let url = URL(string: server), url.scheme == "https", url.host != nil else {

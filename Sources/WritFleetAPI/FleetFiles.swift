@@ -87,3 +87,9 @@ public enum FleetClock {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
+
+/// A long-poll's heartbeats (openapi.yaml, `grantChanges`' `heartbeat`): the seconds between
+/// them a client may ask for. One range for the server that writes them and the agent that asks.
+public enum FleetHeartbeat {
+    public static let allowed = 1...30
+}

@@ -233,9 +233,9 @@ struct FleetAPI: APIProtocol {
             host = peer.host
             // Heartbeats asked for: the first interval is waited here, the rest while they go out
             // (HeartbeatMiddleware).
-            let slot = HeartbeatSlot.current
-            let beat = input.query.heartbeat.flatMap { HeartbeatSlot.allowed.contains($0) ? $0 : nil }
-            let first = slot != nil && beat != nil && beat! < wait ? beat! : wait
+            var beat = input.query.heartbeat.flatMap { FleetHeartbeat.allowed.contains($0) ? $0 : nil }
+            if HeartbeatSlot.current == nil || (beat ?? wait) >= wait { beat = nil }
+            let first = beat ?? wait
             let started = ContinuousClock.now
             let answer: GrantFeedHub.Answer
             do {
@@ -245,7 +245,7 @@ struct FleetAPI: APIProtocol {
             }
             // Nothing within the first interval, and not woken early (the server stopping, the
             // host changed): the rest of the wait goes to the middleware.
-            if first < wait, let slot, let beat, answer.grants.isEmpty, !answer.more,
+            if let slot = HeartbeatSlot.current, let beat, answer.grants.isEmpty, !answer.more,
                 ContinuousClock.now - started >= .seconds(first)
             {
                 slot.rest = .init(host: peer.host, cursor: answer.cursor, remaining: wait - first, interval: beat)

@@ -96,8 +96,6 @@ final class HeartbeatSlot: Sendable {
         }
     }
 
-    static let allowed = 1...30
-
     private let state = NIOLockedValueBox<Rest?>(nil)
 
     var rest: Rest? {

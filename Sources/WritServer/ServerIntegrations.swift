@@ -30,12 +30,6 @@ public final class ServerIntegrations: Sendable {
         self.logger = logger
     }
 
-    /// Why the file is not in use (nil: loaded, or there is no file).
-    public var error: String? { state.withLockedValue { $0.error } }
-
-    /// Whether PagerDuty is configured.
-    public var pagerDutyConfigured: Bool { state.withLockedValue { $0.pagerDuty != nil } }
-
     /// Reads the file again when it changed since the last read (always with `force`).
     public func reload(force: Bool = false) {
         reading.withLock { read(force: force) }

@@ -74,7 +74,7 @@ struct Run: AsyncParsableCommand {
     var heartbeat = FleetClient.defaultHeartbeat
 
     func run() async throws {
-        guard heartbeat == 0 || FleetClient.heartbeats.contains(heartbeat) else {
+        guard heartbeat == 0 || FleetHeartbeat.allowed.contains(heartbeat) else {
             FileHandleStderr.write("writd: --heartbeat takes 1 to 30 seconds, or 0 for none\n")
             throw ExitCode(64)
         }

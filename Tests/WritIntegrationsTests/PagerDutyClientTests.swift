@@ -214,7 +214,13 @@ struct PagerDutyClientTests {
                     try await client(fake, timeout: 4500).onCalls(email: "alice@x.com", now: currentTime())
                 }
             }
-            #expect(error == .rateLimited(retryAfterSeconds: 1))
+            // Rate-limited to the end; under load the last retry may still be in flight when the
+            // deadline comes, and then the deadline is the answer: both are the client giving up
+            // in time, after waiting as told (the tries below).
+            #expect(
+                error == .rateLimited(retryAfterSeconds: 1) || error == .timedOut(milliseconds: 4500),
+                "\(String(describing: error))"
+            )
             // It waits while a wait still fits before the deadline: two to five tries, depending on
             // how fast a loaded machine answers each one (never one, never after the deadline).
             #expect(seconds >= 0.95 && seconds <= 15, "gave up after \(seconds) s")

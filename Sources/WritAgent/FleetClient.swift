@@ -69,6 +69,14 @@ public final class FleetClient: Sendable {
     /// is about half a core of this machine (BENCHMARKS.md).
     public static let defaultHeartbeat = 2
 
+    /// The wait one long-poll asks for: `base` seconds, 5 more or fewer at random. Polls answered
+    /// together (a server restarted, a network back) come back spread over 10 s instead of as
+    /// one wave every `base` seconds: 10,000 agents asking for exactly 30 s kept the server's
+    /// answers in one 2 s burst, and an approval landing in it waited up to 2-4 s (BENCHMARKS.md).
+    public static func pollWait<G: RandomNumberGenerator>(_ base: Int, using rng: inout G) -> Int {
+        max(1, base + Int.random(in: -5...5, using: &rng))
+    }
+
     /// A client for `server`, trusting `caPEM` only, presenting `credentials` when given. A
     /// long-poll asks for a heartbeat every `heartbeat` seconds and is given up after three
     /// missed, or after `pollTimeout` in all; without heartbeats, after `pollTimeout` only.

@@ -117,7 +117,9 @@ public actor GrantFeedHub {
         waiters[id] = Waiter(
             identity: identity,
             timer: Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                // A tolerance of its own: without one the sleep is libdispatch's `dispatch_after`,
+                // whose leeway is a tenth of the wait, and 30 s polls were answered 2-3 s late.
+                try? await Task.sleep(until: deadline, tolerance: .milliseconds(50), clock: .continuous)
                 await self.expire(id)
             }
         )

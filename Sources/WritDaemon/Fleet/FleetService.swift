@@ -120,8 +120,7 @@ actor FleetSession {
             return
         }
         if let cursor = await engine.fleetCursor() {
-            // Jitter, so polls answered at the same moment do not all come back together.
-            let wait = max(1, configuration.wait + Int.random(in: -5...5, using: &rng))
+            let wait = FleetClient.pollWait(configuration.wait, using: &rng)
             let answer = try await client.changes(after: cursor, wait: wait)
             if await engine.applyFleet(FleetSession.answer(answer, snapshot: false)).failed {
                 throw .local("the server's changes could not be written to the grant store; retrying")

@@ -46,16 +46,60 @@ func serverUsage(_ pid: Int32) -> (rssKiB: Int, cpuTicks: Int) {
     return (rss, ticks)
 }
 
-/// Who heard of which grant when: each agent's poll loop records its answers.
+/// The machine's busy and idle clock ticks, all cores, from /proc/stat.
+func machineTicks() -> (busy: Int, idle: Int) {
+    guard let f = fopen("/proc/stat", "r") else { return (0, 0) }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 512)
+    guard fgets(&line, 512, f) != nil else { return (0, 0) }
+    let t = String(cString: line).split(separator: " ").dropFirst().compactMap {
+        Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    guard t.count >= 5 else { return (0, 0) }
+    let idle = t[3] + t[4]
+    return (t.reduce(0, +) - idle, idle)
+}
+
+/// Who heard of which grant when: each agent's poll loop records its answers. For a late
+/// approval's timeline it also keeps each agent's last polls and when this process heard the
+/// store's NOTIFY for each grant.
 actor Arrivals {
     var seen: [String: Int64] = [:]
     var waiting: [String: CheckedContinuation<Int64, Never>] = [:]
+    /// Each agent's last few polls: sent, answered (or failed, -1 grants), grants in the answer.
+    var polls: [Int: [(sent: Int64, server: Int64, received: Int64, grants: Int)]] = [:]
+    var open: [Int: Int64] = [:]
+    var notified: [String: Int64] = [:]
 
     func arrived(_ ids: [String], at t: Int64) {
         for id in ids where seen[id] == nil {
             seen[id] = t
             waiting.removeValue(forKey: id)?.resume(returning: t)
         }
+    }
+
+    func sending(agent: Int, at t: Int64) { open[agent] = t }
+
+    /// How much longer than asked each empty poll took (ms): the server's lateness and the way
+    /// there and back.
+    var overruns: [Double] = []
+
+    func polled(agent: Int, sent: Int64, server: Int64, received: Int64, grants: Int, asked: Int) {
+        open[agent] = nil
+        if grants == 0 { overruns.append(Double(received - sent - Int64(asked) * 1000)) }
+        var log = polls[agent, default: []]
+        log.append((sent, server, received, grants))
+        if log.count > 4 { log.removeFirst() }
+        polls[agent] = log
+    }
+
+    func notify(_ id: String, at t: Int64) { notified[id] = notified[id] ?? t }
+
+    /// The polls of `agent` that were open or answered between `from` and `to`, relative to `from`.
+    func timeline(agent: Int, from: Int64) -> String {
+        ((polls[agent] ?? []).map {
+            "poll sent \($0.sent - from) server answered \($0.server - from) received \($0.received - from) (\($0.grants))"
+        } + (open[agent].map { ["poll sent \($0 - from) still open"] } ?? [])).joined(separator: "; ")
     }
 
     func when(_ id: String) async -> Int64 {
@@ -172,11 +216,25 @@ let polling = Task {
                 // As agents do: not all at the same moment.
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 0...2000)))
                 while !Task.isCancelled {
+                    let sent = now()
+                    await arrivals.sending(agent: i, at: sent)
                     do {
-                        let page = try await c.changes(after: cursor, wait: 30)
+                        // As writd asks: 30 s, give or take 5.
+                        var rng = SystemRandomNumberGenerator()
+                        let wait = FleetClient.pollWait(30, using: &rng)
+                        let page = try await c.changes(after: cursor, wait: wait)
                         await arrivals.arrived(page.value.grants.map(\.id), at: page.receivedAt)
+                        await arrivals.polled(
+                            agent: i,
+                            sent: page.sentAt,
+                            server: page.value.serverTimeMs,
+                            received: page.receivedAt,
+                            grants: page.value.grants.count,
+                            asked: wait
+                        )
                         cursor = page.value.cursor
                     } catch {
+                        await arrivals.polled(agent: i, sent: sent, server: 0, received: now(), grants: -1, asked: 0)
                         try? await Task.sleep(for: .milliseconds(200))
                     }
                 }
@@ -187,15 +245,39 @@ let polling = Task {
 // Let every poll reach the server, then measure the server idle with N waiting.
 try await Task.sleep(for: .seconds(agents >= 10000 ? 20 : agents >= 1000 ? 8 : 3))
 let before = serverUsage(serverPID)
+let ownBefore = serverUsage(getpid())
+let machineBefore = machineTicks()
 try await Task.sleep(for: .seconds(10))
 let after = serverUsage(serverPID)
+let ownAfter = serverUsage(getpid())
+let machineAfter = machineTicks()
 let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 let idleCPU = Double(after.cpuTicks - before.cpuTicks) / ticksPerSecond / 10 * 100
+let ownCPU = Double(ownAfter.cpuTicks - ownBefore.cpuTicks) / ticksPerSecond / 10 * 100
+let machineBusy =
+    Double(machineAfter.busy - machineBefore.busy)
+    / Double(max(1, machineAfter.busy + machineAfter.idle - machineBefore.busy - machineBefore.idle)) * 100
+
+// This process hears the store's NOTIFY too: when it arrives places the wait between the
+// commit and the server's hub.
+let listening = Task {
+    while !Task.isCancelled {
+        try? await store.followChanges { change in
+            if change.hasPrefix("grant:") { await arrivals.notify(String(change.dropFirst(6)), at: now()) }
+        }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+}
+try await Task.sleep(for: .milliseconds(500))
 
 // Approvals: a grant for one agent at a time, chosen at random; its poll's answer is timed.
+// An approval later than `lateMs` prints its timeline to stderr.
+let lateMs = Int64(getenv("WRIT_BENCH_LATE_MS").flatMap { Int(String(cString: $0)) } ?? 250)
 var latencies: [Double] = []
+var late: [String] = []
 for _ in 0..<rounds {
-    let host = names.randomElement()!
+    let index = Int.random(in: 0..<agents)
+    let host = names[index]
     let t0 = now()
     let g = try await engine.addGrant(
         user: "nobody",
@@ -205,12 +287,23 @@ for _ in 0..<rounds {
         reason: "bench",
         by: admin
     )
+    let committed = now()
     let t1 = await arrivals.when(g.id)
     latencies.append(Double(t1 - t0))
+    if t1 - t0 > lateMs {
+        let heard = await arrivals.notified[g.id].map { "\($0 - t0)" } ?? "-"
+        let polls = await arrivals.timeline(agent: index, from: t0)
+        late.append(
+            "late \(t1 - t0) ms at \(t0): \(host) committed \(committed - t0), NOTIFY heard \(heard), answered \(t1 - t0); \(polls)"
+        )
+    }
     try await Task.sleep(for: .milliseconds(Int.random(in: 20...60)))
 }
 _ = byHost
 polling.cancel()
+listening.cancel()
+let overruns = await arrivals.overruns
+for line in late { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 for c in clients { await c.shutdown() }
 
 // N agents reconnecting at once: new connections (TLS handshakes), then a snapshot each.
@@ -226,4 +319,7 @@ print(
         + "server RSS \(after.rssKiB / 1024) MiB with all waiting, CPU \(String(format: "%.1f", idleCPU)) % of a core idle; "
         + "enrolled in \(String(format: "%.1f", enrolled)) s; all in sync at start \(String(format: "%.2f", firstSync)) s, "
         + "reconnecting \(width == agents ? "at once" : "\(width) at a time") \(String(format: "%.2f", reconnect)) s"
+        + "; empty polls \(overruns.count), answered later than asked by p50 \(ms(percentile(overruns, 0.5))) ms, p99 \(ms(percentile(overruns, 0.99))) ms"
+        + "; this generator \(String(format: "%.0f", ownCPU)) % of a core and the machine \(String(format: "%.0f", machineBusy)) % busy while all wait"
+        + (late.isEmpty ? "" : "; \(late.count) over \(lateMs) ms (timelines on stderr)")
 )

@@ -1,3 +1,4 @@
+import Glibc
 import WritCore
 
 /// Long-polls of hosts' grant feeds, answered as soon as a grant for the host changes. One per
@@ -26,6 +27,11 @@ public actor GrantFeedHub {
     private var byName: [String: Set<Int>] = [:]
     private var nextID = 0
     private var perHost: [String: Int] = [:]
+    /// Told after each read of the feed: how long after the wake it began and ended, what it
+    /// read and how many waits it woke (the server logs it at debug level).
+    let trace: (@Sendable (String) -> Void)?
+    /// When the first wake not yet read arrived.
+    private var wokenAt: (ContinuousClock.Instant, wall: Int64)?
 
     private struct Waiter {
         let identity: HostIdentity
@@ -43,8 +49,10 @@ public actor GrantFeedHub {
         engine: ApprovalEngine,
         pollInterval: Duration = .seconds(5),
         maxWaiters: Int = 50_000,
-        maxPerHost: Int = 4
+        maxPerHost: Int = 4,
+        trace: (@Sendable (String) -> Void)? = nil
     ) {
+        self.trace = trace
         self.engine = engine
         self.pollInterval = pollInterval
         self.maxWaiters = maxWaiters
@@ -200,11 +208,28 @@ public actor GrantFeedHub {
     private func changed() async {
         guard started else { return }
         wanted = true
+        if trace != nil, wokenAt == nil {
+            var t = timespec()
+            clock_gettime(CLOCK_REALTIME, &t)
+            wokenAt = (.now, Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000)
+        }
         guard !reading else { return }
         reading = true
         defer { reading = false }
         while wanted {
             wanted = false
+            let woken = wokenAt ?? (.now, 0)
+            wokenAt = nil
+            let began = ContinuousClock.now
+            var readCount = 0
+            var wokeCount = 0
+            defer {
+                if let trace, readCount > 0 {
+                    trace(
+                        "feed read \(readCount) grants to \(cursor), woke \(wokeCount) waits: woken at \(woken.wall) ms, began \(began - woken.0) after, took \(ContinuousClock.now - began)"
+                    )
+                }
+            }
             var more = true
             while more {
                 let page: [EngineGrant]
@@ -223,6 +248,7 @@ public actor GrantFeedHub {
                     return
                 }
                 guard !page.isEmpty else { continue }
+                readCount += page.count
                 var covered: Set<Int> = []
                 for grant in page {
                     if grant.host.utf8.contains(where: { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }) {
@@ -231,6 +257,7 @@ public actor GrantFeedHub {
                         covered.formUnion(byName[grant.host.lowercased()] ?? [])
                     }
                 }
+                wokeCount += covered.count
                 for id in covered {
                     waiters[id]?.dirty = true
                     wake(id)

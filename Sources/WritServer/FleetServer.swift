@@ -150,11 +150,15 @@ public struct FleetServer: Sendable {
     /// long-poll at once, so agents move to another replica, and finishes the requests in flight.
     /// `onListening` is told the bound port.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let logger = logger
+        var trace: (@Sendable (String) -> Void)? = nil
+        if logger.logLevel <= .debug { trace = { line in logger.debug("\(line)") } }
         let hub = GrantFeedHub(
             engine: engine,
             pollInterval: configuration.pollInterval
                 ?? (engine.store.kind == "sqlite" ? .milliseconds(500) : .seconds(5)),
-            maxWaiters: configuration.maxWaiters
+            maxWaiters: configuration.maxWaiters,
+            trace: trace
         )
         let router = Router(context: FleetRequestContext.self)
         router.add(middleware: AgentPeerMiddleware(maxBodyBytes: configuration.maxBodyBytes))

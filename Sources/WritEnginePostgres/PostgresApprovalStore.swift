@@ -171,14 +171,46 @@ public final class PostgresApprovalStore: ApprovalStore {
     ]
 
     /// Connects (the pool runs until `shutdown`) and applies the migrations this database lacks.
-    public init(configuration: PostgresClient.Configuration, logger: Logger) async throws(EngineError) {
+    /// A database that does not answer within `openTimeout` (not running, a wrong socket, a role
+    /// it refuses) is an error that says so, not a wait without end: the pool would try again
+    /// for ever, silently.
+    public init(
+        configuration: PostgresClient.Configuration,
+        logger: Logger,
+        openTimeout: Duration = .seconds(15)
+    ) async throws(EngineError) {
         var configuration = configuration
         configuration.options.additionalStartupParameters += Self.sessionSettings
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
-        running = Task { [client] in await client.run() }
+        // Started at once, so the pool counts as running (a flag `run()` sets before its first
+        // suspension) before the migrations lease a connection: postgres-nio warns about a lease
+        // that comes first, and every start printed that warning.
+        running = Task.immediate { [client] in await client.run() }
+        let place =
+            configuration.unixSocketPath
+            ?? "\(configuration.host ?? "?"):\(configuration.port.map(String.init) ?? "5432")"
+        let who = "\(configuration.username) on \(configuration.database ?? configuration.username)"
         do {
-            try await migrate()
+            try await Self.mapping {
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        try await self.migrate()
+                        return true
+                    }
+                    group.addTask {
+                        try await Task.sleep(for: openTimeout)
+                        return false
+                    }
+                    let migrated = try await group.next() ?? false
+                    group.cancelAll()
+                    guard migrated else {
+                        throw EngineError.store(
+                            "PostgreSQL at \(place) did not let \(who) in within \(openTimeout): is it running, is that the right address, and may that role connect (pg_hba.conf)?"
+                        )
+                    }
+                }
+            }
         } catch {
             running.cancel()
             await running.value

@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     /// How often due work (expiry, escalation, pending timeouts) is claimed; every replica
     /// claims, each row is done once.
     public var tickInterval: Duration = .seconds(1)
+    /// How long a SIGTERM waits for the requests in flight before it cancels them.
+    public var shutdownTimeout: Duration = .seconds(10)
     /// How often the policy file is checked for a change (SIGHUP checks at once).
     public var policyCheckInterval: Duration = .seconds(5)
 
@@ -189,24 +191,25 @@ public struct FleetServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                // Shut down last to first: the hub answers the pending polls before the server
-                // waits for its requests in flight to end.
-                services: [
-                    app, DueWork(engine: engine, interval: configuration.tickInterval, logger: logger),
-                    FeedService(hub: hub),
-                    PolicyWatch(
-                        policy: policy,
-                        integrations: integrations,
-                        interval: configuration.policyCheckInterval
-                    ),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var services = ServiceGroupConfiguration(
+            // Shut down last to first: the hub answers the pending polls before the server
+            // waits for its requests in flight to end.
+            services: [
+                app, DueWork(engine: engine, interval: configuration.tickInterval, logger: logger),
+                FeedService(hub: hub),
+                PolicyWatch(
+                    policy: policy,
+                    integrations: integrations,
+                    interval: configuration.policyCheckInterval
+                ),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
-        try await group.run()
+        // A request still waiting for a database that went away is cancelled after this, so
+        // SIGTERM always ends the server (systemd's stop would otherwise wait 90 s, then kill).
+        services.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        try await ServiceGroup(configuration: services).run()
     }
 }
 
@@ -234,10 +237,12 @@ struct DueWork: Service {
         var failing = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                _ = try await engine.tick()
+                // A tick waiting for a store that is away must not hold up the shutdown.
+                _ = try await cancelWhenGracefulShutdown { try await engine.tick() }
                 if failing { logger.notice("due work runs again") }
                 failing = false
             } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
                 if !failing { logger.error("due work failed, retrying every \(interval): \(error)") }
                 failing = true
             }

@@ -130,10 +130,26 @@ public final class ChildProcess: @unchecked Sendable {
         if let reaped { return reaped }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return reap(status)
+    }
+
+    private func reap(_ status: Int32) -> Int32 {
         close(stdoutReader)
         let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
         reaped = code
         return code
+    }
+
+    /// Waits up to `limit` for the child to end: its exit status, or nil while it still runs.
+    public func exited(within limit: Duration) async -> Int32? {
+        let giveUp = ContinuousClock.now + limit
+        while ContinuousClock.now < giveUp {
+            if reaped != nil { return reaped }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return reap(status) }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
     }
 
     /// EOF on its stdin, then waits for it.

@@ -55,6 +55,41 @@ struct EngineStoreTests {
         await close(store)
     }
 
+    @Test("a PostgreSQL that does not let the store in is an error that says so, within the open timeout")
+    func unreachablePostgres() async throws {
+        let socketDirectory = try await TestCluster.shared.directory()
+        for (directory, database) in [(socketDirectory, TestCluster.databaseName()), ("/nonexistent", "writ")] {
+            let started = ContinuousClock.now
+            let failure = await Self.openFailure(
+                PostgresApprovalStore.configuration(socketDirectory: directory, user: "writ", database: database)
+            )
+            #expect(
+                failure?.contains("\(directory)/.s.PGSQL.5432 did not let writ on \(database) in within") == true,
+                "\(failure ?? "the store opened")"
+            )
+            // Bounded by the timeout, not by the pool's retries (a hang catcher: the suites share two cores).
+            #expect(ContinuousClock.now - started < .seconds(20))
+        }
+    }
+
+    /// Why a PostgreSQL store on `configuration` fails to open within a second (nil: it opened).
+    static func openFailure(_ configuration: PostgresClient.Configuration) async -> String? {
+        // Quiet: the pool logs each failed try (info).
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        do {
+            let store = try await PostgresApprovalStore(
+                configuration: configuration,
+                logger: logger,
+                openTimeout: .seconds(1)
+            )
+            await store.shutdown()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Test("who may not decide is refused and nothing changes", arguments: StoreKind.allCases)
     func refusals(kind: StoreKind) async throws {
         let (store, clock, engine) = try await Self.engine(kind)

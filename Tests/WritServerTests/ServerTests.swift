@@ -211,6 +211,26 @@ struct ServerTests {
         #expect(server.child.wait() == 0)
     }
 
+    @Test("SIGTERM ends the server within seconds while its database is away")
+    func sigtermDatabaseAway() async throws {
+        let fleet = try await Fleet.make(.postgresql)
+        let server = try await fleet.start()
+        let database = try #require(fleet.database)
+        // The database goes away: no new connection, and the open ones are ended.
+        try await TestCluster.shared.psql("writ", "ALTER DATABASE \(database) ALLOW_CONNECTIONS false")
+        try await TestCluster.shared.psql(
+            "writ",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)'"
+        )
+        // The due work and the hub now wait for a connection that does not come.
+        try await Task.sleep(for: .seconds(2))
+        server.child.signal(SIGTERM)
+        let status = await server.child.exited(within: .seconds(30))
+        if status == nil { server.kill() }
+        // Before, it waited for the database without end (systemd kills after 90 s).
+        #expect(status == 0, "writ-server did not end within 30 s of SIGTERM")
+    }
+
     @Test(
         "a host's audit upload: stored once, a gap is a conflict, the head is the host's",
         arguments: [StoreKind.sqlite]

@@ -52,9 +52,14 @@ let hotPathSwiftFlags: [SwiftSetting] = [
 /// Foundation's static archives name their own dependencies only in the modules of the static
 /// resource directory, which a build without `--static-swift-stdlib` does not compile against:
 /// CoreFoundation and ICU are named here instead (for Yams' and swift-certificates' Foundation).
+/// Linked by lld (the toolchain's) with relative relocations packed (RELR, glibc 2.36) and no
+/// symbol exported (nothing loads these programs' symbols; the backtracer reads .symtab): with
+/// gold and 50,000 exported symbols every start read 3.2 MiB of relocations and looked up
+/// symbols, and an idle agent held 35.9 MiB resident; now 30.7-31.3 MiB (BENCHMARKS.md).
 let shipped: [LinkerSetting] = [
     .unsafeFlags([
-        "-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now",
+        "-static-stdlib", "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "now",
         "-Xlinker", "--start-group", "-lFoundation", "-lCoreFoundation", "-l_FoundationICU",
         "-lFoundationInternationalization", "-lFoundationEssentials", "-l_FoundationCShims",
         "-l_FoundationCollections", "-lswiftSynchronization", "-lswiftDispatch", "-Xlinker", "--end-group",

@@ -66,7 +66,7 @@ public final class FleetClient: Sendable {
     /// The heartbeat agents ask for unless told otherwise (seconds). A long-poll that hears
     /// nothing for three of them is a lost connection (a partition, a replica gone without a
     /// word): it is dropped, not waited out. Each costs the server a write: at 10,000 agents, 2 s
-    /// is about half a core of this machine (BENCHMARKS.md).
+    /// is about a third of a core of this machine (BENCHMARKS.md).
     public static let defaultHeartbeat = 2
 
     /// The wait one long-poll asks for: `base` seconds, 5 more or fewer at random. Polls answered

@@ -102,12 +102,29 @@ extension ApprovalEngine {
     public func verifyFleetAudit(host: String? = nil) async throws(EngineError) -> [FleetChainCheck] {
         var checks: [FleetChainCheck] = []
         let hosts = try await store.transaction { (tx) throws(EngineError) in try await tx.auditedHosts() }
+        // Where each host's chain started, as the server's own chain recorded it at the first
+        // upload (the earliest record, should there be more).
+        var anchors: [String: (seq: Int64, hash: String)] = [:]
+        func noteAnchor(_ line: String) {
+            guard line.contains(Self.hostAuditAnchor), AuditLine.field("event", in: line) == Self.hostAuditAnchor,
+                let h = AuditLine.field("host", in: line), anchors[h] == nil,
+                let seq = AuditLine.field("first_seq", in: line).flatMap({ Int64($0) }),
+                let hash = AuditLine.field("first_hash", in: line)
+            else { return }
+            anchors[h] = (seq, hash)
+        }
+        if host != nil { try await scan(host: nil, noteAnchor) }
         for chain in (host == nil ? [nil] : []) + hosts.filter({ host == nil || $0 == host }).map(Optional.some) {
             var verdict = AuditChain.Verdict.intact(records: 0, headSeq: 0, head: AuditLine.genesis)
             var records = 0
             var last: (seq: Int64, hash: String)?
             var first = true
+            var start: (seq: Int64, hash: String)?
             try await scan(host: chain, pages: true) { page in
+                if chain == nil { page.forEach(noteAnchor) }
+                if start == nil, let line = page.first, let fields = AuditLine.chainFields(line) {
+                    start = (fields.seq, AuditChain.hash(line))
+                }
                 guard case .intact = verdict else { return }
                 var after = last
                 // A host's chain may start past record 1 (its agent's first upload anchors it).
@@ -123,6 +140,17 @@ extension ApprovalEngine {
                 case .broken(let line, let reason):
                     verdict = .broken(line: records + line, reason: reason)
                 }
+            }
+            // A host's chain must start where its first upload did: rows deleted from its start,
+            // or its first record rewritten, show here.
+            if let chain, case .intact = verdict, let anchor = anchors[chain],
+                start.map({ $0.seq != anchor.seq || $0.hash != anchor.hash }) ?? true
+            {
+                verdict = .broken(
+                    line: 1,
+                    reason:
+                        "the chain starts at record \(start.map { String($0.seq) } ?? "none"), but its first upload began at record \(anchor.seq) (hash \(anchor.hash.prefix(12))): records were removed or rewritten here"
+                )
             }
             // A host's chain must end where the server recorded its head: rows deleted from its
             // end, or its last record rewritten, show here.

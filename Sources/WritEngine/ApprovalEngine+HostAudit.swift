@@ -24,7 +24,9 @@ extension ApprovalEngine {
     /// chain wherever it starts; after that each record must follow the stored head (its seq
     /// the next, its prev the head's hash), so a gap is refused with where to resume. Returns
     /// the head after the upload: the anchor outside the host that `writ audit verify` checks
-    /// the host's chain against.
+    /// the host's chain against. The first upload also writes where the chain starts (its first
+    /// record's seq and hash, event `host.audit_anchor`) into the server's own chain, so records
+    /// deleted from the start of the host's chain show in `verifyFleetAudit`.
     public func uploadAudit(host: String, lines: [String]) async throws(EngineError) -> HostAuditHead? {
         guard lines.count <= Self.maxUploadLines, lines.reduce(0, { $0 + $1.utf8.count }) <= Self.maxUploadBytes else {
             throw .refused(
@@ -44,8 +46,10 @@ extension ApprovalEngine {
             parsed.append((chain.seq, chain.prev, AuditChain.hash(line), line))
         }
         let records = parsed
+        let now = clock()
         return try await store.transaction { (tx) throws(EngineError) -> HostAuditHead? in
             var head = try await tx.hostAuditHead(host, forUpdate: true)
+            let first = head == nil
             var fresh: [(seq: Int64, hash: String, line: String)] = []
             for record in records {
                 if let h = head, record.seq <= h.seq {
@@ -73,9 +77,25 @@ extension ApprovalEngine {
                 head = HostAuditHead(seq: record.seq, hash: record.hash)
             }
             if let head, !fresh.isEmpty { try await tx.appendHostAudit(host, fresh, head: head) }
+            if first, let start = fresh.first {
+                try await tx.appendAudit([
+                    AuditEvent(
+                        time: now,
+                        event: Self.hostAuditAnchor,
+                        actor: host,
+                        fields: [
+                            .init("host", host), .init("first_seq", String(start.seq)),
+                            .init("first_hash", start.hash),
+                        ]
+                    )
+                ])
+            }
             return head
         }
     }
+
+    /// The server's record of where a host's uploaded chain starts.
+    static let hostAuditAnchor = "host.audit_anchor"
 
     /// The last record of `host`'s chain the server holds (where its agent resumes), or nil.
     public func hostAuditHead(_ host: String) async throws(EngineError) -> HostAuditHead? {

@@ -562,6 +562,20 @@ struct EngineStoreTests {
         #expect(try await engine.uploadAudit(host: "db-01", lines: Array(later[1...]))?.seq == 502)
         await #expect(throws: EngineError.self) { _ = try await engine.uploadAudit(host: "db-01", lines: [later[0]]) }
         #expect(try await engine.hostAuditHead("web-01")?.seq == 10)  // chains are per host
+        // Each first upload wrote where its chain starts into the server's chain, once; every
+        // chain verifies against both its ends.
+        let anchors = try await engine.fleetAudit(FleetAuditFilter()).filter {
+            AuditLine.field("event", in: $0.line) == "host.audit_anchor"
+        }
+        #expect(anchors.map { AuditLine.field("first_seq", in: $0.line) } == ["1", "501"])
+        let checks = try await engine.verifyFleetAudit()
+        #expect(checks.count == 3, "\(checks)")
+        for check in checks {
+            guard case .intact = check.verdict else {
+                Issue.record("\(check.host ?? "the server"): \(check.verdict)")
+                continue
+            }
+        }
 
         // Bounded: too many records, or a line that is not one of Writ's.
         await #expect(throws: EngineError.self) {

@@ -253,6 +253,24 @@ struct ServerTests {
         let head = try await client.uploadAudit(Array(lines[3...]))
         #expect(head.seq == 6 && head.hash == AuditChain.hash(lines[5]))
         #expect(try await client.auditHead().seq == 6)
+
+        // The first upload's start is in the server's own chain; the oldest records deleted from
+        // the store show in verify, though what is left is a whole chain up to its head.
+        let anchor = try await fleet.admin(["audit", "show", "--json"])
+        #expect(anchor.output.contains("\"event\":\"host.audit_anchor\""), "\(anchor.output)")
+        #expect(anchor.output.contains("\"first_seq\":\"1\""), "\(anchor.output)")
+        #expect(try await fleet.admin(["audit", "verify", "--host", "web-01"]).status == 0)
+        let cut = try await ChildProcess.run([
+            "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
+            "DELETE FROM host_audit WHERE host = 'web-01' AND seq <= 2",
+        ])
+        #expect(cut.status == 0, "\(cut.output)")
+        let verified = try await fleet.admin(["audit", "verify", "--host", "web-01"])
+        #expect(verified.status == 1)
+        #expect(
+            verified.output.contains("the chain starts at record 3, but its first upload began at record 1"),
+            "\(verified.output)"
+        )
     }
 
     @Test("one host holds at most 4 long-polls; a CA text with two certificates is refused by the agent")

@@ -353,7 +353,9 @@ struct SocketModeClientTests {
                 Issue.record("status \(running.client.status)")
                 return
             }
-            #expect(reason.contains("503"))
+            // The fake answers the upgrade 503 and closes; under load the client may see the close
+            // before the status line (seen once in a whole-suite run). Both are a failed handshake.
+            #expect(reason.contains("503") || reason.contains("closed during the handshake"), "\(reason)")
             let times = try await fake.items("calls?method=apps.connections.open").compactMap { fake.number($0["at"]) }
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
             #expect(gaps.allSatisfy { $0 >= 0.07 }, "backoff between attempts: \(gaps)")

@@ -95,7 +95,7 @@ actor Arrivals {
 
     func notify(_ id: String, at t: Int64) { notified[id] = notified[id] ?? t }
 
-    /// The polls of `agent` that were open or answered between `from` and `to`, relative to `from`.
+    /// The last polls of `agent`, answered or still open, their times relative to `from` (ms).
     func timeline(agent: Int, from: Int64) -> String {
         ((polls[agent] ?? []).map {
             "poll sent \($0.sent - from) server answered \($0.server - from) received \($0.received - from) (\($0.grants))"

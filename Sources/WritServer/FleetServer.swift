@@ -282,7 +282,7 @@ struct PolicyWatch: Service {
 /// task's value does not cancel it, and a task that ignores cancellation is waited for forever).
 public func finished(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
     let (ends, end) = AsyncStream<Bool>.makeStream()
-    let waiting = Task {
+    Task {
         await task.value
         end.yield(true)
     }
@@ -297,6 +297,5 @@ public func finished(_ task: Task<Void, Never>, within limit: Duration) async ->
     }
     end.finish()
     timer.cancel()
-    _ = waiting
     return done
 }

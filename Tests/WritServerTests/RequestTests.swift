@@ -39,10 +39,10 @@ struct RequestTests {
     }
 
     /// A fleet and one replica reading `policy` from its state directory.
-    static func start(_ kind: StoreKind) async throws -> (Fleet, ServerProcess) {
+    static func start(_ kind: StoreKind, policy: String = Self.policy) async throws -> (Fleet, ServerProcess) {
         let fleet = try await Fleet.make(kind)
         let policyPath = fleet.stateDir + "/policy.yaml"
-        try TempDir.write(Self.policy, to: policyPath)
+        try TempDir.write(policy, to: policyPath)
         return (fleet, try await fleet.start(["--policy", policyPath]))
     }
 
@@ -186,23 +186,20 @@ struct RequestTests {
 
     @Test("one host holds at most 200 pending requests, whoever files them; another host is not held up")
     func pendingPerHost() async throws {
-        let fleet = try await Fleet.make(.sqlite)
-        let policyPath = fleet.stateDir + "/policy.yaml"
-        try TempDir.write(
-            """
-            version: 1
-            flows:
-              - name: web
-                capability: sudo
-                hosts: ["web-*"]
-                requesters: {unix_groups: [eng]}
-                approvers: {users: [bob]}
-                duration: {default: 30m, max: 1h}
+        let (fleet, server) = try await Self.start(
+            .sqlite,
+            policy: """
+                version: 1
+                flows:
+                  - name: web
+                    capability: sudo
+                    hosts: ["web-*"]
+                    requesters: {unix_groups: [eng]}
+                    approvers: {users: [bob]}
+                    duration: {default: 30m, max: 1h}
 
-            """,
-            to: policyPath
+                """
         )
-        let server = try await fleet.start(["--policy", policyPath])
         defer { server.stop() }
         let (_, web) = try await fleet.enroll("web-01", server: server)
         let (_, web2) = try await fleet.enroll("web-02", server: server)
@@ -323,20 +320,14 @@ struct RequestTests {
 
         // A record rewritten in the store: verify names the chain and the record.
         if kind == .sqlite {
-            let tamper = try await ChildProcess.run([
-                "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
-                "UPDATE host_audit SET line = replace(line, 'alice', 'mallory') WHERE host = 'web-01' AND seq = 2",
-            ])
-            #expect(tamper.status == 0, "\(tamper.output)")
+            try await fleet.tamper(
+                "UPDATE host_audit SET line = replace(line, 'alice', 'mallory') WHERE host = 'web-01' AND seq = 2"
+            )
             let broken = try await fleet.admin(["audit", "verify", "--host", "web-01"])
             #expect(broken.status == 1)
             #expect(broken.output.contains("host web-01: broken at its record 3"), "\(broken.output)")
             // The newest record of db-01 deleted: the chain is whole, but not up to its head.
-            let cut = try await ChildProcess.run([
-                "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
-                "DELETE FROM host_audit WHERE host = 'db-01' AND seq = 2",
-            ])
-            #expect(cut.status == 0, "\(cut.output)")
+            try await fleet.tamper("DELETE FROM host_audit WHERE host = 'db-01' AND seq = 2")
             let short = try await fleet.admin(["audit", "verify", "--host", "db-01"])
             #expect(short.status == 1)
             #expect(short.output.contains("its head was recorded as record 2"), "\(short.output)")

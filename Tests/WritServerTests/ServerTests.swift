@@ -260,11 +260,7 @@ struct ServerTests {
         #expect(anchor.output.contains("\"event\":\"host.audit_anchor\""), "\(anchor.output)")
         #expect(anchor.output.contains("\"first_seq\":\"1\""), "\(anchor.output)")
         #expect(try await fleet.admin(["audit", "verify", "--host", "web-01"]).status == 0)
-        let cut = try await ChildProcess.run([
-            "/usr/bin/sqlite3", fleet.stateDir + "/engine.db",
-            "DELETE FROM host_audit WHERE host = 'web-01' AND seq <= 2",
-        ])
-        #expect(cut.status == 0, "\(cut.output)")
+        try await fleet.tamper("DELETE FROM host_audit WHERE host = 'web-01' AND seq <= 2")
         let verified = try await fleet.admin(["audit", "verify", "--host", "web-01"])
         #expect(verified.status == 1)
         #expect(

@@ -54,6 +54,13 @@ struct Fleet: Sendable {
         return ServerProcess(child: child, url: "https://127.0.0.1:\(bound)", port: bound)
     }
 
+    /// Changes this fleet's SQLite store behind writ-server's back (what tamper evidence must
+    /// catch); throws when sqlite3 fails.
+    func tamper(_ sql: String) async throws {
+        let out = try await ChildProcess.run(["/usr/bin/sqlite3", stateDir + "/engine.db", sql])
+        guard out.status == 0 else { throw HarnessError("sqlite3 \(sql): exit \(out.status) \(out.output)") }
+    }
+
     /// `writ-server ARGS` on this fleet's store; its exit status and output.
     func admin(_ args: [String]) async throws -> (status: Int32, output: String) {
         try await ChildProcess.run([try ChildProcess.built("writ-server")] + args + (try await storeArguments()))
